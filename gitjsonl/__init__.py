@@ -24,6 +24,10 @@ from ._exceptions import (
     TransientError,
     ValidationFailed,
 )
+from ._commit import RetryPolicy
+from ._github import Identity
+from ._log import Log, LogStats
+from ._pacing import Pacing
 from ._version import __version__
 
 __all__ = [
@@ -35,14 +39,19 @@ __all__ = [
     "FlushTimeout",
     "GitHubError",
     "GitJsonlError",
+    "Identity",
+    "Log",
     "LogClosed",
+    "LogStats",
     "MigrationError",
     "NotFastForward",
     "NotFound",
+    "Pacing",
     "PermissionDenied",
     "RateLimited",
     "RecordError",
     "RecordTooLarge",
+    "RetryPolicy",
     "SpoolError",
     "SpoolLocked",
     "TransientError",

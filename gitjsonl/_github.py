@@ -1,0 +1,370 @@
+"""The one seam where gitjsonl talks to GitHub: PyGithub, configured deliberately.
+
+Nothing else in the package imports ``github`` or ``requests``. Every method
+here does exactly one HTTP request (``iter_commits`` one per page), returns
+plain values, and translates everything PyGithub, requests and urllib3 raise
+into the exceptions of ``_exceptions`` (``raise ... from exc``).
+
+PyGithub is configured so that our retry policy is the only one:
+``retry=0`` (its ``GithubRetry`` would sleep 60 s on a secondary limit and
+raise ``requests.exceptions.RetryError``), no ``seconds_between_requests`` and
+no ``seconds_between_writes`` (its fixed 1 s write throttle would cost >= 3 s
+per commit; pacing is ours, in ``_pacing``), and ``lazy=True`` so that no
+object we only need as a reference costs a request.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import github
+import requests
+from github import Auth, Github, GithubException, InputGitAuthor, InputGitTreeElement
+from github.GitCommit import GitCommit
+from github.GitTree import GitTree
+
+from ._exceptions import (
+    AuthenticationError,
+    ContentsConflict,
+    EmptyRepository,
+    GitHubError,
+    NotFastForward,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    TransientError,
+    ValidationFailed,
+)
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "CommitInfo",
+    "DirEntry",
+    "GitHubRepo",
+    "Identity",
+    "translate_error",
+]
+
+DEFAULT_API_URL = "https://api.github.com"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A commit author or committer. ``date`` is ISO 8601; GitHub fills it when ``None``."""
+
+    name: str
+    email: str
+    date: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommitInfo:
+    sha: str
+    tree_sha: str
+    message: str
+    parents: tuple[str, ...]
+    date: str = ""  # the committer date, ISO 8601
+
+
+@dataclass(frozen=True, slots=True)
+class DirEntry:
+    name: str
+    path: str
+    sha: str
+    size: int
+    type: str  # "file" | "dir" | "symlink" | "submodule"
+
+
+def _header(headers: Any, name: str) -> str | None:
+    if not headers:
+        return None
+    for key, value in dict(headers).items():
+        if str(key).lower() == name:
+            return str(value)
+    return None
+
+
+def _retry_after(headers: Any, now: float) -> float | None:
+    """Seconds GitHub asked us to wait: ``retry-after``, else a spent primary limit's reset."""
+    value = _header(headers, "retry-after")
+    if value is not None:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(value)
+            return max(0.0, parsed.timestamp() - now)
+    if _header(headers, "x-ratelimit-remaining") == "0":
+        reset = _header(headers, "x-ratelimit-reset")
+        if reset is not None and reset.isdigit():
+            return max(0.0, int(reset) - now)
+    return None
+
+
+def _message(data: Any) -> str:
+    if isinstance(data, dict):
+        return str(data.get("message") or data)
+    return str(data or "")
+
+
+def translate_error(exc: BaseException, *, write: bool) -> GitHubError:
+    """Map a PyGithub / requests exception to gitjsonl's class tree.
+
+    ``write`` marks a request that changes something: a timeout or 5xx on one
+    is *ambiguous* (it may have been carried out).
+    """
+    if isinstance(exc, GitHubError):
+        return exc
+    if isinstance(exc, GithubException):
+        status, message = exc.status, _message(exc.data)
+        lowered = message.lower()
+        if status == 401:
+            return AuthenticationError(message or "Bad credentials", status=status)
+        if status == 429 or (
+            status == 403
+            and (
+                "rate limit" in lowered
+                or "abuse" in lowered
+                or isinstance(exc, github.RateLimitExceededException)
+            )
+        ):
+            wait = _retry_after(exc.headers, time.time())
+            return RateLimited(message or "rate limited", status=status, retry_after=wait)
+        if status == 403:
+            return PermissionDenied(message or "Forbidden", status=status)
+        if status == 404:
+            return NotFound(message or "Not Found", status=status)
+        if status == 409:
+            if "empty" in lowered:
+                return EmptyRepository(message, status=status)
+            return ContentsConflict(message, status=status)
+        if status == 422:
+            if "fast forward" in lowered:
+                return NotFastForward(message, status=status)
+            return ValidationFailed(message, status=status)
+        if status >= 500:
+            return TransientError(message or "server error", status=status, ambiguous=write)
+        return GitHubError(message or f"unexpected status {status}", status=status)
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return TransientError(f"could not connect: {exc}", ambiguous=False)
+    if isinstance(exc, (requests.exceptions.RequestException, ConnectionError, TimeoutError)):
+        # Connection dropped, read timed out, broken chunked body: the request
+        # may have been carried out before the answer was lost.
+        return TransientError(f"no answer from GitHub: {exc}", ambiguous=write)
+    return GitHubError(f"unexpected error talking to GitHub: {exc!r}")
+
+
+class GitHubRepo:
+    """One repository, through PyGithub: one method, one request."""
+
+    def __init__(
+        self,
+        full_name: str,
+        *,
+        token: str | None,
+        api_url: str = DEFAULT_API_URL,
+        timeout: float = 30.0,
+        user_agent: str = "gitjsonl",
+    ) -> None:
+        self.full_name = full_name
+        self.api_url = api_url.rstrip("/")
+        self._gh = Github(
+            auth=Auth.Token(token) if token else None,
+            base_url=self.api_url,
+            timeout=int(timeout) or 1,
+            user_agent=user_agent,
+            retry=0,
+            seconds_between_requests=None,
+            seconds_between_writes=None,
+            lazy=True,
+            per_page=100,
+        )
+        self._repo = self._gh.get_repo(full_name)
+
+    def close(self) -> None:
+        self._gh.close()
+
+    def _call(self, fn: Callable[[], T], *, write: bool = False) -> T:
+        try:
+            return fn()
+        except (GithubException, requests.exceptions.RequestException, OSError) as exc:
+            raise translate_error(exc, write=write) from exc
+
+    # -- reads ---------------------------------------------------------------
+
+    def default_branch(self) -> str:
+        def get() -> str:
+            branch: str = self._repo.default_branch
+            return branch
+
+        return self._call(get)
+
+    def get_head(self, branch: str) -> str:
+        """The commit sha the branch points at (``NotFound`` when it does not exist)."""
+
+        def get() -> str:
+            sha: str = self._repo.get_git_ref(f"heads/{branch}").object.sha
+            return sha
+
+        return self._call(get)
+
+    def get_commit(self, sha: str) -> CommitInfo:
+        def get() -> CommitInfo:
+            commit = self._repo.get_git_commit(sha)
+            return CommitInfo(
+                sha=commit.sha,
+                tree_sha=commit.tree.sha,
+                message=commit.message,
+                parents=tuple(parent.sha for parent in commit.parents),
+                date=commit.committer.date.isoformat() if commit.committer else "",
+            )
+
+        return self._call(get)
+
+    def list_dir(self, path: str, ref: str) -> list[DirEntry] | None:
+        """The entries of a folder at ``ref``; ``None`` when there is no such folder."""
+
+        def get() -> list[DirEntry] | None:
+            try:
+                found = self._repo.get_contents(path, ref=ref)
+            except github.UnknownObjectException:
+                return None
+            if not isinstance(found, list):
+                return None  # a file where the folder should be
+            return [
+                DirEntry(name=e.name, path=e.path, sha=e.sha, size=e.size, type=e.type)
+                for e in found
+            ]
+
+        return self._call(get)
+
+    def get_blob(self, sha: str) -> bytes:
+        def get() -> bytes:
+            blob = self._repo.get_git_blob(sha)
+            return base64.b64decode(blob.content)
+
+        return self._call(get)
+
+    def iter_commits(self, sha: str, path: str | None = None) -> Iterator[CommitInfo]:
+        """Commits reachable from ``sha``, newest first, one page per request."""
+        kwargs: dict[str, Any] = {"sha": sha}
+        if path is not None:
+            kwargs["path"] = path
+        pages = self._call(lambda: iter(self._repo.get_commits(**kwargs)))
+        while True:
+            commit = self._call(lambda: next(pages, None))
+            if commit is None:
+                return
+            raw = commit.raw_data
+            yield CommitInfo(
+                sha=raw["sha"],
+                tree_sha=raw["commit"]["tree"]["sha"],
+                message=raw["commit"]["message"],
+                parents=tuple(p["sha"] for p in raw.get("parents", [])),
+                date=(raw["commit"].get("committer") or {}).get("date") or "",
+            )
+
+    # -- writes --------------------------------------------------------------
+
+    def create_blob(self, content: bytes) -> str:
+        def create() -> str:
+            encoded = base64.b64encode(content).decode("ascii")
+            sha: str = self._repo.create_git_blob(encoded, "base64").sha
+            return sha
+
+        return self._call(create, write=True)
+
+    def create_tree(self, base_tree: str | None, files: dict[str, str | None]) -> str:
+        """A tree: ``base_tree`` with each path set to a blob sha (``None`` deletes it)."""
+
+        def create() -> str:
+            elements = [
+                InputGitTreeElement(path, "100644", "blob", sha=sha) for path, sha in files.items()
+            ]
+            if base_tree is None:
+                tree = self._repo.create_git_tree(elements)
+            else:
+                tree = self._repo.create_git_tree(elements, base_tree=self._lazy_tree(base_tree))
+            sha: str = tree.sha
+            return sha
+
+        return self._call(create, write=True)
+
+    def create_commit(
+        self,
+        message: str,
+        tree: str,
+        parents: list[str],
+        *,
+        author: Identity | None = None,
+        committer: Identity | None = None,
+    ) -> str:
+        def create() -> str:
+            kwargs: dict[str, Any] = {}
+            if author is not None:
+                kwargs["author"] = _input_author(author)
+            if committer is not None:
+                kwargs["committer"] = _input_author(committer)
+            commit = self._repo.create_git_commit(
+                message,
+                self._lazy_tree(tree),
+                [self._lazy_commit(p) for p in parents],
+                **kwargs,
+            )
+            sha: str = commit.sha
+            return sha
+
+        return self._call(create, write=True)
+
+    def update_ref(self, branch: str, sha: str) -> None:
+        """Move ``branch`` to ``sha`` if that is a fast-forward (``force`` is never sent true)."""
+        self._call(
+            lambda: self._repo.get_git_ref(f"heads/{branch}").edit(sha, force=False), write=True
+        )
+
+    def create_ref(self, branch: str, sha: str) -> None:
+        self._call(lambda: self._repo.create_git_ref(f"refs/heads/{branch}", sha), write=True)
+
+    def put_file(self, path: str, message: str, content: bytes, *, branch: str | None) -> str:
+        """Create a file through the Contents API (works on an empty repository); its commit."""
+
+        def put() -> str:
+            kwargs: dict[str, Any] = {}
+            if branch is not None:
+                kwargs["branch"] = branch
+            result = self._repo.create_file(path, message, content, **kwargs)
+            commit = result["commit"]
+            sha: str = commit.sha
+            return sha
+
+        return self._call(put, write=True)
+
+    # -- lazy references: never a request --------------------------------------
+
+    def _lazy_tree(self, sha: str) -> GitTree:
+        return GitTree(
+            self._repo.requester,
+            url=f"{self._repo.url}/git/trees/{sha}",
+            attributes={"sha": sha},
+            completed=False,
+        )
+
+    def _lazy_commit(self, sha: str) -> GitCommit:
+        return GitCommit(
+            self._repo.requester,
+            url=f"{self._repo.url}/git/commits/{sha}",
+            attributes={"sha": sha},
+            completed=False,
+        )
+
+
+def _input_author(identity: Identity) -> InputGitAuthor:
+    if identity.date is None:
+        return InputGitAuthor(identity.name, identity.email)
+    return InputGitAuthor(identity.name, identity.email, identity.date)

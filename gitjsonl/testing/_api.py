@@ -1,0 +1,872 @@
+"""Request routing and the handlers for GitHub's Git Data and repository endpoints.
+
+Handlers take a parsed :class:`ApiRequest` and return an :class:`ApiResponse`
+or raise :class:`ApiError`; they know nothing about sockets, faults or rate
+limits (see ``_server``). Every handler validates its whole input before it
+writes anything, so a rejected request never changes a repository.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlencode
+
+from ._gitstore import (
+    DEFAULT_EMAIL,
+    DEFAULT_NAME,
+    SHA_RE,
+    GitRepo,
+    Person,
+    init_bare,
+)
+from ._shapes import DOCS, JSON, Urls, b64_lines
+from ._trees import TreeBuilder, TreeEditError, valid_path
+
+MAX_BLOB = 100 * 1024 * 1024
+CONTENTS_INLINE_MAX = 1024 * 1024
+WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+_NAME_RE = r"[A-Za-z0-9_.-]+"
+_REPO_RE = re.compile(rf"\A/repos/({_NAME_RE})/({_NAME_RE})(/.*)?\Z")
+_MODES = {
+    "100644": "blob",
+    "100755": "blob",
+    "120000": "blob",
+    "040000": "tree",
+    "160000": "commit",
+}
+
+
+class ApiError(Exception):
+    """An error answer: status, GitHub's message, and optional extra fields."""
+
+    def __init__(
+        self, status: int, message: str, doc: str = DOCS, extra: JSON | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.doc = doc
+        self.extra = extra or {}
+
+    def body(self) -> JSON:
+        """The JSON error body."""
+        return {
+            "message": self.message,
+            **self.extra,
+            "documentation_url": self.doc,
+            "status": str(self.status),
+        }
+
+
+@dataclass
+class ApiRequest:
+    """A request as the handlers see it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    base_url: str
+    access: str = "write"  # "write" | "read"
+
+
+@dataclass
+class ApiResponse:
+    """An answer: status, extra headers, body bytes and content type."""
+
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json; charset=utf-8"
+
+    @classmethod
+    def json(cls, status: int, payload: Any, headers: dict[str, str] | None = None) -> ApiResponse:
+        """Serialise ``payload`` as the body."""
+        return cls(status, json.dumps(payload).encode(), headers or {})
+
+
+def _not_found(doc: str = DOCS) -> ApiError:
+    return ApiError(404, "Not Found", doc)
+
+
+def _empty_repo(doc: str) -> ApiError:
+    return ApiError(409, "Git Repository is empty.", doc)
+
+
+def _invalid(detail: str, doc: str) -> ApiError:
+    return ApiError(422, f"Invalid request.\n\n{detail}", doc)
+
+
+_D_REFS = "https://docs.github.com/rest/git/refs"
+_D_BLOBS = "https://docs.github.com/rest/git/blobs"
+_D_TREES = "https://docs.github.com/rest/git/trees"
+_D_COMMITS = "https://docs.github.com/rest/git/commits"
+_D_CONTENTS = "https://docs.github.com/rest/repos/contents"
+_D_LIST = "https://docs.github.com/rest/commits/commits#list-commits"
+
+
+class RepoStore:
+    """The bare repositories under ``root/owner/name.git``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._repos: dict[str, GitRepo] = {}
+        self._lock = threading.Lock()
+        self.created: dict[str, float] = {}
+
+    def path_of(self, full_name: str) -> Path:
+        """Where a repository lives on disk."""
+        owner, name = full_name.split("/")
+        return self.root / owner / f"{name}.git"
+
+    def get(self, full_name: str) -> GitRepo | None:
+        """The repository, or None when it does not exist."""
+        with self._lock:
+            repo = self._repos.get(full_name)
+            if repo is None:
+                path = self.path_of(full_name)
+                if not (path / "HEAD").is_file():
+                    return None
+                repo = self._repos[full_name] = GitRepo(path)
+            return repo
+
+    def create(self, full_name: str, default_branch: str) -> GitRepo:
+        """Create the repository (empty) unless it exists; return it."""
+        if not re.fullmatch(rf"{_NAME_RE}/{_NAME_RE}", full_name) or ".." in full_name:
+            raise ValueError(f"not an owner/name repository name: {full_name!r}")
+        path = self.path_of(full_name)
+        if not (path / "HEAD").is_file():
+            init_bare(path, default_branch)
+        repo = self.get(full_name)
+        assert repo is not None
+        return repo
+
+    def close(self) -> None:
+        """Stop every git helper process."""
+        with self._lock:
+            repos = list(self._repos.values())
+        for repo in repos:
+            repo.close()
+
+
+# ---- input validation helpers ---------------------------------------------
+
+
+def parse_json_body(raw: bytes) -> JSON:
+    """Decode a JSON object body (empty means ``{}``)."""
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "Problems parsing JSON") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "Problems parsing JSON")
+    return value
+
+
+def _req_str(body: JSON, key: str, doc: str) -> str:
+    if key not in body or body[key] is None:
+        raise _invalid(f'"{key}" wasn\'t supplied.', doc)
+    value = body[key]
+    if not isinstance(value, str):
+        raise _invalid(f"For 'properties/{key}', {json.dumps(value)} is not a string.", doc)
+    return value
+
+
+def _opt_str(body: JSON, key: str, doc: str) -> str | None:
+    if body.get(key) is None:
+        return None
+    return _req_str(body, key, doc)
+
+
+def _parse_date(value: Any, where: str, doc: str) -> tuple[int, str]:
+    if not isinstance(value, str):
+        raise _invalid(f"For '{where}', {json.dumps(value)} is not a string.", doc)
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise _invalid(f"For '{where}', {json.dumps(value)} is not a date-time.", doc) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    offset = when.utcoffset() or dt.timedelta()
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    minutes = abs(minutes)
+    return int(when.timestamp()), f"{sign}{minutes // 60:02d}{minutes % 60:02d}"
+
+
+def _person(value: Any, key: str, doc: str, now: int) -> Person | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _invalid(f"For 'properties/{key}', {json.dumps(value)} is not an object.", doc)
+    name = value.get("name")
+    email = value.get("email")
+    for part, got in (("name", name), ("email", email)):
+        if not isinstance(got, str):
+            raise _invalid(f'"{part}" wasn\'t supplied.', doc)
+    assert isinstance(name, str)
+    assert isinstance(email, str)
+    if any(c in name + email for c in "<>\n\0"):
+        raise _invalid(f"For 'properties/{key}', {json.dumps(value)} is not a valid person.", doc)
+    if value.get("date") is None:
+        return Person(name.strip(), email.strip(), now)
+    stamp, offset = _parse_date(value["date"], f"properties/{key}/date", doc)
+    return Person(name.strip(), email.strip(), stamp, offset)
+
+
+def _default_person(now: int) -> Person:
+    return Person(DEFAULT_NAME, DEFAULT_EMAIL, now)
+
+
+# ---- the API ----------------------------------------------------------------
+
+Handler = Callable[["Api", ApiRequest, GitRepo, Urls, "re.Match[str]"], ApiResponse]
+_ROUTES: list[tuple[str, re.Pattern[str], Handler]] = []
+
+
+def _route(method: str, pattern: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        _ROUTES.append((method, re.compile(rf"\A{pattern}\Z"), fn))
+        return fn
+
+    return register
+
+
+class Api:
+    """Dispatches requests to handlers over a :class:`RepoStore`."""
+
+    def __init__(self, store: RepoStore, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+        # GitHub stops listing recursive trees at 100,000 entries; tests lower it.
+        self.tree_truncate_limit = 100_000
+
+    def now(self) -> int:
+        """Current time in whole seconds."""
+        return int(self.clock())
+
+    def handle(self, req: ApiRequest) -> ApiResponse:
+        """Answer one request or raise :class:`ApiError`."""
+        path = req.path
+        if path == "/rate_limit":
+            raise _not_found()  # answered by the server, which owns the counters
+        match = _REPO_RE.match(path)
+        if match is None:
+            raise _not_found()
+        full_name = f"{match[1]}/{match[2]}"
+        rest = match[3] or ""
+        repo = self.store.get(full_name)
+        if repo is None:
+            raise _not_found("https://docs.github.com/rest/repos/repos#get-a-repository")
+        urls = Urls(req.base_url, full_name)
+        for method, pattern, handler in _ROUTES:
+            found = pattern.match(rest)
+            if found is None or method != req.method:
+                continue
+            if req.method in WRITE_METHODS and req.access != "write":
+                raise ApiError(403, "Resource not accessible by personal access token")
+            return handler(self, req, repo, urls, found)
+        raise _not_found()
+
+    # ---- repository -----------------------------------------------------
+
+    @_route("GET", "")
+    def get_repo(self, req: ApiRequest, repo: GitRepo, urls: Urls, m: re.Match[str]) -> ApiResponse:
+        """GET /repos/{o}/{r}."""
+        created = self.store.created.get(urls.full_name, repo.path.stat().st_mtime)
+        stamp = dt.datetime.fromtimestamp(created, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = urls.repository(repo.default_branch(), stamp, stamp, 0)
+        return ApiResponse.json(200, body)
+
+    # ---- refs -------------------------------------------------------------
+
+    def _ref_json(self, repo: GitRepo, urls: Urls, refname: str, sha: str) -> JSON:
+        kind = repo.object_type(sha) or "commit"
+        return urls.ref(refname, sha, kind)
+
+    @_route("GET", "/git/ref/(.+)")
+    def get_ref(self, req: ApiRequest, repo: GitRepo, urls: Urls, m: re.Match[str]) -> ApiResponse:
+        """GET git/ref/{ref}: exactly one ref."""
+        doc = f"{_D_REFS}#get-a-reference"
+        if repo.is_empty():
+            raise _empty_repo(doc)
+        refname = "refs/" + m[1]
+        sha = dict(repo.list_refs(refname)).get(refname)
+        if sha is None:
+            raise _not_found(doc)
+        return ApiResponse.json(200, self._ref_json(repo, urls, refname, sha))
+
+    @_route("GET", "/git/refs(?:/(.+))?")
+    def list_refs(
+        self, req: ApiRequest, repo: GitRepo, urls: Urls, m: re.Match[str]
+    ) -> ApiResponse:
+        """GET git/refs[/{prefix}]: the legacy form; one object on exact match, else a list."""
+        doc = f"{_D_REFS}#get-a-reference"
+        if repo.is_empty():
+            raise _empty_repo(doc)
+        refname = "refs/" + (m[1] or "")
+        pairs = repo.list_refs(refname.rstrip("/") + "/" if m[1] else "refs/")
+        exact = dict(repo.list_refs(refname)).get(refname) if m[1] else None
+        if exact is not None:
+            return ApiResponse.json(200, self._ref_json(repo, urls, refname, exact))
+        if not pairs:
+            raise _not_found(doc)
+        return ApiResponse.json(200, [self._ref_json(repo, urls, n, s) for n, s in pairs])
+
+    @_route("GET", "/git/matching-refs/(.*)")
+    def matching_refs(
+        self, req: ApiRequest, repo: GitRepo, urls: Urls, m: re.Match[str]
+    ) -> ApiResponse:
+        """GET git/matching-refs/{ref}: every ref starting with refs/{ref}."""
+        if repo.is_empty():
+            raise _empty_repo(f"{_D_REFS}#list-matching-references")
+        prefix = "refs/" + m[1]
+        pairs = [(n, s) for n, s in repo.list_refs("refs/") if n.startswith(prefix)]
+        return ApiResponse.json(200, [self._ref_json(repo, urls, n, s) for n, s in pairs])
+
+    @_route("POST", "/git/refs")
+    def create_ref(
+        self, req: ApiRequest, repo: GitRepo, urls: Urls, m: re.Match[str]
+    ) -> ApiResponse:
+        """POST git/refs {ref, sha}."""
+        doc = f"{_D_REFS}#create-a-reference"
+        body = parse_json_body(req.body)
+        if repo.is_empty():
+            raise _empty_repo(doc)
+        refname = _req_str(body, "ref", doc)
+        sha = _req_str(body, "sha", doc)
+        if not _valid_refname(repo, refname):
+            raise ApiError(422, "Reference name is invalid", doc)
+        if repo.object_type(sha) is None:
+            raise ApiError(422, "Object does not exist", doc)
+        with repo.ref_lock:
+            if repo.resolve_ref(refname) is not None or not repo.update_ref(refname, sha, None):
+                raise ApiError(422, "Reference already exists", doc)
+        payload = self._ref_json(repo, urls, refname, sha)
+        return ApiResponse.json(201, payload, {"Location": payload["url"]})
+
+    @_route("PATCH", "/git/refs/(.+)")
+    def update_ref(
+        self, req: ApiRequest, repo: GitRepo, urls: Urls, m: re.Match[str]
+    ) -> ApiResponse:
+        """PATCH git/refs/{ref} {sha, force}: fast-forward only unless forced, atomically."""
+        doc = f"{_D_REFS}#update-a-reference"
+        body = parse_json_body(req.body)
+        if repo.is_empty():
+            raise _empty_repo(doc)
+        sha = _req_str(body, "sha", doc)
+        force = body.get("force", False)
+        if force is None:
+            force = False
+        if not isinstance(force, bool):
+            raise _invalid(f"For 'properties/force', {json.dumps(force)} is not a boolean.", doc)
+        refname = "refs/" + m[1]
+        if not _valid_refname(repo, refname):
+            raise ApiError(422, "Reference does not exist", doc)
+        if repo.object_type(sha) is None:
+            raise ApiError(422, "Object does not exist", doc)
+        with repo.ref_lock:
+            current = dict(repo.list_refs(refname)).get(refname)
+            if current is None:
+                raise ApiError(422, "Reference does not exist", doc)
+            if not force and current != sha and not repo.is_ancestor(current, sha):
+                raise ApiError(422, "Update is not a fast forward", doc)
+            if not repo.update_ref(refname, sha, current):
+                raise ApiError(422, "Update is not a fast forward", doc)
+        return ApiResponse.json(200, self._ref_json(repo, urls, refname, sha))
+
+    @_route("DELETE", "/git/refs/(.+)")
+    def delete_ref(
+        self, req: ApiRequest, repo: GitRepo, urls: Urls, m: re.Match[str]
+    ) -> ApiResponse:
+        """DELETE git/refs/{ref}: 204, or 422 when it does not exist."""
+        doc = f"{_D_REFS}#delete-a-reference"
+        if repo.is_empty():
+            raise _empty_repo(doc)
+        refname = "refs/" + m[1]
+        with repo.ref_lock:
+            current = dict(repo.list_refs(refname)).get(refname)
+            if current is None or not repo.delete_ref(refname, current):
+                raise ApiError(422, "Reference does not exist", doc)
+        return ApiResponse(204, b"", content_type="")
+
+    # ---- blobs ------------------------------------------------------------
+
+    @_route("POST", "/git/blobs")
+    def create_blob(
+        self, req: ApiRequest, repo: GitRepo, urls: Urls, m: re.Match[str]
+    ) -> ApiResponse:
+        """POST git/blobs {content, encoding}."""
+        doc = f"{_D_BLOBS}#create-a-blob"
+        body = parse_json_body(req.body)
+        if repo.is_empty():
+            raise _empty_repo(doc)
+        content = _req_str(body, "content", doc)
+        encoding = body.get("encoding", "utf-8")
+        if encoding in ("utf-8", "utf8", None):
+            data = content.encode("utf-8", errors="surrogatepass")
+        elif encoding == "base64":
+            data = _b64decode(content, doc)
+        else:
+            raise _invalid(
+                f"For 'properties/encoding', {json.dumps(encoding)} is not one of "
+                '["utf-8", "base64"].',
+                doc,
+            )
+        if len(data) > MAX_BLOB:
+            raise ApiError(
+                422,
+                "Validation Failed",
+                doc,
+                {"errors": [{"resource": "Blob", "field": "content", "code": "too_large"}]},
+            )
+        sha = repo.write_blob(data)
+        url = f"{urls.api}/git/blobs/{sha}"
+        return ApiResponse.json(201, {"url": url, "sha": sha}, {"Location": url})
+
+    @_route("GET", "/git/blobs/([^/]+)")
+    def get_blob(self, req: ApiRequest, repo: GitRepo, urls: Urls, m: re.Match[str]) -> ApiResponse:
+        """GET git/blobs/{sha}: base64 with a newline every 60 characters."""
+        doc = f"{_D_BLOBS}#get-a-blob"
+        if repo.is_empty():
+            raise _empty_repo(doc)
+        sha = m[1]
+        if not SHA_RE.match(sha):
+            raise ApiError(
+                422,
+                "The sha parameter must be exactly 40 characters and contain only [0-9a-f].",
+                doc,
+            )
+        found = repo.read_object(sha)
+        if found is None or found[0] != "blob":
+            raise _not_found(doc)
+        data = found[1]
+        return ApiResponse.json(
+            200,
+            {
+                "sha": sha,
+                "node_id": f"B_{sha}",
+                "size": len(data),
+                "url": f"{urls.api}/git/blobs/{sha}",
+                "content": b64_lines(data),
+                "encoding": "base64",
+            },
+        )
+
+    # ---- trees ------------------------------------------------------------
+
+    @_route("POST", "/git/trees")
+    def create_tree(
+        self, req: ApiRequest, repo: GitRepo, urls: Urls, m: re.Match[str]
+    ) -> ApiResponse:
+        """POST git/trees {tree: [...], base_tree?}."""
+        doc = f"{_D_TREES}#create-a-tree"
+        body = parse_json_body(req.body)
+        if repo.is_empty():
+            raise _empty_repo(doc)
+        entries = body.get("tree")
+        if entries is None:
+            raise _invalid('"tree" wasn\'t supplied.', doc)
+        if not isinstance(entries, list):
+            raise _invalid(f"For 'properties/tree', {json.dumps(entries)} is not an array.", doc)
+        base = _opt_str(body, "base_tree", doc)
+        base_tree = None
+        if base is not None:
+            base_tree = repo.tree_of(base) if SHA_RE.match(base) else None
+            if base_tree is None:
+                raise ApiError(422, f"base_tree {base} is not a valid tree oid", doc)
+        builder = TreeBuilder(repo, base_tree)
+        for index, entry in enumerate(entries):
+            _apply_tree_entry(repo, builder, entry, index, doc)
+        sha = builder.write()
+        payload = _tree_json(repo, urls, sha, recursive=False, limit=None)
+        url = f"{urls.api}/git/trees/{sha}"
+        return ApiResponse.json(201, payload, {"Location": url})
+
+    @_route("GET", "/git/trees/(.+)")
+    def get_tree(self, req: ApiRequest, repo: GitRepo, urls: Urls, m: re.Match[str]) -> ApiResponse:
+        """GET git/trees/{sha}[?recursive=1]; a commit sha or branch name is accepted."""
+        doc = f"{_D_TREES}#get-a-tree"
+        if repo.is_empty():
+            raise _empty_repo(doc)
+        name = m[1]
+        sha: str | None = name
+        if not SHA_RE.match(name):
+            sha = repo.resolve_ref(f"refs/heads/{name}") if valid_path(name) else None
+        tree = repo.tree_of(sha) if sha else None
+        if tree is None:
+            raise _not_found(doc)
+        recursive = req.query.get("recursive", "") not in ("", "0", "false")
+        payload = _tree_json(repo, urls, tree, recursive=recursive, limit=self.tree_truncate_limit)
+        return ApiResponse.json(200, payload)
+
+    # ---- commits ------------------------------------------------------------
+
+    @_route("POST", "/git/commits")
+    def create_commit(
+        self, req: ApiRequest, repo: GitRepo, urls: Urls, m: re.Match[str]
+    ) -> ApiResponse:
+        """POST git/commits {message, tree, parents, author?, committer?}."""
+        doc = f"{_D_COMMITS}#create-a-commit"
+        body = parse_json_body(req.body)
+        if repo.is_empty():
+            raise _empty_repo(doc)
+        message = _req_str(body, "message", doc)
+        tree = _req_str(body, "tree", doc)
+        parents = body.get("parents", [])
+        if parents is None:
+            parents = []
+        if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
+            raise _invalid(
+                f"For 'properties/parents', {json.dumps(parents)} is not an array of strings.",
+                doc,
+            )
+        if repo.object_type(tree) != "tree":
+            raise ApiError(422, "Tree SHA does not exist", doc)
+        for parent in parents:
+            if repo.object_type(parent) != "commit":
+                raise ApiError(422, "Parent SHA does not exist or is not a commit object", doc)
+        now = self.now()
+        author = _person(body.get("author"), "author", doc, now)
+        committer = _person(body.get("committer"), "committer", doc, now)
+        author = author or committer or _default_person(now)
+        committer = committer or author
+        sha = repo.write_commit(tree, parents, author, committer, message)
+        commit = repo.read_commit(sha)
+        assert commit is not None
+        payload = urls.git_commit(commit)
+        return ApiResponse.json(201, payload, {"Location": payload["url"]})
+
+    @_route("GET", "/git/commits/([^/]+)")
+    def get_commit(
+        self, req: ApiRequest, repo: GitRepo, urls: Urls, m: re.Match[str]
+    ) -> ApiResponse:
+        """GET git/commits/{sha}."""
+        doc = f"{_D_COMMITS}#get-a-commit-object"
+        if repo.is_empty():
+            raise _empty_repo(doc)
+        commit = repo.read_commit(m[1])
+        if commit is None:
+            raise _not_found(doc)
+        return ApiResponse.json(200, urls.git_commit(commit))
+
+    @_route("GET", "/commits")
+    def list_commits(
+        self, req: ApiRequest, repo: GitRepo, urls: Urls, m: re.Match[str]
+    ) -> ApiResponse:
+        """GET commits?sha=&path=&per_page=&page= with Link pagination."""
+        if repo.is_empty():
+            raise ApiError(409, "Git Repository is empty.", _D_LIST)
+        start_name = req.query.get("sha") or repo.default_branch()
+        start = _resolve_commitish(repo, start_name)
+        if start is None:
+            raise ApiError(404, f"No commit found for SHA: {start_name}", _D_LIST)
+        path = req.query.get("path") or None
+        if path is not None:
+            path = path.strip("/")
+            if not valid_path(path):
+                return ApiResponse.json(200, [])
+        per_page = min(100, max(1, _int(req.query.get("per_page"), 30)))
+        page = max(1, _int(req.query.get("page"), 1))
+        shas = repo.rev_list(start, path, (page - 1) * per_page, per_page)
+        items = []
+        for sha in shas:
+            commit = repo.read_commit(sha)
+            assert commit is not None
+            items.append(urls.listed_commit(commit))
+        total = repo.count_commits(start, path)
+        last = max(1, -(-total // per_page))
+        headers = {}
+        link = _link_header(f"{urls.api}/commits", req.query, page, last)
+        if link:
+            headers["Link"] = link
+        return ApiResponse.json(200, items, headers)
+
+    # ---- contents -------------------------------------------------------------
+
+    @_route("GET", "/contents(?:/(.*))?")
+    def get_contents(
+        self, req: ApiRequest, repo: GitRepo, urls: Urls, m: re.Match[str]
+    ) -> ApiResponse:
+        """GET contents/{path}?ref=: file, directory listing or raw bytes."""
+        doc = f"{_D_CONTENTS}#get-repository-content"
+        path = (m[1] or "").strip("/")
+        if path and not valid_path(path):
+            raise _not_found(doc)
+        if repo.is_empty():
+            raise ApiError(404, "This repository is empty.", doc)
+        ref = req.query.get("ref") or repo.default_branch()
+        commit_sha = _resolve_commitish(repo, ref)
+        if commit_sha is None:
+            raise ApiError(404, f"No commit found for the ref {ref}", doc)
+        commit = repo.read_commit(commit_sha)
+        assert commit is not None
+        entry = _lookup(repo, commit.tree, path)
+        if entry is None:
+            raise _not_found(doc)
+        mode, kind, sha = entry
+        accept = req.headers.get("accept", "").lower()
+        if kind == "tree":
+            listing = []
+            for child in repo.ls_tree(sha):
+                child_path = f"{path}/{child.path}" if path else child.path
+                child_kind = {"tree": "dir", "commit": "submodule"}.get(child.type, "file")
+                if child.mode == "120000":
+                    child_kind = "symlink"
+                listing.append(
+                    urls.content_entry(child_path, child_kind, child.sha, child.size or 0, ref)
+                )
+            return ApiResponse.json(200, listing)
+        if kind != "blob":
+            raise _not_found(doc)
+        found = repo.read_object(sha)
+        assert found is not None
+        data = found[1]
+        if "raw" in accept:
+            return ApiResponse(200, data, content_type="application/vnd.github.raw")
+        if len(data) > MAX_BLOB:
+            raise ApiError(
+                403,
+                "This API returns blobs up to 1 MB in size. The requested blob is too large to "
+                "fetch via the API, but you can use the Git Data API to request blobs up to "
+                "100 MB in size.",
+                doc,
+                {"errors": [{"resource": "Blob", "field": "data", "code": "too_large"}]},
+            )
+        if mode == "120000":
+            payload = urls.content_entry(path, "symlink", sha, len(data), ref)
+            payload["target"] = data.decode(errors="replace")
+            return ApiResponse.json(200, payload)
+        payload = urls.content_entry(path, "file", sha, len(data), ref)
+        if len(data) <= CONTENTS_INLINE_MAX:
+            payload["content"] = b64_lines(data)
+            payload["encoding"] = "base64"
+        else:
+            # GitHub's documented behaviour between 1 and 100 MB: no content at all.
+            payload["content"] = ""
+            payload["encoding"] = "none"
+        return ApiResponse.json(200, payload)
+
+    @_route("PUT", "/contents/(.+)")
+    def put_contents(
+        self, req: ApiRequest, repo: GitRepo, urls: Urls, m: re.Match[str]
+    ) -> ApiResponse:
+        """PUT contents/{path}: create (201) or update (200) one file in one commit."""
+        doc = f"{_D_CONTENTS}#create-or-update-file-contents"
+        body = parse_json_body(req.body)
+        path = m[1]
+        if not valid_path(path):
+            raise ApiError(422, "path contains a malformed path component", doc)
+        message = _req_str(body, "message", doc)
+        content = _req_str(body, "content", doc)
+        data = _b64decode(content, doc, "content is not valid Base64")
+        given_sha = _opt_str(body, "sha", doc)
+        branch = _opt_str(body, "branch", doc) or repo.default_branch()
+        now = self.now()
+        committer = _person(body.get("committer"), "committer", doc, now)
+        author = _person(body.get("author"), "author", doc, now)
+        committer = committer or _default_person(now)
+        author = author or committer
+        refname = f"refs/heads/{branch}"
+        if not _valid_refname(repo, refname):
+            raise ApiError(404, f"Branch {branch} not found", doc)
+        with repo.ref_lock:
+            tip = repo.resolve_ref(refname)
+            if tip is None and not repo.is_empty():
+                raise ApiError(404, f"Branch {branch} not found", doc)
+            base_tree = None
+            existing = None
+            if tip is not None:
+                tip_commit = repo.read_commit(tip)
+                assert tip_commit is not None
+                base_tree = tip_commit.tree
+                existing = _lookup(repo, base_tree, path)
+            if existing is not None and existing[1] == "tree":
+                raise ApiError(422, f"{path} is a directory", doc)
+            if existing is not None:
+                if given_sha is None:
+                    raise _invalid('"sha" wasn\'t supplied.', doc)
+                if given_sha != existing[2]:
+                    raise ApiError(409, f"{path} does not match {given_sha}", doc)
+            builder = TreeBuilder(repo, base_tree)
+            builder.set(path, "100644", "blob", data=data)
+            tree = builder.write()
+            parents = [tip] if tip is not None else []
+            sha = repo.write_commit(tree, parents, author, committer, message)
+            if not repo.update_ref(refname, sha, tip):
+                raise ApiError(409, f"{path} does not match {given_sha}", doc)
+        commit = repo.read_commit(sha)
+        assert commit is not None
+        blob_sha = _lookup(repo, tree, path)
+        assert blob_sha is not None
+        payload = {
+            "content": urls.content_entry(path, "file", blob_sha[2], len(data), branch),
+            "commit": urls.git_commit(commit),
+        }
+        return ApiResponse.json(200 if existing is not None else 201, payload)
+
+
+# ---- helpers ------------------------------------------------------------------
+
+
+def _valid_refname(repo: GitRepo, refname: str) -> bool:
+    if not refname.startswith("refs/") or refname.count("/") < 2:
+        return False
+    return repo.returncode("check-ref-format", refname) == 0
+
+
+def _b64decode(
+    text: str, doc: str, message: str = "Invalid request.\n\ncontent is not valid Base64"
+) -> bytes:
+    cleaned = re.sub(r"\s+", "", text)
+    try:
+        return base64.b64decode(cleaned, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(422, message, doc) from None
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default
+
+
+def _resolve_commitish(repo: GitRepo, name: str) -> str | None:
+    if SHA_RE.match(name):
+        return name if repo.object_type(name) == "commit" else None
+    candidates = [name] if name.startswith("refs/") else [f"refs/heads/{name}", f"refs/tags/{name}"]
+    for refname in candidates:
+        if not _valid_refname(repo, refname):
+            continue
+        sha = repo.resolve_ref(refname + "^{commit}")
+        if sha is not None:
+            return sha
+    return None
+
+
+def _lookup(repo: GitRepo, tree: str, path: str) -> tuple[str, str, str] | None:
+    """``(mode, type, sha)`` of ``path`` inside ``tree`` ("" is the tree itself)."""
+    if not path:
+        return "040000", "tree", tree
+    current = tree
+    parts = path.split("/")
+    for index, part in enumerate(parts):
+        entry = next((e for e in repo.ls_tree(current) if e.path == part), None)
+        if entry is None:
+            return None
+        if index == len(parts) - 1:
+            return entry.mode, entry.type, entry.sha
+        if entry.type != "tree":
+            return None
+        current = entry.sha
+    return None
+
+
+def _tree_json(repo: GitRepo, urls: Urls, sha: str, *, recursive: bool, limit: int | None) -> JSON:
+    entries = repo.ls_tree(sha, recursive=recursive)
+    truncated = limit is not None and len(entries) > limit
+    if truncated:
+        entries = entries[:limit]
+    return {
+        "sha": sha,
+        "url": f"{urls.api}/git/trees/{sha}",
+        "tree": [urls.tree_entry(e.path, e.mode, e.type, e.sha, e.size) for e in entries],
+        "truncated": truncated,
+    }
+
+
+def _apply_tree_entry(
+    repo: GitRepo, builder: TreeBuilder, entry: Any, index: int, doc: str
+) -> None:
+    where = f"items/{index}"
+    if not isinstance(entry, dict):
+        raise _invalid(f"For '{where}', {json.dumps(entry)} is not an object.", doc)
+    path = entry.get("path")
+    if not isinstance(path, str):
+        raise _invalid(f'"path" wasn\'t supplied. (tree.{index})', doc)
+    if not valid_path(path):
+        raise ApiError(422, "tree.path contains a malformed path component", doc)
+    mode = entry.get("mode")
+    kind = entry.get("type")
+    if mode not in _MODES:
+        raise _invalid(f"For '{where}/mode', {json.dumps(mode)} is not a valid mode.", doc)
+    if kind not in ("blob", "tree", "commit"):
+        raise _invalid(f"For '{where}/type', {json.dumps(kind)} is not a valid type.", doc)
+    if _MODES[mode] != kind:
+        raise ApiError(422, f"tree.{index}.mode {mode} does not match type {kind}", doc)
+    has_sha = "sha" in entry
+    has_content = entry.get("content") is not None
+    if has_sha and has_content:
+        raise ApiError(
+            422,
+            "Must supply either tree.sha or tree.content. Request will be rejected if both "
+            "are present.",
+            doc,
+        )
+    if has_content:
+        content = entry["content"]
+        if not isinstance(content, str) or kind != "blob":
+            raise _invalid(f"For '{where}/content', {json.dumps(content)} is not a string.", doc)
+        builder.set(path, mode, "blob", data=content.encode("utf-8", errors="surrogatepass"))
+        return
+    if not has_sha:
+        raise ApiError(
+            422,
+            "Must supply either tree.sha or tree.content. Request will be rejected if both "
+            "are present.",
+            doc,
+        )
+    sha = entry["sha"]
+    if sha is None:
+        try:
+            builder.delete(path)
+        except TreeEditError:
+            raise ApiError(422, "GitRPC::BadObjectState", doc) from None
+        return
+    if not isinstance(sha, str) or not SHA_RE.match(sha):
+        raise ApiError(422, f"tree.sha {sha} is not a valid {kind}", doc)
+    if kind != "commit" and repo.object_type(sha) != kind:
+        raise ApiError(422, f"tree.sha {sha} is not a valid {kind}", doc)
+    builder.set(path, mode, kind, sha=sha)
+
+
+def _link_header(url: str, query: dict[str, str], page: int, last: int) -> str:
+    def at(number: int) -> str:
+        params = dict(query)
+        params["page"] = str(number)
+        return f"<{url}?{urlencode(params)}>"
+
+    links = []
+    if page > 1:
+        links.append(f'{at(page - 1)}; rel="prev"')
+    if page < last:
+        links.append(f'{at(page + 1)}; rel="next"')
+        links.append(f'{at(last)}; rel="last"')
+    if page > 1:
+        links.append(f'{at(1)}; rel="first"')
+    return ", ".join(links)
+
+
+def unquote_path(raw: str) -> str:
+    """Percent-decode a request path."""
+    return unquote(raw)
+
+
+__all__ = ["Api", "ApiError", "ApiRequest", "ApiResponse", "RepoStore", "quote"]

@@ -1,0 +1,109 @@
+"""Fault injection: answer wrongly on purpose, seeded and per method and path.
+
+A fault decides *whether* it fires here; the HTTP layer decides *how* (it
+alone can drop a connection or answer after doing the work).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+ACTIONS = frozenset({"error", "error_after", "drop_after", "drop", "latency", "secondary_limit"})
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One misbehaviour: which requests it hits, what it does, how often.
+
+    ``action`` is one of ``error`` (answer ``status`` before doing the work),
+    ``error_after`` (do the work, then answer ``status``), ``drop`` (close the
+    connection before doing the work), ``drop_after`` (do the work, then close
+    without answering), ``latency`` (sleep ``delay`` seconds, then proceed) and
+    ``secondary_limit`` (GitHub's secondary-rate-limit 403, with a
+    ``retry-after`` header unless ``retry_after`` is None).
+    """
+
+    method: str = "*"
+    path: str = ".*"
+    action: str = "error"
+    status: int = 502
+    delay: float = 0.0
+    retry_after: int | None = 60
+    times: int | None = 1
+    probability: float = 1.0
+    skip: int = 0
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(
+                f"unknown fault action {self.action!r}; expected one of {sorted(ACTIONS)}"
+            )
+        if not 0.0 <= self.probability <= 1.0:
+            raise ValueError("probability must be within [0, 1]")
+        re.compile(self.path)
+
+    def matches(self, method: str, path: str) -> bool:
+        """True when this fault applies to a request (before counting)."""
+        if self.method != "*" and self.method.upper() != method.upper():
+            return False
+        return re.search(self.path, path) is not None
+
+
+def load_faults(path: Path) -> list[Fault]:
+    """Read faults from a JSON file holding a list of objects with Fault's fields."""
+    raw: Any = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(raw, list):
+        raise ValueError("a faults file holds a JSON list of objects")
+    known = {f.name for f in fields(Fault)}
+    faults = []
+    for item in raw:
+        if not isinstance(item, dict) or not set(item) <= known:
+            raise ValueError(f"bad fault entry {item!r}; allowed keys: {sorted(known)}")
+        faults.append(Fault(**item))
+    return faults
+
+
+class FaultPlan:
+    """The live set of faults with their counters, shared by all handler threads."""
+
+    def __init__(self, faults: Iterable[Fault], seed: int) -> None:
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+        self._faults: list[list[Any]] = []  # [fault, matched, fired]
+        for fault in faults:
+            self.add(fault)
+
+    def add(self, fault: Fault) -> None:
+        """Append a fault; earlier faults take precedence."""
+        with self._lock:
+            self._faults.append([fault, 0, 0])
+
+    def clear(self) -> None:
+        """Remove every fault."""
+        with self._lock:
+            self._faults.clear()
+
+    def pick(self, method: str, path: str) -> Fault | None:
+        """Return the fault that fires for this request, if any, and count it."""
+        with self._lock:
+            for slot in self._faults:
+                fault: Fault = slot[0]
+                if not fault.matches(method, path):
+                    continue
+                slot[1] += 1
+                if slot[1] <= fault.skip:
+                    continue
+                if fault.times is not None and slot[2] >= fault.times:
+                    continue
+                if fault.probability < 1.0 and self._rng.random() >= fault.probability:
+                    continue
+                slot[2] += 1
+                return fault
+        return None

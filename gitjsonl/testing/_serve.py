@@ -1,0 +1,88 @@
+"""``gitjsonl serve``: run localhub until interrupted, printing its URL first."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from ._faults import load_faults
+from ._hub import LocalHub
+from ._ratelimit import SecondaryLimits
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``serve`` command line (a contract other tools script against)."""
+    parser.add_argument("--root", required=True, type=Path, help="folder of owner/name.git repos")
+    parser.add_argument(
+        "--repo",
+        action="append",
+        default=[],
+        metavar="OWNER/NAME",
+        help="repository to serve, created empty if missing (repeatable)",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    parser.add_argument("--port", type=int, default=0, help="port (default 0: a free one)")
+    parser.add_argument(
+        "--token", action="append", default=[], help="token with write access (repeatable)"
+    )
+    parser.add_argument(
+        "--read-token", action="append", default=[], help="read-only token (repeatable)"
+    )
+    parser.add_argument(
+        "--initial-commit", action="store_true", help="new repos get a README.md commit on main"
+    )
+    parser.add_argument("--faults", type=Path, help="JSON file: a list of fault objects")
+    parser.add_argument(
+        "--secondary-limits",
+        action="store_true",
+        help="enforce GitHub's secondary limits (80 writes/minute, 500/hour per token)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for probabilistic faults")
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Serve until SIGINT or SIGTERM; the first line of stdout is the base URL."""
+    tokens: dict[str, str] | None = None
+    if args.token or args.read_token:
+        tokens = dict.fromkeys(args.read_token, "read")
+        tokens.update(dict.fromkeys(args.token, "write"))
+    faults = load_faults(args.faults) if args.faults else []
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with LocalHub(
+            root=args.root,
+            repos=tuple(args.repo),
+            tokens=tokens,
+            initial_commit=args.initial_commit,
+            secondary_limits=SecondaryLimits() if args.secondary_limits else None,
+            faults=faults,
+            seed=args.seed,
+            host=args.host,
+            port=args.port,
+        ) as hub:
+            sys.stdout.write(hub.url + "\n")
+            sys.stdout.flush()
+            while not stop.wait(0.5):
+                pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m gitjsonl.testing serve ...``."""
+    parser = argparse.ArgumentParser(prog="python -m gitjsonl.testing")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_serve_arguments(sub.add_parser("serve", help="run localhub"))
+    args = parser.parse_args(argv)
+    return run_serve(args)

@@ -1,0 +1,335 @@
+"""The HTTP layer: sockets, authentication, rate limits, faults and the request log.
+
+Handlers in ``_api`` compute answers; this module decides whether a request
+reaches them at all, what is done to the answer on the way out (a fault may
+replace or swallow it), and records every exchange.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http
+import json
+import logging
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from ._api import WRITE_METHODS, Api, ApiError, ApiRequest, ApiResponse
+from ._faults import Fault, FaultPlan
+from ._ratelimit import PrimaryState, RateLimiter
+
+log = logging.getLogger("gitjsonl.testing")
+
+SECONDARY_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
+    "If you reach out to GitHub Support for help, please include the request ID {request_id}."
+)
+SECONDARY_DOC = (
+    "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
+)
+_MAX_BODY = 200 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request as localhub saw it; ``status`` is 0 when the connection was dropped."""
+
+    method: str
+    path: str
+    query: str
+    status: int
+    bytes_in: int
+    bytes_out: int
+    token: str | None
+    duration: float
+
+
+class HubServer(ThreadingHTTPServer):
+    """A threading HTTP server holding the shared state of one localhub."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        api: Api,
+        limiter: RateLimiter,
+        faults: FaultPlan,
+        tokens: dict[str, str] | None,
+    ) -> None:
+        super().__init__(address, _Handler)
+        self.api = api
+        self.limiter = limiter
+        self.faults = faults
+        self.tokens = tokens
+        host, port = self.server_address[:2]
+        host_text = host.decode() if isinstance(host, bytes) else host
+        self.base_url = f"http://{host_text}:{port}"
+        self.records: list[RequestRecord] = []
+        self.records_lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+        self._conn_lock = threading.Lock()
+
+    def track(self, conn: socket.socket, *, add: bool) -> None:
+        """Remember open connections so :meth:`close_connections` can end them."""
+        with self._conn_lock:
+            if add:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+    def close_connections(self, timeout: float = 5.0) -> None:
+        """Shut down every open keep-alive connection and wait for handlers to finish."""
+        with self._conn_lock:
+            conns = list(self._connections)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._conn_lock:
+                if not self._connections:
+                    return
+            time.sleep(0.01)
+
+    def record(self, rec: RequestRecord) -> None:
+        """Append to the request log."""
+        with self.records_lock:
+            self.records.append(rec)
+
+
+class _Dropped(Exception):
+    """The connection is to be closed without an answer."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "localhub"
+    sys_version = ""
+    server: HubServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, add=False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    # ---- the request cycle --------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline().strip():
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > _MAX_BODY:
+            raise _Dropped
+        return self.rfile.read(length) if length else b""
+
+    def _token(self) -> str | None:
+        header = self.headers.get("Authorization")
+        if not header:
+            return None
+        scheme, _, value = header.strip().partition(" ")
+        if scheme.lower() in ("token", "bearer") and value.strip():
+            return value.strip()
+        return header.strip()
+
+    def _serve(self) -> None:
+        started = time.monotonic()
+        server = self.server
+        split = urlsplit(self.path)
+        path = unquote(split.path)
+        if len(path) > 1:
+            path = path.rstrip("/") or "/"
+        token = None
+        body = b""
+        status = 0
+        sent = 0
+        try:
+            body = self._read_body()
+            token = self._token()
+            fault = server.faults.pick(self.command, path)
+            if fault is not None and fault.action == "drop":
+                raise _Dropped
+            if fault is not None and fault.action == "latency":
+                time.sleep(fault.delay)
+            state: PrimaryState | None = None
+            extra: dict[str, str] = {}
+            if fault is not None and fault.action == "error":
+                response = _error_response(fault.status)
+            elif fault is not None and fault.action == "secondary_limit":
+                response = _secondary_response(fault.retry_after)
+            else:
+                response, state = self._process(path, split.query, token, body)
+            if fault is not None and fault.action == "error_after":
+                response = _error_response(fault.status)
+            if fault is not None and fault.action == "drop_after":
+                raise _Dropped
+            if state is None:
+                state, _ = server.limiter.primary(token, count=False)
+            extra.update(_rate_headers(state))
+            status, sent = self._send(response, extra)
+        except _Dropped:
+            self.close_connection = True
+            status = 0
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        except Exception:
+            log.exception("localhub: unexpected error answering %s %s", self.command, self.path)
+            try:
+                status, sent = self._send(
+                    ApiResponse.json(500, {"message": "Server Error", "documentation_url": ""}), {}
+                )
+            except OSError:
+                self.close_connection = True
+        finally:
+            server.record(
+                RequestRecord(
+                    method=self.command,
+                    path=path,
+                    query=split.query,
+                    status=status,
+                    bytes_in=len(body),
+                    bytes_out=sent,
+                    token=token,
+                    duration=time.monotonic() - started,
+                )
+            )
+
+    def _process(
+        self, path: str, query: str, token: str | None, body: bytes
+    ) -> tuple[ApiResponse, PrimaryState | None]:
+        server = self.server
+        tokens = server.tokens
+        access = "write"
+        if tokens is not None:
+            if token is None:
+                return _json_error(ApiError(401, "Requires authentication")), None
+            if token not in tokens:
+                return _json_error(ApiError(401, "Bad credentials")), None
+            access = tokens[token]
+        if path == "/rate_limit":
+            state, _ = server.limiter.primary(token, count=False)
+            return ApiResponse.json(200, _rate_limit_body(state)), state
+        state, allowed = server.limiter.primary(token, count=True)
+        if not allowed:
+            error = ApiError(
+                403,
+                "API rate limit exceeded for user ID 1. If you reach out to GitHub Support "
+                "for help, please include the request ID "
+                f"{uuid.uuid4().hex[:16].upper()}.",
+                "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+            )
+            return _json_error(error), state
+        if self.command in WRITE_METHODS and access == "write":
+            wait = server.limiter.secondary_check(token)
+            if wait is not None:
+                return _secondary_response(wait), state
+        request = ApiRequest(
+            method=self.command,
+            path=path,
+            query=dict(parse_qsl(query, keep_blank_values=True)),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+            base_url=server.base_url,
+            access=access,
+        )
+        try:
+            return server.api.handle(request), state
+        except ApiError as error:
+            return _json_error(error), state
+
+    def _send(self, response: ApiResponse, extra: dict[str, str]) -> tuple[int, int]:
+        self.send_response(response.status)
+        if response.content_type:
+            self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.send_header("X-GitHub-Media-Type", "github.v3; format=json")
+        self.send_header("X-GitHub-Request-Id", uuid.uuid4().hex[:20].upper())
+        for key, value in {**extra, **response.headers}.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if response.body:
+            self.wfile.write(response.body)
+        self.wfile.flush()
+        return response.status, len(response.body)
+
+
+def _json_error(error: ApiError) -> ApiResponse:
+    return ApiResponse.json(error.status, error.body())
+
+
+def _error_response(status: int) -> ApiResponse:
+    try:
+        phrase = http.HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    return ApiResponse.json(status, {"message": phrase, "documentation_url": ""})
+
+
+def _secondary_response(retry_after: int | None) -> ApiResponse:
+    message = SECONDARY_MESSAGE.format(request_id=uuid.uuid4().hex[:16].upper())
+    headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+    body = {"message": message, "documentation_url": SECONDARY_DOC}
+    return ApiResponse(403, json.dumps(body).encode(), headers)
+
+
+def _rate_headers(state: PrimaryState) -> dict[str, str]:
+    return {
+        "X-RateLimit-Limit": str(state.limit),
+        "X-RateLimit-Remaining": str(state.remaining),
+        "X-RateLimit-Used": str(state.used),
+        "X-RateLimit-Reset": str(state.reset),
+        "X-RateLimit-Resource": "core",
+    }
+
+
+def _rate_limit_body(state: PrimaryState) -> dict[str, Any]:
+    core = {
+        "limit": state.limit,
+        "remaining": state.remaining,
+        "reset": state.reset,
+        "used": state.used,
+        "resource": "core",
+    }
+    search = {"limit": 30, "remaining": 30, "reset": state.reset, "used": 0, "resource": "search"}
+    return {"resources": {"core": core, "search": search}, "rate": core}
+
+
+__all__ = ["Fault", "HubServer", "RequestRecord"]

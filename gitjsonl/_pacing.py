@@ -52,6 +52,8 @@ def delay_for(
         excess = len(recent) + cost - budget
         if excess <= 0:
             continue
+        if not recent:
+            continue  # an empty window lets even an oversized batch through
         # The window has room once its `excess` oldest requests have aged out.
         index = min(excess, len(recent)) - 1
         wait = max(wait, recent[index] + length - now)

@@ -12,7 +12,7 @@ import zlib
 from typing import Any
 from urllib.parse import quote
 
-from ._gitstore import DEFAULT_NAME, Commit, Person
+from ._gitstore import DEFAULT_EMAIL, DEFAULT_NAME, Commit, Person
 
 JSON = dict[str, Any]
 DOCS = "https://docs.github.com/rest"
@@ -208,8 +208,10 @@ class Urls:
             "url": f"{self.api}/commits/{commit.sha}",
             "html_url": f"{self.html}/commit/{commit.sha}",
             "comments_url": f"{self.api}/commits/{commit.sha}/comments",
-            "author": None,
-            "committer": None,
+            # GitHub links a commit's email to an account; unknown emails get an empty
+            # object here (GitHub may send null, which its own schema's oneOf rejects).
+            "author": self.user() if commit.author.email == DEFAULT_EMAIL else {},
+            "committer": self.user() if commit.committer.email == DEFAULT_EMAIL else {},
             "parents": [
                 {
                     "sha": p,

@@ -1,0 +1,395 @@
+"""``gitjsonl migrate``: the I/O around ``_migration``'s pure planning.
+
+One attempt reads the branch (head, source entry, destination folder, the
+manifest if any), reads the source through the blob API (so any size up to
+GitHub's 100 MB works), optionally walks the source's history, plans, and
+writes every segment and the manifest in ONE commit: blobs, one tree on the
+head's tree, one commit, a fast-forward ref update. A conflict re-runs the
+attempt from the top (re-read, re-plan); blobs already uploaded are reused.
+
+The manifest (``_segments.MANIFEST_NAME``) in the destination makes the
+migration idempotent and safe to retry after a lost answer: an attempt that
+finds a manifest for the same source blob stops ("already migrated"), or, when
+the manifest names this run's batch id, goes straight to verification (our
+commit landed although its answer was lost).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import tenacity
+
+from ._commit import (
+    BATCH_TRAILER,
+    RECORDS_TRAILER,
+    RetryPolicy,
+    is_retryable,
+    new_batch_id,
+    retry_wait,
+)
+from ._exceptions import MigrationError
+from ._github import DirEntry, GitHubRepo
+from ._migration import (
+    FileVersion,
+    MigrationPlan,
+    Recovery,
+    format_report,
+    plan_migration,
+    recover_history,
+    verify_migration,
+)
+from ._segments import MANIFEST_NAME, segment_name, sorted_segments
+
+__all__ = ["MANIFEST_FORMAT", "MigrationResult", "file_entry", "migrate"]
+
+MiB = 1024 * 1024
+MANIFEST_FORMAT = 1
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    """What ``migrate`` did; ``report()`` is what the CLI prints."""
+
+    source: str
+    destination: str
+    branch: str
+    plan: MigrationPlan | None  # None when the destination was already migrated
+    recovery: Recovery | None = None
+    discrepancies: list[str] | None = None  # None: not verified (dry run, no-op)
+    commit: str | None = None
+    dry_run: bool = False
+    removed_source: bool = False
+    shifted_segments: int = 0  # existing segments renumbered after the migrated ones (--force)
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def already_migrated(self) -> bool:
+        return self.plan is None
+
+    @property
+    def ok(self) -> bool:
+        """False only when the read-back verification found a discrepancy."""
+        return not self.discrepancies
+
+    def report(self) -> str:
+        if self.plan is None:
+            return (
+                f"Already migrated: {self.destination}/{MANIFEST_NAME} records {self.source} "
+                f"at blob {self.manifest.get('source_sha')} "
+                f"({self.manifest.get('lines')} lines, batch {self.manifest.get('batch')}). "
+                "Nothing to do."
+            )
+        text = format_report(
+            self.plan,
+            source=self.source,
+            destination=self.destination,
+            recovery=self.recovery,
+            discrepancies=self.discrepancies,
+            dry_run=self.dry_run,
+        )
+        extra: list[str] = []
+        if self.shifted_segments:
+            verb = "would be renumbered" if self.dry_run else "renumbered"
+            extra.append(
+                f"{self.shifted_segments} existing segment(s) {verb} to follow the migrated ones."
+            )
+        if self.commit is not None:
+            extra.append(f"Committed {self.commit} on {self.branch}.")
+            if self.removed_source:
+                extra.append(f"{self.source} was removed in the same commit.")
+        return "\n".join([text, *extra])
+
+
+def file_entry(repo: GitHubRepo, path: str, ref: str) -> DirEntry | None:
+    """The entry of the file at ``path`` (listing its folder), or None when there is none."""
+    parent, name = posixpath.split(path.strip("/"))
+    for entry in repo.list_dir(parent, ref=ref) or []:
+        if entry.name == name and entry.type == "file":
+            return entry
+    return None
+
+
+def migrate(
+    repo: GitHubRepo,
+    *,
+    source: str,
+    destination: str,
+    branch: str | None = None,
+    segment_bytes: int = MiB,
+    dry_run: bool = False,
+    remove_source: bool = False,
+    recover: bool = False,
+    force: bool = False,
+    policy: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, shared safely
+    sleep: Callable[[float], None] = time.sleep,
+    progress: Progress | None = None,
+) -> MigrationResult:
+    """Move the single-file log ``source`` into segments under ``destination``, in one commit.
+
+    Raises ``MigrationError`` when the source is missing, the destination holds
+    segments of its own (unless ``force``: they are renumbered to follow the
+    migrated ones), or the source changed since an earlier migration.
+    """
+    source = source.strip("/")
+    destination = destination.strip("/")
+    if not source or not destination or source == destination:
+        raise MigrationError("--from and --to must be two different paths in the repository")
+    if segment_bytes < 1:
+        raise MigrationError(f"segment size must be at least 1 byte, not {segment_bytes}")
+    run = _Migration(
+        repo,
+        source=source,
+        destination=destination,
+        branch=branch or repo.default_branch(),
+        segment_bytes=segment_bytes,
+        dry_run=dry_run,
+        remove_source=remove_source,
+        recover=recover,
+        force=force,
+        progress=progress or (lambda _message: None),
+    )
+    rng = random.Random()
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(policy.max_attempts),
+        wait=lambda state: retry_wait(
+            state.outcome.exception() if state.outcome else None,
+            state.attempt_number,
+            policy,
+            rng,
+        ),
+        retry=tenacity.retry_if_exception(is_retryable),
+        sleep=sleep,
+        reraise=True,
+    )
+    result: MigrationResult = retrying(run.attempt)
+    return result
+
+
+class _Migration:
+    """One migration run; ``attempt`` may be called again after a conflict."""
+
+    def __init__(
+        self,
+        repo: GitHubRepo,
+        *,
+        source: str,
+        destination: str,
+        branch: str,
+        segment_bytes: int,
+        dry_run: bool,
+        remove_source: bool,
+        recover: bool,
+        force: bool,
+        progress: Progress,
+    ) -> None:
+        self.repo = repo
+        self.source = source
+        self.destination = destination
+        self.branch = branch
+        self.segment_bytes = segment_bytes
+        self.dry_run = dry_run
+        self.remove_source = remove_source
+        self.recover = recover
+        self.force = force
+        self.progress = progress
+        self.batch_id = new_batch_id()
+        # Survive a retry: blobs are content-addressed, and a source blob's
+        # history cannot change without its sha changing.
+        self._uploaded: dict[str, str] = {}  # sha256 of content -> blob sha
+        self._content: dict[str, tuple[bytes, Recovery | None]] = {}  # by source blob sha
+        self._planned: tuple[MigrationPlan, Recovery | None, int] | None = None
+
+    def attempt(self) -> MigrationResult:
+        head = self.repo.get_head(self.branch)
+        source = file_entry(self.repo, self.source, head)
+        listing = self.repo.list_dir(self.destination, ref=head) or []
+        existing = {e.name: e for e in listing if e.type == "file"}
+        manifest = self._read_manifest(existing.get(MANIFEST_NAME))
+        if manifest is not None:
+            if manifest.get("batch") == self.batch_id and self._planned is not None:
+                # Our own commit landed even though its answer was lost.
+                plan, recovery, shifted = self._planned
+                return self._verify(plan, head, recovery=recovery, shifted=shifted)
+            if source is None or manifest.get("source_sha") == source.sha:
+                return self._result(plan=None, manifest=manifest)
+            raise MigrationError(
+                f"{self.destination} already holds a migration of {manifest.get('source')} "
+                f"(blob {manifest.get('source_sha')}), but {self.source} has changed since "
+                f"(blob {source.sha}); refusing to migrate it twice"
+            )
+        if source is None:
+            raise MigrationError(f"{self.source} does not exist on branch {self.branch}")
+        foreign = sorted_segments(existing)
+        if foreign and not self.force:
+            raise MigrationError(
+                f"{self.destination} already holds {len(foreign)} segment(s) that no migration "
+                "wrote; pass --force to put the migrated records ahead of them"
+            )
+        content, recovery = self._source_content(source, head)
+        plan = plan_migration(content, segment_bytes=self.segment_bytes)
+        self._planned = (plan, recovery, len(foreign))
+        if self.dry_run:
+            return self._result(plan=plan, recovery=recovery, shifted=len(foreign))
+
+        files: dict[str, str | None] = {}
+        for index, (name, data) in enumerate(plan.segments, start=1):
+            self.progress(f"uploading segment {index}/{len(plan.segments)}")
+            files[f"{self.destination}/{name}"] = self._upload(data)
+        for number, name in foreign:
+            # Already on GitHub: renumbering only re-points tree entries at the same blobs.
+            files[f"{self.destination}/{segment_name(number + len(plan.segments))}"] = existing[
+                name
+            ].sha
+        record = self._manifest(plan, source, recovery)
+        files[f"{self.destination}/{MANIFEST_NAME}"] = self._upload(
+            json.dumps(record, indent=2).encode() + b"\n"
+        )
+        if self.remove_source:
+            files[self.source] = None
+        self.progress("committing")
+        tree_base = self.repo.get_commit(head).tree_sha
+        tree = self.repo.create_tree(tree_base, files)
+        commit = self.repo.create_commit(self._message(plan), tree, [head])
+        self.repo.update_ref(self.branch, commit)
+        return self._verify(plan, commit, recovery=recovery, shifted=len(foreign))
+
+    # -- reading -------------------------------------------------------------
+
+    def _read_manifest(self, entry: DirEntry | None) -> dict[str, Any] | None:
+        if entry is None:
+            return None
+        try:
+            manifest = json.loads(self.repo.get_blob(entry.sha))
+        except ValueError as exc:
+            raise MigrationError(f"{entry.path} is not valid JSON: {exc}") from exc
+        if not isinstance(manifest, dict):
+            raise MigrationError(f"{entry.path} is not a JSON object")
+        return manifest
+
+    def _source_content(self, source: DirEntry, head: str) -> tuple[bytes, Recovery | None]:
+        cached = self._content.get(source.sha)
+        if cached is not None:
+            return cached
+        if self.recover:
+            recovery = recover_history(self._versions(head))
+            found: tuple[bytes, Recovery | None] = (recovery.content, recovery)
+        else:
+            self.progress(f"reading {self.source} ({source.size:,} bytes)")
+            found = (self.repo.get_blob(source.sha), None)
+        self._content[source.sha] = found
+        return found
+
+    def _versions(self, head: str) -> Iterator[FileVersion]:
+        """The source at every commit that touched it, oldest first, one blob at a time."""
+        commits = list(self.repo.iter_commits(head, path=self.source))
+        commits.reverse()
+        blobs: dict[str, bytes] = {}
+        for index, info in enumerate(commits, start=1):
+            self.progress(f"reading history {index}/{len(commits)}")
+            entry = file_entry(self.repo, self.source, info.sha)
+            if entry is None:
+                yield FileVersion(info.sha, info.date, None)
+                continue
+            if entry.sha not in blobs:
+                blobs.clear()  # keep one version in memory, enough for consecutive repeats
+                blobs[entry.sha] = self.repo.get_blob(entry.sha)
+            yield FileVersion(info.sha, info.date, blobs[entry.sha])
+
+    # -- writing -------------------------------------------------------------
+
+    def _upload(self, data: bytes) -> str:
+        key = hashlib.sha256(data).hexdigest()
+        if key not in self._uploaded:
+            self._uploaded[key] = self.repo.create_blob(data)
+        return self._uploaded[key]
+
+    def _manifest(
+        self, plan: MigrationPlan, source: DirEntry, recovery: Recovery | None
+    ) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "format": MANIFEST_FORMAT,
+            "source": self.source,
+            "source_sha": source.sha,
+            "source_bytes": source.size,
+            "lines": plan.line_count,
+            "bytes": plan.byte_count,
+            "sha256": plan.sha256,
+            "segments": [name for name, _ in plan.segments],
+            "segment_bytes": self.segment_bytes,
+            "batch": self.batch_id,
+            "source_removed": self.remove_source,
+        }
+        if recovery is not None:
+            record["recovered_records"] = recovery.records_recovered
+            record["overwrites"] = [
+                {"commit": o.commit, "date": o.date, "records_recovered": o.records_recovered}
+                for o in recovery.overwrites
+            ]
+        return record
+
+    def _message(self, plan: MigrationPlan) -> str:
+        return (
+            f"gitjsonl: migrate {self.source} into {len(plan.segments)} segment(s) "
+            f"under {self.destination}\n\n"
+            f"{BATCH_TRAILER}: {self.batch_id}\n"
+            f"{RECORDS_TRAILER}: {plan.line_count}\n"
+        )
+
+    # -- checking ------------------------------------------------------------
+
+    def _verify(
+        self,
+        plan: MigrationPlan,
+        commit: str,
+        *,
+        recovery: Recovery | None,
+        shifted: int = 0,
+    ) -> MigrationResult:
+        entries = {e.name: e for e in self.repo.list_dir(self.destination, ref=commit) or []}
+        read_back: list[bytes] = []
+        for index, (name, _) in enumerate(plan.segments, start=1):
+            self.progress(f"verifying segment {index}/{len(plan.segments)}")
+            entry = entries.get(name)
+            if entry is not None:
+                read_back.append(self.repo.get_blob(entry.sha))
+        return self._result(
+            plan=plan,
+            recovery=recovery,
+            discrepancies=verify_migration(plan, read_back),
+            commit=commit,
+            shifted=shifted,
+        )
+
+    def _result(
+        self,
+        *,
+        plan: MigrationPlan | None,
+        recovery: Recovery | None = None,
+        discrepancies: list[str] | None = None,
+        commit: str | None = None,
+        manifest: dict[str, Any] | None = None,
+        shifted: int = 0,
+    ) -> MigrationResult:
+        return MigrationResult(
+            source=self.source,
+            destination=self.destination,
+            branch=self.branch,
+            plan=plan,
+            recovery=recovery,
+            discrepancies=discrepancies,
+            commit=commit,
+            dry_run=self.dry_run,
+            removed_source=self.remove_source and commit is not None,
+            shifted_segments=shifted,
+            manifest=manifest or {},
+        )

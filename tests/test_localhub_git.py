@@ -12,7 +12,7 @@ import pytest
 import requests
 from github import InputGitAuthor, InputGitTreeElement
 from github.Repository import Repository
-from test_localhub_openapi import openapi_checked
+from .test_localhub_openapi import openapi_checked
 
 from gitjsonl.testing import LocalHub
 

@@ -40,7 +40,7 @@ class TestGetContents:
         assert f.sha == localhub.git(REPO, "rev-parse", "main:data/a.jsonl").strip()
 
     def test_large_file_has_no_content(self, localhub: LocalHub, gh: github.Github) -> None:
-        """Past 1 MB content is "" with encoding "none"; decoded_content fails, get_git_blob works."""
+        """Past 1 MB: content "", encoding "none"; decoded_content fails, get_git_blob works."""
         data = b"x" * (1024 * 1024 + 1)
         localhub.seed_commit(REPO, {"big.jsonl": data})
         repo = gh.get_repo(REPO)
@@ -180,4 +180,6 @@ class TestPutContents:
         assert r.status_code == 201
         assert localhub.read_file(REPO, "n", ref="dev") == b"x"
         assert localhub.read_file(REPO, "n", ref="main") is None
-        assert localhub.git(REPO, "log", "-1", "--format=%cn %ce", "dev").strip() == "C c@example.com"
+        assert (
+            localhub.git(REPO, "log", "-1", "--format=%cn %ce", "dev").strip() == "C c@example.com"
+        )

@@ -12,9 +12,10 @@ import pytest
 import requests
 from github import InputGitAuthor, InputGitTreeElement
 from github.Repository import Repository
-from .test_localhub_openapi import openapi_checked
 
 from gitjsonl.testing import LocalHub
+
+from .test_localhub_openapi import openapi_checked
 
 __all__ = ["openapi_checked"]
 pytestmark = pytest.mark.usefixtures("openapi_checked")
@@ -217,7 +218,9 @@ class TestTrees:
             {"path": "a", "mode": "100644", "type": "blob"},
         ],
     )
-    def test_bad_entries_are_422(self, localhub: LocalHub, repo: Repository, entry: dict[str, str]) -> None:
+    def test_bad_entries_are_422(
+        self, localhub: LocalHub, repo: Repository, entry: dict[str, str]
+    ) -> None:
         """sha with content, malformed paths, unknown objects and bad modes are 422."""
         before = localhub.git(REPO, "count-objects").strip()
         with requests.Session() as s:
@@ -318,7 +321,7 @@ class TestRefs:
             repo.get_git_ref("heads/nope")
 
     def test_fast_forward_and_non_fast_forward(self, localhub: LocalHub, repo: Repository) -> None:
-        """PATCH fast-forwards; a non-descendant is 422 "Update is not a fast forward" unless forced."""
+        """PATCH fast-forwards; a non-descendant is 422 "not a fast forward" unless forced."""
         ref = repo.get_git_ref("heads/main")
         base = ref.object.sha
         child = self._commit_on(repo, base, "child")
@@ -367,7 +370,9 @@ class TestRefs:
             r = s.delete(f"{localhub.url}/repos/{REPO}/git/refs/heads/nope")
         assert r.status_code == 422
 
-    def test_clone_shows_api_writes(self, localhub: LocalHub, repo: Repository, tmp_path: Path) -> None:
+    def test_clone_shows_api_writes(
+        self, localhub: LocalHub, repo: Repository, tmp_path: Path
+    ) -> None:
         """A git clone of the bare repository shows what the API committed."""
         ref = repo.get_git_ref("heads/main")
         head = repo.get_git_commit(ref.object.sha)

@@ -29,6 +29,17 @@ def _child_commit(repo: Repository, parent_sha: str, message: str) -> str:
     return repo.create_git_commit(message, parent.tree, [parent]).sha
 
 
+class TestPublicSurface:
+    """gitjsonl.testing's exports."""
+
+    def test_all_is_sorted_and_complete(self) -> None:
+        """__all__ lists exactly the public names, sorted."""
+        from gitjsonl import testing
+
+        assert testing.__all__ == ["Fault", "LocalHub", "RequestRecord", "SecondaryLimits"]
+        assert testing.__all__ == sorted(testing.__all__)
+
+
 class TestAuth:
     """Tokens configured per server."""
 

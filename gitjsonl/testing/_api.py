@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import urlencode
 
 from ._gitstore import (
     DEFAULT_EMAIL,
@@ -862,11 +862,3 @@ def _link_header(url: str, query: dict[str, str], page: int, last: int) -> str:
     if page > 1:
         links.append(f'{at(1)}; rel="first"')
     return ", ".join(links)
-
-
-def unquote_path(raw: str) -> str:
-    """Percent-decode a request path."""
-    return unquote(raw)
-
-
-__all__ = ["Api", "ApiError", "ApiRequest", "ApiResponse", "RepoStore", "quote"]

@@ -1,0 +1,739 @@
+"""The ``gitjsonl`` command line: append, tail, cat, stats, verify, migrate, serve, demo.
+
+Every command reads the same global options (``--repo``, ``--path``,
+``--branch``, ``--api-url``, the token), accepted before or after the command
+name. Errors are one line on standard error (``gitjsonl: error: ...``) and exit
+status 1 (2 for a usage error); ``--debug`` shows the traceback instead.
+Progress of long work goes to standard error, and only when it is a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from ._commit import WRITER_TRAILER, batch_id_of
+from ._exceptions import AuthenticationError, GitJsonlError, NotFound, RecordError
+from ._github import DEFAULT_API_URL, CommitInfo, DirEntry, GitHubRepo
+from ._reader import LogReader
+from ._records import decode_lines, encode_record
+
+__all__ = ["main"]
+
+PROG = "gitjsonl"
+DEFAULT_PATH = "data/interactions"
+MiB = 1024 * 1024
+MAX_RECORD_BYTES = 4 * MiB  # Log's default max_record_bytes
+
+logger = logging.getLogger("gitjsonl")
+
+
+class UsageError(Exception):
+    """A command line that cannot run (exit status 2)."""
+
+
+# -- output helpers --------------------------------------------------------------------------
+
+
+class Progress:
+    """A one-line status on standard error, redrawn in place; silent unless it is a terminal."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stderr
+        self.enabled = _isatty(self._stream)
+        self._width = 0
+
+    def __call__(self, message: str) -> None:
+        if not self.enabled:
+            return
+        text = message[:120]
+        self._stream.write("\r" + text.ljust(self._width))
+        self._stream.flush()
+        self._width = len(text)
+
+    def done(self) -> None:
+        if self.enabled and self._width:
+            self._stream.write("\r" + " " * self._width + "\r")
+            self._stream.flush()
+            self._width = 0
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class _StderrHandler(logging.Handler):
+    """Library warnings as ``gitjsonl: warning: ...``, on whatever ``sys.stderr`` is now."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage().removeprefix("gitjsonl: ")
+        sys.stderr.write(f"{PROG}: {record.levelname.lower()}: {message}\n")
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"{PROG}: error: {message}\n")
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"{PROG}: warning: {message}\n")
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe: point stdout at /dev/null so the flush at exit cannot fail again."""
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def _line(record: dict[str, Any]) -> str:
+    return _encoder.encode(record) + "\n"
+
+
+# -- the parser ------------------------------------------------------------------------------
+
+
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """The options every log command takes; ``suppress`` leaves unset ones out of the namespace."""
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    group = parser.add_argument_group("log options")
+    group.add_argument(
+        "--repo",
+        metavar="OWNER/NAME",
+        default=default(None),
+        help="the repository (default: $GITHUB_REPOSITORY)",
+    )
+    group.add_argument(
+        "--path",
+        default=default(DEFAULT_PATH),
+        help=f"the log's folder in the repository (default: {DEFAULT_PATH})",
+    )
+    group.add_argument(
+        "--branch", default=default(None), help="the branch (default: the repository's default)"
+    )
+    group.add_argument(
+        "--api-url",
+        default=default(None),
+        help=f"GitHub's API URL (default: $GITHUB_API_URL or {DEFAULT_API_URL})",
+    )
+    group.add_argument("--token-file", default=default(None), help="read the token from this file")
+    group.add_argument(
+        "--token",
+        default=default(None),
+        help="the token itself (discouraged: it shows in the process list; "
+        "use $GITHUB_TOKEN or --token-file)",
+    )
+    group.add_argument(
+        "--debug", action="store_true", default=default(False), help="show tracebacks"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="An append-only JSON-lines log kept in a GitHub repository.",
+        epilog="The token comes from $GITHUB_TOKEN, or --token-file.",
+    )
+    _global_options(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, suppress=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    append = sub.add_parser(
+        "append",
+        parents=[common],
+        help="append records (JSON arguments, or JSON lines on stdin)",
+        description="Append records: each argument is one JSON object; without arguments, "
+        "standard input is read as JSON lines (blank lines are skipped). Every record is "
+        "checked before anything is sent: one bad line appends nothing.",
+    )
+    append.add_argument("records", nargs="*", metavar="JSON", help="a JSON object")
+
+    tail = sub.add_parser("tail", parents=[common], help="print the last records")
+    tail.add_argument("-n", type=int, default=10, metavar="N", help="how many (default 10)")
+    tail.add_argument("-f", "--follow", action="store_true", help="keep printing new records")
+    tail.add_argument(
+        "--interval", type=float, default=5.0, metavar="S", help="seconds between polls (5)"
+    )
+    tail.add_argument("--max-polls", type=int, default=None, help=argparse.SUPPRESS)
+
+    sub.add_parser(
+        "cat", parents=[common], help="print every record in order (streaming, for pipes)"
+    )
+
+    stats = sub.add_parser(
+        "stats", parents=[common], help="segments, records, bytes, commits, writers"
+    )
+    stats.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+    verify = sub.add_parser(
+        "verify",
+        parents=[common],
+        help="check every line and the history (exit 1 on problems)",
+    )
+    verify.add_argument(
+        "--segment-bytes",
+        type=int,
+        default=MiB,
+        metavar="N",
+        help="the segment cap to check against (default 1 MiB)",
+    )
+
+    migrate = sub.add_parser(
+        "migrate",
+        parents=[common],
+        help="move a single-file log into segments, in one commit",
+        description="Move a single-file JSONL log into gitjsonl's segments in one commit, "
+        "verify it by reading it back, and leave a manifest that makes a second run a no-op.",
+    )
+    migrate.add_argument(
+        "--from", dest="source", required=True, metavar="SRC", help="the single file"
+    )
+    migrate.add_argument(
+        "--to", dest="destination", metavar="DEST", help="the segments' folder (default: --path)"
+    )
+    migrate.add_argument(
+        "--segment-bytes", type=int, default=MiB, metavar="N", help="segment cap (1 MiB)"
+    )
+    migrate.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
+    keep = migrate.add_mutually_exclusive_group()
+    keep.add_argument(
+        "--keep-source",
+        dest="remove_source",
+        action="store_false",
+        default=False,
+        help="leave the source file in place (default; the manifest tells readers)",
+    )
+    keep.add_argument(
+        "--remove-source",
+        dest="remove_source",
+        action="store_true",
+        help="delete the source in the migration commit",
+    )
+    migrate.add_argument(
+        "--recover-history",
+        action="store_true",
+        help="restore records that overwrites of the source lost, from its git history",
+    )
+    migrate.add_argument(
+        "--force",
+        action="store_true",
+        help="migrate even though the destination holds segments (they are renumbered after)",
+    )
+
+    serve = sub.add_parser("serve", help="run localhub, a local GitHub API for tests")
+    _add_serve_arguments(serve)
+
+    demo = sub.add_parser(
+        "demo", help="run writers against an in-process localhub and check the result"
+    )
+    demo.add_argument("--records", type=int, default=4000, help="records in all (4000)")
+    demo.add_argument("--writers", type=int, default=4, help="writer threads (4)")
+    demo.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
+    return parser
+
+
+def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    try:
+        from .testing._serve import add_serve_arguments
+    except ImportError:  # the test tools are not installed: say so when it is run
+        parser.set_defaults(serve_missing=True)
+        return
+    add_serve_arguments(parser)
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error argparse already printed
+        return exc.code if isinstance(exc.code, int) else 2
+    debug = bool(getattr(args, "debug", False))
+    handler = _StderrHandler(logging.DEBUG if debug else logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        return _COMMANDS[args.command](args)
+    except BrokenPipeError:
+        _silence_stdout()  # the reader went away (`| head`): that is not an error
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    except UsageError as exc:
+        if debug:
+            raise
+        parser.print_usage(sys.stderr)
+        _error(str(exc))
+        return 2
+    except (GitJsonlError, OSError) as exc:
+        if debug:
+            raise
+        _error(_explain(exc, args))
+        return 1
+    finally:
+        logger.removeHandler(handler)
+
+
+def _explain(exc: BaseException, args: argparse.Namespace) -> str:
+    if isinstance(exc, AuthenticationError) and not getattr(args, "resolved_token", None):
+        return f"{exc} (no token given: set GITHUB_TOKEN or pass --token-file)"
+    if isinstance(exc, NotFound):
+        return (
+            f"{exc}: {getattr(args, 'repo', None)} (the repository, branch or path does not "
+            "exist, or the token cannot see it)"
+        )
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.strerror or exc}: {exc.filename}"
+    return str(exc) or type(exc).__name__
+
+
+# -- connecting ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Target:
+    """The log a command works on."""
+
+    repo: GitHubRepo
+    name: str
+    path: str
+    branch: str | None
+    api_url: str
+    token: str | None
+    _resolved: str | None = field(default=None, repr=False)
+
+    def branch_name(self) -> str:
+        if self._resolved is None:
+            self._resolved = self.branch or self.repo.default_branch()
+        return self._resolved
+
+    def reader(self) -> LogReader:
+        return LogReader(
+            self.repo, path=self.path, branch=self.branch_name, legacy_path=f"{self.path}.jsonl"
+        )
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    token: str | None = getattr(args, "token", None)
+    if token:
+        _warn("--token shows in the process list; prefer GITHUB_TOKEN or --token-file")
+    elif getattr(args, "token_file", None):
+        with open(args.token_file, encoding="utf-8") as handle:
+            token = handle.read().strip()
+        if not token:
+            raise UsageError(f"{args.token_file} is empty")
+    else:
+        token = os.environ.get("GITHUB_TOKEN") or None
+    args.resolved_token = token
+    return token
+
+
+def _target(args: argparse.Namespace) -> _Target:
+    name = getattr(args, "repo", None) or os.environ.get("GITHUB_REPOSITORY")
+    if not name or "/" not in name.strip("/"):
+        raise UsageError("--repo OWNER/NAME is required (or set GITHUB_REPOSITORY)")
+    args.repo = name
+    path = str(getattr(args, "path", DEFAULT_PATH)).strip("/")
+    if not path:
+        raise UsageError("--path must name a folder in the repository")
+    token = _token(args)
+    api_url = getattr(args, "api_url", None) or os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL
+    return _Target(
+        repo=GitHubRepo(name, token=token, api_url=api_url),
+        name=name,
+        path=path,
+        branch=getattr(args, "branch", None),
+        api_url=api_url,
+        token=token,
+    )
+
+
+# -- append ----------------------------------------------------------------------------------
+
+
+def _parse_record(text: str, where: str) -> dict[str, Any]:
+    def reject(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        value = json.loads(text, parse_constant=reject)
+    except ValueError as exc:
+        raise RecordError(f"{where}: not JSON ({exc})") from exc
+    if not isinstance(value, dict):
+        raise RecordError(f"{where}: not a JSON object ({type(value).__name__})")
+    try:
+        encode_record(value, MAX_RECORD_BYTES)
+    except RecordError as exc:
+        raise RecordError(f"{where}: {exc}") from exc
+    return value
+
+
+def _read_records(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every record of the command line or stdin, all checked before any is appended."""
+    if args.records:
+        return [_parse_record(text, f"argument {i}") for i, text in enumerate(args.records, 1)]
+    if _isatty(sys.stdin):
+        raise UsageError("no records: pass JSON arguments or pipe JSON lines to stdin")
+    records = []
+    for number, text in enumerate(sys.stdin, start=1):
+        if text.strip():
+            records.append(_parse_record(text, f"stdin line {number}"))
+    return records
+
+
+def cmd_append(args: argparse.Namespace) -> int:
+    records = _read_records(args)
+    target = _target(args)
+    if not records:
+        _warn("no records to append")
+        return 0
+    from ._log import Log  # the writer thread only exists for this command
+
+    log = Log(
+        target.name,
+        path=target.path,
+        token=target.token,
+        branch=target.branch,
+        api_url=target.api_url,
+    )
+    try:
+        for record in records:
+            log.append(record)
+    finally:
+        # close() flushes and raises when the records could not be committed.
+        log.close(timeout=None)
+    stats = log.stats()
+    noun = "record" if stats.committed == 1 else "records"
+    sys.stderr.write(
+        f"{PROG}: appended {stats.committed} {noun} in {stats.batches} commit(s), "
+        f"last {stats.last_commit}\n"
+    )
+    return 0
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    if args.n < 0:
+        raise UsageError("-n must be 0 or more")
+    target = _target(args)
+    if not args.follow:
+        for record in target.reader().tail(args.n):
+            sys.stdout.write(_line(record))
+        sys.stdout.flush()
+        return 0
+    _follow(target, args.n, args.interval, args.max_polls)
+    return 0
+
+
+def _follow(target: _Target, n: int, interval: float, max_polls: int | None) -> None:
+    """Print the last ``n`` records, then those committed later, polling every ``interval`` s.
+
+    The tail and the polls count from the same snapshot, so no record is
+    printed twice or missed in between.
+    """
+    reader = target.reader()
+    snap = reader.snapshot()
+    shown: list[dict[str, Any]] = []
+    last_number, seen = 0, 0
+    for entry in reversed(snap.segments):
+        records = _records_of(target.repo, entry)
+        if not last_number:
+            last_number, seen = _segment_number(entry), len(records)
+        shown[:0] = records
+        if len(shown) >= n:
+            break
+    for record in shown[len(shown) - n :] if n else []:
+        sys.stdout.write(_line(record))
+    sys.stdout.flush()
+    stop = threading.Event()
+    polls = 0
+    while max_polls is None or polls < max_polls:
+        polls += 1
+        stop.wait(interval)
+        if target.repo.get_head(target.branch_name()) == snap.commit:
+            continue
+        snap = reader.snapshot()
+        for entry in snap.segments:
+            number = _segment_number(entry)
+            if number < last_number:
+                continue
+            records = _records_of(target.repo, entry)
+            for record in records[seen:] if number == last_number else records:
+                sys.stdout.write(_line(record))
+            last_number, seen = number, len(records)
+        sys.stdout.flush()
+
+
+def _records_of(repo: GitHubRepo, entry: DirEntry) -> list[dict[str, Any]]:
+    return [d.record for d in decode_lines(repo.get_blob(entry.sha)) if d.record is not None]
+
+
+def _segment_number(entry: DirEntry) -> int:
+    return int(entry.name.split(".", 1)[0])
+
+
+def cmd_cat(args: argparse.Namespace) -> int:
+    progress = Progress()
+    count = 0
+    try:
+        for record in _target(args).reader().records():
+            sys.stdout.write(_line(record))
+            count += 1
+            if count % 10000 == 0:
+                progress(f"{count:,} records")
+        sys.stdout.flush()
+    finally:
+        progress.done()
+    return 0
+
+
+# -- stats and verify ------------------------------------------------------------------------
+
+
+@dataclass
+class _Inspection:
+    """One pass over a log: every file's lines and the folder's history."""
+
+    branch: str
+    head: str
+    segments: list[tuple[DirEntry, bytes]]
+    legacy: tuple[DirEntry, bytes] | None  # the single file, unless migrated
+    migrated: bool
+    commits: list[CommitInfo]  # newest first, those touching the folder
+
+
+def _inspect(target: _Target, progress: Progress) -> _Inspection:
+    reader = target.reader()
+    snap = reader.snapshot()
+    segments = []
+    for index, entry in enumerate(snap.segments, start=1):
+        progress(f"reading segment {index}/{len(snap.segments)}")
+        segments.append((entry, target.repo.get_blob(entry.sha)))
+    legacy = None
+    if not snap.migrated:
+        from ._migrate import file_entry
+
+        single = file_entry(target.repo, f"{target.path}.jsonl", snap.commit)
+        if single is not None:
+            progress(f"reading {single.path}")
+            legacy = (single, target.repo.get_blob(single.sha))
+    commits = []
+    for commit in target.repo.iter_commits(snap.commit, path=target.path):
+        commits.append(commit)
+        if len(commits) % 100 == 0:
+            progress(f"reading history: {len(commits):,} commits")
+    return _Inspection(target.branch_name(), snap.commit, segments, legacy, snap.migrated, commits)
+
+
+def _files(inspection: _Inspection) -> Iterator[tuple[DirEntry, bytes]]:
+    if inspection.legacy is not None:
+        yield inspection.legacy
+    yield from inspection.segments
+
+
+def _count_records(data: bytes) -> int:
+    return sum(1 for d in decode_lines(data) if d.record is not None)
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    target = _target(args)
+    progress = Progress()
+    try:
+        found = _inspect(target, progress)
+    finally:
+        progress.done()
+    batches = [c for c in found.commits if batch_id_of(c.message)]
+    writers = {w for c in found.commits if (w := _trailer(c.message, WRITER_TRAILER))}
+    figures: dict[str, Any] = {
+        "repo": target.name,
+        "branch": found.branch,
+        "path": target.path,
+        "head": found.head,
+        "segments": len(found.segments),
+        "first_segment": found.segments[0][0].name if found.segments else None,
+        "last_segment": found.segments[-1][0].name if found.segments else None,
+        "records": sum(_count_records(data) for _, data in _files(found)),
+        "bytes": sum(len(data) for _, data in _files(found)),
+        "legacy_file": found.legacy[0].path if found.legacy else None,
+        "migrated": found.migrated,
+        "commits": len(found.commits),
+        "batches": len(batches),
+        "writers": len(writers),
+        "first_commit": _commit_json(found.commits[-1]) if found.commits else None,
+        "last_commit": _commit_json(found.commits[0]) if found.commits else None,
+    }
+    if args.json:
+        sys.stdout.write(json.dumps(figures, indent=2) + "\n")
+        return 0
+    rows = [
+        ("log", f"{target.name}:{target.path} on {found.branch} at {found.head[:12]}"),
+        ("segments", _span(figures)),
+        ("records", f"{figures['records']:,}"),
+        ("bytes", f"{figures['bytes']:,}"),
+    ]
+    if found.legacy is not None:
+        rows.append(("legacy file", f"{found.legacy[0].path} (not migrated; read first)"))
+    elif found.migrated:
+        rows.append(("migrated", "yes (manifest present)"))
+    rows.append(("commits", f"{len(found.commits):,} ({len(batches):,} gitjsonl batches)"))
+    rows.append(("writers", f"{len(writers):,}"))
+    for label, key in (("first commit", "first_commit"), ("last commit", "last_commit")):
+        commit = figures[key]
+        if commit:
+            rows.append((label, f"{commit['sha'][:12]} {commit['date']}"))
+    for label, value in rows:
+        sys.stdout.write(f"{label:<13}{value}\n")
+    return 0
+
+
+def _span(figures: dict[str, Any]) -> str:
+    if not figures["segments"]:
+        return "0"
+    return f"{figures['segments']} ({figures['first_segment']} .. {figures['last_segment']})"
+
+
+def _commit_json(commit: CommitInfo) -> dict[str, str]:
+    return {"sha": commit.sha, "date": commit.date}
+
+
+def _trailer(message: str, name: str) -> str | None:
+    for line in message.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == name and value.strip():
+            return value.strip()
+    return None
+
+
+def find_problems(found: _Inspection, segment_bytes: int) -> list[str]:
+    """Every problem ``verify`` reports, one sentence each."""
+    problems: list[str] = []
+    for entry, data in _files(found):
+        for decoded in decode_lines(data):
+            if decoded.record is None:
+                problems.append(f"{entry.path}:{decoded.number}: corrupt line: {decoded.problem}")
+        if data and not data.endswith(b"\n"):
+            problems.append(f"{entry.path}: torn last line (no newline at the end)")
+    for entry, data in found.segments:
+        if len(data) > segment_bytes and data.count(b"\n") > 1:
+            problems.append(
+                f"{entry.path}: {len(data):,} bytes, over the {segment_bytes:,}-byte cap "
+                "with more than one line"
+            )
+    seen: dict[str, str] = {}
+    for commit in reversed(found.commits):
+        batch = batch_id_of(commit.message)
+        if batch is None:
+            continue
+        if batch in seen:
+            problems.append(
+                f"duplicate batch {batch}: commits {seen[batch][:12]} and {commit.sha[:12]}"
+            )
+        else:
+            seen[batch] = commit.sha
+    for commit in found.commits:
+        if len(commit.parents) > 1:
+            problems.append(f"non-linear history: merge commit {commit.sha[:12]} touches the log")
+    return problems
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    target = _target(args)
+    progress = Progress()
+    try:
+        found = _inspect(target, progress)
+    finally:
+        progress.done()
+    problems = find_problems(found, args.segment_bytes)
+    records = sum(_count_records(data) for _, data in _files(found))
+    for problem in problems:
+        sys.stdout.write(problem + "\n")
+    where = f"{target.name}:{target.path} on {found.branch}"
+    summary = (
+        f"{records:,} records in {len(found.segments)} segment(s), {len(found.commits):,} commit(s)"
+    )
+    if problems:
+        sys.stdout.write(f"{len(problems)} problem(s) in {where}: {summary}\n")
+        return 1
+    sys.stdout.write(f"OK {where}: {summary}; every line parses, history is linear\n")
+    return 0
+
+
+# -- migrate, serve, demo --------------------------------------------------------------------
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from ._migrate import migrate
+
+    target = _target(args)
+    if args.segment_bytes < 1:
+        raise UsageError("--segment-bytes must be positive")
+    progress = Progress()
+    try:
+        result = migrate(
+            target.repo,
+            source=args.source,
+            destination=args.destination or target.path,
+            branch=target.branch,
+            segment_bytes=args.segment_bytes,
+            dry_run=args.dry_run,
+            remove_source=args.remove_source,
+            recover=args.recover_history,
+            force=args.force,
+            progress=progress,
+        )
+    finally:
+        progress.done()
+    sys.stdout.write(result.report() + "\n")
+    if not result.ok:
+        _error("the migration's read-back does not match what was planned")
+        return 1
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if getattr(args, "serve_missing", False):
+        raise GitJsonlError("serve needs gitjsonl's test tools: pip install 'gitjsonl[test]'")
+    from .testing._serve import run_serve
+
+    return run_serve(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if args.records < 1 or args.writers < 1:
+        raise UsageError("--records and --writers must be positive")
+    from ._demo import run_demo
+
+    return run_demo(records=args.records, writers=args.writers)
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "append": cmd_append,
+    "tail": cmd_tail,
+    "cat": cmd_cat,
+    "stats": cmd_stats,
+    "verify": cmd_verify,
+    "migrate": cmd_migrate,
+    "serve": cmd_serve,
+    "demo": cmd_demo,
+}

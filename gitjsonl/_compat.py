@@ -1,0 +1,146 @@
+"""``GithubLog``: a drop-in for the Contents-API ``GithubLog`` service many backends run.
+
+Same constructor ``(write_token, repo)``, same ``enabled``, ``append(record)``,
+``async load_recent(n=500)`` and ``append_feedback(session_id, feedback)``
+(same feedback record shape), but batched through the Git Data API,
+exactly-once, and safe past 1 MB: records go to segments under
+``data/interactions/``, and ``load_recent`` also reads the old single file
+``data/interactions.jsonl`` as the oldest part of the log until it is migrated,
+so switching loses no history.
+
+Like the service it replaces it never raises into the request path: a record
+that cannot be logged (not JSON-serialisable, NaN, too large, buffer full, log
+closed) is reported with a WARNING on the ``gitjsonl`` logger. Unlike it, a
+record is never lost to a GitHub failure: rate limits, 409s, 5xx and network
+errors leave it pending, retried by the flusher thread, and committed once
+GitHub answers again (see ``Log.stats()`` via ``log``). With ``spool_dir`` the
+pending records also survive the process being killed.
+
+Unlike the reference, ``append`` does not need a running event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+from types import TracebackType
+from typing import Any
+
+from ._exceptions import EmptyRepository, GitJsonlError, NotFound
+from ._log import Log
+
+__all__ = ["GithubLog"]
+
+logger = logging.getLogger("gitjsonl.compat")
+
+#: Where the reference service kept its single file, and where our segments go.
+LEGACY_PATH = "data/interactions.jsonl"
+LOG_PATH = "data/interactions"
+
+
+class GithubLog:
+    """Append-only JSONL log in a GitHub repository, with the reference service's interface.
+
+    ``write_token`` empty (or ``None``) disables it as the reference does: every
+    call is a no-op and ``load_recent`` returns ``[]``. Keyword arguments
+    configure the underlying ``Log`` (``api_url``, ``path``, ``legacy_path``,
+    ``spool_dir``, ``flush_interval``, ``pacing``, ...).
+    """
+
+    def __init__(
+        self,
+        write_token: str | None,
+        repo: str,
+        *,
+        path: str = LOG_PATH,
+        legacy_path: str | None = LEGACY_PATH,
+        **options: Any,
+    ) -> None:
+        self._token = write_token or ""
+        self._repo = repo
+        self._log: Log | None = None
+        if self.enabled:
+            self._log = Log(repo, path=path, token=self._token, legacy_path=legacy_path, **options)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._token)
+
+    @property
+    def log(self) -> Log | None:
+        """The underlying ``Log`` (``None`` when disabled), for ``stats()`` and ``flush()``."""
+        return self._log
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Queue ``record`` for the durable log. Returns immediately, never raises."""
+        if self._log is None:
+            return
+        try:
+            self._log.append(record)
+        except GitJsonlError as exc:
+            logger.warning("GithubLog.append: record not logged durably: %s", exc)
+
+    def append_feedback(self, session_id: str, feedback: int) -> None:
+        """Record a feedback update as its own line (``type: "feedback"``), like the reference."""
+        if self._log is None:
+            return
+        self.append(
+            {
+                "type": "feedback",
+                "session_id": session_id,
+                "feedback": feedback,
+                "timestamp": datetime.now(tz=timezone.utc).isoformat(),
+            }
+        )
+
+    async def load_recent(self, n: int = 500) -> list[dict[str, Any]]:
+        """The last ``n`` committed records, oldest first; ``[]`` when disabled or unreadable."""
+        if self._log is None:
+            return []
+        try:
+            return await asyncio.to_thread(self._log.tail, n)
+        except (NotFound, EmptyRepository):
+            return []
+        except GitJsonlError as exc:
+            logger.warning("GithubLog.load_recent error: %s", exc)
+            return []
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every record appended so far is committed; False (and a warning) if not."""
+        if self._log is None:
+            return True
+        try:
+            self._log.flush(timeout)
+        except GitJsonlError as exc:
+            logger.warning("GithubLog.flush: records still pending: %s", exc)
+            return False
+        return True
+
+    async def aflush(self, timeout: float | None = None) -> bool:
+        """``flush`` without blocking the event loop."""
+        return await asyncio.to_thread(self.flush, timeout)
+
+    def close(self, timeout: float | None = 60.0) -> None:
+        """Flush and stop; what cannot be committed is reported as a warning (kept in the spool)."""
+        if self._log is None:
+            return
+        try:
+            self._log.close(timeout)
+        except GitJsonlError as exc:
+            logger.warning("GithubLog.close: records not committed: %s", exc)
+
+    async def aclose(self, timeout: float | None = 60.0) -> None:
+        """``close`` without blocking the event loop."""
+        await asyncio.to_thread(self.close, timeout)
+
+    async def __aenter__(self) -> GithubLog:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

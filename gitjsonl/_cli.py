@@ -145,17 +145,22 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # No abbreviations: `migrate --to` must never be read as the global `--token`.
     parser = argparse.ArgumentParser(
         prog=PROG,
+        allow_abbrev=False,
         description="An append-only JSON-lines log kept in a GitHub repository.",
         epilog="The token comes from $GITHUB_TOKEN, or --token-file.",
     )
     _global_options(parser, suppress=False)
-    common = argparse.ArgumentParser(add_help=False)
+    common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     _global_options(common, suppress=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    append = sub.add_parser(
+    def add(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(name, allow_abbrev=False, **kwargs)
+
+    append = add(
         "append",
         parents=[common],
         help="append records (JSON arguments, or JSON lines on stdin)",
@@ -165,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     append.add_argument("records", nargs="*", metavar="JSON", help="a JSON object")
 
-    tail = sub.add_parser("tail", parents=[common], help="print the last records")
+    tail = add("tail", parents=[common], help="print the last records")
     tail.add_argument("-n", type=int, default=10, metavar="N", help="how many (default 10)")
     tail.add_argument("-f", "--follow", action="store_true", help="keep printing new records")
     tail.add_argument(
@@ -173,16 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tail.add_argument("--max-polls", type=int, default=None, help=argparse.SUPPRESS)
 
-    sub.add_parser(
-        "cat", parents=[common], help="print every record in order (streaming, for pipes)"
-    )
+    add("cat", parents=[common], help="print every record in order (streaming, for pipes)")
 
-    stats = sub.add_parser(
-        "stats", parents=[common], help="segments, records, bytes, commits, writers"
-    )
+    stats = add("stats", parents=[common], help="segments, records, bytes, commits, writers")
     stats.add_argument("--json", action="store_true", help="print the figures as JSON")
 
-    verify = sub.add_parser(
+    verify = add(
         "verify",
         parents=[common],
         help="check every line and the history (exit 1 on problems)",
@@ -195,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the segment cap to check against (default 1 MiB)",
     )
 
-    migrate = sub.add_parser(
+    migrate = add(
         "migrate",
         parents=[common],
         help="move a single-file log into segments, in one commit",
@@ -237,12 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="migrate even though the destination holds segments (they are renumbered after)",
     )
 
-    serve = sub.add_parser("serve", help="run localhub, a local GitHub API for tests")
+    serve = add("serve", help="run localhub, a local GitHub API for tests")
     _add_serve_arguments(serve)
 
-    demo = sub.add_parser(
-        "demo", help="run writers against an in-process localhub and check the result"
-    )
+    demo = add("demo", help="run writers against an in-process localhub and check the result")
     demo.add_argument("--records", type=int, default=4000, help="records in all (4000)")
     demo.add_argument("--writers", type=int, default=4, help="writer threads (4)")
     demo.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)

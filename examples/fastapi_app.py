@@ -1,0 +1,183 @@
+"""A FastAPI backend that keeps its interaction log in GitHub with gitjsonl.
+
+Wired the way a backend on an ephemeral host would be:
+
+- the ``AsyncLog`` is created in the lifespan and shared through ``app.state``;
+- every request appends one record (a plain call: it never waits for GitHub)
+  and writes the same row to SQLite, the app's working store;
+- at start-up, when SQLite is nearly empty (fewer than 10 rows: the host lost
+  its disk), the last 500 records are replayed from GitHub into SQLite;
+- at shutdown the log is flushed and closed.
+
+Run it::
+
+    pip install gitjsonl fastapi uvicorn
+    export GITHUB_TOKEN=...  GITJSONL_REPO=owner/repo
+    uvicorn examples.fastapi_app:app
+
+Configuration comes from the environment: ``GITJSONL_REPO``, ``GITHUB_TOKEN``,
+``GITHUB_API_URL`` (GitHub Enterprise, or a localhub), ``GITJSONL_PATH``
+(default ``data/interactions``), ``APP_DB`` (SQLite file, default
+``app.db``) and ``GITJSONL_SPOOL_DIR`` (recommended on a host that can be
+killed: records not yet committed survive there).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from fastapi import FastAPI, Request
+from pydantic import BaseModel
+
+try:
+    from gitjsonl import AsyncLog
+except ImportError:  # until the package root exports it
+    from gitjsonl._async import AsyncLog
+
+#: Replay from GitHub when SQLite holds fewer rows than this.
+NEARLY_EMPTY = 10
+#: How many records to replay.
+REPLAY = 500
+
+
+@dataclass(frozen=True)
+class Settings:
+    repo: str
+    token: str | None = None
+    api_url: str | None = None
+    path: str = "data/interactions"
+    db_path: str = "app.db"
+    log_options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        options: dict[str, Any] = {}
+        if os.environ.get("GITJSONL_SPOOL_DIR"):
+            options["spool_dir"] = os.environ["GITJSONL_SPOOL_DIR"]
+        return cls(
+            repo=os.environ["GITJSONL_REPO"],
+            token=os.environ.get("GITHUB_TOKEN"),
+            api_url=os.environ.get("GITHUB_API_URL"),
+            path=os.environ.get("GITJSONL_PATH", "data/interactions"),
+            db_path=os.environ.get("APP_DB", "app.db"),
+            log_options=options,
+        )
+
+
+class Question(BaseModel):
+    session_id: str
+    query: str
+
+
+class Feedback(BaseModel):
+    session_id: str
+    feedback: int
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS interactions (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    session_id TEXT,
+    body TEXT NOT NULL,
+    timestamp TEXT NOT NULL
+)
+"""
+
+
+def store(db: sqlite3.Connection, record: dict[str, Any]) -> None:
+    db.execute(
+        "INSERT OR IGNORE INTO interactions VALUES (?, ?, ?, ?, ?)",
+        (
+            record["id"],
+            record["type"],
+            record.get("session_id"),
+            json.dumps(record),
+            record["timestamp"],
+        ),
+    )
+    db.commit()
+
+
+def count_rows(db: sqlite3.Connection) -> int:
+    row = db.execute("SELECT COUNT(*) FROM interactions").fetchone()
+    return int(row[0])
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        config = settings or Settings.from_env()
+        db = sqlite3.connect(config.db_path, check_same_thread=False)
+        db.execute(SCHEMA)
+        log = AsyncLog(
+            config.repo,
+            path=config.path,
+            token=config.token,
+            api_url=config.api_url,
+            **config.log_options,
+        )
+        replayed = 0
+        if count_rows(db) < NEARLY_EMPTY:
+            for record in await log.tail(REPLAY):
+                if "id" in record and "type" in record and "timestamp" in record:
+                    store(db, record)
+                    replayed += 1
+        app.state.db = db
+        app.state.log = log
+        app.state.replayed = replayed
+        try:
+            yield
+        finally:
+            await log.aclose()  # flush: everything appended is committed before exit
+            db.close()
+
+    app = FastAPI(lifespan=lifespan)
+
+    def record_of(kind: str, session_id: str, **fields: Any) -> dict[str, Any]:
+        return {
+            "id": uuid.uuid4().hex,
+            "type": kind,
+            "session_id": session_id,
+            "timestamp": datetime.now(tz=timezone.utc).isoformat(),
+            **fields,
+        }
+
+    @app.post("/chat")
+    async def chat(question: Question, request: Request) -> dict[str, Any]:
+        answer = f"You asked: {question.query}"
+        record = record_of("interaction", question.session_id, query=question.query, answer=answer)
+        store(request.app.state.db, record)
+        request.app.state.log.append(record)  # never waits for GitHub
+        return {"answer": answer, "id": record["id"]}
+
+    @app.post("/feedback")
+    async def feedback(body: Feedback, request: Request) -> dict[str, str]:
+        record = record_of("feedback", body.session_id, feedback=body.feedback)
+        store(request.app.state.db, record)
+        request.app.state.log.append(record)
+        return {"id": record["id"]}
+
+    @app.get("/stats")
+    async def stats(request: Request) -> dict[str, Any]:
+        log_stats = request.app.state.log.stats()
+        return {
+            "rows": count_rows(request.app.state.db),
+            "replayed": request.app.state.replayed,
+            "appended": log_stats.appended,
+            "committed": log_stats.committed,
+            "pending": log_stats.pending,
+        }
+
+    return app
+
+
+app = create_app()

@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from ._commit import WRITER_TRAILER, batch_id_of
-from ._exceptions import AuthenticationError, GitJsonlError, NotFound, RecordError
+from ._exceptions import (
+    AuthenticationError,
+    EmptyRepository,
+    GitJsonlError,
+    NotFound,
+    RecordError,
+)
 from ._github import DEFAULT_API_URL, CommitInfo, DirEntry, GitHubRepo
 from ._reader import LogReader
 from ._records import decode_lines, encode_record
@@ -271,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = _StderrHandler(logging.DEBUG if debug else logging.WARNING)
     logger.addHandler(handler)
     try:
-        return _COMMANDS[args.command](args)
+        return _dispatch(args)
     except BrokenPipeError:
         _silence_stdout()  # the reader went away (`| head`): that is not an error
         return 0
@@ -290,6 +296,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         logger.removeHandler(handler)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    try:
+        return _COMMANDS[args.command](args)
+    except EmptyRepository:
+        if args.command in ("tail", "cat"):
+            return 0  # a repository without a commit holds a log without records
+        raise
 
 
 def _explain(exc: BaseException, args: argparse.Namespace) -> str:

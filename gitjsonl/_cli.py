@@ -210,7 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
         "verify it by reading it back, and leave a manifest that makes a second run a no-op.",
     )
     migrate.add_argument(
-        "--from", dest="source", required=True, metavar="SRC", help="the single file"
+        "--from",
+        dest="source",
+        metavar="SRC",
+        help="the single file (default: the log's path + .jsonl)",
     )
     migrate.add_argument(
         "--to", dest="destination", metavar="DEST", help="the segments' folder (default: --path)"
@@ -706,7 +709,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     try:
         result = migrate(
             target.repo,
-            source=args.source,
+            source=args.source or f"{target.path}.jsonl",
             destination=args.destination or target.path,
             branch=target.branch,
             segment_bytes=args.segment_bytes,

@@ -318,6 +318,8 @@ class TestKillAndRestart:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         proc.stdout.close()
+        (spool_file,) = spool_dir.glob("*.spool")
+        assert parse_spool(spool_file.read_bytes()).lines, "nothing was pending at the kill"
         # The second run recovers the spool, then appends 10 more of its own.
         out = subprocess.run(
             [*args, "100000", "10"],
@@ -340,3 +342,30 @@ class TestKillAndRestart:
         assert set(ids) <= {*expected, appended + 1}
         assert ids == sorted(ids), "order was not kept"
         hub.fsck("owner/repo")
+
+    def test_batch_that_landed_before_the_crash_is_not_committed_again(
+        self, localhub_factory: object, tmp_path: Path
+    ) -> None:
+        """A batch formed, committed on GitHub, but not marked in the spool is found by its id."""
+        from gitjsonl import Log
+        from gitjsonl._commit import batch_id_of
+        from gitjsonl.testing import LocalHub
+
+        assert callable(localhub_factory)
+        hub: LocalHub = localhub_factory(initial_commit=True)
+        options = {"api_url": hub.url, "token": hub.token, "pacing": None, "flush_interval": 0.05}
+        with Log("owner/repo", path="data/interactions", **options) as first:
+            for i in range(3):
+                first.append({"id": i})
+        landed_id = batch_id_of(hub.git("owner/repo", "log", "-1", "--format=%B", "main"))
+        assert landed_id is not None
+        # The crashed process's spool: records 0..4, batch 0..2 formed, never marked committed.
+        spool_dir = tmp_path / "spool"
+        with Spool(spool_dir, spool_name("owner/repo", "data/interactions")) as spool:
+            for seq in range(1, 6):
+                spool.append(seq, json.dumps({"id": seq - 1}).encode() + b"\n")
+            spool.batch_formed(Batch(landed_id, (b"",) * 3, 1))
+        with Log("owner/repo", path="data/interactions", spool_dir=spool_dir, **options) as log:
+            log.flush(timeout=30)
+            ids = [record["id"] for record in log.records()]
+        assert ids == [0, 1, 2, 3, 4]

@@ -46,6 +46,7 @@ class StallMeter:
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._task is not None
+        await asyncio.sleep(TICK * 3)  # let a tick that is already due be measured
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task

@@ -37,10 +37,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
-try:
-    from gitjsonl import AsyncLog
-except ImportError:  # until the package root exports it
-    from gitjsonl._async import AsyncLog
+from gitjsonl import AsyncLog
 
 #: Replay from GitHub when SQLite holds fewer rows than this.
 NEARLY_EMPTY = 10

@@ -24,13 +24,17 @@ from ._exceptions import (
     TransientError,
     ValidationFailed,
 )
+from ._async import AsyncLog
 from ._commit import RetryPolicy
+from ._compat import GithubLog
 from ._github import Identity
+from ._handler import GitJsonlHandler
 from ._log import Log, LogStats
 from ._pacing import Pacing
 from ._version import __version__
 
 __all__ = [
+    "AsyncLog",
     "AuthenticationError",
     "BufferFull",
     "ContentsConflict",
@@ -39,6 +43,8 @@ __all__ = [
     "FlushTimeout",
     "GitHubError",
     "GitJsonlError",
+    "GitJsonlHandler",
+    "GithubLog",
     "Identity",
     "Log",
     "LogClosed",

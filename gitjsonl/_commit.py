@@ -16,6 +16,7 @@ out by tenacity:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import re
@@ -72,6 +73,11 @@ Only the highest-numbered segment still grows; the others never change.
 """
 
 
+def git_blob_sha(content: bytes) -> str:
+    """The object id git (and so GitHub) gives a blob with ``content``."""
+    return hashlib.sha1(b"blob %d\0" % len(content) + content, usedforsecurity=False).hexdigest()
+
+
 def new_batch_id() -> str:
     return uuid.uuid4().hex
 
@@ -115,6 +121,7 @@ class RetryPolicy:
     initial_wait: float = 0.5
     max_wait: float = 30.0
     conflict_wait: float = 0.05
+    max_conflict_wait: float = 1.0
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -126,8 +133,11 @@ def retry_wait(
     exc: BaseException | None, attempt: int, policy: RetryPolicy, rng: random.Random
 ) -> float:
     """Seconds to sleep before attempt ``attempt + 1``: full jitter, exponential."""
-    base = policy.conflict_wait if isinstance(exc, NotFastForward) else policy.initial_wait
-    ceiling = min(policy.max_wait, base * 2.0 ** max(0, attempt - 1))
+    if isinstance(exc, NotFastForward):
+        base, cap = policy.conflict_wait, policy.max_conflict_wait
+    else:
+        base, cap = policy.initial_wait, policy.max_wait
+    ceiling = min(cap, base * 2.0 ** max(0, attempt - 1))
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
@@ -193,6 +203,8 @@ class Committer:
         self._rng = rng or random.Random()
         self._head: Head | None = None
         self._unresolved: _Unresolved | None = None
+        self._streak: dict[str, int] = {}
+        self._uploaded: set[str] = set()  # blobs this batch has uploaded already
         self.conflicts = 0
         self.retries = 0
         self.landed_after_error = 0
@@ -214,6 +226,8 @@ class Committer:
 
     def commit(self, batch: Batch) -> str:
         """Commit ``batch`` exactly once; the sha of the commit that holds it."""
+        self._streak = {}
+        self._uploaded = set()
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self._policy.max_attempts),
             wait=self._wait,
@@ -227,7 +241,11 @@ class Committer:
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        return retry_wait(exc, state.attempt_number, self._policy, self._rng)
+        # Back off per kind of failure: ten lost races must not make the
+        # first 502 that follows wait as if it were the tenth.
+        kind = "conflict" if isinstance(exc, NotFastForward) else "error"
+        self._streak[kind] = self._streak.get(kind, 0) + 1
+        return retry_wait(exc, self._streak[kind], self._policy, self._rng)
 
     def _before_sleep(self, state: tenacity.RetryCallState) -> None:
         self.retries += 1
@@ -246,15 +264,24 @@ class Committer:
                 return landed
         head = self._head or self._load_head(None)
         writes = plan_segments(head.active, batch.lines, self._segment_bytes)
-        if self._pacer is not None:
-            cost = len(writes) + 3
-            delay = self._pacer.delay(cost)
-            if delay > 0:
-                self._sleep(delay)
+        if self._pacer is None:
+            return self._push(batch, head, writes)
+        cost = len(writes) + 3
+        delay = self._pacer.delay(cost)
+        if delay > 0:
+            self._sleep(delay)
+        try:
+            return self._push(batch, head, writes)
+        finally:
+            # Stamped when the requests are done: GitHub's window counts them
+            # on arrival, which is never earlier than this.
             self._pacer.record(cost)
+
+    def _push(self, batch: Batch, head: Head, writes: list[SegmentWrite]) -> str:
+        """Blobs, tree, commit, fast-forward: the four writes of one batch."""
         files: dict[str, str | None] = {}
         for write in writes:
-            files[f"{self._path}/{write.name}"] = self._repo.create_blob(write.content)
+            files[f"{self._path}/{write.name}"] = self._blob(write.content)
         tree = self._repo.create_tree(head.tree, files)
         message = commit_message(batch, self._path, skip_ci=self._skip_ci, writer=self._writer_id)
         sha = self._repo.create_commit(
@@ -277,6 +304,16 @@ class Committer:
                 self._unresolved = _Unresolved(batch.id, head.commit, sha, ours)
             raise
         self._head = ours
+        return sha
+
+    def _blob(self, content: bytes) -> str:
+        """Upload ``content`` unless this batch already did (a retry after a conflict)."""
+        sha = git_blob_sha(content)
+        if sha not in self._uploaded:
+            created = self._repo.create_blob(content)
+            if created != sha:  # GitHub names blobs exactly as git does
+                raise ValidationFailed(f"blob uploaded as {created}, expected {sha}")
+            self._uploaded.add(sha)
         return sha
 
     def _resolve(self, unresolved: _Unresolved) -> str | None:

@@ -26,6 +26,7 @@ import github
 import requests
 from github import Auth, Github, GithubException, InputGitAuthor, InputGitTreeElement
 from github.GitCommit import GitCommit
+from github.GitRef import GitRef
 from github.GitTree import GitTree
 
 from ._exceptions import (
@@ -257,18 +258,23 @@ class GitHubRepo:
         if path is not None:
             kwargs["path"] = path
         pages = self._call(lambda: iter(self._repo.get_commits(**kwargs)))
-        while True:
-            commit = self._call(lambda: next(pages, None))
+
+        def next_commit() -> CommitInfo | None:
+            commit = next(pages, None)
             if commit is None:
-                return
-            raw = commit.raw_data
-            yield CommitInfo(
-                sha=raw["sha"],
-                tree_sha=raw["commit"]["tree"]["sha"],
-                message=raw["commit"]["message"],
-                parents=tuple(p["sha"] for p in raw.get("parents", [])),
-                date=(raw["commit"].get("committer") or {}).get("date") or "",
+                return None
+            # Attributes the list response carries; `raw_data` would fetch each commit again.
+            inner = commit.commit
+            return CommitInfo(
+                sha=commit.sha,
+                tree_sha=inner.tree.sha,
+                message=inner.message,
+                parents=tuple(p.sha for p in commit.parents),
+                date=inner.committer.date.isoformat() if inner.committer else "",
             )
+
+        while (info := self._call(next_commit)) is not None:
+            yield info
 
     # -- writes --------------------------------------------------------------
 
@@ -324,9 +330,7 @@ class GitHubRepo:
 
     def update_ref(self, branch: str, sha: str) -> None:
         """Move ``branch`` to ``sha`` if that is a fast-forward (``force`` is never sent true)."""
-        self._call(
-            lambda: self._repo.get_git_ref(f"heads/{branch}").edit(sha, force=False), write=True
-        )
+        self._call(lambda: self._lazy_ref(branch).edit(sha, force=False), write=True)
 
     def create_ref(self, branch: str, sha: str) -> None:
         self._call(lambda: self._repo.create_git_ref(f"refs/heads/{branch}", sha), write=True)
@@ -352,6 +356,16 @@ class GitHubRepo:
             self._repo.requester,
             url=f"{self._repo.url}/git/trees/{sha}",
             attributes={"sha": sha},
+            completed=False,
+        )
+
+    def _lazy_ref(self, branch: str) -> GitRef:
+        # Repository.get_git_ref() builds the URL of the GET endpoint (git/ref/...);
+        # PATCH lives at git/refs/... (what a fetched ref's own `url` says).
+        return GitRef(
+            self._repo.requester,
+            url=f"{self._repo.url}/git/refs/heads/{branch}",
+            attributes={"ref": f"refs/heads/{branch}"},
             completed=False,
         )
 

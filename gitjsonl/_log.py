@@ -10,6 +10,7 @@ leaves every pending record where it was.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -21,19 +22,23 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
 
+from . import _lifecycle
 from ._commit import Batch, Committer, RetryPolicy, new_batch_id
 from ._exceptions import (
     BufferFull,
+    EmptyRepository,
     FlushTimeout,
     GitHubError,
     GitJsonlError,
     LogClosed,
+    NotFound,
     RateLimited,
 )
 from ._github import DEFAULT_API_URL, GitHubRepo, Identity
 from ._pacing import Pacer, Pacing
 from ._reader import LogReader
 from ._records import encode_record
+from ._spool import Spool, find_landed, spool_name
 
 __all__ = ["DEFAULT", "Log", "LogStats", "OnFull"]
 
@@ -111,6 +116,9 @@ class Log:
         timeout: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] | None = None,
+        spool_dir: str | os.PathLike[str] | None = None,
+        spool_fsync: bool = False,
+        exit_grace: float = _lifecycle.DEFAULT_EXIT_GRACE,
     ) -> None:
         if on_full not in ("raise", "block", "drop"):
             raise ValueError(f"on_full must be 'raise', 'block' or 'drop', not {on_full!r}")
@@ -137,26 +145,22 @@ class Log:
         self._sleep = sleep or self._stop.wait
         self.writer_id = uuid.uuid4().hex[:12]
 
-        self._github = GitHubRepo(repo, token=token, api_url=api_url, timeout=timeout)
-        self._committer = Committer(
-            self._github,
-            path=path,
-            branch=branch,
-            segment_bytes=segment_bytes,
-            policy=retry,
-            pacer=Pacer(pacing, clock) if pacing is not None else None,
-            sleep=self._sleep_unless_stopped,
-            writer_id=self.writer_id,
-            skip_ci=skip_ci,
-            author=author,
-            committer=committer,
-        )
-        self._reader = LogReader(
-            self._github,
-            path=path,
-            branch=lambda: self._committer.branch,
-            legacy_path=f"{path}.jsonl" if legacy_path is DEFAULT else legacy_path,
-        )
+        self.exit_grace = exit_grace
+        self._settings: dict[str, Any] = {
+            "token": token,
+            "api_url": api_url,
+            "timeout": timeout,
+            "branch": branch,
+            "segment_bytes": segment_bytes,
+            "retry": retry,
+            "pacing": pacing,
+            "skip_ci": skip_ci,
+            "author": author,
+            "committer": committer,
+            "legacy_path": f"{path}.jsonl" if legacy_path is DEFAULT else legacy_path,
+        }
+        self._sleep_arg = sleep
+        self._connect()
 
         # Everything the flusher reads exists before it starts.
         self._lock = threading.Lock()
@@ -183,10 +187,54 @@ class Log:
         self._blocked_until = 0.0  # rate limited: no attempt before this (clock time)
         self._retry_at = 0.0  # after a failure: no unrequested attempt before this
         self._backoff = FAILURE_BACKOFF
+        self._spool: Spool | None = None
+        self._recovering: tuple[Batch, ...] = ()  # batches of the spool that may have landed
+        self._spool_last_commit: str | None = None
+        if spool_dir is not None:
+            self._spool = Spool(spool_dir, spool_name(repo, path, branch), fsync=spool_fsync)
+            recovery = self._spool.recover()
+            # What the last process left goes first, as sequence numbers 1..n,
+            # exactly as the spool has renumbered it.
+            for line in recovery.lines:
+                self._pending.append((self._next_seq, line))
+                self._next_seq += 1
+                self._pending_bytes += len(line)
+            self._recovering = recovery.candidates
+            self._spool_last_commit = recovery.last_commit
+            if recovery.lines:
+                logger.info("gitjsonl: %d record(s) recovered from the spool", len(recovery.lines))
+                self._wake.set()
         self._thread = threading.Thread(
             target=self._run, name=f"gitjsonl-flusher-{self.writer_id}", daemon=True
         )
         self._thread.start()
+        _lifecycle.register(self)
+
+    def _connect(self) -> None:
+        """The GitHub client, committer and reader: built again in a forked child."""
+        c = self._settings
+        self._github = GitHubRepo(
+            self.repo, token=c["token"], api_url=c["api_url"], timeout=c["timeout"]
+        )
+        self._committer = Committer(
+            self._github,
+            path=self.path,
+            branch=c["branch"],
+            segment_bytes=c["segment_bytes"],
+            policy=c["retry"],
+            pacer=Pacer(c["pacing"], self._clock) if c["pacing"] is not None else None,
+            sleep=self._sleep_unless_stopped,
+            writer_id=self.writer_id,
+            skip_ci=c["skip_ci"],
+            author=c["author"],
+            committer=c["committer"],
+        )
+        self._reader = LogReader(
+            self._github,
+            path=self.path,
+            branch=lambda: self._committer.branch,
+            legacy_path=c["legacy_path"],
+        )
 
     # -- the caller's side ---------------------------------------------------------
 
@@ -199,6 +247,8 @@ class Log:
             full = self._pending_bytes + len(line) > self._max_pending_bytes
             if full and not self._make_room(len(line)):
                 return
+            if self._spool is not None:
+                self._spool.append(self._next_seq, line)  # SpoolError: not appended
             self._pending.append((self._next_seq, line))
             self._next_seq += 1
             self._appended += 1
@@ -272,6 +322,9 @@ class Log:
             self._wake.set()
             self._thread.join(timeout=5.0)
             self._github.close()
+            if self._spool is not None:
+                self._spool.close()  # uncommitted records stay in it for the next Log
+            _lifecycle.unregister(self)
         if error is not None:
             with self._lock:
                 left = len(self._pending)
@@ -339,6 +392,8 @@ class Log:
                 self._sleep_unless_stopped(self._blocked_until - now)
                 self._wake.set()  # records kept arriving: go on at once
                 continue
+            if self._recovering and not self._recover_landed():
+                continue
             with self._lock:
                 requested = self._flush_target > self._committed_seq or self._closing
                 self._flush_target = 0  # flush() waits for this sequence number
@@ -365,6 +420,8 @@ class Log:
                 lines.append(line)
                 size += len(line)
             self._inflight = Batch(new_batch_id(), tuple(lines), self._pending[0][0])
+            if self._spool is not None:
+                self._spool.batch_formed(self._inflight)  # before its first request
             return self._inflight
 
     def _commit(self, batch: Batch) -> None:
@@ -381,6 +438,11 @@ class Log:
             self._succeeded(batch, sha)
 
     def _succeeded(self, batch: Batch, sha: str) -> None:
+        if self._spool is not None:
+            try:
+                self._spool.batch_committed(batch, sha)
+            except GitJsonlError as exc:  # the commit stands; a restart finds it by its id
+                logger.warning("gitjsonl: could not mark a batch committed in the spool: %s", exc)
         with self._lock:
             for _ in batch.lines:
                 self._pending_bytes -= len(self._pending.popleft()[1])
@@ -418,3 +480,60 @@ class Log:
                 self._backoff = min(self._backoff * 2, FAILURE_BACKOFF_MAX)
             self._changed.notify_all()
         logger.warning("gitjsonl: batch not committed, records kept pending: %s", exc)
+
+    def _recover_landed(self) -> bool:
+        """Drop the recovered batch whose commit landed before the crash; False to retry later."""
+        try:
+            try:
+                tip = self._github.get_head(self._committer.branch)
+            except (EmptyRepository, NotFound):
+                found = None  # no history: nothing of ours can have landed
+            else:
+                commits = ((c.sha, c.message) for c in self._github.iter_commits(tip))
+                found = find_landed(commits, self._recovering, stop_at=self._spool_last_commit)
+        except GitHubError as exc:
+            self._failed(exc)
+            return False
+        self._recovering = ()
+        if found is not None:
+            batch, sha = found
+            logger.info("gitjsonl: batch %s had landed before the restart (%s)", batch.id, sha)
+            self._succeeded(batch, sha)
+        return True
+
+    # -- process lifecycle (called by _lifecycle) ----------------------------------
+
+    def exit_flush(self, timeout: float) -> int:
+        """Close within ``timeout`` at interpreter exit; the records left uncommitted."""
+        with contextlib.suppress(GitJsonlError):  # close() has logged it
+            self.close(timeout=timeout)
+        with self._lock:
+            return len(self._pending)
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: the parent commits its own pending records; start afresh."""
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._sleep = self._sleep_arg or self._stop.wait
+        self._pending.clear()
+        self._pending_bytes = 0
+        self._committed_seq = self._next_seq - 1
+        self._flush_target = 0
+        self._inflight = None
+        self._recovering = ()
+        self._blocked_until = self._retry_at = 0.0
+        if self._spool is not None:
+            # The parent holds the spool (and its lock); the child runs without one.
+            self._spool.abandon_after_fork()
+            self._spool = None
+            logger.warning("gitjsonl: forked child of a spooled Log runs without a spool")
+        self.writer_id = uuid.uuid4().hex[:12]
+        self._connect()  # never share the parent's HTTP connections
+        if self._closing:
+            return
+        self._thread = threading.Thread(
+            target=self._run, name=f"gitjsonl-flusher-{self.writer_id}", daemon=True
+        )
+        self._thread.start()

@@ -69,7 +69,6 @@ EXIT_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.skip(reason="needs Log wiring (_lifecycle.register, exit_flush) in gitjsonl/_log.py")
 class TestInterpreterExit:
     def test_pending_records_are_committed_at_exit(
         self, localhub_factory: Callable[..., LocalHub]
@@ -127,7 +126,6 @@ FORK_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.skip(reason="needs Log wiring (after_fork_in_child) in gitjsonl/_log.py")
 class TestFork:
     def test_child_does_not_resend_parent_records_and_can_flush(
         self, localhub_factory: Callable[..., LocalHub]

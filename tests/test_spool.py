@@ -288,7 +288,6 @@ WRITER = textwrap.dedent(
 )
 
 
-@pytest.mark.skip(reason="needs Log wiring (spool_dir=) in gitjsonl/_log.py")
 class TestKillAndRestart:
     def test_sigkill_mid_stream_then_restart_commits_every_record_once(
         self, localhub_factory: object, tmp_path: Path

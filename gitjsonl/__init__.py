@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from ._async import AsyncLog
+from ._commit import RetryPolicy
+from ._compat import GithubLog
 from ._exceptions import (
     AuthenticationError,
     BufferFull,
@@ -24,9 +27,6 @@ from ._exceptions import (
     TransientError,
     ValidationFailed,
 )
-from ._async import AsyncLog
-from ._commit import RetryPolicy
-from ._compat import GithubLog
 from ._github import Identity
 from ._handler import GitJsonlHandler
 from ._log import Log, LogStats

@@ -9,8 +9,6 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from gitjsonl import Log
 from gitjsonl._lifecycle import flush_all_at_exit, live_logs, register, unregister
 from gitjsonl.testing import Fault, LocalHub

@@ -31,7 +31,7 @@ class TestEncodeRecord:
         ],
     )
     def test_bad_records_are_refused_with_a_reason(self, record: Any, match: str) -> None:
-        """NaN, Infinity, unserialisable values, lone surrogates and non-objects raise RecordError."""
+        """NaN, Infinity, unserialisable values, lone surrogates and non-objects are refused."""
         with pytest.raises(RecordError, match=match):
             encode_record(record, 1000)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -99,7 +100,7 @@ class TestPlanSegments:
             writes = plan_segments(active, batch, cap)
             previous = active.number if active else 1
             assert writes[0].number in (previous, previous + 1)
-            for earlier, later in zip(writes, writes[1:], strict=False):
+            for earlier, later in itertools.pairwise(writes):
                 assert later.number == earlier.number + 1
             for write in writes:
                 lines = write.content.splitlines(keepends=True)

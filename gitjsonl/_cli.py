@@ -253,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = add("demo", help="run writers against an in-process localhub and check the result")
     demo.add_argument("--records", type=int, default=4000, help="records in all (4000)")
     demo.add_argument("--writers", type=int, default=4, help="writer threads (4)")
+    demo.add_argument(
+        "--logs", type=int, default=2, help="Log instances the threads share, like processes (2)"
+    )
     demo.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
     return parser
 
@@ -741,7 +744,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise UsageError("--records and --writers must be positive")
     from ._demo import run_demo
 
-    return run_demo(records=args.records, writers=args.writers)
+    return run_demo(records=args.records, writers=args.writers, logs=args.logs)
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

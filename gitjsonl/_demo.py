@@ -72,10 +72,17 @@ def run_demo(
     *,
     records: int = 4000,
     writers: int = 4,
+    logs: int = 2,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    """Run the demo and print its figures; 0 when every record landed exactly once."""
+    """Run the demo and print its figures; 0 when every record landed exactly once.
+
+    ``writers`` threads share ``logs`` Log instances, as the request threads of
+    ``logs`` server processes would: each Log batches its threads' records, and
+    the Logs race each other for the branch.
+    """
+    logs_wanted = max(1, min(logs, writers))
     from .testing import LocalHub
 
     out = out or sys.stdout
@@ -85,7 +92,7 @@ def run_demo(
     started = time.monotonic()
     with LocalHub(repos=(REPO,), initial_commit=True) as hub:
         hub.clear_requests()
-        logs = [
+        shared = [
             Log(
                 REPO,
                 path=PATH,
@@ -95,35 +102,36 @@ def run_demo(
                 flush_interval=FLUSH_INTERVAL,
                 retry=RETRY,
             )
-            for _ in range(writers)
+            for _ in range(logs_wanted)
         ]
+        per_thread = [shared[i % logs_wanted] for i in range(writers)]
         stop = threading.Event()
         threads = [
             threading.Thread(target=_writer, args=(log, i, n, stop), name=f"demo-writer-{i}")
-            for i, (log, n) in enumerate(zip(logs, shares, strict=True))
+            for i, (log, n) in enumerate(zip(per_thread, shares, strict=True))
         ]
         out.write(
-            f"gitjsonl demo: {writers} writers append {records:,} records to {REPO}:{PATH} "
-            f"on localhub ({hub.url})\n"
+            f"gitjsonl demo: {writers} writer threads over {logs_wanted} Log(s) append "
+            f"{records:,} records to {REPO}:{PATH} on localhub ({hub.url})\n"
         )
         for thread in threads:
             thread.start()
         try:
-            while any(t.is_alive() for t in threads) or _pending(logs):
-                _show(progress, logs, records)
+            while any(t.is_alive() for t in threads) or _pending(shared):
+                _show(progress, shared, records)
                 stop.wait(0.1)
-            for log in logs:
+            for log in shared:
                 log.flush(timeout=60)
             seconds = time.monotonic() - started
             traffic = hub.requests
-            result = _check(hub, records, logs, traffic, seconds)
-            tail = logs[0].tail(3)
+            result = _check(hub, records, shared, traffic, seconds)
+            tail = shared[0].tail(3)
         finally:
             stop.set()
             progress.done()
             for thread in threads:
                 thread.join()
-            for log in logs:
+            for log in shared:
                 log.close(timeout=5)
     out.write("tail -n 3:\n")
     for record in tail:

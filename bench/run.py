@@ -1,0 +1,723 @@
+"""The gitjsonl benchmark, against localhub on loopback.
+
+Side by side with the reference service's Contents-API algorithm
+(``gitjsonl.testing._contents_baseline.ContentsApiLog``: GET the whole file,
+append one line, PUT the whole file back) on the same server:
+
+1. requests and bytes uploaded per 1,000 records of ~1 KB, starting from an
+   empty, a 1 MB and a 10 MB log;
+2. ``append()`` latency (p50/p99/max) for a 1 KB record with the flusher busy;
+3. ``tail(500)`` requests, bytes downloaded and seconds on 1/10/100 MB logs.
+
+Writes ``bench/results.md``, ``bench/results.json`` and ``bench/results.png``.
+Request and byte counts come from localhub's own request log and are stable
+from run to run; seconds are wall-clock on this machine and are not.
+
+Usage: ``python bench/run.py [--quick] [--out DIR]``. ``--quick`` is a smoke
+run with smaller sizes that writes into a temporary folder unless ``--out`` is
+given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+import gitjsonl  # noqa: E402
+from gitjsonl.testing import Fault, LocalHub  # noqa: E402
+from gitjsonl.testing._contents_baseline import ContentsApiLog  # noqa: E402
+
+MiB = 1024 * 1024
+RECORD_BYTES = 1024  # serialized size of one record, newline included
+LOG_PATH = "data/interactions"  # gitjsonl's folder of segments
+LEGACY_PATH = "data/interactions.jsonl"  # the reference service's single file
+SEGMENT_BYTES = 1 * MiB  # gitjsonl's default
+SIZE_LABEL = {0: "empty", 1 * MiB: "1 MB", 2 * MiB: "2 MB", 4 * MiB: "4 MB"}
+
+
+def size_label(size: int) -> str:
+    return SIZE_LABEL.get(size) or f"{size // MiB} MB"
+
+
+# -- records ---------------------------------------------------------------------------
+
+
+def _record(i: int, pad: int) -> dict[str, Any]:
+    return {
+        "type": "interaction",
+        "id": f"r{i:09d}",
+        "ts": 1_790_000_000 + i,
+        "user": f"u{i % 997:04d}",
+        "text": "x" * pad,
+    }
+
+
+def _pad_for(size: int) -> int:
+    base = len(json.dumps(_record(0, 0), separators=(",", ":"))) + 1
+    return size - base
+
+
+PAD = _pad_for(RECORD_BYTES)
+
+
+def record(i: int) -> dict[str, Any]:
+    """Record number ``i``: ~1 KB once serialized (compact JSON plus newline)."""
+    return _record(i, PAD)
+
+
+def line(i: int) -> bytes:
+    return (json.dumps(record(i), separators=(",", ":")) + "\n").encode()
+
+
+def make_lines(total: int, start: int = 0) -> list[bytes]:
+    """Whole lines, numbered from ``start``, filling at most ``total`` bytes."""
+    out: list[bytes] = []
+    used = 0
+    i = start
+    while True:
+        b = line(i)
+        if used + len(b) > total:
+            return out
+        out.append(b)
+        used += len(b)
+        i += 1
+
+
+def seed_segments(hub: LocalHub, repo: str, size: int) -> int:
+    """Seed ``size`` bytes as gitjsonl segments of at most 1 MiB; return the record count."""
+    if size == 0:
+        return 0
+    lines = make_lines(size)
+    files: dict[str, bytes | None] = {}
+    seg: list[bytes] = []
+    used = 0
+    number = 1
+    for b in lines:
+        if used + len(b) > SEGMENT_BYTES:
+            files[f"{LOG_PATH}/{number:08d}.jsonl"] = b"".join(seg)
+            number += 1
+            seg, used = [], 0
+        seg.append(b)
+        used += len(b)
+    if seg:
+        files[f"{LOG_PATH}/{number:08d}.jsonl"] = b"".join(seg)
+    hub.seed_commit(repo, files, message=f"seed {size_label(size)} of segments")
+    return len(lines)
+
+
+def seed_single_file(hub: LocalHub, repo: str, size: int) -> int:
+    """Seed ``size`` bytes as the legacy single file; return the record count."""
+    if size == 0:
+        return 0
+    lines = make_lines(size)
+    hub.seed_commit(repo, {LEGACY_PATH: b"".join(lines)}, message=f"seed {size_label(size)}")
+    return len(lines)
+
+
+def count_lines(data: bytes | None) -> int:
+    return 0 if not data else sum(1 for ln in data.splitlines() if ln.strip())
+
+
+# -- request accounting ----------------------------------------------------------------
+
+
+def tally(hub: LocalHub, repo: str) -> dict[str, int]:
+    reqs = [r for r in hub.requests if f"/repos/{repo}/" in r.path or r.path.endswith(repo)]
+    return {
+        "requests": len(reqs),
+        "bytes_in": sum(r.bytes_in for r in reqs),
+        "bytes_out": sum(r.bytes_out for r in reqs),
+        "by_method": dict(
+            sorted(
+                {m: sum(1 for r in reqs if r.method == m) for m in {r.method for r in reqs}}.items()
+            )
+        ),
+    }
+
+
+def open_log(hub: LocalHub, repo: str, **kw: Any) -> gitjsonl.Log:
+    return gitjsonl.Log(repo, path=LOG_PATH, token=hub.token, api_url=hub.url, pacing=None, **kw)
+
+
+# -- 1. writes -------------------------------------------------------------------------
+
+BATCHINGS: dict[str, dict[str, Any]] = {
+    # Batches cut only by flush(), every N appends (batch_bytes set out of the way,
+    # no time cuts), so each run commits exactly 1,000 / N batches.
+    # N = 100: a backend flushing every ~100 KB.
+    "flush every 100": {"flush_every": 100},
+    # N = 250: about what the default batch_bytes (256 KiB) cuts when ~1 KB
+    # records trickle in faster than flush_interval.
+    "flush every 250": {"flush_every": 250},
+    # N = 1,000: e.g. the default 5 s flush_interval at 200 records/s, or a burst
+    # of 1,000 appends, which the flusher takes as one batch.
+    "flush every 1,000": {"flush_every": 1000},
+}
+ORDER = {name: i for i, name in enumerate(BATCHINGS)}
+FLUSH_ONLY = {"flush_interval": 3600.0, "batch_bytes": 64 * MiB}
+
+
+def bench_gitjsonl_writes(hub: LocalHub, size: int, n: int, batching: str, idx: int) -> dict:
+    repo = f"bench/w-g{idx}"
+    hub.create_repo(repo, initial_commit=True)
+    seeded = seed_segments(hub, repo, size)
+    spec = BATCHINGS[batching]
+    log = open_log(hub, repo, **FLUSH_ONLY)
+    hub.clear_requests()
+    t0 = time.perf_counter()
+    try:
+        for i in range(n):
+            log.append(record(seeded + i))
+            if spec["flush_every"] and (i + 1) % spec["flush_every"] == 0:
+                log.flush(timeout=120)
+        log.flush(timeout=120)
+        seconds = time.perf_counter() - t0
+        st = log.stats()
+    finally:
+        log.close()
+    t = tally(hub, repo)
+    final = 0
+    for name in hub.git(repo, "ls-tree", "--name-only", f"main:{LOG_PATH}").split():
+        final += count_lines(hub.read_file(repo, f"{LOG_PATH}/{name}"))
+    scale = 1000 / n
+    return {
+        "impl": "gitjsonl",
+        "batching": batching,
+        "start_size": size,
+        "start_label": size_label(size),
+        "records": n,
+        "batches": st.batches,
+        "requests": t["requests"],
+        "bytes_in": t["bytes_in"],
+        "bytes_out": t["bytes_out"],
+        "by_method": t["by_method"],
+        "requests_per_1000": t["requests"] * scale,
+        "bytes_in_per_1000": t["bytes_in"] * scale,
+        "bytes_in_per_batch": t["bytes_in"] / max(st.batches, 1),
+        "max_bytes_in_one_request": max(
+            (r.bytes_in for r in hub.requests if f"/repos/{repo}/" in r.path), default=0
+        ),
+        "seconds": seconds,
+        "records_expected": seeded + n,
+        "records_found": final,
+        "data_lost": final != seeded + n,
+    }
+
+
+def bench_baseline_writes(hub: LocalHub, size: int, n: int, idx: int) -> dict:
+    repo = f"bench/w-b{idx}"
+    hub.create_repo(repo, initial_commit=True)
+    seeded = seed_single_file(hub, repo, size)
+    hub.clear_requests()
+    statuses: dict[str, int] = {}
+    puts: list[int] = []
+    t0 = time.perf_counter()
+    with ContentsApiLog(hub.url, hub.token, repo, path=LEGACY_PATH) as base:
+        for i in range(n):
+            s = base.append(record(seeded + i))
+            statuses[str(s)] = statuses.get(str(s), 0) + 1
+    seconds = time.perf_counter() - t0
+    t = tally(hub, repo)
+    puts = [r.bytes_in for r in hub.requests if f"/repos/{repo}/" in r.path and r.method == "PUT"]
+    final = count_lines(hub.read_file(repo, LEGACY_PATH))
+    scale = 1000 / n
+    return {
+        "impl": "reference",
+        "batching": "one GET + PUT per record",
+        "start_size": size,
+        "start_label": size_label(size),
+        "records": n,
+        "batches": n,
+        "requests": t["requests"],
+        "bytes_in": t["bytes_in"],
+        "bytes_out": t["bytes_out"],
+        "by_method": t["by_method"],
+        "requests_per_1000": t["requests"] * scale,
+        "bytes_in_per_1000": t["bytes_in"] * scale,
+        "bytes_in_per_batch": t["bytes_in"] / n,
+        "first_put_bytes": puts[0] if puts else 0,
+        "last_put_bytes": puts[-1] if puts else 0,
+        "max_bytes_in_one_request": max(puts, default=0),
+        "statuses": statuses,
+        "seconds": seconds,
+        "records_expected": seeded + n,
+        "records_found": final,
+        "data_lost": final != seeded + n,
+    }
+
+
+# -- 2. append latency -----------------------------------------------------------------
+
+LATENCY_DELAY = 0.01  # seconds localhub waits before answering each request
+CHUNK, PAUSE = 500, 0.005  # appends per burst, untimed sleep between bursts
+
+
+def bench_append_latency(n: int, warmup: int) -> dict:
+    with LocalHub(repos=("bench/latency",), initial_commit=True) as hub:
+        hub.add_fault(Fault(action="latency", delay=LATENCY_DELAY, times=None))
+        log = open_log(
+            hub,
+            "bench/latency",
+            flush_interval=0.01,
+            max_pending_bytes=1024 * MiB,
+        )
+        rec = record(0)
+        try:
+            for _ in range(warmup):
+                log.append(rec)
+            # Let the flusher get into a commit before measuring.
+            deadline = time.monotonic() + 5
+            while log.stats().batches == 0 and not hub.requests and time.monotonic() < deadline:
+                time.sleep(0.005)
+            req0, batches0 = len(hub.requests), log.stats().batches
+            samples = [0] * n
+            clock = time.perf_counter_ns
+            for i in range(n):
+                if i % CHUNK == 0 and i:
+                    # Untimed pause between bursts, so the measurement spans
+                    # many of the flusher's commits (its CPU work included).
+                    time.sleep(PAUSE)
+                t0 = clock()
+                log.append(rec)
+                samples[i] = clock() - t0
+            st_during = log.stats()
+            requests_during = len(hub.requests) - req0
+            batches_during = st_during.batches - batches0
+            t0 = time.perf_counter()
+            log.flush(timeout=600)
+            drain = time.perf_counter() - t0
+            st = log.stats()
+        finally:
+            log.close()
+    samples.sort()
+
+    def pct(p: float) -> float:
+        return samples[min(len(samples) - 1, int(p * len(samples)))] / 1000
+
+    return {
+        "appends": n,
+        "warmup": warmup,
+        "record_bytes": len(line(0)),
+        "p50_us": pct(0.50),
+        "p90_us": pct(0.90),
+        "p99_us": pct(0.99),
+        "p999_us": pct(0.999),
+        "max_us": samples[-1] / 1000,
+        "mean_us": statistics.fmean(samples) / 1000,
+        "injected_latency_s": LATENCY_DELAY,
+        "requests_while_measuring": requests_during,
+        "batches_committed_while_measuring": batches_during,
+        "batches_total": st.batches,
+        "committed": st.committed,
+        "drain_seconds": drain,
+    }
+
+
+# -- 3. tail(500) ----------------------------------------------------------------------
+
+
+def bench_tail(hub: LocalHub, size: int, idx: int) -> list[dict]:
+    out = []
+    # gitjsonl layout
+    repo = f"bench/t-g{idx}"
+    hub.create_repo(repo, initial_commit=True)
+    seeded = seed_segments(hub, repo, size)
+    log = open_log(hub, repo, flush_interval=3600.0)
+    try:
+        hub.clear_requests()
+        t0 = time.perf_counter()
+        got = log.tail(500)
+        seconds = time.perf_counter() - t0
+    finally:
+        log.close()
+    t = tally(hub, repo)
+    ok = len(got) == 500 and got[-1]["id"] == f"r{seeded - 1:09d}"
+    out.append(
+        {
+            "impl": "gitjsonl",
+            "size": size,
+            "label": size_label(size),
+            "requests": t["requests"],
+            "bytes_out": t["bytes_out"],
+            "seconds": seconds,
+            "records_returned": len(got),
+            "correct": ok,
+        }
+    )
+    # reference: one file of the same size
+    repo = f"bench/t-b{idx}"
+    hub.create_repo(repo, initial_commit=True)
+    seeded = seed_single_file(hub, repo, size)
+    hub.clear_requests()
+    with ContentsApiLog(hub.url, hub.token, repo, path=LEGACY_PATH) as base:
+        t0 = time.perf_counter()
+        got = base.load_recent(500)
+        seconds = time.perf_counter() - t0
+    t = tally(hub, repo)
+    ok = len(got) == 500 and got[-1]["id"] == f"r{seeded - 1:09d}"
+    out.append(
+        {
+            "impl": "reference",
+            "size": size,
+            "label": size_label(size),
+            "requests": t["requests"],
+            "bytes_out": t["bytes_out"],
+            "seconds": seconds,
+            "records_returned": len(got),
+            "correct": ok,
+        }
+    )
+    return out
+
+
+# -- output ----------------------------------------------------------------------------
+
+
+def fmt_bytes(n: float) -> str:
+    for unit, div in (("MB", 1e6), ("KB", 1e3)):
+        if abs(n) >= div:
+            return f"{n / div:,.1f} {unit}"
+    return f"{n:,.0f} B"
+
+
+def targets(results: dict) -> dict:
+    writes = results["writes"]
+    out: dict[str, Any] = {}
+    ref = {w["start_size"]: w for w in writes if w["impl"] == "reference"}
+    ratios: dict[str, dict[str, float]] = {}
+    for w in writes:
+        if w["impl"] != "gitjsonl":
+            continue
+        r = ref[w["start_size"]]["requests_per_1000"] / w["requests_per_1000"]
+        ratios.setdefault(w["batching"], {})[w["start_label"]] = r
+    out["request_ratio"] = ratios
+    out["requests_200x"] = {b: min(v.values()) >= 200 for b, v in ratios.items()}
+    # Bytes per batch must not grow with the log: compare the largest start size
+    # with the empty start (within 10%).
+    flat: dict[str, bool] = {}
+    for b in ratios:
+        rows = sorted(
+            (w for w in writes if w["impl"] == "gitjsonl" and w["batching"] == b),
+            key=lambda w: w["start_size"],
+        )
+        per = [w["bytes_in_per_batch"] for w in rows]
+        flat[b] = max(per) <= 1.10 * per[0]
+    out["bytes_per_batch_flat"] = flat
+    out["append_p99_under_20us"] = results["append_latency"]["p99_us"] < 20
+    tails = [t for t in results["tail"] if t["impl"] == "gitjsonl"]
+    out["tail_at_most_8_requests"] = all(t["requests"] <= 8 and t["correct"] for t in tails)
+    return out
+
+
+def write_markdown(results: dict, path: Path) -> None:
+    m = results["machine"]
+    tg = results["targets"]
+    L: list[str] = []
+    L.append("# gitjsonl benchmark results")
+    L.append("")
+    L.append(
+        f"Run {results['date']} on {m['cpus']} CPU cores ({m['system']} {m['machine']}, "
+        f"Python {m['python']}), against localhub on loopback"
+        + (" — **quick smoke run, reduced sizes**." if results["quick"] else ".")
+    )
+    L.append(
+        "Requests and bytes are counted by localhub's request log and are stable from run "
+        "to run; seconds are wall-clock on this machine. Records are ~1 KB "
+        f"({results['record_bytes']} bytes of compact JSON per line). 1 MB = 1 MiB here."
+    )
+    L.append("")
+    # targets line
+    ok_req = all(tg["requests_200x"].values())
+    any_req = any(tg["requests_200x"].values())
+    req_txt = (
+        "met"
+        if ok_req
+        else (
+            "met for "
+            + ", ".join(b for b, v in tg["requests_200x"].items() if v)
+            + "; not met for "
+            + ", ".join(b for b, v in tg["requests_200x"].items() if not v)
+            if any_req
+            else "not met"
+        )
+    )
+    flat_ok = all(tg["bytes_per_batch_flat"].values())
+    L.append(
+        "**Targets:** "
+        f">= 200x fewer requests per 1,000 records: {req_txt}. "
+        f"Bytes uploaded per batch flat in log size: {'met' if flat_ok else 'not met'}. "
+        f"append() p99 < 20 µs: {'met' if tg['append_p99_under_20us'] else 'not met'} "
+        f"({results['append_latency']['p99_us']:.1f} µs). "
+        f"tail(500) <= 8 requests on every size: "
+        f"{'met' if tg['tail_at_most_8_requests'] else 'not met'}."
+    )
+    L.append("")
+    L.append("## 1. Writes: cost per 1,000 records")
+    L.append("")
+    nb = next(w["records"] for w in results["writes"] if w["impl"] == "reference")
+    ng = next(w["records"] for w in results["writes"] if w["impl"] == "gitjsonl")
+    L.append(
+        f"gitjsonl appends {ng:,} records per run; the reference runs {nb:,} records "
+        f"(one GET + one PUT each) and its figures are scaled x{1000 // nb} to per-1,000. "
+        "The scaling flatters the reference from an empty log: each of its PUTs re-uploads "
+        "the whole, growing file, so a real run of 1,000 records would upload roughly ten "
+        "times the figure shown."
+    )
+    L.append("")
+    L.append(
+        "| start | implementation | batching | requests / 1,000 | fewer than reference "
+        "| uploaded / 1,000 | uploaded / batch | largest request | records kept |"
+    )
+    L.append("|---|---|---|---:|---:|---:|---:|---:|---|")
+    ratios = tg["request_ratio"]
+    for w in sorted(
+        results["writes"],
+        key=lambda w: (w["start_size"], ORDER.get(w["batching"], -1)),
+    ):
+        ratio = "—"
+        if w["impl"] != "reference":
+            ratio = f"{ratios[w['batching']][w['start_label']]:.0f}x"
+        kept = f"{w['records_found']:,} of {w['records_expected']:,}"
+        if w["data_lost"]:
+            kept += " — **log lost**"
+        L.append(
+            f"| {w['start_label']} | {w['impl']} | {w['batching']} | "
+            f"{w['requests_per_1000']:,.0f} | {ratio} | {fmt_bytes(w['bytes_in_per_1000'])} | "
+            f"{fmt_bytes(w['bytes_in_per_batch'])} | {fmt_bytes(w['max_bytes_in_one_request'])} "
+            f"| {kept} |"
+        )
+    L.append("")
+    L.append(
+        '"Uploaded" is the sum of request bodies (bytes_in at the server). A gitjsonl batch '
+        "uploads the active segment's content (at most 1 MiB before base64) plus a tree, "
+        "a commit and a ref update, whatever the size of the log; flushing more often re-uploads "
+        "the growing active segment more often, hence more bytes per 1,000 records at small "
+        "batches. A fresh Log reads the repository and branch state once (4-5 GETs) before "
+        'its first batch; every batch is then 4 requests. "Records kept" counts '
+        "the lines in the repository afterwards: the reference's GET returns empty content "
+        "for a file over 1 MB, so its next PUT replaces the log with one record."
+    )
+    L.append("")
+    L.append("## 2. append() latency, flusher busy")
+    L.append("")
+    a = results["append_latency"]
+    L.append(
+        f"{a['appends']:,} appends of one {a['record_bytes']}-byte record (after "
+        f"{a['warmup']:,} warm-up appends), timed one by one with time.perf_counter_ns, in "
+        f"bursts of {CHUNK} with an untimed {PAUSE * 1000:.0f} ms pause between bursts, while "
+        f"the flusher commits against a localhub that delays every request by "
+        f"{a['injected_latency_s'] * 1000:.0f} ms. The flusher was mid-commit throughout: "
+        f"{a['requests_while_measuring']} of its requests were answered and "
+        f"{a['batches_committed_while_measuring']} batches completed during the measurement "
+        "(batches of up to 4 MiB, each spanning several 1 MiB segment blobs); draining the "
+        f"rest took {a['drain_seconds']:.1f} s. localhub runs in the same process and competes "
+        "for the GIL, which makes these figures pessimistic."
+    )
+    L.append("")
+    L.append("| p50 | p90 | p99 | p99.9 | max | mean |")
+    L.append("|---:|---:|---:|---:|---:|---:|")
+    L.append(
+        f"| {a['p50_us']:.1f} µs | {a['p90_us']:.1f} µs | {a['p99_us']:.1f} µs | "
+        f"{a['p999_us']:.1f} µs | {a['max_us']:,.0f} µs | {a['mean_us']:.1f} µs |"
+    )
+    L.append("")
+    L.append("## 3. tail(500)")
+    L.append("")
+    L.append(
+        "A fresh reader on each log (no cache). gitjsonl: `Log.tail(500)` on a log of 1 MiB "
+        "segments; reference: `load_recent(500)` (one Contents-API GET) on a single file of "
+        'the same size. "Downloaded" is the sum of response bodies (bytes_out).'
+    )
+    L.append("")
+    L.append("| log size | implementation | requests | downloaded | seconds | records returned |")
+    L.append("|---|---|---:|---:|---:|---|")
+    for t in results["tail"]:
+        got = f"{t['records_returned']}"
+        got += " (correct)" if t["correct"] else " — **wrong / nothing**"
+        L.append(
+            f"| {t['label']} | {t['impl']} | {t['requests']} | {fmt_bytes(t['bytes_out'])} | "
+            f"{t['seconds']:.3f} | {got} |"
+        )
+    L.append("")
+    L.append("![requests and bytes per record](results.png)")
+    L.append("")
+    L.append(f"Total benchmark time: {results['total_seconds']:.0f} s.")
+    L.append("")
+    path.write_text("\n".join(L), encoding="utf-8")
+
+
+def draw_chart(results: dict, path: Path) -> None:
+    import matplotlib  # bench-only dependency, imported here on purpose
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    writes = results["writes"]
+    sizes = sorted({w["start_size"] for w in writes})
+    labels = [size_label(s) for s in sizes]
+    x = list(range(len(sizes)))
+    series: dict[str, list[dict]] = {}
+    for w in writes:
+        name = (
+            "reference (Contents API)" if w["impl"] == "reference" else f"gitjsonl, {w['batching']}"
+        )
+        series.setdefault(name, []).append(w)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, key, title in (
+        (axes[0], "requests_per_1000", "requests per record"),
+        (axes[1], "bytes_in_per_1000", "bytes uploaded per record"),
+    ):
+        for name, unsorted in series.items():
+            rows = sorted(unsorted, key=lambda w: w["start_size"])
+            ys = [w[key] / 1000 for w in rows]
+            style: dict[str, Any] = {"marker": "o"}
+            if "reference" in name:
+                style = {"color": "tab:red", "marker": "s", "linewidth": 2.5}
+            ax.plot(x, ys, label=name, **style)
+            if "reference" in name:
+                for xi, w in zip(x, rows, strict=True):
+                    if w["data_lost"]:
+                        ax.annotate(
+                            "log lost",
+                            (xi, w[key] / 1000),
+                            textcoords="offset points",
+                            xytext=(0, 8),
+                            ha="center",
+                            color="tab:red",
+                            fontsize=8,
+                        )
+        ax.set_yscale("log")
+        ax.margins(y=0.2)
+        ax.set_xticks(x)
+        ax.set_xticklabels(labels)
+        ax.set_xlabel("log size at start")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("gitjsonl vs the reference Contents-API logger, ~1 KB records (localhub)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- main ------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fast smoke run with smaller sizes")
+    ap.add_argument("--out", help="output folder (default: bench/, or a temp folder with --quick)")
+    args = ap.parse_args(argv)
+
+    if args.quick:
+        write_sizes = [0, 1 * MiB, 2 * MiB]
+        tail_sizes = [1 * MiB, 2 * MiB, 4 * MiB]
+        n_gitjsonl, n_ref, n_append, warmup = 1000, 20, 5_000, 500
+    else:
+        write_sizes = [0, 1 * MiB, 10 * MiB]
+        tail_sizes = [1 * MiB, 10 * MiB, 100 * MiB]
+        n_gitjsonl, n_ref, n_append, warmup = 1000, 100, 50_000, 2_000
+    if args.out:
+        out = Path(args.out)
+    elif args.quick:
+        out = Path(tempfile.mkdtemp(prefix="gitjsonl-bench-"))
+    else:
+        out = HERE
+    out.mkdir(parents=True, exist_ok=True)
+
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "quick": args.quick,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "system": platform.system(),
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+        },
+        "gitjsonl_version": getattr(gitjsonl, "__version__", "unknown"),
+        "record_bytes": len(line(0)),
+        "settings": {
+            "segment_bytes": SEGMENT_BYTES,
+            "pacing": None,
+            "batchings": {
+                k: {"flush_every": v["flush_every"], **FLUSH_ONLY} for k, v in BATCHINGS.items()
+            },
+            "reference_records_per_run": n_ref,
+            "gitjsonl_records_per_run": n_gitjsonl,
+        },
+        "writes": [],
+        "tail": [],
+    }
+
+    print("1. writes", flush=True)
+    with LocalHub(repos=(), initial_commit=True) as hub:
+        idx = 0
+        for size in write_sizes:
+            for batching in BATCHINGS:
+                idx += 1
+                w = bench_gitjsonl_writes(hub, size, n_gitjsonl, batching, idx)
+                results["writes"].append(w)
+                print(
+                    f"   gitjsonl  {w['start_label']:>6} {batching:<30} {w['requests']:>5} req "
+                    f"{fmt_bytes(w['bytes_in']):>10} up  {w['batches']} batches  "
+                    f"{w['seconds']:.1f}s",
+                    flush=True,
+                )
+            idx += 1
+            w = bench_baseline_writes(hub, size, n_ref, idx)
+            results["writes"].append(w)
+            print(
+                f"   reference {w['start_label']:>6} {n_ref} records: {w['requests']:>5} req "
+                f"{fmt_bytes(w['bytes_in']):>10} up  "
+                f"kept {w['records_found']}/{w['records_expected']}"
+                f"  {w['seconds']:.1f}s",
+                flush=True,
+            )
+
+    print("2. append latency", flush=True)
+    gc.collect()
+    results["append_latency"] = bench_append_latency(n_append, warmup)
+    a = results["append_latency"]
+    print(
+        f"   p50 {a['p50_us']:.1f} µs  p99 {a['p99_us']:.1f} µs  max {a['max_us']:.0f} µs",
+        flush=True,
+    )
+
+    print("3. tail(500)", flush=True)
+    with LocalHub(repos=(), initial_commit=True) as hub:
+        for i, size in enumerate(tail_sizes):
+            for t in bench_tail(hub, size, i):
+                results["tail"].append(t)
+                print(
+                    f"   {t['impl']:<9} {t['label']:>6} {t['requests']} req "
+                    f"{fmt_bytes(t['bytes_out']):>10} down {t['seconds']:.3f}s "
+                    f"{t['records_returned']} records",
+                    flush=True,
+                )
+
+    results["total_seconds"] = time.perf_counter() - started
+    results["targets"] = targets(results)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_markdown(results, out / "results.md")
+    draw_chart(results, out / "results.png")
+    print(f"wrote results.md, results.json, results.png ({results['total_seconds']:.0f} s)")
+    print(json.dumps(results["targets"], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

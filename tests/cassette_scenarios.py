@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitjsonl import GitHubError, Identity, Log, RetryPolicy
+from gitjsonl import FlushTimeout, GitHubError, Identity, Log, RetryPolicy
 from gitjsonl._github import GitHubRepo
 from gitjsonl._migrate import migrate
 from gitjsonl.testing import LocalHub
@@ -117,19 +117,16 @@ def append_all(log: Log, batch: list[dict[str, Any]]) -> None:
 def flush_through_rate_limits(log: Log) -> None:
     """``flush()`` alone does not wake the flusher once a rate limit has passed.
 
-    After a rate-limited attempt the flusher waits ``flush_interval`` before it
-    looks again; short flushes re-wake it (each attempt is still one request
-    sequence, and the clock is fake, so nothing waits for real).
+    After a rate-limited attempt the flusher waits ``flush_interval`` (here an
+    hour) before it looks again; each short flush re-wakes it. Every attempt is
+    still one request sequence and the clock is fake, so nothing waits for real.
     """
     while True:
         try:
             log.flush(timeout=0.05)
-            return
-        except GitHubError:
-            raise
-        except Exception as exc:  # FlushTimeout: the flusher is between attempts
-            if type(exc).__name__ != "FlushTimeout":
-                raise
+        except FlushTimeout:
+            continue
+        return
 
 
 def counters(log: Log) -> dict[str, Any]:

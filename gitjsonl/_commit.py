@@ -356,8 +356,9 @@ class Committer:
         return Head(commit, info.tree_sha, ActiveSegment(number, content, sha))
 
     def _branch_head(self) -> str:
+        branch = self.branch  # a 404 here is the repository's, not the branch's
         try:
-            return self._repo.get_head(self.branch)
+            return self._repo.get_head(branch)
         except EmptyRepository:
             self._bootstrap_empty_repository()
         except NotFound:

@@ -102,7 +102,7 @@ class Log:
         api_url: str | None = None,
         segment_bytes: int = 1 * MiB,
         flush_interval: float = 5.0,
-        batch_bytes: int = 256 * 1024,
+        batch_bytes: int = 512 * 1024,
         max_batch_bytes: int = 4 * MiB,
         max_record_bytes: int = 4 * MiB,
         max_pending_bytes: int = 64 * MiB,
@@ -472,6 +472,9 @@ class Log:
                 wait = exc.retry_after if exc.retry_after is not None else RATE_LIMIT_DEFAULT_WAIT
                 self._blocked_until = now + wait
                 self._last_error = exc
+                # Go straight to waiting it out: the idle wait would add up to
+                # flush_interval on top of what GitHub asked for.
+                self._wake.set()
             else:
                 self._failures += 1
                 self._last_error = exc

@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -29,6 +29,7 @@ from ._exceptions import (
     RecordError,
 )
 from ._github import DEFAULT_API_URL, CommitInfo, DirEntry, GitHubRepo
+from ._inspect import Inspection, count_records, files_of, find_problems, trailer
 from ._reader import LogReader
 from ._records import decode_lines, encode_record
 
@@ -531,19 +532,7 @@ def cmd_cat(args: argparse.Namespace) -> int:
 # -- stats and verify ------------------------------------------------------------------------
 
 
-@dataclass
-class _Inspection:
-    """One pass over a log: every file's lines and the folder's history."""
-
-    branch: str
-    head: str
-    segments: list[tuple[DirEntry, bytes]]
-    legacy: tuple[DirEntry, bytes] | None  # the single file, unless migrated
-    migrated: bool
-    commits: list[CommitInfo]  # newest first, those touching the folder
-
-
-def _inspect(target: _Target, progress: Progress) -> _Inspection:
+def _inspect(target: _Target, progress: Progress) -> Inspection:
     reader = target.reader()
     snap = reader.snapshot()
     segments = []
@@ -563,17 +552,7 @@ def _inspect(target: _Target, progress: Progress) -> _Inspection:
         commits.append(commit)
         if len(commits) % 100 == 0:
             progress(f"reading history: {len(commits):,} commits")
-    return _Inspection(target.branch_name(), snap.commit, segments, legacy, snap.migrated, commits)
-
-
-def _files(inspection: _Inspection) -> Iterator[tuple[DirEntry, bytes]]:
-    if inspection.legacy is not None:
-        yield inspection.legacy
-    yield from inspection.segments
-
-
-def _count_records(data: bytes) -> int:
-    return sum(1 for d in decode_lines(data) if d.record is not None)
+    return Inspection(target.branch_name(), snap.commit, segments, legacy, snap.migrated, commits)
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -584,7 +563,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     finally:
         progress.done()
     batches = [c for c in found.commits if batch_id_of(c.message)]
-    writers = {w for c in found.commits if (w := _trailer(c.message, WRITER_TRAILER))}
+    writers = {w for c in found.commits if (w := trailer(c.message, WRITER_TRAILER))}
     figures: dict[str, Any] = {
         "repo": target.name,
         "branch": found.branch,
@@ -593,8 +572,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
         "segments": len(found.segments),
         "first_segment": found.segments[0][0].name if found.segments else None,
         "last_segment": found.segments[-1][0].name if found.segments else None,
-        "records": sum(_count_records(data) for _, data in _files(found)),
-        "bytes": sum(len(data) for _, data in _files(found)),
+        "records": sum(count_records(data) for _, data in files_of(found)),
+        "bytes": sum(len(data) for _, data in files_of(found)),
         "legacy_file": found.legacy[0].path if found.legacy else None,
         "migrated": found.migrated,
         "commits": len(found.commits),
@@ -637,46 +616,6 @@ def _commit_json(commit: CommitInfo) -> dict[str, str]:
     return {"sha": commit.sha, "date": commit.date}
 
 
-def _trailer(message: str, name: str) -> str | None:
-    for line in message.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == name and value.strip():
-            return value.strip()
-    return None
-
-
-def find_problems(found: _Inspection, segment_bytes: int) -> list[str]:
-    """Every problem ``verify`` reports, one sentence each."""
-    problems: list[str] = []
-    for entry, data in _files(found):
-        for decoded in decode_lines(data):
-            if decoded.record is None:
-                problems.append(f"{entry.path}:{decoded.number}: corrupt line: {decoded.problem}")
-        if data and not data.endswith(b"\n"):
-            problems.append(f"{entry.path}: torn last line (no newline at the end)")
-    for entry, data in found.segments:
-        if len(data) > segment_bytes and data.count(b"\n") > 1:
-            problems.append(
-                f"{entry.path}: {len(data):,} bytes, over the {segment_bytes:,}-byte cap "
-                "with more than one line"
-            )
-    seen: dict[str, str] = {}
-    for commit in reversed(found.commits):
-        batch = batch_id_of(commit.message)
-        if batch is None:
-            continue
-        if batch in seen:
-            problems.append(
-                f"duplicate batch {batch}: commits {seen[batch][:12]} and {commit.sha[:12]}"
-            )
-        else:
-            seen[batch] = commit.sha
-    for commit in found.commits:
-        if len(commit.parents) > 1:
-            problems.append(f"non-linear history: merge commit {commit.sha[:12]} touches the log")
-    return problems
-
-
 def cmd_verify(args: argparse.Namespace) -> int:
     target = _target(args)
     progress = Progress()
@@ -685,7 +624,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     finally:
         progress.done()
     problems = find_problems(found, args.segment_bytes)
-    records = sum(_count_records(data) for _, data in _files(found))
+    records = sum(count_records(data) for _, data in files_of(found))
     for problem in problems:
         sys.stdout.write(problem + "\n")
     where = f"{target.name}:{target.path} on {found.branch}"

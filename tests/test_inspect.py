@@ -1,0 +1,75 @@
+"""What stats and verify conclude from one read of a log, without a server."""
+
+from __future__ import annotations
+
+from gitjsonl._github import CommitInfo, DirEntry
+from gitjsonl._inspect import Inspection, count_records, files_of, find_problems, trailer
+
+
+def entry(name: str, path: str = "data/log") -> DirEntry:
+    return DirEntry(name=name, path=f"{path}/{name}", sha="0" * 40, size=0, type="file")
+
+
+def commit(sha: str, message: str = "x", parents: tuple[str, ...] = ("p",)) -> CommitInfo:
+    return CommitInfo(sha=sha * 40, tree_sha="t" * 40, message=message, parents=parents)
+
+
+def inspection(
+    segments: list[tuple[DirEntry, bytes]],
+    commits: list[CommitInfo] | None = None,
+    legacy: tuple[DirEntry, bytes] | None = None,
+) -> Inspection:
+    return Inspection("main", "h" * 40, segments, legacy, False, commits or [])
+
+
+class TestFindProblems:
+    def test_clean_log_has_no_problems(self) -> None:
+        """Parsing lines, segments under the cap and a linear history: nothing to report."""
+        found = inspection([(entry("00000001.jsonl"), b'{"a":1}\n{"a":2}\n')], [commit("a")])
+        assert find_problems(found, 1024) == []
+
+    def test_corrupt_and_torn_lines_are_reported_with_their_place(self) -> None:
+        """A non-JSON line and a missing final newline each name file and line."""
+        found = inspection([(entry("00000001.jsonl"), b'{"a":1}\nnope\n{"a":')])
+        problems = find_problems(found, 1024)
+        assert any("00000001.jsonl:2: corrupt line" in p for p in problems)
+        assert any("torn last line" in p for p in problems)
+
+    def test_oversized_segment_is_reported_unless_it_is_one_record(self) -> None:
+        """Over the cap with several lines is a problem; one big record alone is allowed."""
+        many = b'{"a":1}\n' * 10
+        one = b'{"a":"' + b"x" * 100 + b'"}\n'
+        found = inspection([(entry("00000001.jsonl"), many), (entry("00000002.jsonl"), one)])
+        problems = find_problems(found, 50)
+        assert len(problems) == 1
+        assert "00000001.jsonl" in problems[0]
+
+    def test_duplicate_batch_ids_and_merges_are_reported(self) -> None:
+        """The same batch id twice, and a merge commit, break exactly-once and linearity."""
+        message = "append\n\nGitjsonl-Batch: abc\n"
+        commits = [commit("b", message), commit("m", "merge", ("p", "q")), commit("a", message)]
+        problems = find_problems(inspection([], commits), 1024)
+        assert any("duplicate batch abc" in p for p in problems)
+        assert any("merge commit" in p for p in problems)
+
+
+class TestHelpers:
+    def test_legacy_file_comes_first(self) -> None:
+        """The unmigrated single file is the oldest part of the log."""
+        legacy = (entry("log.jsonl", "data"), b'{"old":1}\n')
+        seg = (entry("00000001.jsonl"), b'{"new":1}\n')
+        assert [e.name for e, _ in files_of(inspection([seg], legacy=legacy))] == [
+            "log.jsonl",
+            "00000001.jsonl",
+        ]
+
+    def test_count_records_skips_corrupt_lines(self) -> None:
+        """Only lines that parse as objects count as records."""
+        assert count_records(b'{"a":1}\n[1]\nbad\n\n{"b":2}\n') == 2
+
+    def test_trailer_reads_a_named_value(self) -> None:
+        """Trailers are read by name; a missing or empty one is None."""
+        message = "subject\n\nGitjsonl-Writer: w1\nGitjsonl-Records: \n"
+        assert trailer(message, "Gitjsonl-Writer") == "w1"
+        assert trailer(message, "Gitjsonl-Records") is None
+        assert trailer(message, "Other") is None

@@ -31,7 +31,8 @@ from ._exceptions import (
 from ._github import DEFAULT_API_URL, CommitInfo, DirEntry, GitHubRepo
 from ._inspect import Inspection, count_records, files_of, find_problems, trailer
 from ._reader import LogReader
-from ._records import decode_lines, encode_record
+from ._records import encode_record
+from ._segments import segment_number
 
 __all__ = ["main"]
 
@@ -478,7 +479,7 @@ def _follow(target: _Target, n: int, interval: float, max_polls: int | None) -> 
     shown: list[dict[str, Any]] = []
     last_number, seen = 0, 0
     for entry in reversed(snap.segments):
-        records = _records_of(target.repo, entry)
+        records = reader.read(entry)
         if not last_number:
             last_number, seen = _segment_number(entry), len(records)
         shown[:0] = records
@@ -499,19 +500,17 @@ def _follow(target: _Target, n: int, interval: float, max_polls: int | None) -> 
             number = _segment_number(entry)
             if number < last_number:
                 continue
-            records = _records_of(target.repo, entry)
+            records = reader.read(entry)
             for record in records[seen:] if number == last_number else records:
                 sys.stdout.write(_line(record))
             last_number, seen = number, len(records)
         sys.stdout.flush()
 
 
-def _records_of(repo: GitHubRepo, entry: DirEntry) -> list[dict[str, Any]]:
-    return [d.record for d in decode_lines(repo.get_blob(entry.sha)) if d.record is not None]
-
-
 def _segment_number(entry: DirEntry) -> int:
-    return int(entry.name.split(".", 1)[0])
+    number = segment_number(entry.name)
+    assert number is not None  # snapshots list segment files only
+    return number
 
 
 def cmd_cat(args: argparse.Namespace) -> int:

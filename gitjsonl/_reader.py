@@ -70,7 +70,7 @@ class LogReader:
         chunks: list[list[dict[str, Any]]] = []  # newest chunk first
         have = 0
         for entry in reversed(snap.segments):
-            records = self._decode(self._repo.get_blob(entry.sha), entry.path)
+            records = self.read(entry)
             chunks.append(records)
             have += len(records)
             if have >= n:
@@ -78,7 +78,7 @@ class LogReader:
         if have < n and not snap.migrated:
             legacy = self._legacy_entry(snap.commit)
             if legacy is not None:
-                chunks.append(self._decode(self._repo.get_blob(legacy.sha), legacy.path))
+                chunks.append(self.read(legacy))
         ordered = [record for chunk in reversed(chunks) for record in chunk]
         return ordered[-n:]
 
@@ -88,9 +88,9 @@ class LogReader:
         if not snap.migrated:
             legacy = self._legacy_entry(snap.commit)
             if legacy is not None:
-                yield from self._decode(self._repo.get_blob(legacy.sha), legacy.path)
+                yield from self.read(legacy)
         for entry in snap.segments:
-            yield from self._decode(self._repo.get_blob(entry.sha), entry.path)
+            yield from self.read(entry)
 
     def _legacy_entry(self, commit: str) -> DirEntry | None:
         if self._legacy_path is None:
@@ -100,6 +100,10 @@ class LogReader:
             if entry.name == name and entry.type == "file":
                 return entry
         return None
+
+    def read(self, entry: DirEntry) -> list[dict[str, Any]]:
+        """The records of one file of the log (one request), corrupt lines skipped and counted."""
+        return self._decode(self._repo.get_blob(entry.sha), entry.path)
 
     def _decode(self, data: bytes, where: str) -> list[dict[str, Any]]:
         records: list[dict[str, Any]] = []

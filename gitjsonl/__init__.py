@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from ._async import AsyncLog
 from ._commit import RetryPolicy
-from ._compat import GithubLog
 from ._exceptions import (
     AuthenticationError,
     BufferFull,
@@ -28,6 +27,7 @@ from ._exceptions import (
     ValidationFailed,
 )
 from ._github import Identity
+from ._github_log import GithubLog
 from ._handler import GitJsonlHandler
 from ._log import Log, LogStats
 from ._pacing import Pacing

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import pytest
 
-from gitjsonl._compat import GithubLog
+from gitjsonl._github_log import GithubLog
 from gitjsonl.testing import Fault, LocalHub
 from gitjsonl.testing._contents_baseline import ContentsApiLog
 

@@ -27,16 +27,14 @@ from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
 
+from ._config import DEFAULT_LOG_PATH, legacy_path_for
 from ._exceptions import EmptyRepository, GitJsonlError, NotFound
 from ._log import Log
 
 __all__ = ["GithubLog"]
 
+# The logger keeps the name it was published under: applications may configure it.
 logger = logging.getLogger("gitjsonl.compat")
-
-#: Where the reference service kept its single file, and where our segments go.
-LEGACY_PATH = "data/interactions.jsonl"
-LOG_PATH = "data/interactions"
 
 
 class GithubLog:
@@ -53,8 +51,8 @@ class GithubLog:
         write_token: str | None,
         repo: str,
         *,
-        path: str = LOG_PATH,
-        legacy_path: str | None = LEGACY_PATH,
+        path: str = DEFAULT_LOG_PATH,
+        legacy_path: str | None = legacy_path_for(DEFAULT_LOG_PATH),
         **options: Any,
     ) -> None:
         self._token = write_token or ""

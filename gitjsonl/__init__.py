@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ._async import AsyncLog
-from ._commit import RetryPolicy
 from ._exceptions import (
     AuthenticationError,
     BufferFull,
@@ -31,6 +30,7 @@ from ._github_log import GithubLog
 from ._handler import GitJsonlHandler
 from ._log import Log, LogStats
 from ._pacing import Pacing
+from ._retry import RetryPolicy
 from ._version import __version__
 
 __all__ = [

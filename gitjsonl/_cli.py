@@ -20,7 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from ._commit import WRITER_TRAILER, batch_id_of
+from ._batch import WRITER_TRAILER, batch_id_of, trailer
+from ._config import DEFAULT_API_URL
 from ._exceptions import (
     AuthenticationError,
     EmptyRepository,
@@ -28,8 +29,8 @@ from ._exceptions import (
     NotFound,
     RecordError,
 )
-from ._github import DEFAULT_API_URL, CommitInfo, DirEntry, GitHubRepo
-from ._inspect import Inspection, count_records, files_of, find_problems, trailer
+from ._github import CommitInfo, DirEntry, GitHubRepo
+from ._inspect import Inspection, count_records, files_of, find_problems
 from ._reader import LogReader
 from ._records import encode_record
 from ._segments import segment_number

@@ -3,14 +3,14 @@
 The steady state costs four requests and no reads: the head commit, its tree
 and the active segment's bytes are kept from our own last commit. Everything
 that can go wrong is an exception from ``_github``; what to do about it is
-decided by the pure functions ``is_retryable`` and ``retry_wait`` and carried
-out by tenacity:
+decided by ``_retry`` (``RetryPolicy.retrying``) and carried out by tenacity:
 
 - ``NotFastForward`` (someone else committed first): forget the head, re-read
   it (and the active segment only if its blob changed), rebuild on top, retry.
 - ``TransientError`` on the ref update (a timeout, a dropped connection, a 5xx):
   the update may have landed. Before anything else we look for our batch id in
-  the commits above the head we built on; if it is there, the batch is done.
+  the commits above the head we built on (``_batch.find_landed``); if it is
+  there, the batch is done.
 - anything else propagates to the ``Log``, which keeps the records pending.
 """
 
@@ -19,13 +19,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import tenacity
 
+from ._batch import Batch, commit_message, find_landed
 from ._exceptions import (
     ContentsConflict,
     EmptyRepository,
@@ -36,29 +35,12 @@ from ._exceptions import (
 )
 from ._github import GitHubRepo, Identity
 from ._pacing import Pacer
+from ._retry import RetryPolicy
 from ._segments import ActiveSegment, SegmentWrite, plan_segments, sorted_segments
 
-__all__ = [
-    "Batch",
-    "Committer",
-    "Head",
-    "RetryPolicy",
-    "batch_id_of",
-    "commit_message",
-    "is_retryable",
-    "new_batch_id",
-    "retry_wait",
-]
+__all__ = ["Committer", "Head", "git_blob_sha"]
 
 logger = logging.getLogger("gitjsonl")
-
-BATCH_TRAILER = "Gitjsonl-Batch"
-RECORDS_TRAILER = "Gitjsonl-Records"
-WRITER_TRAILER = "Gitjsonl-Writer"
-_BATCH_RE = re.compile(rf"^{BATCH_TRAILER}: *(\S+) *$", re.MULTILINE)
-
-#: How far back (in commits) we look for a batch that may have landed.
-LANDED_SEARCH_LIMIT = 1000
 
 LOG_README = """\
 # A gitjsonl log
@@ -78,27 +60,6 @@ def git_blob_sha(content: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(content) + content, usedforsecurity=False).hexdigest()
 
 
-def new_batch_id() -> str:
-    return uuid.uuid4().hex
-
-
-@dataclass(frozen=True, slots=True)
-class Batch:
-    """Records committed together, in one commit, under one id."""
-
-    id: str
-    lines: tuple[bytes, ...]
-    first_seq: int  # sequence numbers of the Log's records, inclusive
-
-    @property
-    def last_seq(self) -> int:
-        return self.first_seq + len(self.lines) - 1
-
-    @property
-    def size(self) -> int:
-        return sum(len(line) for line in self.lines)
-
-
 @dataclass(frozen=True, slots=True)
 class Head:
     """What we know of the branch we build on."""
@@ -108,63 +69,11 @@ class Head:
     active: ActiveSegment | None
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How a batch is retried before its failure is reported to ``flush()``.
-
-    Conflicts (another writer got there first) are retried quickly, with
-    jitter so that racing writers spread out; server and network errors back
-    off exponentially from ``initial_wait`` up to ``max_wait``.
-    """
-
-    max_attempts: int = 12
-    initial_wait: float = 0.5
-    max_wait: float = 30.0
-    conflict_wait: float = 0.05
-    max_conflict_wait: float = 1.0
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """Whether the commit of a batch is tried again at once (within the retry budget)."""
-    return isinstance(exc, (NotFastForward, TransientError, ContentsConflict))
-
-
-def retry_wait(
-    exc: BaseException | None, attempt: int, policy: RetryPolicy, rng: random.Random
-) -> float:
-    """Seconds to sleep before attempt ``attempt + 1``: full jitter, exponential."""
-    if isinstance(exc, NotFastForward):
-        base, cap = policy.conflict_wait, policy.max_conflict_wait
-    else:
-        base, cap = policy.initial_wait, policy.max_wait
-    ceiling = min(cap, base * 2.0 ** max(0, attempt - 1))
-    return ceiling / 2 + rng.uniform(0, ceiling / 2)
-
-
-def commit_message(batch: Batch, path: str, *, skip_ci: bool, writer: str) -> str:
-    noun = "record" if len(batch.lines) == 1 else "records"
-    subject = f"gitjsonl: append {len(batch.lines)} {noun} to {path}"
-    if skip_ci:
-        subject += " [skip ci]"
-    return (
-        f"{subject}\n\n"
-        f"{BATCH_TRAILER}: {batch.id}\n"
-        f"{RECORDS_TRAILER}: {len(batch.lines)}\n"
-        f"{WRITER_TRAILER}: {writer}\n"
-    )
-
-
-def batch_id_of(message: str) -> str | None:
-    """The batch id a gitjsonl commit message names, if any."""
-    match = _BATCH_RE.search(message)
-    return match.group(1) if match else None
-
-
 @dataclass(slots=True)
 class _Unresolved:
     """A ref update whose answer was lost: it may or may not have landed."""
 
-    batch_id: str
+    batch: Batch
     base: str  # the head we built on
     commit: str  # the commit we tried to move the branch to
     head: Head  # our head, had it landed
@@ -203,7 +112,6 @@ class Committer:
         self._rng = rng or random.Random()
         self._head: Head | None = None
         self._unresolved: _Unresolved | None = None
-        self._streak: dict[str, int] = {}
         self._uploaded: set[str] = set()  # blobs this batch has uploaded already
         self.conflicts = 0
         self.retries = 0
@@ -218,7 +126,7 @@ class Committer:
     @property
     def unresolved_batch_id(self) -> str | None:
         """A batch that must be committed again under the same id (it may have landed)."""
-        return self._unresolved.batch_id if self._unresolved else None
+        return self._unresolved.batch.id if self._unresolved else None
 
     @property
     def head(self) -> Head | None:
@@ -226,26 +134,12 @@ class Committer:
 
     def commit(self, batch: Batch) -> str:
         """Commit ``batch`` exactly once; the sha of the commit that holds it."""
-        self._streak = {}
         self._uploaded = set()
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self._policy.max_attempts),
-            wait=self._wait,
-            retry=tenacity.retry_if_exception(is_retryable),
-            sleep=self._sleep,
-            before_sleep=self._before_sleep,
-            reraise=True,
+        retrying = self._policy.retrying(
+            sleep=self._sleep, rng=self._rng, before_sleep=self._before_sleep
         )
         sha: str = retrying(self._attempt, batch)
         return sha
-
-    def _wait(self, state: tenacity.RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        # Back off per kind of failure: ten lost races must not make the
-        # first 502 that follows wait as if it were the tenth.
-        kind = "conflict" if isinstance(exc, NotFastForward) else "error"
-        self._streak[kind] = self._streak.get(kind, 0) + 1
-        return retry_wait(exc, self._streak[kind], self._policy, self._rng)
 
     def _before_sleep(self, state: tenacity.RetryCallState) -> None:
         self.retries += 1
@@ -256,7 +150,7 @@ class Committer:
 
     def _attempt(self, batch: Batch) -> str:
         if self._unresolved is not None:
-            if self._unresolved.batch_id != batch.id:
+            if self._unresolved.batch.id != batch.id:
                 raise RuntimeError("a batch that may have landed must be resolved first")
             landed = self._resolve(self._unresolved)
             self._unresolved = None
@@ -301,7 +195,7 @@ class Committer:
             raise
         except TransientError as exc:
             if exc.ambiguous:
-                self._unresolved = _Unresolved(batch.id, head.commit, sha, ours)
+                self._unresolved = _Unresolved(batch, head.commit, sha, ours)
             raise
         self._head = ours
         return sha
@@ -324,13 +218,12 @@ class Committer:
             self._head = unresolved.head
             return tip
         if tip != unresolved.base:
-            for count, info in enumerate(self._repo.iter_commits(tip)):
-                if info.sha == unresolved.base or count >= LANDED_SEARCH_LIMIT:
-                    break
-                if batch_id_of(info.message) == unresolved.batch_id:
-                    self.landed_after_error += 1
-                    self._head = self._load_head(self._head)
-                    return info.sha
+            commits = ((info.sha, info.message) for info in self._repo.iter_commits(tip))
+            found = find_landed(commits, [unresolved.batch], stop_at=unresolved.base)
+            if found is not None:
+                self.landed_after_error += 1
+                self._head = self._load_head(self._head)
+                return found[1]
         # It did not land. Whatever the branch holds now is the head to build on.
         self._head = self._load_head(self._head)
         return None

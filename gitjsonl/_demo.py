@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from ._cli import Progress
-from ._commit import RetryPolicy
 from ._log import Log
+from ._retry import RetryPolicy
 
 __all__ = ["DemoResult", "run_demo"]
 

@@ -29,6 +29,7 @@ from github.GitCommit import GitCommit
 from github.GitRef import GitRef
 from github.GitTree import GitTree
 
+from ._config import DEFAULT_API_URL
 from ._exceptions import (
     AuthenticationError,
     ContentsConflict,
@@ -43,15 +44,12 @@ from ._exceptions import (
 )
 
 __all__ = [
-    "DEFAULT_API_URL",
     "CommitInfo",
     "DirEntry",
     "GitHubRepo",
     "Identity",
     "translate_error",
 ]
-
-DEFAULT_API_URL = "https://api.github.com"
 
 T = TypeVar("T")
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ._commit import batch_id_of
+from ._batch import batch_id_of
 from ._github import CommitInfo, DirEntry
 from ._records import decode_lines
 
-__all__ = ["Inspection", "count_records", "files_of", "find_problems", "trailer"]
+__all__ = ["Inspection", "count_records", "files_of", "find_problems"]
 
 
 @dataclass(frozen=True)
@@ -37,14 +37,6 @@ def files_of(inspection: Inspection) -> Iterator[tuple[DirEntry, bytes]]:
 
 def count_records(data: bytes) -> int:
     return sum(1 for d in decode_lines(data) if d.record is not None)
-
-
-def trailer(message: str, name: str) -> str | None:
-    for line in message.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == name and value.strip():
-            return value.strip()
-    return None
 
 
 def find_problems(found: Inspection, segment_bytes: int) -> list[str]:

@@ -23,7 +23,9 @@ from types import TracebackType
 from typing import Any, Literal
 
 from . import _lifecycle
-from ._commit import Batch, Committer, RetryPolicy, new_batch_id
+from ._batch import Batch, find_landed, new_batch_id
+from ._commit import Committer
+from ._config import DEFAULT_API_URL
 from ._exceptions import (
     BufferFull,
     EmptyRepository,
@@ -34,11 +36,12 @@ from ._exceptions import (
     NotFound,
     RateLimited,
 )
-from ._github import DEFAULT_API_URL, GitHubRepo, Identity
+from ._github import GitHubRepo, Identity
 from ._pacing import Pacer, Pacing
 from ._reader import LogReader
 from ._records import encode_record
-from ._spool import Spool, find_landed, spool_name
+from ._retry import RetryPolicy
+from ._spool import Spool, spool_name
 
 __all__ = ["DEFAULT", "Log", "LogStats", "OnFull"]
 

@@ -6,7 +6,7 @@ when its commit has landed. After a crash the next ``Log`` on the same spool
 gets back every record that was not marked committed, plus the batches that
 were formed but not marked: their commit may have landed just before the
 crash, so the ``Log`` looks for their ids in the branch's history
-(``find_landed``) before it commits anything, and drops the records of the
+(``_batch.find_landed``) before it commits anything, and drops the records of the
 batch it finds. That is how a restart commits every record exactly once.
 
 File format (``<name>.spool``, one entry a line, each behind a CRC-32 of the rest
@@ -41,22 +41,19 @@ import re
 import threading
 import zlib
 from collections import deque
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from ._commit import Batch, batch_id_of
+from ._batch import Batch
 from ._exceptions import SpoolError, SpoolLocked
 
-__all__ = ["Recovery", "Spool", "find_landed", "parse_spool", "spool_name"]
+__all__ = ["Recovery", "Spool", "parse_spool", "spool_name"]
 
 logger = logging.getLogger("gitjsonl.spool")
 
 #: Compact once the committed bytes ahead of the first pending record pass this.
 COMPACT_BYTES = 1024 * 1024
-#: How many commits below the tip ``find_landed`` looks at, at most.
-LANDED_SEARCH_LIMIT = 1000
 
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -187,30 +184,6 @@ def parse_spool(data: bytes, where: str = "spool") -> Recovery:
         torn_lines=parsed.torn,
         corrupt_lines=parsed.corrupt,
     )
-
-
-def find_landed(
-    commits: Iterable[tuple[str, str]],
-    candidates: Sequence[Batch],
-    *,
-    stop_at: str | None,
-    limit: int = LANDED_SEARCH_LIMIT,
-) -> tuple[Batch, str] | None:
-    """Which candidate batch landed, and in which commit, from ``(sha, message)`` newest first.
-
-    The walk stops at ``stop_at`` (a commit known to be older than every
-    candidate) or after ``limit`` commits. Pure: the caller does the requests.
-    """
-    if not candidates:
-        return None
-    by_id = {batch.id: batch for batch in candidates}
-    for count, (sha, message) in enumerate(commits):
-        if sha == stop_at or count >= limit:
-            break
-        batch_id = batch_id_of(message)
-        if batch_id is not None and batch_id in by_id:
-            return by_id[batch_id], sha
-    return None
 
 
 class Spool:

@@ -23,7 +23,7 @@ from unittest import mock
 import github
 from github import Auth
 
-from gitjsonl._github import DEFAULT_API_URL
+from gitjsonl._config import DEFAULT_API_URL
 from gitjsonl.testing import LocalHub, _hub, _server
 from tests.cassette_scenarios import (
     MISSING_REPO_NAME,

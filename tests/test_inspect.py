@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from gitjsonl._batch import trailer
 from gitjsonl._github import CommitInfo, DirEntry
-from gitjsonl._inspect import Inspection, count_records, files_of, find_problems, trailer
+from gitjsonl._inspect import Inspection, count_records, files_of, find_problems
 
 
 def entry(name: str, path: str = "data/log") -> DirEntry:

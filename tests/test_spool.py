@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from gitjsonl._commit import Batch
+from gitjsonl._batch import Batch, find_landed
 from gitjsonl._exceptions import SpoolError, SpoolLocked
-from gitjsonl._spool import Recovery, Spool, find_landed, parse_spool, spool_name
+from gitjsonl._spool import Recovery, Spool, parse_spool, spool_name
 
 
 def line(i: int) -> bytes:
@@ -347,7 +347,7 @@ class TestKillAndRestart:
     ) -> None:
         """A batch formed, committed on GitHub, but not marked in the spool is found by its id."""
         from gitjsonl import Log
-        from gitjsonl._commit import batch_id_of
+        from gitjsonl._batch import batch_id_of
         from gitjsonl.testing import LocalHub
 
         assert callable(localhub_factory)

@@ -1,0 +1,137 @@
+"""Batch identity: what makes a commit recognisably *ours*, and how to find it again.
+
+Every commit gitjsonl makes carries git trailers in its message's last
+paragraph::
+
+    gitjsonl: append 3 records to data/interactions [skip ci]
+
+    Gitjsonl-Batch: 5f0c...        a fresh random id per batch (uuid4 hex)
+    Gitjsonl-Records: 3
+    Gitjsonl-Writer: 9a1b...       the Log that wrote it
+
+The batch id is the only thing that can tell, after an answer was lost
+(a ref update that timed out, a process killed mid-request), whether a batch
+is already on the branch: the committer, the spool's recovery at restart,
+``migrate`` and ``verify`` all ask the questions below, and nothing else
+parses a commit message.
+
+Everything here is pure: strings and plain values in, plain values out.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "BATCH_TRAILER",
+    "LANDED_SEARCH_LIMIT",
+    "RECORDS_TRAILER",
+    "WRITER_TRAILER",
+    "Batch",
+    "batch_id_of",
+    "commit_message",
+    "find_landed",
+    "new_batch_id",
+    "trailer",
+    "trailers",
+]
+
+BATCH_TRAILER = "Gitjsonl-Batch"
+RECORDS_TRAILER = "Gitjsonl-Records"
+WRITER_TRAILER = "Gitjsonl-Writer"
+
+#: How far back (in commits) a search for a batch that may have landed looks.
+#: A batch can only have landed above the head it was built on; other writers
+#: committing more than this many times in between is beyond any real log.
+LANDED_SEARCH_LIMIT = 1000
+
+_TRAILER_RE = re.compile(r"^([A-Za-z0-9-]+):[ \t]*(.*?)[ \t]*$")
+
+
+def new_batch_id() -> str:
+    """A fresh batch id: 32 hex digits, never reused."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Records committed together, in one commit, under one id."""
+
+    id: str
+    lines: tuple[bytes, ...]
+    first_seq: int  # sequence numbers of the Log's records, inclusive
+
+    @property
+    def last_seq(self) -> int:
+        return self.first_seq + len(self.lines) - 1
+
+    @property
+    def size(self) -> int:
+        return sum(len(line) for line in self.lines)
+
+
+def trailers(batch_id: str, records: int, writer: str | None = None) -> str:
+    """The trailer paragraph of a commit holding ``records`` records of batch ``batch_id``."""
+    text = f"{BATCH_TRAILER}: {batch_id}\n{RECORDS_TRAILER}: {records}\n"
+    if writer is not None:
+        text += f"{WRITER_TRAILER}: {writer}\n"
+    return text
+
+
+def commit_message(batch: Batch, path: str, *, skip_ci: bool, writer: str) -> str:
+    """The message of the commit that appends ``batch`` to the log at ``path``."""
+    count = len(batch.lines)
+    noun = "record" if count == 1 else "records"
+    subject = f"gitjsonl: append {count} {noun} to {path}"
+    if skip_ci:
+        subject += " [skip ci]"
+    return f"{subject}\n\n{trailers(batch.id, count, writer)}"
+
+
+def trailer(message: str, name: str) -> str | None:
+    """The value of trailer ``name`` in ``message``'s last paragraph; None if missing or empty.
+
+    Only the last paragraph counts, as for ``git interpret-trailers``: a line
+    that merely looks like a trailer in a subject or body is not one.
+    """
+    paragraphs = [p for p in message.strip().split("\n\n") if p.strip()]
+    if not paragraphs:
+        return None
+    for line in paragraphs[-1].splitlines():
+        match = _TRAILER_RE.match(line)
+        if match and match.group(1) == name and match.group(2):
+            return match.group(2)
+    return None
+
+
+def batch_id_of(message: str) -> str | None:
+    """The batch id a gitjsonl commit message names, if any."""
+    return trailer(message, BATCH_TRAILER)
+
+
+def find_landed(
+    commits: Iterable[tuple[str, str]],
+    candidates: Sequence[Batch],
+    *,
+    stop_at: str | None,
+    limit: int = LANDED_SEARCH_LIMIT,
+) -> tuple[Batch, str] | None:
+    """Which candidate batch landed, and in which commit, from ``(sha, message)`` newest first.
+
+    The walk stops at ``stop_at`` (a commit known to be older than every
+    candidate) or after ``limit`` commits. ``commits`` is consumed lazily, so
+    it may fetch a page at a time; with no candidates it is not touched.
+    """
+    if not candidates:
+        return None
+    by_id = {batch.id: batch for batch in candidates}
+    for count, (sha, message) in enumerate(commits):
+        if sha == stop_at or count >= limit:
+            break
+        batch_id = batch_id_of(message)
+        if batch_id is not None and batch_id in by_id:
+            return by_id[batch_id], sha
+    return None

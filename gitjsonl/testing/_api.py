@@ -29,14 +29,13 @@ from ._gitstore import (
     Person,
     init_bare,
 )
+from ._names import check_full_name, valid_path
 from ._shapes import DOCS, JSON, Urls, b64_lines
-from ._trees import TreeBuilder, TreeEditError, valid_path
+from ._trees import TreeBuilder, TreeEditError
 
 MAX_BLOB = 100 * 1024 * 1024
 CONTENTS_INLINE_MAX = 1024 * 1024
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
-_NAME_RE = r"[A-Za-z0-9_.-]+"
-_REPO_RE = re.compile(rf"\A/repos/({_NAME_RE})/({_NAME_RE})(/.*)?\Z")
 _MODES = {
     "100644": "blob",
     "100755": "blob",
@@ -73,12 +72,17 @@ class ApiRequest:
     """A request as the handlers see it."""
 
     method: str
-    path: str
+    segments: tuple[str, ...]  # the URL path's segments, each percent-decoded once
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
     base_url: str
     access: str = "write"  # "write" | "read"
+
+    @property
+    def path(self) -> str:
+        """The decoded path (a ``%2F`` inside a segment reads as ``/`` here)."""
+        return "/" + "/".join(self.segments)
 
 
 @dataclass
@@ -126,12 +130,16 @@ class RepoStore:
         self.created: dict[str, float] = {}
 
     def path_of(self, full_name: str) -> Path:
-        """Where a repository lives on disk."""
-        owner, name = full_name.split("/")
+        """Where a repository lives on disk (ValueError for a name GitHub would refuse)."""
+        owner, name = check_full_name(full_name)
         return self.root / owner / f"{name}.git"
 
     def get(self, full_name: str) -> GitRepo | None:
-        """The repository, or None when it does not exist."""
+        """The repository, or None when it does not exist (or cannot: a bad name)."""
+        try:
+            check_full_name(full_name)
+        except ValueError:
+            return None
         with self._lock:
             repo = self._repos.get(full_name)
             if repo is None:
@@ -143,8 +151,6 @@ class RepoStore:
 
     def create(self, full_name: str, default_branch: str) -> GitRepo:
         """Create the repository (empty) unless it exists; return it."""
-        if not re.fullmatch(rf"{_NAME_RE}/{_NAME_RE}", full_name) or ".." in full_name:
-            raise ValueError(f"not an owner/name repository name: {full_name!r}")
         path = self.path_of(full_name)
         if not (path / "HEAD").is_file():
             init_bare(path, default_branch)
@@ -185,6 +191,14 @@ def _req_str(body: JSON, key: str, doc: str) -> str:
     return value
 
 
+def _commit_message(body: JSON, doc: str) -> str:
+    message = _req_str(body, "message", doc)
+    if "\0" in message:
+        # git fsck --strict: nulInCommit. GitHub's wording is recalled, not sourced.
+        raise _invalid("message must not contain a NUL character.", doc)
+    return message
+
+
 def _opt_str(body: JSON, key: str, doc: str) -> str | None:
     if body.get(key) is None:
         return None
@@ -203,6 +217,10 @@ def _parse_date(value: Any, where: str, doc: str) -> tuple[int, str]:
         raise _invalid(f"For '{where}', {json.dumps(value)} is not a date-time.", doc) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.timezone.utc)
+    if when.timestamp() < 0:
+        # git fsck --strict calls a negative timestamp badDate; refuse it like an
+        # unparsable one (the message is recalled, not sourced).
+        raise _invalid(f"For '{where}', {json.dumps(value)} is not a date-time.", doc)
     offset = when.utcoffset() or dt.timedelta()
     minutes = int(offset.total_seconds()) // 60
     sign = "-" if minutes < 0 else "+"
@@ -263,21 +281,21 @@ class Api:
 
     def handle(self, req: ApiRequest) -> ApiResponse:
         """Answer one request or raise :class:`ApiError`."""
-        path = req.path
-        if path == "/rate_limit":
-            raise _not_found()  # answered by the server, which owns the counters
-        match = _REPO_RE.match(path)
-        if match is None:
+        segments = req.segments
+        if len(segments) < 3 or segments[0] != "repos":
             raise _not_found()
-        full_name = f"{match[1]}/{match[2]}"
-        rest = match[3] or ""
+        full_name = f"{segments[1]}/{segments[2]}"
+        # Segments after owner/name are joined decoded, as GitHub reads them:
+        # git/refs/heads/feat%2Fy names the branch feat/y.
+        rest = "".join("/" + part for part in segments[3:])
         repo = self.store.get(full_name)
         if repo is None:
             raise _not_found("https://docs.github.com/rest/repos/repos#get-a-repository")
         urls = Urls(req.base_url, full_name)
+        wanted = "GET" if req.method == "HEAD" else req.method
         for method, pattern, handler in _ROUTES:
             found = pattern.match(rest)
-            if found is None or method != req.method:
+            if found is None or method != wanted:
                 continue
             if req.method in WRITE_METHODS and req.access != "write":
                 raise ApiError(403, "Resource not accessible by personal access token")
@@ -527,7 +545,7 @@ class Api:
         body = parse_json_body(req.body)
         if repo.is_empty():
             raise _empty_repo(doc)
-        message = _req_str(body, "message", doc)
+        message = _commit_message(body, doc)
         tree = _req_str(body, "tree", doc)
         parents = body.get("parents", [])
         if parents is None:
@@ -672,8 +690,9 @@ class Api:
         body = parse_json_body(req.body)
         path = m[1]
         if not valid_path(path):
+            # GitHub's words, as API clients quote them (e.g. for a path with "//").
             raise ApiError(422, "path contains a malformed path component", doc)
-        message = _req_str(body, "message", doc)
+        message = _commit_message(body, doc)
         content = _req_str(body, "content", doc)
         data = _b64decode(content, doc, "content is not valid Base64")
         given_sha = _opt_str(body, "sha", doc)
@@ -802,6 +821,7 @@ def _apply_tree_entry(
     if not isinstance(path, str):
         raise _invalid(f'"path" wasn\'t supplied. (tree.{index})', doc)
     if not valid_path(path):
+        # GitHub's words, as API clients quote them for ".git" or empty components.
         raise ApiError(422, "tree.path contains a malformed path component", doc)
     mode = entry.get("mode")
     kind = entry.get("type")
@@ -811,6 +831,8 @@ def _apply_tree_entry(
         raise _invalid(f"For '{where}/type', {json.dumps(kind)} is not a valid type.", doc)
     if _MODES[mode] != kind:
         raise ApiError(422, f"tree.{index}.mode {mode} does not match type {kind}", doc)
+    if not valid_path(path, mode):  # .gitmodules as a symbolic link (gitmodulesSymlink)
+        raise ApiError(422, "tree.path contains a malformed path component", doc)
     has_sha = "sha" in entry
     has_content = entry.get("content") is not None
     if has_sha and has_content:

@@ -57,17 +57,45 @@ class Fault:
 
 
 def load_faults(path: Path) -> list[Fault]:
-    """Read faults from a JSON file holding a list of objects with Fault's fields."""
-    raw: Any = json.loads(path.read_text(encoding="utf-8"))
+    """Read faults from a JSON file holding a list of objects with Fault's fields.
+
+    Every problem (unreadable file, bad JSON, unknown key, wrong type or value)
+    is a ValueError naming the file and the entry.
+    """
+    try:
+        raw: Any = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"cannot read faults file {path}: {exc}") from None
     if not isinstance(raw, list):
-        raise ValueError("a faults file holds a JSON list of objects")
-    known = {f.name for f in fields(Fault)}
+        raise ValueError(f"faults file {path}: expected a JSON list of objects")
+    known = {f.name: f.type for f in fields(Fault)}
     faults = []
-    for item in raw:
-        if not isinstance(item, dict) or not set(item) <= known:
-            raise ValueError(f"bad fault entry {item!r}; allowed keys: {sorted(known)}")
-        faults.append(Fault(**item))
+    for index, item in enumerate(raw):
+        where = f"faults file {path}, entry {index}"
+        if not isinstance(item, dict) or not set(item) <= set(known):
+            raise ValueError(f"{where}: expected an object with keys among {sorted(known)}")
+        for key, value in item.items():
+            if not _fits(value, str(known[key])):
+                raise ValueError(f"{where}: {key}={value!r} is not of type {known[key]}")
+        try:
+            faults.append(Fault(**item))
+        except (ValueError, re.error) as exc:
+            raise ValueError(f"{where}: {exc}") from None
     return faults
+
+
+def _fits(value: Any, annotation: str) -> bool:
+    """Whether a JSON value suits a Fault field's annotation (a string: postponed)."""
+    if value is None:
+        return "None" in annotation
+    if isinstance(value, bool):
+        return False
+    accepted = {"str": str, "int": int, "float": (int, float)}
+    return any(
+        isinstance(value, accepted[name])  # type: ignore[arg-type]
+        for name in ("str", "int", "float")
+        if re.search(rf"\b{name}\b", annotation)
+    )
 
 
 class FaultPlan:

@@ -14,9 +14,10 @@ from types import TracebackType
 from ._api import Api, RepoStore
 from ._faults import Fault, FaultPlan
 from ._gitstore import DEFAULT_EMAIL, DEFAULT_NAME, GitRepo, Person, git_env
+from ._names import check_full_name, valid_path
 from ._ratelimit import RateLimiter, SecondaryLimits
-from ._server import HubServer, RequestRecord
-from ._trees import TreeBuilder, valid_path
+from ._server import DEFAULT_MAX_BODY, HubServer, RequestRecord
+from ._trees import TreeBuilder
 
 ANY_TOKEN = "localhub-token"
 
@@ -40,7 +41,16 @@ class LocalHub:
         seed: int = 0,
         host: str = "127.0.0.1",
         port: int = 0,
+        max_body_bytes: int = DEFAULT_MAX_BODY,
+        idle_timeout: float | None = 30.0,
     ) -> None:
+        repos = tuple(repos)
+        for name in repos:
+            check_full_name(name)  # before anything touches the filesystem
+        if max_body_bytes < 0:
+            raise ValueError("max_body_bytes must be >= 0")
+        if idle_timeout is not None and idle_timeout <= 0:
+            raise ValueError("idle_timeout must be > 0 seconds (or None: never)")
         self._tmp: str | None = None
         if root is None:
             self._tmp = tempfile.mkdtemp(prefix="localhub-")
@@ -59,7 +69,15 @@ class LocalHub:
         self._stopped = False
         for name in repos:
             self.create_repo(name, initial_commit=initial_commit)
-        self._server = HubServer((host, port), self._api, self._limiter, self._faults, self._tokens)
+        self._server = HubServer(
+            (host, port),
+            self._api,
+            self._limiter,
+            self._faults,
+            self._tokens,
+            max_body=max_body_bytes,
+            idle_timeout=idle_timeout,
+        )
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},

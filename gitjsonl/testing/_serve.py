@@ -11,6 +11,7 @@ from types import FrameType
 
 from ._faults import load_faults
 from ._hub import LocalHub
+from ._names import check_full_name
 from ._ratelimit import SecondaryLimits
 
 
@@ -42,14 +43,34 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="enforce GitHub's secondary limits (80 writes/minute, 500/hour per token)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for probabilistic faults")
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="close a connection idle for S seconds (default 60)",
+    )
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    """Serve until SIGINT or SIGTERM; the first line of stdout is the base URL."""
+    """Serve until SIGINT or SIGTERM; the first line of stdout is the base URL.
+
+    A bad repository name or faults file is one line on stderr and exit status 2.
+    """
+    try:
+        return _serve(args)
+    except ValueError as exc:
+        sys.stderr.write(f"gitjsonl serve: error: {exc}\n")
+        return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
     tokens: dict[str, str] | None = None
     if args.token or args.read_token:
         tokens = dict.fromkeys(args.read_token, "read")
         tokens.update(dict.fromkeys(args.token, "write"))
+    for name in args.repo:
+        check_full_name(name)
     faults = load_faults(args.faults) if args.faults else []
     stop = threading.Event()
 
@@ -68,6 +89,7 @@ def run_serve(args: argparse.Namespace) -> int:
             seed=args.seed,
             host=args.host,
             port=args.port,
+            idle_timeout=getattr(args, "idle_timeout", 60.0),
         ) as hub:
             sys.stdout.write(hub.url + "\n")
             sys.stdout.flush()

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from ._api import WRITE_METHODS, Api, ApiError, ApiRequest, ApiResponse
 from ._faults import Fault, FaultPlan
 from ._ratelimit import PrimaryState, RateLimiter
+from ._shapes import DOCS
 
 log = logging.getLogger("gitjsonl.testing")
 
@@ -33,7 +34,9 @@ SECONDARY_MESSAGE = (
 SECONDARY_DOC = (
     "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
 )
-_MAX_BODY = 200 * 1024 * 1024
+# A 100 MB blob is ~134 MB of base64 inside JSON: the cap leaves room for that.
+DEFAULT_MAX_BODY = 200 * 1024 * 1024
+_MAX_LINE = 65536
 
 
 @dataclass(frozen=True)
@@ -63,12 +66,17 @@ class HubServer(ThreadingHTTPServer):
         limiter: RateLimiter,
         faults: FaultPlan,
         tokens: dict[str, str] | None,
+        *,
+        max_body: int = DEFAULT_MAX_BODY,
+        idle_timeout: float | None = 30.0,
     ) -> None:
         super().__init__(address, _Handler)
         self.api = api
         self.limiter = limiter
         self.faults = faults
         self.tokens = tokens
+        self.max_body = max_body
+        self.idle_timeout = idle_timeout
         host, port = self.server_address[:2]
         host_text = host.decode() if isinstance(host, bytes) else host
         self.base_url = f"http://{host_text}:{port}"
@@ -109,6 +117,33 @@ class _Dropped(Exception):
     """The connection is to be closed without an answer."""
 
 
+class _Refused(Exception):
+    """The request cannot be read (bad framing, too large): answer, then close."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def decode_segments(raw_path: str) -> tuple[str, ...] | None:
+    """Percent-decode each path segment exactly once; None for undecodable or control bytes.
+
+    Decoding per segment keeps ``/repos/a%2Fb/c`` from reading as owner ``a``.
+    A trailing slash is ignored, as GitHub does.
+    """
+    parts = raw_path.split("/")[1:]
+    while len(parts) > 1 and parts[-1] == "":
+        parts.pop()
+    try:
+        segments = tuple(unquote(part, errors="strict") for part in parts)
+    except UnicodeDecodeError:
+        return None
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for part in segments for c in part):
+        return None
+    return () if segments == ("",) else segments
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "localhub"
@@ -117,6 +152,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # An idle keep-alive connection (or a stalled body) times out and is closed
+        # instead of holding a handler thread forever.
+        self.connection.settimeout(self.server.idle_timeout)
         self.server.track(self.connection, add=True)
 
     def finish(self) -> None:
@@ -143,23 +181,49 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._serve()
 
+    def do_HEAD(self) -> None:
+        self._serve()
+
     # ---- the request cycle --------------------------------------------------
 
     def _read_body(self) -> bytes:
+        """The body, never more than ``max_body`` bytes of it (413 past that, 400 if malformed)."""
+        cap = self.server.max_body
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline().strip():
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > _MAX_BODY:
-            raise _Dropped
-        return self.rfile.read(length) if length else b""
+            return self._read_chunked(cap)
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths:
+            return b""
+        if len(set(lengths)) != 1 or not lengths[0].strip().isdigit():
+            raise _Refused(400, "Problems parsing the Content-Length header")  # recalled
+        length = int(lengths[0])
+        if length > cap:
+            raise _Refused(413, "Payload Too Large")  # recalled, not sourced
+        return _read_exact(self.rfile, length)
+
+    def _read_chunked(self, cap: int) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(_MAX_LINE + 1)
+            if not line.endswith(b"\n"):
+                raise _Refused(400, "Problems parsing the chunked body")  # recalled
+            size_text = line.split(b";")[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                raise _Refused(400, "Problems parsing the chunked body") from None
+            if size < 0 or not size_text.isalnum():
+                raise _Refused(400, "Problems parsing the chunked body")
+            if size == 0:
+                while self.rfile.readline(_MAX_LINE + 1).strip():
+                    pass
+                return b"".join(chunks)
+            total += size
+            if total > cap:
+                raise _Refused(413, "Payload Too Large")  # recalled, not sourced
+            chunks.append(_read_exact(self.rfile, size))
+            self.rfile.readline(_MAX_LINE + 1)
 
     def _token(self) -> str | None:
         header = self.headers.get("Authorization")
@@ -174,9 +238,8 @@ class _Handler(BaseHTTPRequestHandler):
         started = time.monotonic()
         server = self.server
         split = urlsplit(self.path)
-        path = unquote(split.path)
-        if len(path) > 1:
-            path = path.rstrip("/") or "/"
+        segments = decode_segments(split.path)
+        path = split.path if segments is None else "/" + "/".join(segments)
         token = None
         body = b""
         status = 0
@@ -195,8 +258,10 @@ class _Handler(BaseHTTPRequestHandler):
                 response = _error_response(fault.status)
             elif fault is not None and fault.action == "secondary_limit":
                 response = _secondary_response(fault.retry_after)
+            elif segments is None:
+                response = _json_error(ApiError(404, "Not Found"))
             else:
-                response, state = self._process(path, split.query, token, body)
+                response, state = self._process(segments, split.query, token, body)
             if fault is not None and fault.action == "error_after":
                 response = _error_response(fault.status)
             if fault is not None and fault.action == "drop_after":
@@ -208,6 +273,16 @@ class _Handler(BaseHTTPRequestHandler):
         except _Dropped:
             self.close_connection = True
             status = 0
+        except _Refused as refused:
+            # The rest of the body is never read: answer and close the connection.
+            self.close_connection = True
+            answer = ApiResponse.json(
+                refused.status, {"message": refused.message, "documentation_url": DOCS}
+            )
+            try:
+                status, sent = self._send(answer, {"Connection": "close"})
+            except OSError:
+                status = 0
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         except Exception:
@@ -233,7 +308,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
 
     def _process(
-        self, path: str, query: str, token: str | None, body: bytes
+        self, segments: tuple[str, ...], query: str, token: str | None, body: bytes
     ) -> tuple[ApiResponse, PrimaryState | None]:
         server = self.server
         tokens = server.tokens
@@ -244,7 +319,7 @@ class _Handler(BaseHTTPRequestHandler):
             if token not in tokens:
                 return _json_error(ApiError(401, "Bad credentials")), None
             access = tokens[token]
-        if path == "/rate_limit":
+        if segments == ("rate_limit",):
             state, _ = server.limiter.primary(token, count=False)
             return ApiResponse.json(200, _rate_limit_body(state)), state
         state, allowed = server.limiter.primary(token, count=True)
@@ -263,7 +338,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return _secondary_response(wait), state
         request = ApiRequest(
             method=self.command,
-            path=path,
+            segments=segments,
             query=dict(parse_qsl(query, keep_blank_values=True)),
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
@@ -285,10 +360,17 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in {**extra, **response.headers}.items():
             self.send_header(key, value)
         self.end_headers()
-        if response.body:
+        if response.body and self.command != "HEAD":
             self.wfile.write(response.body)
         self.wfile.flush()
         return response.status, len(response.body)
+
+
+def _read_exact(stream: Any, size: int) -> bytes:
+    data = stream.read(size) if size else b""
+    if len(data) != size:
+        raise ConnectionError("the client closed the connection mid-body")
+    return bytes(data)
 
 
 def _json_error(error: ApiError) -> ApiResponse:

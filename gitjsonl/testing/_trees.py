@@ -11,20 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ._gitstore import GitRepo
+from ._names import valid_path
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
-_BAD_COMPONENTS = frozenset({"", ".", "..", ".git"})
 
 
 class TreeEditError(Exception):
     """A change could not be applied (e.g. deleting a path that does not exist)."""
-
-
-def valid_path(path: str) -> bool:
-    """True for a relative path without empty, ``.``, ``..`` or ``.git`` parts."""
-    if not path or "\0" in path:
-        return False
-    return not any(part.lower() in _BAD_COMPONENTS for part in path.split("/"))
 
 
 @dataclass
@@ -87,7 +80,13 @@ class TreeBuilder:
     def set(
         self, path: str, mode: str, kind: str, sha: str | None = None, data: bytes | None = None
     ) -> None:
-        """Put an entry at ``path``, creating intermediate trees."""
+        """Put an entry at ``path``, creating intermediate trees.
+
+        A path ``git fsck --strict`` would reject raises ValueError: callers answer
+        422 before this, and this is the backstop that keeps such trees unwritten.
+        """
+        if not valid_path(path, mode):
+            raise ValueError(f"malformed tree path {path!r}")
         *parents, name = path.split("/")
         node = self._walk(parents, create=True)
         assert node is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._async import AsyncLog
+from ._config import Identity
 from ._exceptions import (
     AuthenticationError,
     BufferFull,
@@ -25,7 +26,6 @@ from ._exceptions import (
     TransientError,
     ValidationFailed,
 )
-from ._github import Identity
 from ._github_log import GithubLog
 from ._handler import GitJsonlHandler
 from ._log import Log, LogStats

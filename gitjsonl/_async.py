@@ -13,9 +13,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._log import Log, LogStats
+from ._log import Log
+from ._stats import LogStats
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from ._config import LogOptions
 
 __all__ = ["AsyncLog"]
 
@@ -45,7 +51,7 @@ class AsyncLog:
     Constructing it does no network I/O (it starts the flusher thread).
     """
 
-    def __init__(self, repo: str, **options: Any) -> None:
+    def __init__(self, repo: str, **options: Unpack[LogOptions]) -> None:
         if options.get("on_full") == "block":
             raise ValueError(
                 'AsyncLog does not take on_full="block": it would block the event loop'

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import tenacity
 
 from ._batch import Batch, commit_message, find_landed
+from ._config import Identity
 from ._exceptions import (
     ContentsConflict,
     EmptyRepository,
@@ -33,7 +34,7 @@ from ._exceptions import (
     TransientError,
     ValidationFailed,
 )
-from ._github import GitHubRepo, Identity
+from ._github import GitHubRepo
 from ._pacing import Pacer
 from ._retry import RetryPolicy
 from ._segments import ActiveSegment, SegmentWrite, plan_segments, sorted_segments

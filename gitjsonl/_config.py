@@ -11,13 +11,26 @@ import math
 import os
 import re
 import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict
+
+from ._pacing import Pacing
+from ._retry import RetryPolicy
 
 __all__ = [
+    "DEFAULT",
     "DEFAULT_API_URL",
+    "DEFAULT_EXIT_GRACE",
     "DEFAULT_LOG_PATH",
     "DEFAULT_MAX_RECORD_BYTES",
     "DEFAULT_SEGMENT_BYTES",
+    "ON_FULL_POLICIES",
+    "Identity",
+    "LogConfig",
+    "LogOptions",
     "MiB",
+    "OnFull",
     "api_url_from_env",
     "check_api_url",
     "check_branch",
@@ -132,10 +145,11 @@ def check_branch(branch: object) -> str:
 
 def check_positive(name: str, value: object, *, integer: bool = False) -> None:
     """``value`` is a finite number above zero (an int where ``integer``)."""
-    kinds: tuple[type, ...] = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds):
+    wrong_kind = isinstance(value, bool) or not isinstance(value, (int, float))
+    if wrong_kind or (integer and not isinstance(value, int)):
         kind = "an integer" if integer else "a number"
         raise TypeError(f"{name} must be {kind}, not {type(value).__name__}")
+    assert isinstance(value, (int, float))
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be positive, not {value!r}")
 
@@ -150,3 +164,187 @@ def check_api_url(url: object) -> str:
     if _CONTROL.search(url):
         raise ValueError("api_url holds a control character")
     return url.rstrip("/")
+
+
+# -- a log's settings ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A commit author or committer. ``date`` is ISO 8601; GitHub fills it when ``None``."""
+
+    name: str
+    email: str
+    date: str | None = None
+
+    def __post_init__(self) -> None:
+        # Hostile values would corrupt the commit's header lines.
+        for name, value in (("name", self.name), ("email", self.email)):
+            if not isinstance(value, str) or not value.strip() or _CONTROL.search(value):
+                raise ValueError(f"Identity {name} must be non-empty text on one line")
+            if "<" in value or ">" in value:
+                raise ValueError(f"Identity {name} must not contain '<' or '>'")
+
+OnFull = Literal["raise", "block", "drop"]
+ON_FULL_POLICIES: tuple[OnFull, ...] = ("raise", "block", "drop")
+
+
+class _Default:
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+#: Marks "use the default" where ``None`` means "off" (``legacy_path``).
+DEFAULT: Any = _Default()
+
+#: Seconds a log may take to commit its pending records at interpreter exit.
+DEFAULT_EXIT_GRACE = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    """Everything a ``Log`` is configured with, validated once, then frozen.
+
+    Built by ``LogConfig.create`` from ``Log``'s keyword arguments (the
+    defaults live in ``Log``'s signature; the environment fills in the token
+    and the API URL); see ``Log`` for what each setting means. The token never
+    appears in ``repr``.
+    """
+
+    repo: str
+    path: str
+    token: str | None = field(repr=False)
+    branch: str | None
+    api_url: str
+    segment_bytes: int
+    flush_interval: float
+    batch_bytes: int
+    max_batch_bytes: int
+    max_record_bytes: int
+    max_pending_bytes: int
+    on_full: OnFull
+    pacing: Pacing | None
+    retry: RetryPolicy
+    author: Identity | None
+    committer: Identity | None
+    skip_ci: bool
+    legacy_path: str | None
+    timeout: float
+    spool_dir: str | os.PathLike[str] | None
+    spool_fsync: bool
+    exit_grace: float
+
+    @classmethod
+    def create(
+        cls,
+        repo: str,
+        *,
+        path: str,
+        token: str | None,
+        branch: str | None,
+        api_url: str | None,
+        segment_bytes: int,
+        flush_interval: float,
+        batch_bytes: int,
+        max_batch_bytes: int,
+        max_record_bytes: int,
+        max_pending_bytes: int,
+        on_full: OnFull,
+        pacing: Pacing | None,
+        retry: RetryPolicy,
+        author: Identity | None,
+        committer: Identity | None,
+        skip_ci: bool,
+        legacy_path: str | None,
+        timeout: float,
+        spool_dir: str | os.PathLike[str] | None,
+        spool_fsync: bool,
+        exit_grace: float,
+    ) -> LogConfig:
+        """Validate ``Log``'s arguments; ``ValueError``/``TypeError`` name the bad one."""
+        path = check_path(path)
+        for name, size in (
+            ("segment_bytes", segment_bytes),
+            ("batch_bytes", batch_bytes),
+            ("max_batch_bytes", max_batch_bytes),
+            ("max_record_bytes", max_record_bytes),
+            ("max_pending_bytes", max_pending_bytes),
+        ):
+            check_positive(name, size, integer=True)
+        check_positive("flush_interval", flush_interval)
+        check_positive("timeout", timeout)
+        if isinstance(exit_grace, bool) or not isinstance(exit_grace, (int, float)):
+            raise TypeError(f"exit_grace must be a number, not {type(exit_grace).__name__}")
+        if not math.isfinite(exit_grace) or exit_grace < 0:
+            raise ValueError(f"exit_grace must be 0 or more, not {exit_grace!r}")
+        if on_full not in ON_FULL_POLICIES:
+            raise ValueError(f"on_full must be 'raise', 'block' or 'drop', not {on_full!r}")
+        if pacing is not None and not isinstance(pacing, Pacing):
+            raise TypeError(f"pacing must be a gitjsonl.Pacing or None, not {pacing!r}")
+        if not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry must be a gitjsonl.RetryPolicy, not {retry!r}")
+        for name, identity in (("author", author), ("committer", committer)):
+            if identity is not None and not isinstance(identity, Identity):
+                raise TypeError(f"{name} must be a gitjsonl.Identity or None")
+        if token is not None and (not isinstance(token, str) or _CONTROL.search(token)):
+            raise ValueError("token must be a string without control characters")
+        legacy: str | None
+        if legacy_path is DEFAULT:
+            legacy = legacy_path_for(path)
+        else:
+            legacy = None if legacy_path is None else check_path(legacy_path, what="legacy_path")
+        return cls(
+            repo=check_repo(repo),
+            path=path,
+            token=token if token is not None else token_from_env(),
+            branch=None if branch is None else check_branch(branch),
+            api_url=check_api_url(api_url if api_url is not None else api_url_from_env()),
+            segment_bytes=segment_bytes,
+            flush_interval=float(flush_interval),
+            batch_bytes=batch_bytes,
+            max_batch_bytes=max_batch_bytes,
+            max_record_bytes=max_record_bytes,
+            max_pending_bytes=max_pending_bytes,
+            on_full=on_full,
+            pacing=pacing,
+            retry=retry,
+            author=author,
+            committer=committer,
+            skip_ci=bool(skip_ci),
+            legacy_path=legacy,
+            timeout=float(timeout),
+            spool_dir=spool_dir,
+            spool_fsync=bool(spool_fsync),
+            exit_grace=float(exit_grace),
+        )
+
+
+class LogOptions(TypedDict, total=False):
+    """``Log``'s keyword arguments, for wrappers that pass them on (``AsyncLog``, ``GithubLog``).
+
+    A test checks that these are exactly ``Log``'s keyword-only parameters.
+    """
+
+    path: str
+    token: str | None
+    branch: str | None
+    api_url: str | None
+    segment_bytes: int
+    flush_interval: float
+    batch_bytes: int
+    max_batch_bytes: int
+    max_record_bytes: int
+    max_pending_bytes: int
+    on_full: OnFull
+    pacing: Pacing | None
+    retry: RetryPolicy
+    author: Identity | None
+    committer: Identity | None
+    skip_ci: bool
+    legacy_path: str | None
+    timeout: float
+    clock: Callable[[], float]
+    sleep: Callable[[float], None] | None
+    spool_dir: str | os.PathLike[str] | None
+    spool_fsync: bool
+    exit_grace: float

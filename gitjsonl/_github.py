@@ -29,7 +29,7 @@ from github.GitCommit import GitCommit
 from github.GitRef import GitRef
 from github.GitTree import GitTree
 
-from ._config import DEFAULT_API_URL
+from ._config import DEFAULT_API_URL, Identity
 from ._exceptions import (
     AuthenticationError,
     ContentsConflict,
@@ -47,20 +47,10 @@ __all__ = [
     "CommitInfo",
     "DirEntry",
     "GitHubRepo",
-    "Identity",
     "translate_error",
 ]
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """A commit author or committer. ``date`` is ISO 8601; GitHub fills it when ``None``."""
-
-    name: str
-    email: str
-    date: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

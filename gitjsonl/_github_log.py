@@ -25,11 +25,16 @@ import asyncio
 import logging
 from datetime import datetime, timezone
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._config import DEFAULT_LOG_PATH, legacy_path_for
 from ._exceptions import EmptyRepository, GitJsonlError, NotFound
 from ._log import Log
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from ._config import LogOptions
 
 __all__ = ["GithubLog"]
 
@@ -41,25 +46,24 @@ class GithubLog:
     """Append-only JSONL log in a GitHub repository, with the reference service's interface.
 
     ``write_token`` empty (or ``None``) disables it as the reference does: every
-    call is a no-op and ``load_recent`` returns ``[]``. Keyword arguments
-    configure the underlying ``Log`` (``api_url``, ``path``, ``legacy_path``,
-    ``spool_dir``, ``flush_interval``, ``pacing``, ...).
+    call is a no-op and ``load_recent`` returns ``[]``. Keyword arguments are
+    ``Log``'s and configure the underlying ``Log`` (``api_url``, ``spool_dir``,
+    ``flush_interval``, ``pacing``, ...); ``path`` defaults to
+    ``data/interactions`` and ``legacy_path`` to the reference's
+    ``data/interactions.jsonl``. The token is ``write_token``, never ``token=``.
     """
 
-    def __init__(
-        self,
-        write_token: str | None,
-        repo: str,
-        *,
-        path: str = DEFAULT_LOG_PATH,
-        legacy_path: str | None = legacy_path_for(DEFAULT_LOG_PATH),
-        **options: Any,
-    ) -> None:
+    def __init__(self, write_token: str | None, repo: str, **options: Unpack[LogOptions]) -> None:
+        if "token" in options:
+            raise TypeError("GithubLog takes its token as write_token, not token=")
+        options.setdefault("path", DEFAULT_LOG_PATH)
+        options.setdefault("legacy_path", legacy_path_for(DEFAULT_LOG_PATH))
         self._token = write_token or ""
         self._repo = repo
         self._log: Log | None = None
         if self.enabled:
-            self._log = Log(repo, path=path, token=self._token, legacy_path=legacy_path, **options)
+            options["token"] = self._token
+            self._log = Log(repo, **options)
 
     @property
     def enabled(self) -> bool:

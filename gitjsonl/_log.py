@@ -1,11 +1,21 @@
 """``Log``: the public writer. Records are buffered in memory; a flusher thread commits batches.
 
+A ``Log`` is a few small parts with one job each, wired together here:
+
+- ``LogConfig`` (``_config``): the validated, frozen settings;
+- ``PendingQueue`` (``_queue``): records waiting, by sequence number;
+- ``FlushSchedule`` (``_schedule``): when the flusher may try next;
+- ``Counters`` (``_stats``): what ``stats()`` reports;
+- ``Committer`` (``_commit``) and ``LogReader`` (``_reader``) over one
+  ``GitHubRepo`` (``_github``): the network;
+- optionally a ``Spool`` (``_spool``): the records on local disk.
+
 Threading: ``append`` encodes the record on the caller's thread, then takes
-the lock only to push it onto the pending queue. The flusher thread takes the
-lock only to snapshot a batch from the front of that queue and, once the batch
-is committed, to drop it; it never holds the lock across a network call.
-Records leave the queue only when GitHub holds them, so a failure of any kind
-leaves every pending record where it was.
+the lock only to push it onto the queue. The flusher thread takes the lock
+only to cut a batch from the front of the queue and, once the batch is
+committed, to drop it; it never holds the lock across a network call.
+Nothing the flusher meets ends it: every exception becomes the error that
+``flush()`` raises and ``stats()`` shows, and the flusher carries on.
 """
 
 from __future__ import annotations
@@ -16,16 +26,23 @@ import os
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 from . import _lifecycle
 from ._batch import Batch, find_landed, new_batch_id
 from ._commit import Committer
-from ._config import DEFAULT_API_URL
+from ._config import (
+    DEFAULT,
+    DEFAULT_EXIT_GRACE,
+    DEFAULT_MAX_RECORD_BYTES,
+    DEFAULT_SEGMENT_BYTES,
+    Identity,
+    LogConfig,
+    MiB,
+    OnFull,
+)
 from ._exceptions import (
     BufferFull,
     EmptyRepository,
@@ -36,56 +53,23 @@ from ._exceptions import (
     NotFound,
     RateLimited,
 )
-from ._github import GitHubRepo, Identity
+from ._github import GitHubRepo
 from ._pacing import Pacer, Pacing
+from ._queue import PendingQueue, admit
 from ._reader import LogReader
 from ._records import encode_record
 from ._retry import RetryPolicy
+from ._schedule import FlushSchedule
 from ._spool import Spool, spool_name
+from ._stats import Counters, LogStats
 
-__all__ = ["DEFAULT", "Log", "LogStats", "OnFull"]
+__all__ = ["Log", "LogStats"]
 
 logger = logging.getLogger("gitjsonl")
 
-OnFull = Literal["raise", "block", "drop"]
 
-
-class _Default:
-    def __repr__(self) -> str:
-        return "DEFAULT"
-
-
-#: Marks "use the default" where ``None`` means "off" (``legacy_path``).
-DEFAULT: Any = _Default()
-
-MiB = 1024 * 1024
-
-#: After a permanent failure the flusher tries again by itself after this long
-#: (doubling up to the maximum); ``flush()`` tries at once.
-FAILURE_BACKOFF = 30.0
-FAILURE_BACKOFF_MAX = 600.0
-#: Wait this long on a rate limit that did not say how long (GitHub's advice).
-RATE_LIMIT_DEFAULT_WAIT = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class LogStats:
-    """A consistent snapshot of a ``Log``'s counters."""
-
-    appended: int
-    committed: int
-    pending: int
-    pending_bytes: int
-    batches: int
-    conflicts_retried: int
-    retries: int
-    failures: int
-    rate_limited: int
-    dropped: int
-    corrupt_lines: int
-    landed_after_error: int
-    last_commit: str | None
-    last_error: GitJsonlError | None
+def _new_writer_id() -> str:
+    return uuid.uuid4().hex[:12]
 
 
 class Log:
@@ -93,6 +77,58 @@ class Log:
 
     >>> with Log("owner/repo", path="data/interactions") as log:  # doctest: +SKIP
     ...     log.append({"type": "interaction", "text": "hi"})
+
+    Constructing a ``Log`` validates every argument (``ValueError`` or
+    ``TypeError`` naming the bad one), starts the flusher thread, and sends no
+    request: the first batch does.
+
+    Args:
+        repo: The repository, ``"owner/name"``.
+        path: The log's folder in the repository (``"data/interactions"``);
+            segments are written inside it.
+        token: A GitHub token that may write contents; ``$GITHUB_TOKEN`` when
+            ``None``. It never appears in a ``repr``, a log line or an error.
+        branch: The branch to write; the repository's default branch when
+            ``None``. A branch that does not exist is created from the default
+            branch's head.
+        api_url: GitHub's REST API (GitHub Enterprise: ``https://HOST/api/v3``);
+            ``$GITHUB_API_URL`` or ``https://api.github.com`` when ``None``.
+        segment_bytes: A segment closes when the next batch would take it
+            past this size (1 MiB: every file stays readable through the
+            Contents API). A single larger record gets a segment of its own.
+        flush_interval: Seconds between the flusher's commits when records
+            trickle in (5 s).
+        batch_bytes: A batch is committed early once this much is pending
+            (512 KiB).
+        max_batch_bytes: The most one commit carries (4 MiB); the rest follows
+            in the next batch.
+        max_record_bytes: The largest record ``append`` accepts, as JSON
+            (4 MiB); a larger one raises ``RecordTooLarge``.
+        max_pending_bytes: The most that may wait in memory (64 MiB); past it
+            ``on_full`` decides.
+        on_full: ``"raise"`` (``BufferFull``, the default), ``"block"`` (wait
+            for room) or ``"drop"`` (count it in ``stats().dropped`` and log a
+            warning).
+        pacing: Budgets for write requests (GitHub's secondary limits: 80 a
+            minute, 500 an hour); ``None`` turns pacing off (a local server).
+        retry: How a batch is retried before its failure reaches ``flush()``.
+        author: The commits' author (``Identity``); the token's user if ``None``.
+        committer: The commits' committer; as GitHub decides if ``None``.
+        skip_ci: Add ``[skip ci]`` to commit messages (True), so that a log
+            commit does not start CI runs.
+        legacy_path: A single-file log read as the oldest part of this one
+            until migrated (``<path>.jsonl`` by default; ``None``: none).
+        timeout: Seconds one HTTP request may take (30).
+        clock: A monotonic clock (tests pass a fake one).
+        sleep: How the flusher sleeps between retries (tests pass a fake one);
+            by default a wait that ``close()`` cuts short.
+        spool_dir: A folder for the crash-safe local spool (off by default);
+            records are on disk before ``append`` returns and a restart
+            commits what was not committed, exactly once.
+        spool_fsync: ``fsync`` the spool after every record: survives power
+            loss, costs a disk flush per ``append``.
+        exit_grace: Seconds the log may take to commit its pending records
+            at interpreter exit (10).
     """
 
     def __init__(
@@ -103,11 +139,11 @@ class Log:
         token: str | None = None,
         branch: str | None = None,
         api_url: str | None = None,
-        segment_bytes: int = 1 * MiB,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         flush_interval: float = 5.0,
         batch_bytes: int = 512 * 1024,
         max_batch_bytes: int = 4 * MiB,
-        max_record_bytes: int = 4 * MiB,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         max_pending_bytes: int = 64 * MiB,
         on_full: OnFull = "raise",
         pacing: Pacing | None = Pacing(),  # noqa: B008 - frozen, shared safely
@@ -121,164 +157,178 @@ class Log:
         sleep: Callable[[float], None] | None = None,
         spool_dir: str | os.PathLike[str] | None = None,
         spool_fsync: bool = False,
-        exit_grace: float = _lifecycle.DEFAULT_EXIT_GRACE,
+        exit_grace: float = DEFAULT_EXIT_GRACE,
     ) -> None:
-        if on_full not in ("raise", "block", "drop"):
-            raise ValueError(f"on_full must be 'raise', 'block' or 'drop', not {on_full!r}")
-        if "/" not in repo.strip("/"):
-            raise ValueError(f"repo must be 'owner/name', not {repo!r}")
-        path = path.strip("/")
-        if not path or ".." in path.split("/"):
-            raise ValueError(f"path must be a folder inside the repository, not {path!r}")
-        if min(segment_bytes, batch_bytes, max_batch_bytes, max_record_bytes) < 1:
-            raise ValueError("sizes must be positive")
-        token = token if token is not None else os.environ.get("GITHUB_TOKEN")
-        api_url = api_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL
-
-        self.repo = repo
-        self.path = path
-        self._flush_interval = flush_interval
-        self._batch_bytes = batch_bytes
-        self._max_batch_bytes = max_batch_bytes
-        self._max_record_bytes = max_record_bytes
-        self._max_pending_bytes = max_pending_bytes
-        self._on_full = on_full
+        self._config = config = LogConfig.create(
+            repo,
+            path=path,
+            token=token,
+            branch=branch,
+            api_url=api_url,
+            segment_bytes=segment_bytes,
+            flush_interval=flush_interval,
+            batch_bytes=batch_bytes,
+            max_batch_bytes=max_batch_bytes,
+            max_record_bytes=max_record_bytes,
+            max_pending_bytes=max_pending_bytes,
+            on_full=on_full,
+            pacing=pacing,
+            retry=retry,
+            author=author,
+            committer=committer,
+            skip_ci=skip_ci,
+            legacy_path=legacy_path,
+            timeout=timeout,
+            spool_dir=spool_dir,
+            spool_fsync=spool_fsync,
+            exit_grace=exit_grace,
+        )
         self._clock = clock
-        self._stop = threading.Event()
-        self._sleep = sleep or self._stop.wait
-        self.writer_id = uuid.uuid4().hex[:12]
+        self._injected_sleep = sleep
+        self._closing = False
+        self._closed = False
+        self._spool: Spool | None = None
+        self._recovering: tuple[Batch, ...] = ()  # spooled batches that may have landed
+        self._spool_last_commit: str | None = None
+        self._fresh_parts(next_seq=1)
+        if config.spool_dir is not None:
+            self._open_spool(config.spool_dir)
+        self._start_flusher()
+        _lifecycle.register(self)
 
-        self.exit_grace = exit_grace
-        self._settings: dict[str, Any] = {
-            "token": token,
-            "api_url": api_url,
-            "timeout": timeout,
-            "branch": branch,
-            "segment_bytes": segment_bytes,
-            "retry": retry,
-            "pacing": pacing,
-            "skip_ci": skip_ci,
-            "author": author,
-            "committer": committer,
-            "legacy_path": f"{path}.jsonl" if legacy_path is DEFAULT else legacy_path,
-        }
-        self._sleep_arg = sleep
-        self._connect()
+    @property
+    def repo(self) -> str:
+        """The repository, ``owner/name``."""
+        return self._config.repo
 
-        # Everything the flusher reads exists before it starts.
+    @property
+    def path(self) -> str:
+        """The log's folder in the repository."""
+        return self._config.path
+
+    @property
+    def config(self) -> LogConfig:
+        """The validated settings (the token is hidden from its ``repr``)."""
+        return self._config
+
+    @property
+    def exit_grace(self) -> float:
+        return self._config.exit_grace
+
+    def __repr__(self) -> str:
+        return f"<gitjsonl.Log {self.repo}:{self.path} writer={self.writer_id}>"
+
+    # -- wiring ----------------------------------------------------------------------
+
+    def _fresh_parts(self, *, next_seq: int) -> None:
+        """Locks, queue, schedule, counters and connections: at start, and anew after fork."""
+        config = self._config
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._wake = threading.Event()
-        self._pending: deque[tuple[int, bytes]] = deque()
-        self._pending_bytes = 0
-        self._next_seq = 1
-        self._committed_seq = 0
-        self._appended = 0
-        self._committed = 0
-        self._batches = 0
-        self._failures = 0
-        self._rate_limited = 0
-        self._dropped = 0
-        self._attempts_started = 0
-        self._last_failed_attempt = 0
-        self._last_commit: str | None = None
-        self._last_error: GitJsonlError | None = None
-        self._inflight: Batch | None = None
+        self._stop = threading.Event()
+        self._sleep = self._injected_sleep or self._stop.wait
+        self._queue = PendingQueue(next_seq=next_seq)
+        self._schedule = FlushSchedule()
+        self._counters = Counters()
         self._flush_target = 0  # flush() waits for this sequence number
-        self._closing = False
-        self._closed = False
-        self._blocked_until = 0.0  # rate limited: no attempt before this (clock time)
-        self._retry_at = 0.0  # after a failure: no unrequested attempt before this
-        self._backoff = FAILURE_BACKOFF
-        self._spool: Spool | None = None
-        self._recovering: tuple[Batch, ...] = ()  # batches of the spool that may have landed
-        self._spool_last_commit: str | None = None
-        if spool_dir is not None:
-            self._spool = Spool(spool_dir, spool_name(repo, path, branch), fsync=spool_fsync)
-            recovery = self._spool.recover()
-            # What the last process left goes first, as sequence numbers 1..n,
-            # exactly as the spool has renumbered it.
-            for line in recovery.lines:
-                self._pending.append((self._next_seq, line))
-                self._next_seq += 1
-                self._pending_bytes += len(line)
-            self._recovering = recovery.candidates
-            self._spool_last_commit = recovery.last_commit
-            if recovery.lines:
-                logger.info("gitjsonl: %d record(s) recovered from the spool", len(recovery.lines))
-                self._wake.set()
+        self.writer_id = _new_writer_id()
+        self._github = GitHubRepo(
+            config.repo, token=config.token, api_url=config.api_url, timeout=config.timeout
+        )
+        self._committer = Committer(
+            self._github,
+            path=config.path,
+            branch=config.branch,
+            segment_bytes=config.segment_bytes,
+            policy=config.retry,
+            pacer=Pacer(config.pacing, self._clock) if config.pacing is not None else None,
+            sleep=self._sleep_unless_stopped,
+            writer_id=self.writer_id,
+            skip_ci=config.skip_ci,
+            author=config.author,
+            committer=config.committer,
+        )
+        self._reader = LogReader(
+            self._github,
+            path=config.path,
+            branch=lambda: self._committer.branch,
+            legacy_path=config.legacy_path,
+        )
+
+    def _open_spool(self, directory: str | os.PathLike[str]) -> None:
+        config = self._config
+        self._spool = Spool(
+            directory, spool_name(config.repo, config.path, config.branch), fsync=config.spool_fsync
+        )
+        recovery = self._spool.recover()
+        # What the last process left goes first, as sequence numbers 1..n,
+        # exactly as the spool has renumbered it.
+        self._queue.extend(recovery.lines)
+        self._recovering = recovery.candidates
+        self._spool_last_commit = recovery.last_commit
+        if recovery.lines:
+            logger.info("gitjsonl: %d record(s) recovered from the spool", len(recovery.lines))
+            self._wake.set()
+
+    def _start_flusher(self) -> None:
+        # Everything the flusher reads exists before it starts.
         self._thread = threading.Thread(
             target=self._run, name=f"gitjsonl-flusher-{self.writer_id}", daemon=True
         )
         self._thread.start()
-        _lifecycle.register(self)
 
-    def _connect(self) -> None:
-        """The GitHub client, committer and reader: built again in a forked child."""
-        c = self._settings
-        self._github = GitHubRepo(
-            self.repo, token=c["token"], api_url=c["api_url"], timeout=c["timeout"]
-        )
-        self._committer = Committer(
-            self._github,
-            path=self.path,
-            branch=c["branch"],
-            segment_bytes=c["segment_bytes"],
-            policy=c["retry"],
-            pacer=Pacer(c["pacing"], self._clock) if c["pacing"] is not None else None,
-            sleep=self._sleep_unless_stopped,
-            writer_id=self.writer_id,
-            skip_ci=c["skip_ci"],
-            author=c["author"],
-            committer=c["committer"],
-        )
-        self._reader = LogReader(
-            self._github,
-            path=self.path,
-            branch=lambda: self._committer.branch,
-            legacy_path=c["legacy_path"],
-        )
-
-    # -- the caller's side ---------------------------------------------------------
+    # -- the caller's side -----------------------------------------------------------
 
     def append(self, record: Mapping[str, Any]) -> None:
-        """Queue ``record`` for the next batch. Never does I/O; raises ``RecordError`` at once."""
-        line = encode_record(record, self._max_record_bytes)
+        """Queue ``record`` for the next batch. Never does I/O; raises ``RecordError`` at once.
+
+        The record is serialised here: changing the dict afterwards changes
+        nothing that is logged. Thread-safe.
+        """
+        line = encode_record(record, self._config.max_record_bytes)
         with self._lock:
             if self._closing:
                 raise LogClosed("this log is closed")
-            full = self._pending_bytes + len(line) > self._max_pending_bytes
-            if full and not self._make_room(len(line)):
+            if not self._admit(len(line)):
                 return
             if self._spool is not None:
-                self._spool.append(self._next_seq, line)  # SpoolError: not appended
-            self._pending.append((self._next_seq, line))
-            self._next_seq += 1
-            self._appended += 1
-            self._pending_bytes += len(line)
-            urgent = self._pending_bytes >= self._batch_bytes
+                self._spool.append(self._queue.next_seq, line)  # SpoolError: not appended
+            self._queue.push(line)
+            self._counters.appended += 1
+            urgent = self._queue.bytes >= self._config.batch_bytes
         if urgent:
             self._wake.set()
 
-    def _make_room(self, size: int) -> bool:
-        """Called with the lock held when the queue is full; False drops the record."""
-        if self._on_full == "drop":
-            self._dropped += 1
-            logger.warning(
-                "gitjsonl: pending buffer full; dropped a record (%d so far)", self._dropped
+    def _admit(self, size: int) -> bool:
+        """Called with the lock held; False drops the record (``on_full="drop"``)."""
+        config = self._config
+        while True:
+            decision = admit(
+                config.on_full,
+                pending_bytes=self._queue.bytes,
+                size=size,
+                max_pending_bytes=config.max_pending_bytes,
+                empty=not len(self._queue),
             )
-            return False
-        if self._on_full == "raise":
-            raise BufferFull(
-                f"{self._pending_bytes:,} bytes are waiting to be committed "
-                f"(max_pending_bytes={self._max_pending_bytes:,}); record not appended"
-            )
-        self._wake.set()
-        while self._pending_bytes + size > self._max_pending_bytes and self._pending:
+            if decision == "accept":
+                return True
+            if decision == "drop":
+                self._counters.dropped += 1
+                logger.warning(
+                    "gitjsonl: pending buffer full; dropped a record (%d so far)",
+                    self._counters.dropped,
+                )
+                return False
+            if decision == "raise":
+                raise BufferFull(
+                    f"{self._queue.bytes:,} bytes are waiting to be committed "
+                    f"(max_pending_bytes={config.max_pending_bytes:,}); record not appended"
+                )
+            self._wake.set()
+            self._changed.wait(0.5)
             if self._closing:
                 raise LogClosed("this log is closed")
-            self._changed.wait(0.5)
-        return True
 
     def flush(self, timeout: float | None = None) -> None:
         """Return when every record appended before this call is committed.
@@ -291,18 +341,18 @@ class Log:
         with self._lock:
             if self._closed:
                 raise LogClosed("this log is closed")
-            target = self._next_seq - 1
-            started = self._attempts_started
+            target = self._queue.last_seq
+            started = self._counters.attempts_started
             self._flush_target = max(self._flush_target, target)
         self._wake.set()
         with self._lock:
-            while self._committed_seq < target:
-                error = self._last_error
-                if self._last_failed_attempt > started and error is not None:
+            while self._queue.committed_seq < target:
+                error = self._counters.last_error
+                if self._counters.last_failed_attempt > started and error is not None:
                     raise error
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
-                    pending = target - self._committed_seq
+                    pending = target - self._queue.committed_seq
                     raise FlushTimeout(f"{pending} record(s) not committed within {timeout} s")
                 self._changed.wait(remaining if remaining is not None else 1.0)
 
@@ -313,9 +363,11 @@ class Log:
                 return
             self._closing = True
             self._changed.notify_all()
+            nothing = not len(self._queue)
         error: GitJsonlError | None = None
         try:
-            self._flush_pending(timeout)
+            if not nothing:
+                self.flush(timeout)
         except GitJsonlError as exc:
             error = exc
         finally:
@@ -330,15 +382,9 @@ class Log:
             _lifecycle.unregister(self)
         if error is not None:
             with self._lock:
-                left = len(self._pending)
+                left = len(self._queue)
             logger.error("gitjsonl: closed with %d record(s) not committed: %s", left, error)
             raise error
-
-    def _flush_pending(self, timeout: float | None) -> None:
-        with self._lock:
-            nothing = not self._pending
-        if not nothing:
-            self.flush(timeout)
 
     def __enter__(self) -> Log:
         return self
@@ -360,25 +406,18 @@ class Log:
         return self._reader.records()
 
     def stats(self) -> LogStats:
+        """A consistent snapshot of the counters (no I/O)."""
         with self._lock:
-            return LogStats(
-                appended=self._appended,
-                committed=self._committed,
-                pending=len(self._pending),
-                pending_bytes=self._pending_bytes,
-                batches=self._batches,
+            return self._counters.snapshot(
+                pending=len(self._queue),
+                pending_bytes=self._queue.bytes,
                 conflicts_retried=self._committer.conflicts,
                 retries=self._committer.retries,
-                failures=self._failures,
-                rate_limited=self._rate_limited,
-                dropped=self._dropped,
                 corrupt_lines=self._reader.corrupt_lines,
                 landed_after_error=self._committer.landed_after_error,
-                last_commit=self._last_commit,
-                last_error=self._last_error,
             )
 
-    # -- the flusher's side ----------------------------------------------------------
+    # -- the flusher's side ------------------------------------------------------------
 
     def _sleep_unless_stopped(self, seconds: float) -> None:
         if not self._stop.is_set():
@@ -386,57 +425,57 @@ class Log:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(self._flush_interval)
+            self._wake.wait(self._config.flush_interval)
             self._wake.clear()
             if self._stop.is_set():
                 return
-            now = self._clock()
-            if self._blocked_until > now:
-                self._sleep_unless_stopped(self._blocked_until - now)
-                self._wake.set()  # records kept arriving: go on at once
-                continue
-            if self._recovering and not self._recover_landed():
-                continue
-            with self._lock:
-                requested = self._flush_target > self._committed_seq or self._closing
-                self._flush_target = 0  # flush() waits for this sequence number
-            if self._retry_at > now and not requested:
-                continue
-            batch = self._form_batch()
-            if batch is None:
-                continue
+            try:
+                self._step()
+            except Exception as exc:  # nothing may end the flusher: report it and go on
+                logger.exception("gitjsonl: unexpected error in the flusher")
+                self._failed(_wrap(exc))
+
+    def _step(self) -> None:
+        """One turn of the flusher: wait out a rate limit, recover, or commit one batch."""
+        now = self._clock()
+        blocked = self._schedule.blocked_for(now)
+        if blocked > 0:
+            self._sleep_unless_stopped(blocked)
+            self._wake.set()  # records kept arriving: go on at once
+            return
+        if self._recovering and not self._recover_landed():
+            return
+        with self._lock:
+            requested = self._flush_target > self._queue.committed_seq or self._closing
+            self._flush_target = 0
+        if not self._schedule.may_attempt(now, requested=requested):
+            return
+        batch = self._cut_batch()
+        if batch is not None:
             self._commit(batch)
 
-    def _form_batch(self) -> Batch | None:
+    def _cut_batch(self) -> Batch | None:
         with self._lock:
-            if not self._pending:
+            batch = self._queue.cut(
+                self._config.max_batch_bytes,
+                new_batch_id,
+                resend=self._committer.unresolved_batch_id,
+            )
+            if batch is None:
                 return None
-            self._attempts_started += 1
-            inflight = self._inflight
-            if inflight is not None and self._committer.unresolved_batch_id == inflight.id:
-                return inflight  # it may have landed: only the same id can tell
-            lines: list[bytes] = []
-            size = 0
-            for _seq, line in self._pending:
-                if lines and size + len(line) > self._max_batch_bytes:
-                    break
-                lines.append(line)
-                size += len(line)
-            self._inflight = Batch(new_batch_id(), tuple(lines), self._pending[0][0])
-            if self._spool is not None:
-                self._spool.batch_formed(self._inflight)  # before its first request
-            return self._inflight
+            self._counters.attempts_started += 1
+        if self._spool is not None:
+            self._spool.batch_formed(batch)  # before its first request
+        return batch
 
     def _commit(self, batch: Batch) -> None:
         try:
             sha = self._committer.commit(batch)
-        except GitHubError as exc:
+        except GitJsonlError as exc:
             self._failed(exc)
         except Exception as exc:  # a bug of ours must not kill the flusher silently
             logger.exception("gitjsonl: unexpected error while committing a batch")
-            wrapped = GitJsonlError(f"unexpected error while committing: {exc!r}")
-            wrapped.__cause__ = exc
-            self._failed(wrapped)
+            self._failed(_wrap(exc))
         else:
             self._succeeded(batch, sha)
 
@@ -447,19 +486,16 @@ class Log:
             except GitJsonlError as exc:  # the commit stands; a restart finds it by its id
                 logger.warning("gitjsonl: could not mark a batch committed in the spool: %s", exc)
         with self._lock:
-            for _ in batch.lines:
-                self._pending_bytes -= len(self._pending.popleft()[1])
-            self._committed += len(batch.lines)
-            self._committed_seq = batch.last_seq
-            self._batches += 1
-            self._last_commit = sha
-            self._last_error = None
-            self._inflight = None
-            self._retry_at = 0.0
-            self._backoff = FAILURE_BACKOFF
-            again = bool(self._pending) and (
-                self._pending_bytes >= self._batch_bytes
-                or self._flush_target > self._committed_seq
+            self._queue.drop_committed(batch)
+            counters = self._counters
+            counters.committed += len(batch.lines)
+            counters.batches += 1
+            counters.last_commit = sha
+            counters.last_error = None
+            self._schedule.succeeded()
+            again = bool(len(self._queue)) and (
+                self._queue.bytes >= self._config.batch_bytes
+                or self._flush_target > self._queue.committed_seq
                 or self._closing
             )
             self._changed.notify_all()
@@ -469,21 +505,18 @@ class Log:
     def _failed(self, exc: GitJsonlError) -> None:
         now = self._clock()
         with self._lock:
+            self._counters.last_error = exc
             if isinstance(exc, RateLimited):
                 # Not a failure: wait as GitHub asks and let records pile up meanwhile.
-                self._rate_limited += 1
-                wait = exc.retry_after if exc.retry_after is not None else RATE_LIMIT_DEFAULT_WAIT
-                self._blocked_until = now + wait
-                self._last_error = exc
+                self._counters.rate_limited += 1
+                self._schedule.rate_limited(now, exc.retry_after)
                 # Go straight to waiting it out: the idle wait would add up to
                 # flush_interval on top of what GitHub asked for.
                 self._wake.set()
             else:
-                self._failures += 1
-                self._last_error = exc
-                self._last_failed_attempt = self._attempts_started
-                self._retry_at = now + self._backoff
-                self._backoff = min(self._backoff * 2, FAILURE_BACKOFF_MAX)
+                self._counters.failures += 1
+                self._counters.last_failed_attempt = self._counters.attempts_started
+                self._schedule.failed(now)
             self._changed.notify_all()
         logger.warning("gitjsonl: batch not committed, records kept pending: %s", exc)
 
@@ -498,6 +531,8 @@ class Log:
                 commits = ((c.sha, c.message) for c in self._github.iter_commits(tip))
                 found = find_landed(commits, self._recovering, stop_at=self._spool_last_commit)
         except GitHubError as exc:
+            with self._lock:
+                self._counters.attempts_started += 1
             self._failed(exc)
             return False
         self._recovering = ()
@@ -507,39 +542,35 @@ class Log:
             self._succeeded(batch, sha)
         return True
 
-    # -- process lifecycle (called by _lifecycle) ----------------------------------
+    # -- process lifecycle (called by _lifecycle) ----------------------------------------
 
     def exit_flush(self, timeout: float) -> int:
         """Close within ``timeout`` at interpreter exit; the records left uncommitted."""
         with contextlib.suppress(GitJsonlError):  # close() has logged it
             self.close(timeout=timeout)
         with self._lock:
-            return len(self._pending)
+            return len(self._queue)
 
     def after_fork_in_child(self) -> None:
-        """In a forked child: the parent commits its own pending records; start afresh."""
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._sleep = self._sleep_arg or self._stop.wait
-        self._pending.clear()
-        self._pending_bytes = 0
-        self._committed_seq = self._next_seq - 1
-        self._flush_target = 0
-        self._inflight = None
+        """In a forked child: the parent commits its own pending records; start afresh.
+
+        Fresh parts (locks another parent thread may have held at fork time,
+        an empty queue, new counters, new HTTP connections, a new writer id)
+        and a new flusher. Sequence numbers go on from the parent's.
+        """
+        self._fresh_parts(next_seq=self._queue.next_seq)
         self._recovering = ()
-        self._blocked_until = self._retry_at = 0.0
         if self._spool is not None:
             # The parent holds the spool (and its lock); the child runs without one.
             self._spool.abandon_after_fork()
             self._spool = None
             logger.warning("gitjsonl: forked child of a spooled Log runs without a spool")
-        self.writer_id = uuid.uuid4().hex[:12]
-        self._connect()  # never share the parent's HTTP connections
-        if self._closing:
-            return
-        self._thread = threading.Thread(
-            target=self._run, name=f"gitjsonl-flusher-{self.writer_id}", daemon=True
-        )
-        self._thread.start()
+        if not self._closing:
+            self._start_flusher()
+
+
+def _wrap(exc: Exception) -> GitJsonlError:
+    """An unexpected exception as the ``GitJsonlError`` that ``flush()`` raises."""
+    wrapped = GitJsonlError(f"unexpected error in the flusher: {exc!r}")
+    wrapped.__cause__ = exc
+    return wrapped

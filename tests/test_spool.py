@@ -10,12 +10,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from gitjsonl._batch import Batch, find_landed
+from gitjsonl._batch import Batch
 from gitjsonl._exceptions import SpoolError, SpoolLocked
 from gitjsonl._spool import Recovery, Spool, parse_spool, spool_name
 
@@ -224,37 +223,6 @@ class TestCompaction:
             spool.batch_formed(batch("b1", 1, 1))
             spool.batch_committed(batch("b1", 1, 1), "sha1")
             assert spool.size > before
-
-
-class TestFindLanded:
-    def test_finds_the_candidate_by_its_trailer(self) -> None:
-        """The candidate whose id a commit message names is returned with that commit."""
-        commits = [
-            ("c3", "foreign commit"),
-            ("c2", "gitjsonl: append\n\nGitjsonl-Batch: b2\nGitjsonl-Records: 3\n"),
-            ("c1", "older"),
-        ]
-        candidates = (batch("b2", 1, 3), batch("b1", 1, 2))
-        assert find_landed(commits, candidates, stop_at=None) == (candidates[0], "c2")
-
-    def test_stops_at_the_last_known_commit(self) -> None:
-        """History below the last commit known to hold our records is not searched."""
-        commits = [("c2", "x"), ("c1", "y"), ("c0", "Gitjsonl-Batch: b1")]
-        assert find_landed(commits, (batch("b1", 1, 1),), stop_at="c1") is None
-
-    def test_stops_after_the_limit(self) -> None:
-        """The walk gives up after ``limit`` commits."""
-        commits = [(f"c{i}", "x") for i in range(10)] + [("c", "Gitjsonl-Batch: b1")]
-        assert find_landed(commits, (batch("b1", 1, 1),), stop_at=None, limit=10) is None
-
-    def test_no_candidates_reads_no_history(self) -> None:
-        """Without candidates the commit iterator is not even started."""
-
-        def explode() -> Iterator[tuple[str, str]]:
-            raise AssertionError("history was read")
-            yield ("never", "reached")
-
-        assert find_landed(explode(), (), stop_at=None) is None
 
 
 class TestSpoolName:

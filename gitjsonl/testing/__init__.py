@@ -10,6 +10,31 @@ rate limits and a request log::
         gh = github.Github(auth=github.Auth.Token(hub.token), base_url=hub.url)
         hub.add_fault(Fault(method="PATCH", path=r"/git/refs/", action="error_after"))
 
+It is meant to be at least as harsh as GitHub:
+
+- names: owners and repositories must follow GitHub's rules (``ValueError``
+  at construction, 404 over HTTP); each URL path segment is percent-decoded
+  once; objects ``git fsck --strict`` would reject are refused with 422.
+- framing: bodies over ``max_body_bytes`` are 413, malformed lengths 400,
+  connections idle for ``idle_timeout`` seconds are closed.
+- ``read_lag=`` seconds (assignable: ``hub.read_lag = 2.0``; default 0): reads
+  naming a branch see its previous head for that long after it moves.
+- ``contents_listing_cap=`` (default 1,000, GitHub's): Contents folder
+  listings are cut silently; ``git/trees/{sha}``, ``{branch}`` and
+  ``{tree-ish}:{path}`` list everything, truncated past ``tree_truncate_limit``
+  entries or ``tree_truncate_bytes``.
+- ``Fault(status=, message=, documentation_url=)`` sends GitHub's own error
+  bodies; secondary limits answer 403 or 429 (``SecondaryLimits(status=)``).
+- ``hub.rename_repo(old, new)``: the old name answers 301 (reads) or 307
+  (writes) to ``/repositories/{id}/...``, which serves every endpoint.
+- repositories are private unless ``public=`` / ``hub.set_visibility()``;
+  ``permissions`` follow the token; ``hub.protect_branch(repo, branch,
+  kind="branch_protection" | "ruleset")`` refuses ref updates and Contents PUTs;
+  ``hub.add_token(token, expires_in=)`` tokens expire (401 Bad credentials);
+  ``hub.register_app(app_id, public_key_pem, installation_id, repos=,
+  token_lifetime=)`` serves PyGithub's ``Auth.AppAuth(...).get_installation_auth()``;
+  every answer has a ``Date`` header, shifted by ``hub.clock_skew``.
+
 The pytest fixtures ``localhub`` and ``localhub_factory`` live in
 ``gitjsonl.testing.pytest_plugin``.
 """

@@ -13,24 +13,23 @@ import binascii
 import datetime as dt
 import json
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from ._gitstore import (
     DEFAULT_EMAIL,
     DEFAULT_NAME,
+    MAX_READ_LAG,
     SHA_RE,
     GitRepo,
     Person,
-    init_bare,
 )
-from ._names import check_full_name, valid_path
+from ._names import valid_path
 from ._shapes import DOCS, JSON, Urls, b64_lines
+from ._store import RepoStore
 from ._trees import TreeBuilder, TreeEditError
 
 MAX_BLOB = 100 * 1024 * 1024
@@ -77,7 +76,9 @@ class ApiRequest:
     headers: dict[str, str]
     body: bytes
     base_url: str
-    access: str = "write"  # "write" | "read"
+    access: str = "write"  # "write" | "read" | "anonymous"
+    repos: frozenset[str] | None = None  # the token's repositories (None: all)
+    raw_query: str = ""
 
     @property
     def path(self) -> str:
@@ -118,52 +119,6 @@ _D_TREES = "https://docs.github.com/rest/git/trees"
 _D_COMMITS = "https://docs.github.com/rest/git/commits"
 _D_CONTENTS = "https://docs.github.com/rest/repos/contents"
 _D_LIST = "https://docs.github.com/rest/commits/commits#list-commits"
-
-
-class RepoStore:
-    """The bare repositories under ``root/owner/name.git``."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._repos: dict[str, GitRepo] = {}
-        self._lock = threading.Lock()
-        self.created: dict[str, float] = {}
-
-    def path_of(self, full_name: str) -> Path:
-        """Where a repository lives on disk (ValueError for a name GitHub would refuse)."""
-        owner, name = check_full_name(full_name)
-        return self.root / owner / f"{name}.git"
-
-    def get(self, full_name: str) -> GitRepo | None:
-        """The repository, or None when it does not exist (or cannot: a bad name)."""
-        try:
-            check_full_name(full_name)
-        except ValueError:
-            return None
-        with self._lock:
-            repo = self._repos.get(full_name)
-            if repo is None:
-                path = self.path_of(full_name)
-                if not (path / "HEAD").is_file():
-                    return None
-                repo = self._repos[full_name] = GitRepo(path)
-            return repo
-
-    def create(self, full_name: str, default_branch: str) -> GitRepo:
-        """Create the repository (empty) unless it exists; return it."""
-        path = self.path_of(full_name)
-        if not (path / "HEAD").is_file():
-            init_bare(path, default_branch)
-        repo = self.get(full_name)
-        assert repo is not None
-        return repo
-
-    def close(self) -> None:
-        """Stop every git helper process."""
-        with self._lock:
-            repos = list(self._repos.values())
-        for repo in repos:
-            repo.close()
 
 
 # ---- input validation helpers ---------------------------------------------
@@ -272,8 +227,35 @@ class Api:
     def __init__(self, store: RepoStore, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.clock = clock
-        # GitHub stops listing recursive trees at 100,000 entries; tests lower it.
+        # GitHub stops listing recursive trees at 100,000 entries or 7 MB; tests lower it.
         self.tree_truncate_limit = 100_000
+        self.tree_truncate_bytes = 7 * 1024 * 1024
+        # Contents API folder listings stop at 1,000 entries (documented on "Get
+        # repository content"; github/developer.github.com#726). None: no cap.
+        self.contents_listing_cap: int | None = 1000
+        # Seconds a read naming a branch keeps seeing its previous head (0: off).
+        self.read_lag = 0.0
+
+    def branch_head(self, repo: GitRepo, refname: str) -> str | None:
+        """What a read naming ``refname`` sees, given :attr:`read_lag`."""
+        return repo.lagged_ref(refname, min(self.read_lag, MAX_READ_LAG))
+
+    def commitish(self, repo: GitRepo, name: str) -> str | None:
+        """A commit sha (exact) or a branch/tag name (lagging) as a commit sha."""
+        if SHA_RE.match(name):
+            return name if repo.object_type(name) == "commit" else None
+        candidates = (
+            [name] if name.startswith("refs/") else [f"refs/heads/{name}", f"refs/tags/{name}"]
+        )
+        for refname in candidates:
+            if not _valid_refname(repo, refname):
+                continue
+            sha = self.branch_head(repo, refname)
+            if sha is not None:
+                commit = repo.resolve_ref(sha + "^{commit}")
+                if commit is not None:
+                    return commit
+        return None
 
     def now(self) -> int:
         """Current time in whole seconds."""
@@ -282,14 +264,23 @@ class Api:
     def handle(self, req: ApiRequest) -> ApiResponse:
         """Answer one request or raise :class:`ApiError`."""
         segments = req.segments
-        if len(segments) < 3 or segments[0] != "repos":
+        full_name: str | None = None
+        if len(segments) >= 2 and segments[0] == "repositories" and segments[1].isdigit():
+            full_name = self.store.name_of(int(segments[1]))
+            tail = segments[2:]
+        elif len(segments) >= 3 and segments[0] == "repos":
+            full_name = f"{segments[1]}/{segments[2]}"
+            tail = segments[3:]
+        if full_name is None:
             raise _not_found()
-        full_name = f"{segments[1]}/{segments[2]}"
         # Segments after owner/name are joined decoded, as GitHub reads them:
         # git/refs/heads/feat%2Fy names the branch feat/y.
-        rest = "".join("/" + part for part in segments[3:])
+        rest = "".join("/" + part for part in tail)
         repo = self.store.get(full_name)
-        if repo is None:
+        if repo is None or not self._visible(req, full_name):
+            moved = self.store.moved(full_name) if repo is None else None
+            if moved is not None and self._visible(req, moved.full_name):
+                return _moved(req, moved.repo_id, tail)
             raise _not_found("https://docs.github.com/rest/repos/repos#get-a-repository")
         urls = Urls(req.base_url, full_name)
         wanted = "GET" if req.method == "HEAD" else req.method
@@ -297,22 +288,94 @@ class Api:
             found = pattern.match(rest)
             if found is None or method != wanted:
                 continue
+            if req.method in WRITE_METHODS and req.access == "anonymous":
+                raise ApiError(401, "Requires authentication")
             if req.method in WRITE_METHODS and req.access != "write":
                 raise ApiError(403, "Resource not accessible by personal access token")
             return handler(self, req, repo, urls, found)
         raise _not_found()
 
+    def _visible(self, req: ApiRequest, full_name: str) -> bool:
+        """Private repositories answer 404, not 403, to whoever may not see them."""
+        if req.repos is not None and full_name not in req.repos:
+            return False
+        return req.access != "anonymous" or full_name in self.store.public
+
+    def _refuse_protected(self, full_name: str, refname: str, *, creating: bool = False) -> None:
+        """422 when a ref update through the Git Data API would touch a protected branch."""
+        if not refname.startswith("refs/heads/"):
+            return
+        kind = self.store.protection(full_name, refname.removeprefix("refs/heads/"))
+        doc = f"{_D_REFS}#update-a-reference"
+        if kind == "ruleset":
+            # satisfactory-factories/application#67 quotes this answer to a ref update.
+            rule = (
+                "Cannot create ref due to creations being restricted."
+                if creating
+                else "Changes must be made through a pull request."
+            )
+            raise ApiError(422, f"Repository rule violations found\n\n{rule}\n\n", doc)
+        if kind == "branch_protection" and not creating:
+            # git push shows "GH006: Protected branch update failed for refs/heads/main.";
+            # the REST answer's wording is recalled, not sourced.
+            raise ApiError(422, f"Protected branch update failed for {refname}.", doc)
+
     # ---- repository -----------------------------------------------------
 
     @_route("GET", "")
     def get_repo(self, req: ApiRequest, repo: GitRepo, urls: Urls, m: re.Match[str]) -> ApiResponse:
-        """GET /repos/{o}/{r}."""
+        """GET /repos/{o}/{r}: private unless made public; permissions follow the token."""
         created = self.store.created.get(urls.full_name, repo.path.stat().st_mtime)
         stamp = dt.datetime.fromtimestamp(created, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = urls.repository(repo.default_branch(), stamp, stamp, 0)
+        public = urls.full_name in self.store.public
+        write = req.access == "write"
+        body.update(
+            id=self.store.id_of(urls.full_name),
+            private=not public,
+            visibility="public" if public else "private",
+            permissions={
+                "admin": write,
+                "maintain": write,
+                "push": write,
+                "triage": write,
+                "pull": True,
+            },
+        )
         return ApiResponse.json(200, body)
 
+    @_route("GET", "/branches/(.+)")
+    def get_branch(
+        self, req: ApiRequest, repo: GitRepo, urls: Urls, m: re.Match[str]
+    ) -> ApiResponse:
+        """GET branches/{branch}: its head (lagging like every read naming a branch)."""
+        doc = "https://docs.github.com/rest/branches/branches#get-a-branch"
+        refname = f"refs/heads/{m[1]}"
+        sha = self.branch_head(repo, refname) if _valid_refname(repo, refname) else None
+        commit = repo.read_commit(sha) if sha else None
+        if commit is None:
+            raise ApiError(404, "Branch not found", doc)
+        protected = self.store.protection(urls.full_name, m[1]) is not None
+        html = f"{urls.html}/tree/{quote(m[1])}"
+        return ApiResponse.json(
+            200,
+            {
+                "name": m[1],
+                "commit": urls.listed_commit(commit),
+                "_links": {"self": f"{urls.api}/branches/{quote(m[1])}", "html": html},
+                "protected": protected,
+                "protection": {"enabled": protected, "required_status_checks": None},
+                "protection_url": f"{urls.api}/branches/{quote(m[1])}/protection",
+            },
+        )
+
     # ---- refs -------------------------------------------------------------
+
+    def _lagged(self, repo: GitRepo, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        if self.read_lag <= 0:
+            return pairs
+        lagged = [(name, self.branch_head(repo, name)) for name, _ in pairs]
+        return [(name, sha) for name, sha in lagged if sha is not None]
 
     def _ref_json(self, repo: GitRepo, urls: Urls, refname: str, sha: str) -> JSON:
         kind = repo.object_type(sha) or "commit"
@@ -325,7 +388,7 @@ class Api:
         if repo.is_empty():
             raise _empty_repo(doc)
         refname = "refs/" + m[1]
-        sha = dict(repo.list_refs(refname)).get(refname)
+        sha = self.branch_head(repo, refname) if _valid_refname(repo, refname) else None
         if sha is None:
             raise _not_found(doc)
         return ApiResponse.json(200, self._ref_json(repo, urls, refname, sha))
@@ -339,8 +402,10 @@ class Api:
         if repo.is_empty():
             raise _empty_repo(doc)
         refname = "refs/" + (m[1] or "")
-        pairs = repo.list_refs(refname.rstrip("/") + "/" if m[1] else "refs/")
-        exact = dict(repo.list_refs(refname)).get(refname) if m[1] else None
+        pairs = self._lagged(repo, repo.list_refs(refname.rstrip("/") + "/" if m[1] else "refs/"))
+        exact = None
+        if m[1] and _valid_refname(repo, refname):
+            exact = self.branch_head(repo, refname)
         if exact is not None:
             return ApiResponse.json(200, self._ref_json(repo, urls, refname, exact))
         if not pairs:
@@ -355,7 +420,7 @@ class Api:
         if repo.is_empty():
             raise _empty_repo(f"{_D_REFS}#list-matching-references")
         prefix = "refs/" + m[1]
-        pairs = [(n, s) for n, s in repo.list_refs("refs/") if n.startswith(prefix)]
+        pairs = [(n, s) for n, s in self._lagged(repo, repo.list_refs()) if n.startswith(prefix)]
         return ApiResponse.json(200, [self._ref_json(repo, urls, n, s) for n, s in pairs])
 
     @_route("POST", "/git/refs")
@@ -373,6 +438,7 @@ class Api:
             raise ApiError(422, "Reference name is invalid", doc)
         if repo.object_type(sha) is None:
             raise ApiError(422, "Object does not exist", doc)
+        self._refuse_protected(urls.full_name, refname, creating=True)
         with repo.ref_lock:
             if repo.resolve_ref(refname) is not None or not repo.update_ref(refname, sha, None):
                 raise ApiError(422, "Reference already exists", doc)
@@ -399,6 +465,7 @@ class Api:
             raise ApiError(422, "Reference does not exist", doc)
         if repo.object_type(sha) is None:
             raise ApiError(422, "Object does not exist", doc)
+        self._refuse_protected(urls.full_name, refname)
         with repo.ref_lock:
             current = dict(repo.list_refs(refname)).get(refname)
             if current is None:
@@ -418,6 +485,7 @@ class Api:
         if repo.is_empty():
             raise _empty_repo(doc)
         refname = "refs/" + m[1]
+        self._refuse_protected(urls.full_name, refname)
         with repo.ref_lock:
             current = dict(repo.list_refs(refname)).get(refname)
             if current is None or not repo.delete_ref(refname, current):
@@ -523,15 +591,28 @@ class Api:
         doc = f"{_D_TREES}#get-a-tree"
         if repo.is_empty():
             raise _empty_repo(doc)
-        name = m[1]
-        sha: str | None = name
-        if not SHA_RE.match(name):
-            sha = repo.resolve_ref(f"refs/heads/{name}") if valid_path(name) else None
-        tree = repo.tree_of(sha) if sha else None
+        # GitHub resolves any tree-ish here: a tree or commit sha, a branch or tag
+        # name, and "<commit-ish>:<path>" for a sub-tree (scripting/Scripting-News#94).
+        name, colon, subpath = m[1].partition(":")
+        tree = repo.tree_of(name) if SHA_RE.match(name) else None
+        if tree is None and not SHA_RE.match(name):
+            commit_sha = self.commitish(repo, name)
+            tree = repo.tree_of(commit_sha) if commit_sha else None
+        if tree is not None and colon and subpath.strip("/"):
+            subpath = subpath.strip("/")
+            entry = _lookup(repo, tree, subpath) if valid_path(subpath) else None
+            tree = entry[2] if entry is not None and entry[1] == "tree" else None
         if tree is None:
             raise _not_found(doc)
         recursive = req.query.get("recursive", "") not in ("", "0", "false")
-        payload = _tree_json(repo, urls, tree, recursive=recursive, limit=self.tree_truncate_limit)
+        payload = _tree_json(
+            repo,
+            urls,
+            tree,
+            recursive=recursive,
+            limit=self.tree_truncate_limit,
+            max_bytes=self.tree_truncate_bytes,
+        )
         return ApiResponse.json(200, payload)
 
     # ---- commits ------------------------------------------------------------
@@ -592,7 +673,7 @@ class Api:
         if repo.is_empty():
             raise ApiError(409, "Git Repository is empty.", _D_LIST)
         start_name = req.query.get("sha") or repo.default_branch()
-        start = _resolve_commitish(repo, start_name)
+        start = self.commitish(repo, start_name)
         if start is None:
             raise ApiError(404, f"No commit found for SHA: {start_name}", _D_LIST)
         path = req.query.get("path") or None
@@ -630,7 +711,7 @@ class Api:
         if repo.is_empty():
             raise ApiError(404, "This repository is empty.", doc)
         ref = req.query.get("ref") or repo.default_branch()
-        commit_sha = _resolve_commitish(repo, ref)
+        commit_sha = self.commitish(repo, ref)
         if commit_sha is None:
             raise ApiError(404, f"No commit found for the ref {ref}", doc)
         commit = repo.read_commit(commit_sha)
@@ -642,7 +723,11 @@ class Api:
         accept = req.headers.get("accept", "").lower()
         if kind == "tree":
             listing = []
-            for child in repo.ls_tree(sha):
+            children = repo.ls_tree(sha)
+            if self.contents_listing_cap is not None:
+                # Silently cut, as GitHub does: beyond it, use the Git Trees API.
+                children = children[: self.contents_listing_cap]
+            for child in children:
                 child_path = f"{path}/{child.path}" if path else child.path
                 child_kind = {"tree": "dir", "commit": "submodule"}.get(child.type, "file")
                 if child.mode == "120000":
@@ -705,6 +790,24 @@ class Api:
         refname = f"refs/heads/{branch}"
         if not _valid_refname(repo, refname):
             raise ApiError(404, f"Branch {branch} not found", doc)
+        protection = self.store.protection(urls.full_name, branch)
+        if protection == "ruleset":
+            # A live answer recorded in public code: 409, rule text between blank lines.
+            raise ApiError(
+                409,
+                "Repository rule violations found\n\n"
+                "Changes must be made through a pull request.\n\n",
+                doc,
+            )
+        if protection == "branch_protection":
+            # One public report: 409 "Could not create file: Changes must be made through
+            # a pull request." (akhilmhdh/contributors-readme-action#28 has "update").
+            verb = "update" if given_sha else "create"
+            raise ApiError(
+                409,
+                f"Could not {verb} file: Changes must be made through a pull request.",
+                "https://docs.github.com/articles/about-protected-branches",
+            )
         with repo.ref_lock:
             tip = repo.resolve_ref(refname)
             if tip is None and not repo.is_empty():
@@ -744,6 +847,31 @@ class Api:
 # ---- helpers ------------------------------------------------------------------
 
 
+def _moved(req: ApiRequest, repo_id: int, tail: tuple[str, ...]) -> ApiResponse:
+    """GitHub's answer for a renamed or transferred repository's old name.
+
+    301 to reads and 307 to writes (octokit/octokit.rb#591 lists 301, 302 and 307
+    as the codes the API uses), Location on /repositories/{id}/..., and a body
+    naming it (a real 307 to a Contents PUT, quoted in public code:
+    {"message":"Moved Permanently","url":".../repositories/503268809/contents/...",
+    "documentation_url": ".../best-practices-for-using-the-rest-api#follow-redirects"}).
+    """
+    rest = "".join("/" + quote(part, safe="") for part in tail)
+    location = f"{req.base_url}/repositories/{repo_id}{rest}"
+    if req.raw_query:
+        location += "?" + req.raw_query
+    status = 301 if req.method in ("GET", "HEAD") else 307
+    body = {
+        "message": "Moved Permanently",
+        "url": location,
+        "documentation_url": (
+            "https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api"
+            "#follow-redirects"
+        ),
+    }
+    return ApiResponse.json(status, body, {"Location": location})
+
+
 def _valid_refname(repo: GitRepo, refname: str) -> bool:
     if not refname.startswith("refs/") or refname.count("/") < 2:
         return False
@@ -767,19 +895,6 @@ def _int(value: str | None, default: int) -> int:
         return default
 
 
-def _resolve_commitish(repo: GitRepo, name: str) -> str | None:
-    if SHA_RE.match(name):
-        return name if repo.object_type(name) == "commit" else None
-    candidates = [name] if name.startswith("refs/") else [f"refs/heads/{name}", f"refs/tags/{name}"]
-    for refname in candidates:
-        if not _valid_refname(repo, refname):
-            continue
-        sha = repo.resolve_ref(refname + "^{commit}")
-        if sha is not None:
-            return sha
-    return None
-
-
 def _lookup(repo: GitRepo, tree: str, path: str) -> tuple[str, str, str] | None:
     """``(mode, type, sha)`` of ``path`` inside ``tree`` ("" is the tree itself)."""
     if not path:
@@ -798,15 +913,32 @@ def _lookup(repo: GitRepo, tree: str, path: str) -> tuple[str, str, str] | None:
     return None
 
 
-def _tree_json(repo: GitRepo, urls: Urls, sha: str, *, recursive: bool, limit: int | None) -> JSON:
-    entries = repo.ls_tree(sha, recursive=recursive)
-    truncated = limit is not None and len(entries) > limit
-    if truncated:
-        entries = entries[:limit]
+def _tree_json(
+    repo: GitRepo,
+    urls: Urls,
+    sha: str,
+    *,
+    recursive: bool,
+    limit: int | None,
+    max_bytes: int | None = None,
+) -> JSON:
+    """A tree listing, cut (``truncated: true``) past ``limit`` entries or ``max_bytes``."""
+    listed: list[JSON] = []
+    size = 0
+    truncated = False
+    for e in repo.ls_tree(sha, recursive=recursive):
+        entry = urls.tree_entry(e.path, e.mode, e.type, e.sha, e.size)
+        size += len(json.dumps(entry)) + 2
+        if (limit is not None and len(listed) >= limit) or (
+            max_bytes is not None and size > max_bytes
+        ):
+            truncated = True
+            break
+        listed.append(entry)
     return {
         "sha": sha,
         "url": f"{urls.api}/git/trees/{sha}",
-        "tree": [urls.tree_entry(e.path, e.mode, e.type, e.sha, e.size) for e in entries],
+        "tree": listed,
         "truncated": truncated,
     }
 

@@ -26,14 +26,20 @@ class Fault:
     ``error_after`` (do the work, then answer ``status``), ``drop`` (close the
     connection before doing the work), ``drop_after`` (do the work, then close
     without answering), ``latency`` (sleep ``delay`` seconds, then proceed) and
-    ``secondary_limit`` (GitHub's secondary-rate-limit 403, with a
+    ``secondary_limit`` (GitHub's secondary-rate-limit answer, with a
     ``retry-after`` header unless ``retry_after`` is None).
+
+    ``status`` defaults to 502 for errors and 403 for ``secondary_limit`` (which
+    GitHub also answers as 429). ``message`` replaces the error body's message,
+    sent with ``documentation_url``: e.g. 422 "Reference update failed".
     """
 
     method: str = "*"
     path: str = ".*"
     action: str = "error"
-    status: int = 502
+    status: int | None = None
+    message: str | None = None
+    documentation_url: str = "https://docs.github.com/rest"
     delay: float = 0.0
     retry_after: int | None = 60
     times: int | None = 1
@@ -47,7 +53,18 @@ class Fault:
             )
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError("probability must be within [0, 1]")
+        if self.action == "secondary_limit" and self.status not in (None, 403, 429):
+            raise ValueError("a secondary_limit fault answers 403 or 429")
+        if self.status is not None and not 100 <= self.status <= 599:
+            raise ValueError(f"status {self.status} is not an HTTP status")
         re.compile(self.path)
+
+    @property
+    def answer_status(self) -> int:
+        """The status this fault answers with."""
+        if self.status is not None:
+            return self.status
+        return 403 if self.action == "secondary_limit" else 502
 
     def matches(self, method: str, path: str) -> bool:
         """True when this fault applies to a request (before counting)."""

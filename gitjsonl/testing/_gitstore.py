@@ -13,6 +13,7 @@ import re
 import subprocess
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -21,6 +22,7 @@ SHA_RE = re.compile(r"\A[0-9a-f]{40}\Z")
 ZERO_SHA = "0" * 40
 DEFAULT_NAME = "localhub-bot"
 DEFAULT_EMAIL = "localhub-bot@users.noreply.github.com"
+MAX_READ_LAG = 60.0  # seconds of ref history kept for lagging reads
 
 
 def git_env() -> dict[str, str]:
@@ -100,6 +102,10 @@ class GitRepo:
         self.ref_lock = threading.RLock()
         self._batch: _Batch | None = None
         self._batch_guard = threading.Lock()
+        # refname -> [(monotonic time of a move, the value before it)], oldest first:
+        # what a lagging read of the ref still sees (see :meth:`lagged_ref`).
+        self._moves: dict[str, list[tuple[float, str | None]]] = {}
+        self._moves_lock = threading.Lock()
 
     # ---- processes -------------------------------------------------------
 
@@ -275,11 +281,43 @@ class GitRepo:
 
     def update_ref(self, ref: str, new: str, old: str | None) -> bool:
         """Compare-and-swap ``ref`` from ``old`` (None = must not exist) to ``new``."""
-        return self.returncode("update-ref", ref, new, old or ZERO_SHA) == 0
+        moved = self.returncode("update-ref", ref, new, old or ZERO_SHA) == 0
+        if moved:
+            self._record_move(ref, old)
+        return moved
 
     def delete_ref(self, ref: str, old: str) -> bool:
         """Delete ``ref`` if it still points at ``old``."""
-        return self.returncode("update-ref", "-d", ref, old) == 0
+        deleted = self.returncode("update-ref", "-d", ref, old) == 0
+        if deleted:
+            self._record_move(ref, old)
+        return deleted
+
+    def _record_move(self, ref: str, before: str | None) -> None:
+        now = time.monotonic()
+        with self._moves_lock:
+            moves = self._moves.setdefault(ref, [])
+            moves.append((now, before))
+            while moves and moves[0][0] < now - MAX_READ_LAG:
+                moves.pop(0)
+
+    def lagged_ref(self, ref: str, lag: float) -> str | None:
+        """The sha ``ref`` had ``lag`` seconds ago (None: it did not exist then).
+
+        Models GitHub's eventually consistent reads: for a while after a ref moves,
+        reads naming it still see the previous value. Objects never lag.
+        """
+        current = self.resolve_ref(ref)
+        if lag <= 0:
+            return current
+        horizon = time.monotonic() - lag
+        with self._moves_lock:
+            moves = list(self._moves.get(ref, ()))
+        for when, before in reversed(moves):
+            if when <= horizon:
+                break
+            current = before
+        return current
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         """True when ``ancestor`` is reachable from ``descendant``."""

@@ -11,12 +11,14 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
-from ._api import Api, RepoStore
+from ._api import Api
+from ._auth import Tokens
 from ._faults import Fault, FaultPlan
-from ._gitstore import DEFAULT_EMAIL, DEFAULT_NAME, GitRepo, Person, git_env
+from ._gitstore import DEFAULT_EMAIL, DEFAULT_NAME, MAX_READ_LAG, GitRepo, Person, git_env
 from ._names import check_full_name, valid_path
 from ._ratelimit import RateLimiter, SecondaryLimits
 from ._server import DEFAULT_MAX_BODY, HubServer, RequestRecord
+from ._store import RepoStore
 from ._trees import TreeBuilder
 
 ANY_TOKEN = "localhub-token"
@@ -43,6 +45,9 @@ class LocalHub:
         port: int = 0,
         max_body_bytes: int = DEFAULT_MAX_BODY,
         idle_timeout: float | None = 30.0,
+        read_lag: float = 0.0,
+        contents_listing_cap: int | None = 1000,
+        public: Iterable[str] = (),
     ) -> None:
         repos = tuple(repos)
         for name in repos:
@@ -57,18 +62,18 @@ class LocalHub:
             root = self._tmp
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        if tokens is not None:
-            bad = {t: a for t, a in tokens.items() if a not in ("read", "write")}
-            if bad:
-                raise ValueError(f"token access must be 'read' or 'write': {bad}")
-        self._tokens = dict(tokens) if tokens is not None else None
+        self._tokens = Tokens(tokens)
         self._store = RepoStore(self.root)
         self._api = Api(self._store)
+        self.read_lag = read_lag
+        self.contents_listing_cap = contents_listing_cap
         self._faults = FaultPlan(faults, seed)
         self._limiter = RateLimiter(secondary_limits)
         self._stopped = False
         for name in repos:
             self.create_repo(name, initial_commit=initial_commit)
+        for name in public:
+            self.set_visibility(name, "public")
         self._server = HubServer(
             (host, port),
             self._api,
@@ -122,12 +127,12 @@ class LocalHub:
     @property
     def token(self) -> str:
         """A token with write access on this server."""
-        if self._tokens is None:
+        if self._tokens.open:
             return ANY_TOKEN
-        for token, access in self._tokens.items():
-            if access == "write":
-                return token
-        raise LookupError("no write token configured")
+        token = self._tokens.first_write_token()
+        if token is None:
+            raise LookupError("no write token configured")
+        return token
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -148,6 +153,91 @@ class LocalHub:
     @tree_truncate_limit.setter
     def tree_truncate_limit(self, value: int) -> None:
         self._api.tree_truncate_limit = value
+
+    @property
+    def tree_truncate_bytes(self) -> int:
+        """Bytes of entries a tree listing returns before ``truncated`` (GitHub: 7 MB)."""
+        return self._api.tree_truncate_bytes
+
+    @tree_truncate_bytes.setter
+    def tree_truncate_bytes(self, value: int) -> None:
+        self._api.tree_truncate_bytes = value
+
+    @property
+    def read_lag(self) -> float:
+        """Seconds a read naming a branch still sees its previous head (0: off); assignable."""
+        return self._api.read_lag
+
+    @read_lag.setter
+    def read_lag(self, seconds: float) -> None:
+        if not 0 <= seconds <= MAX_READ_LAG:
+            raise ValueError(f"read_lag must be within [0, {MAX_READ_LAG:g}] seconds")
+        self._api.read_lag = float(seconds)
+
+    @property
+    def contents_listing_cap(self) -> int | None:
+        """Entries a Contents API folder listing shows (GitHub: 1,000; None: all)."""
+        return self._api.contents_listing_cap
+
+    @contents_listing_cap.setter
+    def contents_listing_cap(self, value: int | None) -> None:
+        if value is not None and value < 1:
+            raise ValueError("contents_listing_cap must be >= 1 or None")
+        self._api.contents_listing_cap = value
+
+    @property
+    def clock_skew(self) -> float:
+        """Seconds the ``Date`` header runs ahead of this machine's clock; assignable."""
+        return self._server.clock_skew
+
+    @clock_skew.setter
+    def clock_skew(self, seconds: float) -> None:
+        self._server.clock_skew = float(seconds)
+
+    # ---- tokens and apps -------------------------------------------------------
+
+    def add_token(
+        self,
+        token: str,
+        *,
+        write: bool = True,
+        expires_in: float | None = None,
+        repos: Iterable[str] | None = None,
+    ) -> None:
+        """Accept ``token`` (401 "Bad credentials" once ``expires_in`` seconds have passed).
+
+        Adding a token to a hub created without ``tokens`` makes it check tokens
+        from then on: unknown ones get 401.
+        """
+        self._tokens.open = False
+        self._tokens.add(
+            token, access="write" if write else "read", expires_in=expires_in, repos=repos
+        )
+
+    def register_app(
+        self,
+        app_id: int,
+        public_key_pem: str,
+        installation_id: int,
+        *,
+        repos: Iterable[str] | None = None,
+        token_lifetime: float = 3600.0,
+        write: bool = True,
+    ) -> None:
+        """Register a GitHub App installation: JWTs signed by the key get installation tokens.
+
+        Tokens issued by ``POST /app/installations/{id}/access_tokens`` see only
+        ``repos`` (None: all) and expire after ``token_lifetime`` seconds.
+        """
+        self._tokens.open = False
+        self._tokens.register_app(
+            app_id,
+            public_key_pem,
+            installation_id,
+            repos=repos,
+            token_lifetime=token_lifetime,
+            access="write" if write else "read",
+        )
 
     @property
     def secondary_limits(self) -> SecondaryLimits | None:
@@ -174,12 +264,47 @@ class LocalHub:
             raise KeyError(f"no repository {full_name!r}")
         return repo
 
+    def rename_repo(self, old: str, new: str) -> None:
+        """Rename or transfer a repository; the old name answers 301/307 to /repositories/{id}."""
+        check_full_name(new)
+        self._store.rename(old, new)
+
+    def repo_id(self, full_name: str) -> int:
+        """The repository's stable numeric id."""
+        self._repo(full_name)
+        return self._store.id_of(full_name)
+
+    def set_visibility(self, full_name: str, visibility: str) -> None:
+        """Make a repository ``public`` or ``private`` (the default)."""
+        self._repo(full_name)
+        if visibility == "public":
+            self._store.public.add(full_name)
+        elif visibility == "private":
+            self._store.public.discard(full_name)
+        else:
+            raise ValueError("visibility must be 'public' or 'private'")
+
+    def protect_branch(
+        self, full_name: str, branch: str, *, kind: str = "branch_protection"
+    ) -> None:
+        """Protect a branch: ref updates through the API and Contents PUTs to it are refused.
+
+        ``kind`` is ``branch_protection`` (a classic rule: 422 "Protected branch
+        update failed for refs/heads/...") or ``ruleset`` (422/409 "Repository rule
+        violations found"; creating the branch is refused too).
+        """
+        self._repo(full_name)
+        self._store.protect(full_name, branch, kind)
+
+    def unprotect_branch(self, full_name: str, branch: str) -> None:
+        """Lift a branch's protection."""
+        self._store.unprotect(full_name, branch)
+
     def create_repo(
         self, full_name: str, *, initial_commit: bool = False, default_branch: str = "main"
     ) -> None:
         """Create a repository (empty unless ``initial_commit``) if it does not exist."""
         repo = self._store.create(full_name, default_branch)
-        self._store.created.setdefault(full_name, time.time())
         if initial_commit and repo.is_empty():
             name = full_name.split("/")[1]
             self.seed_commit(

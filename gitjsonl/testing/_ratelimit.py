@@ -18,12 +18,19 @@ class SecondaryLimits:
     """Content-generating requests allowed per token in sliding windows.
 
     GitHub documents 80 a minute and 500 an hour; tests use smaller numbers.
+    GitHub answers an exceeded secondary limit with 403 or 429 (its rate-limit
+    documentation says either); ``status`` picks one.
     """
 
     per_minute: int = 80
     per_hour: int = 500
     minute_window: float = 60.0
     hour_window: float = 3600.0
+    status: int = 403
+
+    def __post_init__(self) -> None:
+        if self.status not in (403, 429):
+            raise ValueError("secondary limits answer 403 or 429")
 
 
 @dataclass(frozen=True)

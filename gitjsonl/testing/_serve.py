@@ -44,6 +44,34 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for probabilistic faults")
     parser.add_argument(
+        "--secondary-limit-status",
+        type=int,
+        choices=(403, 429),
+        default=403,
+        help="status of a secondary-limit answer (GitHub sends either)",
+    )
+    parser.add_argument(
+        "--read-lag",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="reads naming a branch see its previous head for S seconds after it moves",
+    )
+    parser.add_argument(
+        "--contents-listing-cap",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="entries a Contents API folder listing shows (GitHub: 1000)",
+    )
+    parser.add_argument(
+        "--public",
+        action="append",
+        default=[],
+        metavar="OWNER/NAME",
+        help="make this repository public (repositories are private by default; repeatable)",
+    )
+    parser.add_argument(
         "--idle-timeout",
         type=float,
         default=60.0,
@@ -59,8 +87,9 @@ def run_serve(args: argparse.Namespace) -> int:
     """
     try:
         return _serve(args)
-    except ValueError as exc:
-        sys.stderr.write(f"gitjsonl serve: error: {exc}\n")
+    except (ValueError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        sys.stderr.write(f"gitjsonl serve: error: {message}\n")
         return 2
 
 
@@ -69,7 +98,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.token or args.read_token:
         tokens = dict.fromkeys(args.read_token, "read")
         tokens.update(dict.fromkeys(args.token, "write"))
-    for name in args.repo:
+    for name in [*args.repo, *args.public]:
         check_full_name(name)
     faults = load_faults(args.faults) if args.faults else []
     stop = threading.Event()
@@ -84,12 +113,19 @@ def _serve(args: argparse.Namespace) -> int:
             repos=tuple(args.repo),
             tokens=tokens,
             initial_commit=args.initial_commit,
-            secondary_limits=SecondaryLimits() if args.secondary_limits else None,
+            secondary_limits=(
+                SecondaryLimits(status=args.secondary_limit_status)
+                if args.secondary_limits
+                else None
+            ),
             faults=faults,
             seed=args.seed,
             host=args.host,
             port=args.port,
-            idle_timeout=getattr(args, "idle_timeout", 60.0),
+            idle_timeout=args.idle_timeout,
+            read_lag=args.read_lag,
+            contents_listing_cap=args.contents_listing_cap,
+            public=tuple(args.public),
         ) as hub:
             sys.stdout.write(hub.url + "\n")
             sys.stdout.flush()

@@ -21,12 +21,15 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ._api import WRITE_METHODS, Api, ApiError, ApiRequest, ApiResponse
+from ._auth import AuthError, Tokens, app_endpoint
 from ._faults import Fault, FaultPlan
 from ._ratelimit import PrimaryState, RateLimiter
 from ._shapes import DOCS
 
 log = logging.getLogger("gitjsonl.testing")
 
+# The message as GitHub sends it today (apache/devlake#1322 quotes its first sentence;
+# the request-id sentence is recalled, not sourced).
 SECONDARY_MESSAGE = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
     "If you reach out to GitHub Support for help, please include the request ID {request_id}."
@@ -65,7 +68,7 @@ class HubServer(ThreadingHTTPServer):
         api: Api,
         limiter: RateLimiter,
         faults: FaultPlan,
-        tokens: dict[str, str] | None,
+        tokens: Tokens,
         *,
         max_body: int = DEFAULT_MAX_BODY,
         idle_timeout: float | None = 30.0,
@@ -77,6 +80,7 @@ class HubServer(ThreadingHTTPServer):
         self.tokens = tokens
         self.max_body = max_body
         self.idle_timeout = idle_timeout
+        self.clock_skew = 0.0  # seconds added to the Date header
         host, port = self.server_address[:2]
         host_text = host.decode() if isinstance(host, bytes) else host
         self.base_url = f"http://{host_text}:{port}"
@@ -162,6 +166,11 @@ class _Handler(BaseHTTPRequestHandler):
             super().finish()
         finally:
             self.server.track(self.connection, add=False)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # Every answer carries Date; a skewed hub lets clients measure clock skew.
+        when = time.time() if timestamp is None else timestamp
+        return super().date_time_string(when + self.server.clock_skew)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
@@ -255,15 +264,15 @@ class _Handler(BaseHTTPRequestHandler):
             state: PrimaryState | None = None
             extra: dict[str, str] = {}
             if fault is not None and fault.action == "error":
-                response = _error_response(fault.status)
+                response = _fault_response(fault)
             elif fault is not None and fault.action == "secondary_limit":
-                response = _secondary_response(fault.retry_after)
+                response = _secondary_response(fault.retry_after, fault.answer_status)
             elif segments is None:
                 response = _json_error(ApiError(404, "Not Found"))
             else:
                 response, state = self._process(segments, split.query, token, body)
             if fault is not None and fault.action == "error_after":
-                response = _error_response(fault.status)
+                response = _fault_response(fault)
             if fault is not None and fault.action == "drop_after":
                 raise _Dropped
             if state is None:
@@ -311,14 +320,15 @@ class _Handler(BaseHTTPRequestHandler):
         self, segments: tuple[str, ...], query: str, token: str | None, body: bytes
     ) -> tuple[ApiResponse, PrimaryState | None]:
         server = self.server
-        tokens = server.tokens
-        access = "write"
-        if tokens is not None:
-            if token is None:
-                return _json_error(ApiError(401, "Requires authentication")), None
-            if token not in tokens:
-                return _json_error(ApiError(401, "Bad credentials")), None
-            access = tokens[token]
+        answered = app_endpoint(server.tokens, self.command, segments, token, server.base_url)
+        if answered is not None:
+            return ApiResponse.json(*answered), None
+        try:
+            grant = server.tokens.resolve(token)
+        except AuthError as exc:
+            # Unknown and expired tokens alike (GitHub gives no hint which).
+            return _json_error(ApiError(401, str(exc))), None
+        access = grant.access if grant is not None else "anonymous"
         if segments == ("rate_limit",):
             state, _ = server.limiter.primary(token, count=False)
             return ApiResponse.json(200, _rate_limit_body(state)), state
@@ -335,15 +345,18 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command in WRITE_METHODS and access == "write":
             wait = server.limiter.secondary_check(token)
             if wait is not None:
-                return _secondary_response(wait), state
+                limits = server.limiter.secondary
+                return _secondary_response(wait, limits.status if limits else 403), state
         request = ApiRequest(
             method=self.command,
+            raw_query=query,
             segments=segments,
             query=dict(parse_qsl(query, keep_blank_values=True)),
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
             base_url=server.base_url,
             access=access,
+            repos=grant.repos if grant is not None else None,
         )
         try:
             return server.api.handle(request), state
@@ -377,19 +390,25 @@ def _json_error(error: ApiError) -> ApiResponse:
     return ApiResponse.json(error.status, error.body())
 
 
-def _error_response(status: int) -> ApiResponse:
-    try:
-        phrase = http.HTTPStatus(status).phrase
-    except ValueError:
-        phrase = "Error"
-    return ApiResponse.json(status, {"message": phrase, "documentation_url": ""})
+def _fault_response(fault: Fault) -> ApiResponse:
+    status = fault.answer_status
+    message = fault.message
+    if message is None:
+        try:
+            message = http.HTTPStatus(status).phrase
+        except ValueError:
+            message = "Error"
+    body = {"message": message, "documentation_url": fault.documentation_url}
+    if fault.message is not None:
+        body["status"] = str(status)
+    return ApiResponse.json(status, body)
 
 
-def _secondary_response(retry_after: int | None) -> ApiResponse:
+def _secondary_response(retry_after: int | None, status: int = 403) -> ApiResponse:
     message = SECONDARY_MESSAGE.format(request_id=uuid.uuid4().hex[:16].upper())
     headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
     body = {"message": message, "documentation_url": SECONDARY_DOC}
-    return ApiResponse(403, json.dumps(body).encode(), headers)
+    return ApiResponse(status, json.dumps(body).encode(), headers)
 
 
 def _rate_headers(state: PrimaryState) -> dict[str, str]:

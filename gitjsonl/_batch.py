@@ -24,17 +24,22 @@ import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 __all__ = [
     "BATCH_TRAILER",
+    "LANDED",
     "LANDED_SEARCH_LIMIT",
+    "NOT_LANDED",
     "RECORDS_TRAILER",
+    "UNPROVEN",
     "WRITER_TRAILER",
     "Batch",
     "batch_id_of",
     "commit_message",
     "find_landed",
     "new_batch_id",
+    "settle_lost_update",
     "trailer",
     "trailers",
 ]
@@ -98,7 +103,7 @@ def trailer(message: str, name: str) -> str | None:
     that merely looks like a trailer in a subject or body is not one.
     """
     paragraphs = [p for p in message.strip().split("\n\n") if p.strip()]
-    if not paragraphs:
+    if len(paragraphs) < 2:  # a lone paragraph is the subject, never trailers
         return None
     for line in paragraphs[-1].splitlines():
         match = _TRAILER_RE.match(line)
@@ -135,3 +140,38 @@ def find_landed(
         if batch_id is not None and batch_id in by_id:
             return by_id[batch_id], sha
     return None
+
+
+Settlement = Literal["landed", "not landed", "unproven"]
+LANDED: Settlement = "landed"
+NOT_LANDED: Settlement = "not landed"
+UNPROVEN: Settlement = "unproven"
+
+
+def settle_lost_update(
+    commits: Iterable[tuple[str, str]],
+    batch_id: str,
+    *,
+    base: str,
+    limit: int = LANDED_SEARCH_LIMIT,
+) -> tuple[Settlement, str | None]:
+    """Did batch ``batch_id``, built on ``base``, land? Read from history below a head.
+
+    Called when re-sending the batch's own fast-forward was refused: the
+    branch has moved past ``base``. ``commits`` is the history below a head
+    read from the branch, newest first (``(sha, message)``). Reads of a
+    branch may lag behind writes, so that head proves nothing by itself:
+    only a walk that meets ``base`` shows it is newer than ``base``, and then
+    the batch landed exactly when its id is among the commits above ``base``
+    (history only moves by fast-forward, so a batch that is not there now
+    never will be). A walk that never meets ``base`` is ``"unproven"``: read
+    the branch again later.
+    """
+    for count, (sha, message) in enumerate(commits):
+        if count >= limit:
+            break
+        if batch_id_of(message) == batch_id:
+            return LANDED, sha
+        if sha == base:
+            return NOT_LANDED, None
+    return UNPROVEN, None

@@ -16,15 +16,16 @@ decided by ``_retry`` (``RetryPolicy.retrying``) and carried out by tenacity:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import tenacity
 
-from ._batch import Batch, commit_message, find_landed
+from ._batch import LANDED, UNPROVEN, Batch, commit_message, settle_lost_update
 from ._config import Identity
 from ._exceptions import (
     ContentsConflict,
@@ -77,7 +78,7 @@ class _Unresolved:
     batch: Batch
     base: str  # the head we built on
     commit: str  # the commit we tried to move the branch to
-    head: Head  # our head, had it landed
+    head: Head | None  # our head, had it landed (None: read it when needed)
 
 
 class Committer:
@@ -98,6 +99,7 @@ class Committer:
         author: Identity | None = None,
         committer: Identity | None = None,
         rng: random.Random | None = None,
+        before_update: Callable[[Batch, str, str], None] | None = None,
     ) -> None:
         self._repo = repo
         self._path = path.strip("/")
@@ -111,6 +113,8 @@ class Committer:
         self._author = author
         self._committer = committer
         self._rng = rng or random.Random()
+        # Told (batch, commit, base) before each ref update: the spool keeps it.
+        self._before_update = before_update
         self._head: Head | None = None
         self._unresolved: _Unresolved | None = None
         self._uploaded: set[str] = set()  # blobs this batch has uploaded already
@@ -153,20 +157,25 @@ class Committer:
         if self._unresolved is not None:
             if self._unresolved.batch.id != batch.id:
                 raise RuntimeError("a batch that may have landed must be resolved first")
-            landed = self._resolve(self._unresolved)
-            self._unresolved = None
+            landed = self._resolve(self._unresolved)  # raises while it cannot tell
             if landed is not None:
                 return landed
         head = self._head or self._load_head(None)
         writes = plan_segments(head.active, batch.lines, self._segment_bytes)
-        if self._pacer is None:
+        with self._paced(len(writes) + 3):
             return self._push(batch, head, writes)
-        cost = len(writes) + 3
+
+    @contextlib.contextmanager
+    def _paced(self, cost: int) -> Iterator[None]:
+        """Wait until ``cost`` more writes fit GitHub's budget; count them once sent."""
+        if self._pacer is None:
+            yield
+            return
         delay = self._pacer.delay(cost)
         if delay > 0:
             self._sleep(delay)
         try:
-            return self._push(batch, head, writes)
+            yield
         finally:
             # Stamped when the requests are done: GitHub's window counts them
             # on arrival, which is never earlier than this.
@@ -188,6 +197,8 @@ class Committer:
             tree=tree,
             active=ActiveSegment(last.number, last.content, files[f"{self._path}/{last.name}"]),
         )
+        if self._before_update is not None:
+            self._before_update(batch, sha, head.commit)
         try:
             self._repo.update_ref(self.branch, sha)
         except NotFastForward:
@@ -211,35 +222,79 @@ class Committer:
             self._uploaded.add(sha)
         return sha
 
-    def _resolve(self, unresolved: _Unresolved) -> str | None:
-        """After a lost answer: the sha of the commit holding the batch, or None."""
+    def _resolve(self, lost: _Unresolved) -> str | None:
+        """After a lost answer: the sha of the commit holding the batch, or None to build anew.
+
+        Reads of a branch may lag behind writes, so "is it there?" is first
+        asked of the one thing that is consistent, the ref update itself: the
+        same fast-forward to the same commit is sent again. Success means the
+        commit is on the branch now, exactly once (it is one object, whichever
+        request moved the branch). A refusal means the branch moved past the
+        head we built on; then history is searched from a head *proven* newer
+        than that one (``settle_lost_update``), never from a possibly stale read.
+        """
+        try:
+            with self._paced(1):
+                self._repo.update_ref(self.branch, lost.commit)
+        except NotFastForward:
+            pass
+        else:
+            return self._landed(lost, lost.commit, lost.head)
         tip = self._repo.get_head(self.branch)
-        if tip == unresolved.commit:
+        if tip == lost.commit:
+            return self._landed(lost, tip, lost.head)
+        commits = ((info.sha, info.message) for info in self._repo.iter_commits(tip))
+        outcome, sha = settle_lost_update(commits, lost.batch.id, base=lost.base)
+        if outcome == UNPROVEN:
+            # A stale read (it does not even reach the head we built on): ask again later.
+            raise TransientError(
+                f"cannot tell yet whether batch {lost.batch.id} landed: "
+                f"the branch read as {tip[:12]}, not above {lost.base[:12]}",
+                ambiguous=False,
+            )
+        self._unresolved = None
+        self._head = self._load_head_at(tip, self._head)
+        if outcome == LANDED:
+            assert sha is not None
             self.landed_after_error += 1
-            self._head = unresolved.head
-            return tip
-        if tip != unresolved.base:
-            commits = ((info.sha, info.message) for info in self._repo.iter_commits(tip))
-            found = find_landed(commits, [unresolved.batch], stop_at=unresolved.base)
-            if found is not None:
-                self.landed_after_error += 1
-                self._head = self._load_head(self._head)
-                return found[1]
-        # It did not land. Whatever the branch holds now is the head to build on.
-        self._head = self._load_head(self._head)
-        return None
+            return sha
+        return None  # it never landed, and never will: build on the head we just proved
+
+    def _landed(self, lost: _Unresolved, sha: str, head: Head | None) -> str:
+        self._unresolved = None
+        self.landed_after_error += 1
+        self._head = head if head is not None else self._load_head_at(sha, self._head)
+        return sha
+
+    def settle(self, batch: Batch, *, commit: str, base: str) -> str | None:
+        """Did ``batch``, last sent as a ref update to ``commit`` on ``base``, land?
+
+        For a restart: the spool knows the commit a batch's last ref update
+        named, but not the answer. Settled exactly as a lost answer in this
+        process (``_resolve``), with the usual retries; the sha of the commit
+        holding the batch, or None when it did not land (and now never will).
+        """
+        lost = _Unresolved(batch, base, commit, None)
+        retrying = self._policy.retrying(sleep=self._sleep, rng=self._rng)
+        try:
+            result: str | None = retrying(self._resolve, lost)
+        finally:
+            self._unresolved = None
+        return result
 
     # -- reading the head --------------------------------------------------------
 
     def _load_head(self, previous: Head | None) -> Head:
         """Read the branch's head; the active segment's bytes only if they changed."""
-        commit = self._branch_head()
-        info = self._repo.get_commit(commit)
-        entries = self._repo.list_dir(self._path, ref=commit) or []
-        by_name = {e.name: e for e in entries if e.type == "file"}
+        return self._load_head_at(self._branch_head(), previous)
+
+    def _load_head_at(self, commit: str, previous: Head | None) -> Head:
+        """The head at ``commit``: its tree, and the active segment (reused if unchanged)."""
+        folder = self._repo.read_folder(commit, self._path)
+        by_name = {e.name: e for e in folder.entries or [] if e.type == "file"}
         segments = sorted_segments(by_name)
         if not segments:
-            return Head(commit, info.tree_sha, None)
+            return Head(commit, folder.root_tree, None)
         number, name = segments[-1]
         sha = by_name[name].sha
         cached = previous.active if previous else None
@@ -247,7 +302,7 @@ class Committer:
             content = cached.content
         else:
             content = self._repo.get_blob(sha)
-        return Head(commit, info.tree_sha, ActiveSegment(number, content, sha))
+        return Head(commit, folder.root_tree, ActiveSegment(number, content, sha))
 
     def _branch_head(self) -> str:
         branch = self.branch  # a 404 here is the repository's, not the branch's

@@ -128,8 +128,8 @@ def check_branch(branch: object) -> str:
     if not isinstance(branch, str):
         raise TypeError(f"branch must be a string, not {type(branch).__name__}")
     problem = None
-    if not branch or branch == "@":
-        problem = "it is empty or '@'"
+    if not branch or branch in ("@", "HEAD"):
+        problem = "it is empty, '@' or 'HEAD'"
     elif _REF_FORBIDDEN.search(branch):
         problem = "it holds a space, a control character or one of ~ ^ : ? * [ \\"
     elif ".." in branch or "@{" in branch or "//" in branch:
@@ -159,10 +159,20 @@ def check_api_url(url: object) -> str:
     if not isinstance(url, str):
         raise TypeError(f"api_url must be a string, not {type(url).__name__}")
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a port that is not a number, or over 65535
+        port_ok = False
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or not port_ok
+        or "?" in url
+        or "#" in url
+        or _CONTROL.search(url)
+        or url != url.strip()
+    ):
         raise ValueError(f"api_url must be an http(s) URL such as {DEFAULT_API_URL}, not {url!r}")
-    if _CONTROL.search(url):
-        raise ValueError("api_url holds a control character")
     return url.rstrip("/")
 
 

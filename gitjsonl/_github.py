@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import email.utils
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -46,6 +47,7 @@ from ._exceptions import (
 __all__ = [
     "CommitInfo",
     "DirEntry",
+    "Folder",
     "GitHubRepo",
     "translate_error",
 ]
@@ -60,6 +62,14 @@ class CommitInfo:
     message: str
     parents: tuple[str, ...]
     date: str = ""  # the committer date, ISO 8601
+
+
+@dataclass(frozen=True, slots=True)
+class Folder:
+    """A folder read at one commit: that commit's root tree, and the folder's entries."""
+
+    root_tree: str
+    entries: list[DirEntry] | None  # None: no such folder
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +146,10 @@ def translate_error(exc: BaseException, *, write: bool) -> GitHubError:
         if status == 422:
             if "fast forward" in lowered:
                 return NotFastForward(message, status=status)
+            if any(text in lowered for text in TRANSIENT_422):
+                # GitHub's own hiccups, reported as 422 (see TRANSIENT_422):
+                # retried, and a ref update among them may have landed.
+                return TransientError(message, status=status, ambiguous=write)
             return ValidationFailed(message, status=status)
         if status >= 500:
             return TransientError(message or "server error", status=status, ambiguous=write)
@@ -147,6 +161,36 @@ def translate_error(exc: BaseException, *, write: bool) -> GitHubError:
         # may have been carried out before the answer was lost.
         return TransientError(f"no answer from GitHub: {exc}", ambiguous=write)
     return GitHubError(f"unexpected error talking to GitHub: {exc!r}")
+
+
+#: 422 answers that are GitHub failing, not refusing: retried as transient errors.
+#: "Reference cannot be updated" on a ref PATCH recurs for one Octokit user
+#: (osunyorg/admin#104, #119, #1978, #2192: the same push succeeding later);
+#: "Reference update failed", "Sorry, your request timed out" (tree creation)
+#: and "base_tree is not a valid tree oid" (for a tree just made) are as
+#: reported in gitjsonl's issue 10; recalled, not found in the issue corpus.
+TRANSIENT_422 = (
+    "reference update failed",
+    "reference cannot be updated",
+    "your request timed out",
+    "is not a valid tree oid",
+)
+
+_TREE_TYPES = {"blob": "file", "tree": "dir", "commit": "submodule"}
+
+
+def _dir_entry(element: dict[str, Any], folder: str) -> DirEntry:
+    name = str(element.get("path", ""))
+    kind = _TREE_TYPES.get(str(element.get("type")), "file")
+    if element.get("mode") == "120000":
+        kind = "symlink"
+    return DirEntry(
+        name=name,
+        path=f"{folder}/{name}" if folder else name,
+        sha=str(element.get("sha", "")),
+        size=int(element.get("size") or 0),
+        type=kind,
+    )
 
 
 class GitHubRepo:
@@ -217,19 +261,44 @@ class GitHubRepo:
         return self._call(get)
 
     def list_dir(self, path: str, ref: str) -> list[DirEntry] | None:
-        """The entries of a folder at ``ref``; ``None`` when there is no such folder."""
+        """The entries of a folder at commit (or tree) ``ref``; ``None`` when there is none."""
+        return self.read_folder(ref, path).entries
 
-        def get() -> list[DirEntry] | None:
-            try:
-                found = self._repo.get_contents(path, ref=ref)
-            except github.UnknownObjectException:
-                return None
-            if not isinstance(found, list):
-                return None  # a file where the folder should be
-            return [
-                DirEntry(name=e.name, path=e.path, sha=e.sha, size=e.size, type=e.type)
-                for e in found
-            ]
+    def read_folder(self, ref: str, path: str) -> Folder:
+        """The root tree of commit ``ref`` and the entries of folder ``path`` in it.
+
+        Through the Git Trees API, one request per folder level: it lists every
+        entry of a folder, where the Contents API stops at 1,000 entries,
+        silently ("Get repository content" in GitHub's REST docs: "use the Git
+        Trees API" beyond that). Reads by sha are never stale.
+        """
+        root = self._get_tree(ref)
+        node: dict[str, Any] | None = root
+        folder = ""
+        for part in [p for p in path.strip("/").split("/") if p]:
+            assert node is not None
+            match = next(
+                (e for e in node.get("tree", []) if e.get("path") == part),
+                None,
+            )
+            if match is None or match.get("type") != "tree":
+                return Folder(str(root["sha"]), None)
+            folder = f"{folder}/{part}" if folder else part
+            node = self._get_tree(str(match["sha"]))
+        assert node is not None
+        entries = [_dir_entry(e, folder) for e in node.get("tree", [])]
+        return Folder(str(root["sha"]), entries)
+
+    def _get_tree(self, ref: str) -> dict[str, Any]:
+        def get() -> dict[str, Any]:
+            url = f"{self._repo.url}/git/trees/{urllib.parse.quote(ref, safe='')}"
+            _headers, data = self._repo.requester.requestJsonAndCheck("GET", url)
+            if not isinstance(data, dict) or not isinstance(data.get("sha"), str):
+                raise GitHubError(f"unexpected answer listing tree {ref}")
+            if data.get("truncated"):
+                # Only a tree of more than 100,000 entries (or 7 MB) is cut.
+                raise GitHubError(f"GitHub truncated the listing of tree {ref}")
+            return data
 
         return self._call(get)
 
@@ -352,7 +421,8 @@ class GitHubRepo:
         # PATCH lives at git/refs/... (what a fetched ref's own `url` says).
         return GitRef(
             self._repo.requester,
-            url=f"{self._repo.url}/git/refs/heads/{branch}",
+            # Encoded once, like every user value in a URL: "main#x" is not "main".
+            url=f"{self._repo.url}/git/refs/heads/{urllib.parse.quote(branch)}",
             attributes={"ref": f"refs/heads/{branch}"},
             completed=False,
         )

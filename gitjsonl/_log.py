@@ -189,6 +189,7 @@ class Log:
         self._closed = False
         self._spool: Spool | None = None
         self._recovering: tuple[Batch, ...] = ()  # spooled batches that may have landed
+        self._recovered_pushes: dict[str, tuple[str, str]] = {}
         self._spool_last_commit: str | None = None
         self._fresh_parts(next_seq=1)
         if config.spool_dir is not None:
@@ -248,6 +249,7 @@ class Log:
             skip_ci=config.skip_ci,
             author=config.author,
             committer=config.committer,
+            before_update=self._note_push,
         )
         self._reader = LogReader(
             self._github,
@@ -266,6 +268,7 @@ class Log:
         # exactly as the spool has renumbered it.
         self._queue.extend(recovery.lines)
         self._recovering = recovery.candidates
+        self._recovered_pushes = recovery.pushes
         self._spool_last_commit = recovery.last_commit
         if recovery.lines:
             logger.info("gitjsonl: %d record(s) recovered from the spool", len(recovery.lines))
@@ -520,26 +523,51 @@ class Log:
             self._changed.notify_all()
         logger.warning("gitjsonl: batch not committed, records kept pending: %s", exc)
 
+    def _note_push(self, batch: Batch, commit: str, base: str) -> None:
+        if self._spool is not None:
+            self._spool.batch_pushing(batch, commit, base)
+
     def _recover_landed(self) -> bool:
-        """Drop the recovered batch whose commit landed before the crash; False to retry later."""
+        """Drop the recovered batch whose commit landed before the crash; False to retry later.
+
+        A batch whose ref update was sent is settled by sending that same
+        update again (``Committer.settle``): exact even when reads of the
+        branch lag. Newest first: a later batch holds the records of an
+        earlier one that failed. Batches of an older spool, without the
+        update's commit, are looked for by id in the branch's history.
+        """
         try:
-            try:
-                tip = self._github.get_head(self._committer.branch)
-            except (EmptyRepository, NotFound):
-                found = None  # no history: nothing of ours can have landed
-            else:
-                commits = ((c.sha, c.message) for c in self._github.iter_commits(tip))
-                found = find_landed(commits, self._recovering, stop_at=self._spool_last_commit)
+            for batch in reversed(self._recovering):
+                push = self._recovered_pushes.get(batch.id)
+                if push is not None:
+                    commit, base = push
+                    sha = self._committer.settle(batch, commit=commit, base=base)
+                    if sha is not None:
+                        return self._recovered(batch, sha)
+            unsent = [b for b in self._recovering if b.id not in self._recovered_pushes]
+            found = self._search_landed(unsent) if unsent else None
         except GitHubError as exc:
             with self._lock:
                 self._counters.attempts_started += 1
             self._failed(exc)
             return False
-        self._recovering = ()
         if found is not None:
-            batch, sha = found
-            logger.info("gitjsonl: batch %s had landed before the restart (%s)", batch.id, sha)
-            self._succeeded(batch, sha)
+            return self._recovered(*found)
+        self._recovering = ()
+        return True
+
+    def _search_landed(self, candidates: list[Batch]) -> tuple[Batch, str] | None:
+        try:
+            tip = self._github.get_head(self._committer.branch)
+        except (EmptyRepository, NotFound):
+            return None  # no history: nothing of ours can have landed
+        commits = ((c.sha, c.message) for c in self._github.iter_commits(tip))
+        return find_landed(commits, candidates, stop_at=self._spool_last_commit)
+
+    def _recovered(self, batch: Batch, sha: str) -> bool:
+        self._recovering = ()
+        logger.info("gitjsonl: batch %s had landed before the restart (%s)", batch.id, sha)
+        self._succeeded(batch, sha)  # drops exactly that batch's records, the queue's first
         return True
 
     # -- process lifecycle (called by _lifecycle) ----------------------------------------

@@ -14,6 +14,7 @@ and ``migrate`` both use; nothing else builds one.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,11 +44,17 @@ class RetryPolicy:
     max_conflict_wait: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, not {self.max_attempts}")
-        waits = (self.initial_wait, self.max_wait, self.conflict_wait, self.max_conflict_wait)
-        if min(waits) < 0:
-            raise ValueError("retry waits must not be negative")
+        attempts = self.max_attempts
+        if isinstance(attempts, bool) or not isinstance(attempts, int):
+            raise TypeError(f"max_attempts must be a whole number, not {attempts!r}")
+        if attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, not {attempts}")
+        for name in ("initial_wait", "max_wait", "conflict_wait", "max_conflict_wait"):
+            wait = getattr(self, name)
+            if isinstance(wait, bool) or not isinstance(wait, (int, float)):
+                raise TypeError(f"{name} must be a number of seconds, not {wait!r}")
+            if not math.isfinite(wait) or wait < 0:
+                raise ValueError(f"{name} must be 0 or more seconds, not {wait!r}")
 
     def retrying(
         self,

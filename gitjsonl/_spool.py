@@ -15,6 +15,7 @@ of its line so a torn or garbled line is recognised and never replayed)::
     <crc> H <sha or ->                               header: newest commit known to hold ours
     <crc> R <seq> <the record's JSON line>           a record, as appended
     <crc> F <batch id> <first seq> <last seq>        a batch was formed (its commit may land)
+    <crc> P <batch id> <commit> <base>               its ref update to <commit> is being sent
     <crc> C <batch id> <first seq> <last seq> <sha>  that batch's commit landed
 
 Durability: each entry is written with one ``write(2)`` on an ``O_APPEND``
@@ -91,6 +92,8 @@ class Recovery:
     last_commit: str | None = None
     torn_lines: int = 0
     corrupt_lines: int = 0
+    #: For candidates whose ref update was sent: batch id -> (commit, base) of the last one.
+    pushes: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def remaining_after(self, landed: Batch | None) -> tuple[bytes, ...]:
         """The records still to commit once ``landed`` (a leading batch) is known to be in."""
@@ -103,6 +106,7 @@ class Recovery:
 class _Parsed:
     records: dict[int, bytes] = field(default_factory=dict)  # seq -> line, in file order
     formed: dict[str, tuple[int, int]] = field(default_factory=dict)
+    pushes: dict[str, tuple[str, str]] = field(default_factory=dict)
     committed: dict[str, tuple[int, int]] = field(default_factory=dict)
     last_commit: str | None = None
     torn: int = 0
@@ -115,6 +119,9 @@ def _parse_entry(body: bytes, parsed: _Parsed) -> bool:
         if kind == b"R":
             seq, _, line = rest.partition(b" ")
             parsed.records[int(seq)] = line + b"\n"
+        elif kind == b"P":
+            batch_id, commit, base = rest.split(b" ")
+            parsed.pushes[batch_id.decode()] = (commit.decode("ascii"), base.decode("ascii"))
         elif kind == b"F":
             batch_id, first, last = rest.split(b" ")
             parsed.formed[batch_id.decode()] = (int(first), int(last))
@@ -180,6 +187,7 @@ def parse_spool(data: bytes, where: str = "spool") -> Recovery:
     return Recovery(
         lines=lines_out,
         candidates=tuple(candidates),
+        pushes={b.id: parsed.pushes[b.id] for b in candidates if b.id in parsed.pushes},
         last_commit=parsed.last_commit,
         torn_lines=parsed.torn,
         corrupt_lines=parsed.corrupt,
@@ -213,6 +221,7 @@ class Spool:
         self._fsync = fsync
         self._compact_bytes = compact_bytes
         self._closed = False
+        self._torn = False  # a failed write left bytes that do not end in a newline
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._lock_fd = os.open(self.directory / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -240,6 +249,8 @@ class Spool:
                 self._last_seq = seq
             for batch in self._recovery.candidates:
                 content += self._formed_entry(batch)
+                if batch.id in self._recovery.pushes:
+                    content += self._push_entry(batch.id, *self._recovery.pushes[batch.id])
             self._fd = self._replace(bytes(content))
             self._size = len(content)
         except OSError as exc:
@@ -263,6 +274,15 @@ class Spool:
             self._uncommitted.append((seq, self._size))
             self._last_seq = max(self._last_seq, seq)
             self._write(entry)
+
+    def batch_pushing(self, batch: Batch, commit: str, base: str) -> None:
+        """Note that ``batch``'s ref update to ``commit`` (built on ``base``) is about to be sent.
+
+        After a crash, sending that same update again is how a restart learns,
+        exactly, whether the batch landed (``Committer.settle``).
+        """
+        with self._lock:
+            self._write(self._push_entry(batch.id, commit, base))
 
     def batch_formed(self, batch: Batch) -> None:
         """Mark ``batch`` formed: from now on its commit may land."""
@@ -337,12 +357,20 @@ class Spool:
         return _entry(b"H", (self._last_commit or "-").encode())
 
     @staticmethod
+    def _push_entry(batch_id: str, commit: str, base: str) -> bytes:
+        return _entry(b"P", batch_id.encode(), commit.encode(), base.encode())
+
+    @staticmethod
     def _formed_entry(batch: Batch) -> bytes:
         return _entry(b"F", batch.id.encode(), b"%d" % batch.first_seq, b"%d" % batch.last_seq)
 
     def _write(self, entry: bytes) -> None:
         if self._closed:
             raise SpoolError(f"spool {self.path} is closed")
+        if self._torn:
+            # An earlier write left a fragment we could not cut off: end it, so
+            # that this entry starts on a line of its own and stays readable.
+            entry = b"\n" + entry
         view = memoryview(entry)
         try:
             while view:
@@ -351,8 +379,19 @@ class Spool:
             if self._fsync:
                 os.fsync(self._fd)
         except OSError as exc:
+            self._undo_partial_write()
             raise SpoolError(f"cannot write spool {self.path}: {exc}") from exc
         self._size += len(entry)
+        self._torn = False
+
+    def _undo_partial_write(self) -> None:
+        """After a failed write (a full disk): leave the file as it was, or mark it torn."""
+        try:
+            os.ftruncate(self._fd, self._size)
+        except OSError:
+            with contextlib.suppress(OSError):
+                self._size = os.fstat(self._fd).st_size
+            self._torn = True
 
     def _compact(self, cut: int) -> None:
         """Drop the file's first ``cut`` bytes (all committed); keep the rest behind a header."""

@@ -100,11 +100,6 @@ class TestTrailer:
         """A line that only looks like a trailer in a subject or body is not one."""
         assert batch_id_of(message) is None
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="trailer() reads a one-paragraph message's subject as trailers; git "
-        "(interpret-trailers) never does: the title paragraph cannot hold trailers",
-    )
     def test_a_lone_subject_line_is_not_a_trailer(self) -> None:
         """A message that is only a subject ``Gitjsonl-Batch: x`` names no batch (as for git)."""
         assert batch_id_of("Gitjsonl-Batch: x") is None

@@ -86,12 +86,6 @@ class TestRetryPolicy:
         with pytest.raises(TypeError):
             RetryPolicy(max_attempts="3")  # type: ignore[arg-type]
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="RetryPolicy only checks max_attempts >= 1 and waits >= 0: NaN waits (a retry "
-        "loop that never backs off) and a float or bool max_attempts are accepted, unlike "
-        "every Log argument (check_positive)",
-    )
     @pytest.mark.parametrize(
         "options",
         [

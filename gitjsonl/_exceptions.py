@@ -21,6 +21,7 @@ Class tree::
     │   ├── NotFastForward              422: the branch moved under us (retried internally)
     │   ├── ContentsConflict            409 on a Contents API PUT: the file changed under us
     │   ├── ValidationFailed            other 422s: GitHub refused the request's content
+    │   ├── RepositoryMoved             301/307: renamed or transferred and not followed; .location
     │   └── TransientError              5xx, timeout or dropped connection; .ambiguous
     ├── CorruptLog                      a reader met a log it cannot make sense of
     ├── MigrationError                  gitjsonl migrate refused or failed verification
@@ -47,6 +48,7 @@ __all__ = [
     "RateLimited",
     "RecordError",
     "RecordTooLarge",
+    "RepositoryMoved",
     "SpoolError",
     "SpoolLocked",
     "TransientError",
@@ -131,6 +133,19 @@ class ContentsConflict(GitHubError):
 
 class ValidationFailed(GitHubError):
     """Any other 422: GitHub refused what the request asked for."""
+
+
+class RepositoryMoved(GitHubError):
+    """The repository was renamed or transferred (GitHub answered 301 or 307).
+
+    gitjsonl follows a move by itself (with one warning naming the new
+    name); this is raised only when it cannot find where the repository went.
+    ``location`` is where GitHub pointed.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, location: str = "") -> None:
+        super().__init__(message, status=status)
+        self.location = location
 
 
 class TransientError(GitHubError):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import logging
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -40,9 +41,12 @@ from ._exceptions import (
     NotFound,
     PermissionDenied,
     RateLimited,
+    RepositoryMoved,
     TransientError,
     ValidationFailed,
 )
+
+logger = logging.getLogger("gitjsonl")
 
 __all__ = [
     "CommitInfo",
@@ -123,6 +127,14 @@ def translate_error(exc: BaseException, *, write: bool) -> GitHubError:
     if isinstance(exc, GithubException):
         status, message = exc.status, _message(exc.data)
         lowered = message.lower()
+        if status in (301, 302, 307, 308):
+            location = _header(exc.headers, "location") or ""
+            return RepositoryMoved(
+                f"the repository has moved (GitHub answered {status}, see {location or 'no'} "
+                "Location)",
+                status=status,
+                location=location,
+            )
         if status == 401:
             return AuthenticationError(message or "Bad credentials", status=status)
         if status == 429 or (
@@ -176,6 +188,26 @@ TRANSIENT_422 = (
     "is not a valid tree oid",
 )
 
+
+def _refuse_redirects(requester: Any) -> None:
+    """Make a redirect PyGithub does not follow an error, not an answer.
+
+    PyGithub follows a 301 (GitHub's answer to a read of a moved repository)
+    but hands a 307 (its answer to a write) back as if it were the result:
+    a blob "created" with no sha, a ref "updated" that never moved. Every
+    answer is checked here, the one place that sees its status.
+    """
+    send = requester.requestJson
+
+    def checked(verb: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        status, headers, output = send(verb, url, *args, **kwargs)
+        if 300 <= status < 400:
+            raise GithubException(status, {"message": "Moved"}, headers)
+        return status, headers, output
+
+    requester.requestJson = checked
+
+
 _TREE_TYPES = {"blob": "file", "tree": "dir", "commit": "submodule"}
 
 
@@ -219,15 +251,46 @@ class GitHubRepo:
             per_page=100,
         )
         self._repo = self._gh.get_repo(full_name)
+        _refuse_redirects(self._repo.requester)
 
     def close(self) -> None:
         self._gh.close()
 
     def _call(self, fn: Callable[[], T], *, write: bool = False) -> T:
         try:
+            return self._translated(fn, write=write)
+        except RepositoryMoved:
+            # A 307 means the request was not carried out: follow and send it again once.
+            if not self._follow_move():
+                raise
+            return self._translated(fn, write=write)
+
+    @staticmethod
+    def _translated(fn: Callable[[], T], *, write: bool) -> T:
+        try:
             return fn()
         except (GithubException, requests.exceptions.RequestException, OSError) as exc:
             raise translate_error(exc, write=write) from exc
+
+    def _follow_move(self) -> bool:
+        """After a 307: find the repository's new name (GitHub redirects reads) and use it."""
+
+        def get() -> str:
+            name: str = self._gh.get_repo(self.full_name, lazy=False).full_name
+            return name
+
+        new_name = self._translated(get, write=False)
+        if not new_name or new_name == self.full_name:
+            return False
+        logger.warning(
+            "gitjsonl: repository %s has moved to %s; following it (update repo= to stop "
+            "this warning)",
+            self.full_name,
+            new_name,
+        )
+        self.full_name = new_name
+        self._repo = self._gh.get_repo(new_name)
+        return True
 
     # -- reads ---------------------------------------------------------------
 

@@ -23,7 +23,14 @@ import tenacity
 
 from ._exceptions import ContentsConflict, NotFastForward, TransientError
 
-__all__ = ["KindBackoff", "RetryPolicy", "failure_kind", "is_retryable", "retry_wait"]
+__all__ = [
+    "KindBackoff",
+    "RetryPolicy",
+    "StopAfterTotalWait",
+    "failure_kind",
+    "is_retryable",
+    "retry_wait",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +39,16 @@ class RetryPolicy:
 
     Conflicts (another writer got there first) are retried quickly, with
     jitter so that racing writers spread out; server and network errors back
-    off exponentially from ``initial_wait`` up to ``max_wait``. After
-    ``max_attempts`` attempts the last error is raised to ``flush()``; the
-    records stay pending and the flusher tries again later.
+    off exponentially from ``initial_wait`` up to ``max_wait``. A batch is
+    given up on (its last error raised to ``flush()``, its records kept
+    pending for the flusher's next try) once the waits between its attempts
+    add up to ``max_total_wait`` seconds, or after ``max_attempts`` attempts,
+    whichever comes first: a bounded *time*, so that a burst of lost races
+    is outlasted rather than counted.
     """
 
-    max_attempts: int = 12
+    max_attempts: int = 200
+    max_total_wait: float = 90.0
     initial_wait: float = 0.5
     max_wait: float = 30.0
     conflict_wait: float = 0.05
@@ -49,7 +60,8 @@ class RetryPolicy:
             raise TypeError(f"max_attempts must be a whole number, not {attempts!r}")
         if attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, not {attempts}")
-        for name in ("initial_wait", "max_wait", "conflict_wait", "max_conflict_wait"):
+        waits = ("initial_wait", "max_wait", "conflict_wait", "max_conflict_wait", "max_total_wait")
+        for name in waits:
             wait = getattr(self, name)
             if isinstance(wait, bool) or not isinstance(wait, (int, float)):
                 raise TypeError(f"{name} must be a number of seconds, not {wait!r}")
@@ -64,9 +76,11 @@ class RetryPolicy:
         before_sleep: Callable[[tenacity.RetryCallState], None] | None = None,
     ) -> tenacity.Retrying:
         """A fresh ``tenacity.Retrying`` for one batch: per-kind backoff, last error re-raised."""
+        backoff = KindBackoff(self, rng or random.Random())
         return tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.max_attempts),
-            wait=KindBackoff(self, rng or random.Random()),
+            stop=tenacity.stop_after_attempt(self.max_attempts)
+            | StopAfterTotalWait(backoff, self.max_total_wait),
+            wait=backoff,
             retry=tenacity.retry_if_exception(is_retryable),
             sleep=sleep,
             before_sleep=before_sleep,
@@ -108,9 +122,23 @@ class KindBackoff:
     policy: RetryPolicy
     rng: random.Random
     streaks: dict[str, int] = field(default_factory=dict)
+    total: float = 0.0  # seconds of waiting handed out so far
 
     def __call__(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         kind = failure_kind(exc)
         self.streaks[kind] = self.streaks.get(kind, 0) + 1
-        return retry_wait(exc, self.streaks[kind], self.policy, self.rng)
+        wait = retry_wait(exc, self.streaks[kind], self.policy, self.rng)
+        self.total += wait
+        return wait
+
+
+class StopAfterTotalWait(tenacity.stop.stop_base):
+    """A tenacity stop: once the waits a ``KindBackoff`` handed out add up to ``limit``."""
+
+    def __init__(self, backoff: KindBackoff, limit: float) -> None:
+        self.backoff = backoff
+        self.limit = limit
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return self.backoff.total >= self.limit

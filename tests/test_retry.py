@@ -61,8 +61,9 @@ def script(outcomes: Iterable[Exception | str]) -> tuple[Callable[[], str], list
 
 class TestRetryPolicy:
     def test_defaults(self) -> None:
-        """Twelve attempts; errors from 0.5 s to 30 s, conflicts from 0.05 s to 1 s."""
-        assert (POLICY.max_attempts, POLICY.initial_wait, POLICY.max_wait) == (12, 0.5, 30.0)
+        """90 s of waiting (200 attempts at most); errors from 0.5 s to 30 s, conflicts 0.05-1 s."""
+        assert (POLICY.max_total_wait, POLICY.max_attempts) == (90.0, 200)
+        assert (POLICY.initial_wait, POLICY.max_wait) == (0.5, 30.0)
         assert (POLICY.conflict_wait, POLICY.max_conflict_wait) == (0.05, 1.0)
 
     @pytest.mark.parametrize(
@@ -166,6 +167,25 @@ class TestRetrying:
         assert not isinstance(raised.value, tenacity.RetryError)
         assert len(calls) == 4
         assert len(sleeps) == 3
+
+    def test_lost_races_go_on_for_a_bounded_time_not_a_dozen_attempts(self) -> None:
+        """A writer losing every race keeps trying until ~max_total_wait of waiting, then reports."""
+        sleeps: list[float] = []
+        attempt, calls = script([conflict() for _ in range(1000)])
+        with pytest.raises(NotFastForward):
+            POLICY.retrying(sleep=sleeps.append, rng=random.Random(3))(attempt)
+        assert len(calls) > 60  # far more than the old fixed dozen
+        # The wait that would pass the budget is not slept: the batch is reported instead.
+        assert POLICY.max_total_wait - 1.0 <= sum(sleeps) < POLICY.max_total_wait
+
+    def test_errors_stop_after_the_same_time_budget(self) -> None:
+        """Server errors back off to 30 s and give up once 90 s of waiting is spent."""
+        sleeps: list[float] = []
+        attempt, _calls = script([server_error(n) for n in range(1, 100)])
+        with pytest.raises(TransientError):
+            POLICY.retrying(sleep=sleeps.append, rng=random.Random(4))(attempt)
+        assert 90.0 - 30.0 <= sum(sleeps) < 90.0
+        assert max(sleeps) <= 30.0
 
     @pytest.mark.parametrize(
         "error",

@@ -169,7 +169,7 @@ class TestRetrying:
         assert len(sleeps) == 3
 
     def test_lost_races_go_on_for_a_bounded_time_not_a_dozen_attempts(self) -> None:
-        """A writer losing every race keeps trying until ~max_total_wait of waiting, then reports."""
+        """A writer losing every race keeps trying for ~max_total_wait of waiting, then reports."""
         sleeps: list[float] = []
         attempt, calls = script([conflict() for _ in range(1000)])
         with pytest.raises(NotFastForward):

@@ -15,13 +15,19 @@ import json
 import logging
 import os
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
-from ._batch import WRITER_TRAILER, batch_id_of, trailer
-from ._config import DEFAULT_API_URL
+from ._config import (
+    DEFAULT_API_URL,
+    DEFAULT_LOG_PATH,
+    DEFAULT_MAX_RECORD_BYTES,
+    DEFAULT_SEGMENT_BYTES,
+    api_url_from_env,
+    legacy_path_for,
+    token_from_env,
+)
 from ._exceptions import (
     AuthenticationError,
     EmptyRepository,
@@ -29,18 +35,15 @@ from ._exceptions import (
     NotFound,
     RecordError,
 )
-from ._github import CommitInfo, DirEntry, GitHubRepo
-from ._inspect import Inspection, count_records, files_of, find_problems
+from ._github import GitHubRepo
+from ._inspect import Inspection, find_problems, inspect_log, stats_figures, total_records
+from ._progress import Progress, isatty
 from ._reader import LogReader
-from ._records import encode_record
-from ._segments import segment_number
+from ._records import BadLine, encode_record, parse_line
 
 __all__ = ["main"]
 
 PROG = "gitjsonl"
-DEFAULT_PATH = "data/interactions"
-MiB = 1024 * 1024
-MAX_RECORD_BYTES = 4 * MiB  # Log's default max_record_bytes
 
 logger = logging.getLogger("gitjsonl")
 
@@ -50,36 +53,6 @@ class UsageError(Exception):
 
 
 # -- output helpers --------------------------------------------------------------------------
-
-
-class Progress:
-    """A one-line status on standard error, redrawn in place; silent unless it is a terminal."""
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self._stream = stream or sys.stderr
-        self.enabled = _isatty(self._stream)
-        self._width = 0
-
-    def __call__(self, message: str) -> None:
-        if not self.enabled:
-            return
-        text = message[:120]
-        self._stream.write("\r" + text.ljust(self._width))
-        self._stream.flush()
-        self._width = len(text)
-
-    def done(self) -> None:
-        if self.enabled and self._width:
-            self._stream.write("\r" + " " * self._width + "\r")
-            self._stream.flush()
-            self._width = 0
-
-
-def _isatty(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 class _StderrHandler(logging.Handler):
@@ -130,8 +103,8 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
     group.add_argument(
         "--path",
-        default=default(DEFAULT_PATH),
-        help=f"the log's folder in the repository (default: {DEFAULT_PATH})",
+        default=default(DEFAULT_LOG_PATH),
+        help=f"the log's folder in the repository (default: {DEFAULT_LOG_PATH})",
     )
     group.add_argument(
         "--branch", default=default(None), help="the branch (default: the repository's default)"
@@ -200,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--segment-bytes",
         type=int,
-        default=MiB,
+        default=DEFAULT_SEGMENT_BYTES,
         metavar="N",
         help="the segment cap to check against (default 1 MiB)",
     )
@@ -222,7 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--to", dest="destination", metavar="DEST", help="the segments' folder (default: --path)"
     )
     migrate.add_argument(
-        "--segment-bytes", type=int, default=MiB, metavar="N", help="segment cap (1 MiB)"
+        "--segment-bytes",
+        type=int,
+        default=DEFAULT_SEGMENT_BYTES,
+        metavar="N",
+        help="segment cap (1 MiB)",
     )
     migrate.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
     keep = migrate.add_mutually_exclusive_group()
@@ -351,7 +328,10 @@ class _Target:
 
     def reader(self) -> LogReader:
         return LogReader(
-            self.repo, path=self.path, branch=self.branch_name, legacy_path=f"{self.path}.jsonl"
+            self.repo,
+            path=self.path,
+            branch=self.branch_name,
+            legacy_path=legacy_path_for(self.path),
         )
 
 
@@ -365,7 +345,7 @@ def _token(args: argparse.Namespace) -> str | None:
         if not token:
             raise UsageError(f"{args.token_file} is empty")
     else:
-        token = os.environ.get("GITHUB_TOKEN") or None
+        token = token_from_env()
     args.resolved_token = token
     return token
 
@@ -375,11 +355,11 @@ def _target(args: argparse.Namespace) -> _Target:
     if not name or "/" not in name.strip("/"):
         raise UsageError("--repo OWNER/NAME is required (or set GITHUB_REPOSITORY)")
     args.repo = name
-    path = str(getattr(args, "path", DEFAULT_PATH)).strip("/")
+    path = str(getattr(args, "path", DEFAULT_LOG_PATH)).strip("/")
     if not path:
         raise UsageError("--path must name a folder in the repository")
     token = _token(args)
-    api_url = getattr(args, "api_url", None) or os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL
+    api_url = getattr(args, "api_url", None) or api_url_from_env()
     return _Target(
         repo=GitHubRepo(name, token=token, api_url=api_url),
         name=name,
@@ -394,27 +374,24 @@ def _target(args: argparse.Namespace) -> _Target:
 
 
 def _parse_record(text: str, where: str) -> dict[str, Any]:
-    def reject(name: str) -> Any:
-        raise ValueError(f"{name} is not JSON")
-
+    """The record one argument or stdin line holds, judged as ``Log.append`` would judge it."""
+    parsed = parse_line(text)
+    if isinstance(parsed, BadLine):
+        raise RecordError(f"{where}: {parsed}")
     try:
-        value = json.loads(text, parse_constant=reject)
-    except ValueError as exc:
-        raise RecordError(f"{where}: not JSON ({exc})") from exc
-    if not isinstance(value, dict):
-        raise RecordError(f"{where}: not a JSON object ({type(value).__name__})")
-    try:
-        encode_record(value, MAX_RECORD_BYTES)
+        encode_record(
+            parsed, DEFAULT_MAX_RECORD_BYTES
+        )  # the size, as a Log with defaults checks it
     except RecordError as exc:
         raise RecordError(f"{where}: {exc}") from exc
-    return value
+    return parsed
 
 
 def _read_records(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Every record of the command line or stdin, all checked before any is appended."""
     if args.records:
         return [_parse_record(text, f"argument {i}") for i, text in enumerate(args.records, 1)]
-    if _isatty(sys.stdin):
+    if isatty(sys.stdin):
         raise UsageError("no records: pass JSON arguments or pipe JSON lines to stdin")
     records = []
     for number, text in enumerate(sys.stdin, start=1):
@@ -459,59 +436,16 @@ def cmd_append(args: argparse.Namespace) -> int:
 def cmd_tail(args: argparse.Namespace) -> int:
     if args.n < 0:
         raise UsageError("-n must be 0 or more")
-    target = _target(args)
+    reader = _target(args).reader()
     if not args.follow:
-        for record in target.reader().tail(args.n):
+        for record in reader.tail(args.n):
             sys.stdout.write(_line(record))
         sys.stdout.flush()
         return 0
-    _follow(target, args.n, args.interval, args.max_polls)
-    return 0
-
-
-def _follow(target: _Target, n: int, interval: float, max_polls: int | None) -> None:
-    """Print the last ``n`` records, then those committed later, polling every ``interval`` s.
-
-    The tail and the polls count from the same snapshot, so no record is
-    printed twice or missed in between.
-    """
-    reader = target.reader()
-    snap = reader.snapshot()
-    shown: list[dict[str, Any]] = []
-    last_number, seen = 0, 0
-    for entry in reversed(snap.segments):
-        records = reader.read(entry)
-        if not last_number:
-            last_number, seen = _segment_number(entry), len(records)
-        shown[:0] = records
-        if len(shown) >= n:
-            break
-    for record in shown[len(shown) - n :] if n else []:
+    for record in reader.follow(args.n, interval=args.interval, max_polls=args.max_polls):
         sys.stdout.write(_line(record))
-    sys.stdout.flush()
-    stop = threading.Event()
-    polls = 0
-    while max_polls is None or polls < max_polls:
-        polls += 1
-        stop.wait(interval)
-        if target.repo.get_head(target.branch_name()) == snap.commit:
-            continue
-        snap = reader.snapshot()
-        for entry in snap.segments:
-            number = _segment_number(entry)
-            if number < last_number:
-                continue
-            records = reader.read(entry)
-            for record in records[seen:] if number == last_number else records:
-                sys.stdout.write(_line(record))
-            last_number, seen = number, len(records)
-        sys.stdout.flush()
-
-
-def _segment_number(entry: DirEntry) -> int:
-    number = segment_number(entry.name)
-    assert number is not None  # snapshots list segment files only
-    return number
+        sys.stdout.flush()  # each record as it lands, whatever buffers stdout
+    return 0
 
 
 def cmd_cat(args: argparse.Namespace) -> int:
@@ -532,56 +466,21 @@ def cmd_cat(args: argparse.Namespace) -> int:
 # -- stats and verify ------------------------------------------------------------------------
 
 
-def _inspect(target: _Target, progress: Progress) -> Inspection:
-    reader = target.reader()
-    snap = reader.snapshot()
-    segments = []
-    for index, entry in enumerate(snap.segments, start=1):
-        progress(f"reading segment {index}/{len(snap.segments)}")
-        segments.append((entry, target.repo.get_blob(entry.sha)))
-    legacy = None
-    if not snap.migrated:
-        from ._migrate import file_entry
-
-        single = file_entry(target.repo, f"{target.path}.jsonl", snap.commit)
-        if single is not None:
-            progress(f"reading {single.path}")
-            legacy = (single, target.repo.get_blob(single.sha))
-    commits = []
-    for commit in target.repo.iter_commits(snap.commit, path=target.path):
-        commits.append(commit)
-        if len(commits) % 100 == 0:
-            progress(f"reading history: {len(commits):,} commits")
-    return Inspection(target.branch_name(), snap.commit, segments, legacy, snap.migrated, commits)
-
-
-def cmd_stats(args: argparse.Namespace) -> int:
+def _inspect(args: argparse.Namespace) -> tuple[_Target, Inspection]:
     target = _target(args)
     progress = Progress()
     try:
-        found = _inspect(target, progress)
+        found = inspect_log(
+            target.repo, path=target.path, branch=target.branch_name(), progress=progress
+        )
     finally:
         progress.done()
-    batches = [c for c in found.commits if batch_id_of(c.message)]
-    writers = {w for c in found.commits if (w := trailer(c.message, WRITER_TRAILER))}
-    figures: dict[str, Any] = {
-        "repo": target.name,
-        "branch": found.branch,
-        "path": target.path,
-        "head": found.head,
-        "segments": len(found.segments),
-        "first_segment": found.segments[0][0].name if found.segments else None,
-        "last_segment": found.segments[-1][0].name if found.segments else None,
-        "records": sum(count_records(data) for _, data in files_of(found)),
-        "bytes": sum(len(data) for _, data in files_of(found)),
-        "legacy_file": found.legacy[0].path if found.legacy else None,
-        "migrated": found.migrated,
-        "commits": len(found.commits),
-        "batches": len(batches),
-        "writers": len(writers),
-        "first_commit": _commit_json(found.commits[-1]) if found.commits else None,
-        "last_commit": _commit_json(found.commits[0]) if found.commits else None,
-    }
+    return target, found
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    target, found = _inspect(args)
+    figures = stats_figures(found, repo=target.name, path=target.path)
     if args.json:
         sys.stdout.write(json.dumps(figures, indent=2) + "\n")
         return 0
@@ -591,12 +490,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
         ("records", f"{figures['records']:,}"),
         ("bytes", f"{figures['bytes']:,}"),
     ]
-    if found.legacy is not None:
-        rows.append(("legacy file", f"{found.legacy[0].path} (not migrated; read first)"))
-    elif found.migrated:
+    if figures["legacy_file"] is not None:
+        rows.append(("legacy file", f"{figures['legacy_file']} (not migrated; read first)"))
+    elif figures["migrated"]:
         rows.append(("migrated", "yes (manifest present)"))
-    rows.append(("commits", f"{len(found.commits):,} ({len(batches):,} gitjsonl batches)"))
-    rows.append(("writers", f"{len(writers):,}"))
+    rows.append(("commits", f"{figures['commits']:,} ({figures['batches']:,} gitjsonl batches)"))
+    rows.append(("writers", f"{figures['writers']:,}"))
     for label, key in (("first commit", "first_commit"), ("last commit", "last_commit")):
         commit = figures[key]
         if commit:
@@ -612,24 +511,15 @@ def _span(figures: dict[str, Any]) -> str:
     return f"{figures['segments']} ({figures['first_segment']} .. {figures['last_segment']})"
 
 
-def _commit_json(commit: CommitInfo) -> dict[str, str]:
-    return {"sha": commit.sha, "date": commit.date}
-
-
 def cmd_verify(args: argparse.Namespace) -> int:
-    target = _target(args)
-    progress = Progress()
-    try:
-        found = _inspect(target, progress)
-    finally:
-        progress.done()
+    target, found = _inspect(args)
     problems = find_problems(found, args.segment_bytes)
-    records = sum(count_records(data) for _, data in files_of(found))
     for problem in problems:
         sys.stdout.write(problem + "\n")
     where = f"{target.name}:{target.path} on {found.branch}"
     summary = (
-        f"{records:,} records in {len(found.segments)} segment(s), {len(found.commits):,} commit(s)"
+        f"{total_records(found):,} records in {len(found.segments)} segment(s), "
+        f"{len(found.commits):,} commit(s)"
     )
     if problems:
         sys.stdout.write(f"{len(problems)} problem(s) in {where}: {summary}\n")
@@ -651,7 +541,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     try:
         result = migrate(
             target.repo,
-            source=args.source or f"{target.path}.jsonl",
+            source=args.source or legacy_path_for(target.path),
             destination=args.destination or target.path,
             branch=target.branch,
             segment_bytes=args.segment_bytes,

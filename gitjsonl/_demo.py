@@ -17,14 +17,15 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from ._cli import Progress
+from ._config import DEFAULT_LOG_PATH
 from ._log import Log
+from ._progress import Progress
 from ._retry import RetryPolicy
 
 __all__ = ["DemoResult", "run_demo"]
 
 REPO = "demo/log"
-PATH = "data/interactions"
+PATH = DEFAULT_LOG_PATH
 BRANCH = "main"
 FLUSH_INTERVAL = 0.5
 #: Writers racing on loopback lose often; GitHub-sized backoff (up to 30 s)

@@ -1,20 +1,32 @@
-"""What ``gitjsonl stats`` and ``gitjsonl verify`` conclude from one read of a log.
+"""``gitjsonl stats`` and ``gitjsonl verify``: read a log once, conclude over plain values.
 
-``_cli`` does the reading (every segment, the legacy file, the folder's
-history) into an ``Inspection``; everything here is a function over that plain
-value, unit-tested without a server.
+``inspect_log`` does the reading (every segment, the legacy file, the folder's
+history) into an ``Inspection``; everything else here is a pure function over
+that value (the figures ``stats`` prints, the problems ``verify`` reports),
+unit-tested without a server.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from ._batch import batch_id_of
-from ._github import CommitInfo, DirEntry
+from ._batch import WRITER_TRAILER, batch_id_of, trailer
+from ._config import legacy_path_for
+from ._github import CommitInfo, DirEntry, GitHubRepo
+from ._reader import LogReader
 from ._records import decode_lines
 
-__all__ = ["Inspection", "count_records", "files_of", "find_problems"]
+__all__ = [
+    "Inspection",
+    "count_records",
+    "files_of",
+    "find_problems",
+    "inspect_log",
+    "stats_figures",
+    "total_records",
+]
 
 
 @dataclass(frozen=True)
@@ -29,6 +41,33 @@ class Inspection:
     commits: list[CommitInfo]  # newest first, those touching the folder
 
 
+def inspect_log(
+    repo: GitHubRepo,
+    *,
+    path: str,
+    branch: str,
+    progress: Callable[[str], None] = lambda _message: None,
+) -> Inspection:
+    """Read the log at ``path`` on ``branch``: every file as of one commit, and its history."""
+    reader = LogReader(repo, path=path, branch=lambda: branch, legacy_path=legacy_path_for(path))
+    snap = reader.snapshot()
+    segments = []
+    for index, entry in enumerate(snap.segments, start=1):
+        progress(f"reading segment {index}/{len(snap.segments)}")
+        segments.append((entry, repo.get_blob(entry.sha)))
+    legacy = None
+    single = reader.legacy_file(snap)
+    if single is not None:
+        progress(f"reading {single.path}")
+        legacy = (single, repo.get_blob(single.sha))
+    commits = []
+    for commit in repo.iter_commits(snap.commit, path=path):
+        commits.append(commit)
+        if len(commits) % 100 == 0:
+            progress(f"reading history: {len(commits):,} commits")
+    return Inspection(branch, snap.commit, segments, legacy, snap.migrated, commits)
+
+
 def files_of(inspection: Inspection) -> Iterator[tuple[DirEntry, bytes]]:
     if inspection.legacy is not None:
         yield inspection.legacy
@@ -37,6 +76,39 @@ def files_of(inspection: Inspection) -> Iterator[tuple[DirEntry, bytes]]:
 
 def count_records(data: bytes) -> int:
     return sum(1 for d in decode_lines(data) if d.record is not None)
+
+
+def total_records(found: Inspection) -> int:
+    """Records in the whole log, the legacy file included; corrupt lines are not records."""
+    return sum(count_records(data) for _, data in files_of(found))
+
+
+def stats_figures(found: Inspection, *, repo: str, path: str) -> dict[str, Any]:
+    """What ``gitjsonl stats`` reports, as JSON-ready values."""
+    commits = found.commits  # newest first
+    writers = {w for c in commits if (w := trailer(c.message, WRITER_TRAILER))}
+    return {
+        "repo": repo,
+        "branch": found.branch,
+        "path": path,
+        "head": found.head,
+        "segments": len(found.segments),
+        "first_segment": found.segments[0][0].name if found.segments else None,
+        "last_segment": found.segments[-1][0].name if found.segments else None,
+        "records": total_records(found),
+        "bytes": sum(len(data) for _, data in files_of(found)),
+        "legacy_file": found.legacy[0].path if found.legacy else None,
+        "migrated": found.migrated,
+        "commits": len(commits),
+        "batches": sum(1 for c in commits if batch_id_of(c.message)),
+        "writers": len(writers),
+        "first_commit": _commit_json(commits[-1]) if commits else None,
+        "last_commit": _commit_json(commits[0]) if commits else None,
+    }
+
+
+def _commit_json(commit: CommitInfo) -> dict[str, str]:
+    return {"sha": commit.sha, "date": commit.date}
 
 
 def find_problems(found: Inspection, segment_bytes: int) -> list[str]:

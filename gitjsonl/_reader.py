@@ -1,4 +1,4 @@
-"""Reading a log back: the tail, or every record in order, streaming.
+"""Reading a log back: the tail, every record in order (streaming), or following new ones.
 
 A read pins one commit (one request for the branch head) and lists the log
 folder at it (one request), so what it returns is a consistent snapshot even
@@ -9,7 +9,9 @@ on how many segments hold the last ``n`` records, never on how long the log is.
 A legacy single-file log (``data/interactions.jsonl`` next to
 ``data/interactions/``) is read through the blob API, so any size up to GitHub's
 100 MB works, and counts as the oldest part of the log until ``gitjsonl
-migrate`` has moved it into the segments (its manifest says so).
+migrate`` has moved it into the segments (its manifest says so). ``find_file``
+is the one lookup of such a file, used by the reader, ``stats``/``verify`` and
+``migrate``.
 """
 
 from __future__ import annotations
@@ -23,11 +25,25 @@ from typing import Any
 
 from ._github import DirEntry, GitHubRepo
 from ._records import decode_lines
-from ._segments import MANIFEST_NAME, sorted_segments
+from ._segments import MANIFEST_NAME, segment_number, sorted_segments
 
-__all__ = ["LogReader", "Snapshot"]
+__all__ = ["LogReader", "Snapshot", "find_file"]
 
 logger = logging.getLogger("gitjsonl")
+
+
+def find_file(repo: GitHubRepo, path: str, ref: str) -> DirEntry | None:
+    """The entry of the file at ``path`` as of ``ref`` (one request: its folder), or None.
+
+    The folder is listed rather than the file fetched: the entry carries the
+    blob sha, and the blob API reads any size, where the Contents API stops
+    at 1 MB.
+    """
+    parent, name = posixpath.split(path.strip("/"))
+    for entry in repo.list_dir(parent, ref=ref) or []:
+        if entry.name == name and entry.type == "file":
+            return entry
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,39 +83,86 @@ class LogReader:
         if n <= 0:
             return []
         snap = self.snapshot()
-        chunks: list[list[dict[str, Any]]] = []  # newest chunk first
+        return self._last(snap, self._read_back(snap, n), n)
+
+    def follow(
+        self,
+        n: int,
+        *,
+        interval: float,
+        stop: threading.Event | None = None,
+        max_polls: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """The last ``n`` records (as ``tail``), then every record committed later, as it lands.
+
+        Polls the branch head every ``interval`` seconds (one request while
+        nothing changed). The tail and the polls count from the same snapshot,
+        so no record is yielded twice or missed in between. Ends when ``stop``
+        is set or after ``max_polls`` polls; otherwise when the caller stops
+        iterating.
+        """
+        stop = stop or threading.Event()
+        snap = self.snapshot()
+        read = self._read_back(snap, n)  # the newest segment at least, even for n == 0
+        yield from self._last(snap, read, n)
+        # Where the next poll continues: the newest segment read, and how many records it held.
+        last, seen = (_number(read[0][0]), len(read[0][1])) if read else (0, 0)
+        polls = 0
+        while max_polls is None or polls < max_polls:
+            polls += 1
+            if stop.wait(interval):
+                return
+            if self._repo.get_head(self._branch()) == snap.commit:
+                continue
+            snap = self.snapshot()
+            for entry in snap.segments:
+                number = _number(entry)
+                if number < last:
+                    continue
+                records = self.read(entry)
+                yield from records[seen:] if number == last else records
+                last, seen = number, len(records)
+
+    def _read_back(self, snap: Snapshot, n: int) -> list[tuple[DirEntry, list[dict[str, Any]]]]:
+        """Segments newest first with their records, read until they hold ``n`` (one at least)."""
+        read: list[tuple[DirEntry, list[dict[str, Any]]]] = []
         have = 0
         for entry in reversed(snap.segments):
             records = self.read(entry)
-            chunks.append(records)
+            read.append((entry, records))
             have += len(records)
             if have >= n:
                 break
-        if have < n and not snap.migrated:
-            legacy = self._legacy_entry(snap.commit)
+        return read
+
+    def _last(
+        self, snap: Snapshot, read: list[tuple[DirEntry, list[dict[str, Any]]]], n: int
+    ) -> list[dict[str, Any]]:
+        """The last ``n`` records of what ``_read_back`` read, the legacy file first if short."""
+        if n <= 0:
+            return []
+        chunks = [records for _, records in reversed(read)]  # oldest first
+        if sum(len(records) for records in chunks) < n:
+            legacy = self.legacy_file(snap)
             if legacy is not None:
-                chunks.append(self.read(legacy))
-        ordered = [record for chunk in reversed(chunks) for record in chunk]
+                chunks.insert(0, self.read(legacy))
+        ordered = [record for chunk in chunks for record in chunk]
         return ordered[-n:]
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every record in order, one file in memory at a time."""
         snap = self.snapshot()
-        if not snap.migrated:
-            legacy = self._legacy_entry(snap.commit)
-            if legacy is not None:
-                yield from self.read(legacy)
+        legacy = self.legacy_file(snap)
+        if legacy is not None:
+            yield from self.read(legacy)
         for entry in snap.segments:
             yield from self.read(entry)
 
-    def _legacy_entry(self, commit: str) -> DirEntry | None:
-        if self._legacy_path is None:
+    def legacy_file(self, snap: Snapshot) -> DirEntry | None:
+        """The legacy single file as of ``snap``, while it is still part of the log."""
+        if self._legacy_path is None or snap.migrated:
             return None
-        parent, name = posixpath.split(self._legacy_path)
-        for entry in self._repo.list_dir(parent, ref=commit) or []:
-            if entry.name == name and entry.type == "file":
-                return entry
-        return None
+        return find_file(self._repo, self._legacy_path, snap.commit)
 
     def read(self, entry: DirEntry) -> list[dict[str, Any]]:
         """The records of one file of the log (one request), corrupt lines skipped and counted."""
@@ -117,3 +180,9 @@ class LogReader:
                 continue
             records.append(line.record)
         return records
+
+
+def _number(entry: DirEntry) -> int:
+    number = segment_number(entry.name)
+    assert number is not None  # snapshots list segment files only
+    return number

@@ -1,26 +1,53 @@
-"""Turning records into JSON lines and JSON lines back into records.
+"""Turning records into JSON lines and JSON lines back into records: the one judge of a line.
 
 ``encode_record`` runs on the caller's thread inside ``Log.append``: it is the
 only work ``append`` does besides taking a lock, so it validates everything a
 record can get wrong at once, and serialises immediately (a caller mutating its
 dict afterwards changes nothing that was logged).
+
+``parse_line`` is the same judgement from the other side, over a raw line: a
+record is valid UTF-8, JSON without Python's ``NaN``/``Infinity`` extension,
+an object, and every string in it valid Unicode. Readers (``tail``,
+``records``), ``verify``, ``stats``, ``migrate``'s scan and the command line's
+``append`` all ask it, so a line one of them accepts, every other accepts too.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ._exceptions import RecordError, RecordTooLarge
 
-__all__ = ["DecodedLine", "decode_lines", "encode_record"]
+__all__ = [
+    "NOT_JSON",
+    "NOT_OBJECT",
+    "NOT_UNICODE",
+    "NOT_UTF8",
+    "BadLine",
+    "DecodedLine",
+    "decode_lines",
+    "encode_record",
+    "parse_line",
+]
 
 logger = logging.getLogger("gitjsonl")
 
 _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+#: Why a line is not a record (``BadLine.reason``).
+NOT_UTF8 = "not UTF-8"
+NOT_JSON = "not JSON"
+NOT_OBJECT = "not a JSON object"
+NOT_UNICODE = "not valid Unicode"
+
+# A \uD800-\uDFFF escape: the only way a JSON line that is valid UTF-8 can
+# still hold a string that is not valid Unicode (a lone surrogate).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def encode_record(record: Mapping[str, Any], max_record_bytes: int) -> bytes:
@@ -53,6 +80,55 @@ class DecodedLine:
     problem: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    """Why a line is not a record: ``reason`` is one of the ``NOT_*`` constants."""
+
+    reason: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.reason} ({self.detail})"
+
+
+def _reject_constant(name: str) -> object:
+    # NaN and Infinity are Python's extension, not JSON: other readers choke on them,
+    # and encode_record never writes them.
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_line(line: bytes | str) -> dict[str, Any] | BadLine:
+    """The record one JSON line holds, or a ``BadLine`` saying why it holds none.
+
+    A line is a record when ``encode_record`` could have written it: UTF-8,
+    JSON without ``NaN``/``Infinity``, an object, and no lone surrogate in
+    any string. Surrounding whitespace (a trailing ``\\r`` or ``\\n``) is
+    allowed; a blank line is ``NOT_JSON`` (callers that skip blanks do so first).
+    """
+    if isinstance(line, bytes):
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return BadLine(NOT_UTF8, str(exc))
+    else:
+        try:  # text decoded with surrogateescape (a C locale's stdin) carries lone surrogates
+            line.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return BadLine(NOT_UNICODE, str(exc))
+    try:
+        value = json.loads(line, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested past Python's limit
+        return BadLine(NOT_JSON, str(exc))
+    if not isinstance(value, dict):
+        return BadLine(NOT_OBJECT, type(value).__name__)
+    if _SURROGATE_ESCAPE.search(line):  # only these lines (an escaped emoji, say) pay twice
+        try:
+            _encoder.encode(value).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return BadLine(NOT_UNICODE, str(exc))
+    return value
+
+
 def decode_lines(data: bytes) -> Iterator[DecodedLine]:
     """Parse the lines of one file; corrupt lines come back with ``record=None``.
 
@@ -62,12 +138,8 @@ def decode_lines(data: bytes) -> Iterator[DecodedLine]:
     for number, raw in enumerate(data.split(b"\n"), start=1):
         if not raw.strip():
             continue
-        try:
-            value = json.loads(raw)
-        except (UnicodeDecodeError, ValueError) as exc:
-            yield DecodedLine(number, None, f"not JSON ({exc})")
-            continue
-        if not isinstance(value, dict):
-            yield DecodedLine(number, None, f"not a JSON object ({type(value).__name__})")
-            continue
-        yield DecodedLine(number, value)
+        parsed = parse_line(raw)
+        if isinstance(parsed, BadLine):
+            yield DecodedLine(number, None, str(parsed))
+        else:
+            yield DecodedLine(number, parsed)

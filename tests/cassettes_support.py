@@ -145,7 +145,7 @@ def deterministic_ids() -> Iterator[None]:
     fake_uuid = SimpleNamespace(uuid4=writer_uuid)
     patches: list[tuple[str, Callable[..., Any] | SimpleNamespace]] = [
         ("gitjsonl._log.new_batch_id", batch_id),
-        ("gitjsonl._migrate.new_batch_id", batch_id),
+        ("gitjsonl._migrate.run.new_batch_id", batch_id),
         ("gitjsonl._log.uuid", fake_uuid),
     ]
     with contextlib.ExitStack() as stack:

@@ -317,6 +317,14 @@ class TestVerify:
         assert f"{SEG}:2: corrupt line" in out
         assert "over the 20-byte cap" in out
 
+    def test_nan_line_is_reported(
+        self, cli: Callable[..., int], localhub: LocalHub, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A NaN line, which append refuses, is a problem for verify too: status 1."""
+        localhub.seed_commit(REPO, {SEG: b'{"id": 1}\n{"id": NaN}\n'})
+        assert cli("verify") == 1
+        assert f"{SEG}:2: corrupt line: not JSON (NaN is not JSON" in capsys.readouterr().out
+
     def test_duplicate_batch_ids(
         self, cli: Callable[..., int], localhub: LocalHub, capsys: pytest.CaptureFixture[str]
     ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import time
 from typing import Any
@@ -43,6 +44,15 @@ def github(hub: LocalHub) -> GitHubRepo:
 def segments_on_branch(hub: LocalHub) -> list[str]:
     names = hub.git(REPO, "ls-tree", "--name-only", "main", f"{DEST}/").split()
     return sorted(n for n in names if n.endswith(".jsonl"))
+
+
+class TestModules:
+    @pytest.mark.parametrize("name", ["", ".plan", ".history", ".report", ".run"])
+    def test_all_is_sorted_and_complete(self, name: str) -> None:
+        """Each module's __all__ is sorted and names only attributes it defines."""
+        module = importlib.import_module(f"gitjsonl._migrate{name}")
+        assert module.__all__ == sorted(module.__all__)
+        assert all(hasattr(module, attribute) for attribute in module.__all__)
 
 
 class TestLargeMigration:

@@ -1,4 +1,4 @@
-"""Tests for gitjsonl._migration: splitting, scanning, history recovery, plan and report."""
+"""gitjsonl._migrate.plan: splitting, scanning, planning and verifying a migration."""
 
 from __future__ import annotations
 
@@ -9,72 +9,25 @@ import random
 
 import pytest
 
-from gitjsonl import MigrationError, _migration
-from gitjsonl._migration import (
+from gitjsonl import MigrationError
+from gitjsonl._migrate.plan import (
     BLANK_LINE,
-    NOT_JSON,
-    NOT_OBJECT,
-    NOT_UTF8,
     TORN_LAST_LINE,
-    FileVersion,
     LineProblem,
-    Overwrite,
-    Recovery,
-    format_recovery,
-    format_report,
-    format_scan,
+    MigrationPlan,
     normalise,
     plan_migration,
-    recover_history,
     scan_lines,
     split_into_segments,
     verify_migration,
 )
+from gitjsonl._records import NOT_JSON, NOT_OBJECT, NOT_UNICODE, NOT_UTF8
 
 # --- helpers -----------------------------------------------------------------------------------
 
 
 def jsonl(*records: object) -> bytes:
     return b"".join(json.dumps(r).encode() + b"\n" for r in records)
-
-
-def line(record: object) -> bytes:
-    return json.dumps(record).encode() + b"\n"
-
-
-def history(*contents: bytes | None) -> list[FileVersion]:
-    """One version per content, with commits c0, c1... and increasing dates."""
-    return [
-        FileVersion(commit=f"c{i}", date=f"2024-05-01T00:00:{i:02d}Z", content=content)
-        for i, content in enumerate(contents)
-    ]
-
-
-def naive_service(records: list[dict[str, object]], *, empty_past: int) -> list[FileVersion]:
-    """Replay the old service: GET, decode, append one line, PUT -- one commit per record.
-
-    GitHub's quirk is reproduced: past ``empty_past`` bytes the GET answers
-    ``content: ""``, which the service decodes as an empty log and overwrites.
-    """
-    stored: bytes | None = None
-    versions: list[FileVersion] = []
-    for i, record in enumerate(records):
-        too_large = stored is None or len(stored) > empty_past
-        current = "" if too_large or stored is None else stored.decode("utf-8")
-        new_content = current.rstrip("\n") + "\n" + json.dumps(record) + "\n"
-        stored = new_content.encode("utf-8")
-        versions.append(FileVersion(f"commit{i:05d}", f"2024-05-01T{i:08d}", stored))
-    return versions
-
-
-def _lines(version: FileVersion) -> list[bytes]:
-    """The records (non-blank lines) of one version, each ending in a newline."""
-    assert version.content is not None
-    return [ln + b"\n" for ln in version.content.split(b"\n") if ln.strip()]
-
-
-def random_records(rng: random.Random, count: int) -> list[dict[str, object]]:
-    return [{"id": i, "text": "x" * rng.randint(0, 120)} for i in range(count)]
 
 
 def random_jsonl(rng: random.Random, count: int) -> bytes:
@@ -92,17 +45,6 @@ def random_jsonl(rng: random.Random, count: int) -> bytes:
     if rng.random() < 0.3:
         data = data[:-1]
     return data
-
-
-# --- module ------------------------------------------------------------------------------------
-
-
-class TestModule:
-    def test_all_is_sorted_and_complete(self) -> None:
-        """__all__ is sorted and names only attributes the module defines."""
-        assert _migration.__all__ == sorted(_migration.__all__)
-        for name in _migration.__all__:
-            assert hasattr(_migration, name)
 
 
 # --- splitting ---------------------------------------------------------------------------------
@@ -231,6 +173,11 @@ class TestScanLines:
         report = scan_lines(b'{"a":NaN}\n{"b":-Infinity}\n')
         assert report.problems == [LineProblem(1, NOT_JSON), LineProblem(2, NOT_JSON)]
 
+    def test_lone_surrogate_is_not_valid_unicode(self) -> None:
+        """A string escaping half a surrogate pair is reported; an escaped emoji is fine."""
+        report = scan_lines(b'{"a":"\\ud800"}\n{"b":"\\ud83d\\ude00"}\n')
+        assert report.problems == [LineProblem(1, NOT_UNICODE)]
+
     def test_line_count_matches_plan(self) -> None:
         """The scan counts lines exactly as the plan does, blank and torn ones included."""
         data = b"\n{}\n\nx"
@@ -243,199 +190,6 @@ class TestScanLines:
         data = bytes(rng.choice(b'{}[]":,\n\xff\x00 ab1') for _ in range(2000))
         report = scan_lines(data)
         assert all(1 <= p.line_number <= report.line_count for p in report.problems)
-
-
-# --- history recovery --------------------------------------------------------------------------
-
-
-class TestRecoverHistory:
-    def test_no_versions(self) -> None:
-        """An empty history recovers nothing."""
-        recovery = recover_history([])
-        assert recovery == Recovery(lines=[], overwrites=[], records_recovered=0)
-        assert recovery.content == b""
-
-    def test_no_overwrites_gives_last_version(self) -> None:
-        """A history of pure appends recovers exactly the last version's lines."""
-        a, b, c = line({"a": 1}), line({"b": 2}), line({"c": 3})
-        recovery = recover_history(history(a, a + b, a + b + c))
-        assert recovery.lines == [a, b, c]
-        assert recovery.overwrites == []
-        assert recovery.records_recovered == 0
-        assert recovery.content == a + b + c
-
-    def test_blank_lines_are_not_records(self) -> None:
-        """The old service's leading blank line (and any other) is dropped from the result."""
-        a, b = line({"a": 1}), line({"b": 2})
-        recovery = recover_history(history(b"\n" + a, b"\n" + a + b"\n" + b))
-        assert recovery.lines == [a, b]
-        assert recovery.overwrites == []
-
-    def test_single_overwrite(self) -> None:
-        """Records dropped by an overwrite come back, ahead of the record that replaced them."""
-        a, b, x = line({"a": 1}), line({"b": 2}), line({"x": 9})
-        recovery = recover_history(history(a, a + b, x))
-        assert recovery.lines == [a, b, x]
-        assert recovery.overwrites == [Overwrite("c2", "2024-05-01T00:00:02Z", 2, 2)]
-        assert recovery.records_recovered == 2
-
-    def test_clobber_repeated_three_times(self) -> None:
-        """Three clobbers by the old service each restore their lost records, in order."""
-        records = [{"id": i, "pad": "p" * 40} for i in range(30)]
-        versions = naive_service(records, empty_past=500)
-        recovery = recover_history(versions)
-        assert recovery.lines == [line(r) for r in records]
-        assert len(recovery.overwrites) == 3
-        # 61-62 bytes a line: the tenth GET of each run sees over 500 bytes and gets "".
-        assert [(o.commit, o.records_lost, o.records_recovered) for o in recovery.overwrites] == [
-            ("commit00009", 9, 9),
-            ("commit00018", 9, 9),
-            ("commit00027", 9, 9),
-        ]
-        assert recovery.overwrites[0].date == versions[9].date
-        assert _lines(versions[-1]) == [line(r) for r in records[27:]]
-        assert recovery.records_recovered == 27
-
-    def test_identical_version_changes_nothing(self) -> None:
-        """A version equal to its predecessor adds nothing and is no overwrite."""
-        a, b = line({"a": 1}), line({"b": 2})
-        recovery = recover_history(history(a, a + b, a + b, a + b))
-        assert recovery.lines == [a, b]
-        assert recovery.overwrites == []
-
-    def test_legitimate_duplicates_stay(self) -> None:
-        """The same record appended twice appears twice, as do repeats across an overwrite."""
-        a, x = line({"a": 1}), line({"x": 9})
-        recovery = recover_history(history(a, a + a, a + a + a, x, x + a))
-        assert recovery.lines == [a, a, a, x, a]
-        assert recovery.overwrites[0].records_lost == 3
-
-    def test_partial_truncation(self) -> None:
-        """Dropping the tail of the file is an overwrite losing just that tail."""
-        a, b, c = line({"a": 1}), line({"b": 2}), line({"c": 3})
-        recovery = recover_history(history(a + b + c, a))
-        assert recovery.lines == [a, b, c]
-        assert recovery.overwrites == [Overwrite("c1", "2024-05-01T00:00:01Z", 2, 2)]
-
-    def test_extension_after_overwrite(self) -> None:
-        """Appends after an overwrite follow the restored records, and are no overwrite."""
-        a, b, x, y, z = (line({k: 0}) for k in "abxyz")
-        recovery = recover_history(history(a, a + b, x, x + y, x + y + z))
-        assert recovery.lines == [a, b, x, y, z]
-        assert len(recovery.overwrites) == 1
-        assert recovery.overwrites[0].commit == "c2"
-        assert recovery.records_recovered == 2
-
-    def test_rewrite_in_the_middle(self) -> None:
-        """A changed middle line is an overwrite: the old line and its successors are kept."""
-        a, b, c, b2 = line({"a": 1}), line({"b": 2}), line({"c": 3}), line({"b": 22})
-        recovery = recover_history(history(a + b + c, a + b2 + c))
-        assert recovery.lines == [a, b, c, b2, c]
-        assert recovery.overwrites[0].records_lost == 2
-        assert recovery.records_recovered == 2
-
-    def test_deletion_then_fresh_recreation(self) -> None:
-        """Re-creating a deleted file afresh is an overwrite naming the deleting commit."""
-        a, b, x = line({"a": 1}), line({"b": 2}), line({"x": 9})
-        recovery = recover_history(history(a, a + b, None, None, x))
-        assert recovery.lines == [a, b, x]
-        assert recovery.overwrites == [
-            Overwrite("c4", "2024-05-01T00:00:04Z", 2, 2, deleted_at="c2")
-        ]
-
-    def test_deletion_then_restore(self) -> None:
-        """Restoring a deleted file (plus appends) loses and duplicates nothing."""
-        a, b, c = line({"a": 1}), line({"b": 2}), line({"c": 3})
-        recovery = recover_history(history(a, a + b, None, a + b, a + b + c))
-        assert recovery.lines == [a, b, c]
-        assert recovery.overwrites == []
-
-    def test_deleted_for_good(self) -> None:
-        """A file deleted at the end: the deletion is the overwrite and everything is recovered."""
-        a, b = line({"a": 1}), line({"b": 2})
-        recovery = recover_history(history(a, a + b, None, None))
-        assert recovery.lines == [a, b]
-        assert recovery.overwrites == [Overwrite("c2", "2024-05-01T00:00:02Z", 2, 2, "c2")]
-        assert recovery.records_recovered == 2
-
-    def test_absent_before_creation(self) -> None:
-        """Versions before the file first existed are ignored."""
-        a = line({"a": 1})
-        recovery = recover_history(history(None, None, a))
-        assert recovery.lines == [a]
-        assert recovery.overwrites == []
-
-    def test_revert_of_a_clobber_duplicates_nothing(self) -> None:
-        """Reverting a clobber by hand restores the old lines without repeating them.
-
-        The clobbering record, dropped by the revert, is what recovery puts back.
-        """
-        a, b, x = line({"a": 1}), line({"b": 2}), line({"x": 9})
-        recovery = recover_history(history(a, a + b, x, a + b))
-        assert recovery.lines == [a, b, x]
-        assert [(o.commit, o.records_lost, o.records_recovered) for o in recovery.overwrites] == [
-            ("c2", 2, 0),
-            ("c3", 1, 1),
-        ]
-        assert recovery.records_recovered == 1
-
-    def test_record_lost_twice_is_counted_once(self) -> None:
-        """A line lost, restored and lost again is recovered once, at its last loss."""
-        a, b, c = line({"a": 1}), line({"b": 2}), line({"c": 3})
-        recovery = recover_history(history(a + b + c, a + b, a + b + c, a))
-        assert recovery.lines == [a, b, c]
-        assert [(o.records_lost, o.records_recovered) for o in recovery.overwrites] == [
-            (1, 0),
-            (2, 2),
-        ]
-        assert recovery.records_recovered == 2
-
-    def test_torn_line_completed_later(self) -> None:
-        """A last line missing its newline matches the same line once terminated."""
-        a, b = line({"a": 1}), line({"b": 2})
-        recovery = recover_history(history(a + b[:-1], a + b))
-        assert recovery.lines == [a, b]
-        assert recovery.overwrites == []
-
-    def test_known_limit_clobber_equal_to_first_record(self) -> None:
-        """A clobbering record equal to the file's first line is taken for a truncation."""
-        a, b = line({"same": 1}), line({"b": 2})
-        recovery = recover_history(history(a, a + b, a))
-        assert recovery.lines == [a, b]
-        assert recovery.overwrites[0].records_lost == 1
-
-    @pytest.mark.parametrize("seed", range(12))
-    def test_naive_service_every_record_once_in_order(self, seed: int) -> None:
-        """Whatever the record sizes and threshold, recovery returns every record once, in order."""
-        rng = random.Random(seed)
-        records = random_records(rng, rng.randint(1, 250))
-        versions = naive_service(records, empty_past=rng.randint(50, 3000))
-        recovery = recover_history(versions)
-        assert recovery.lines == [line(r) for r in records]
-        final = _lines(versions[-1])
-        assert recovery.records_recovered == len(records) - len(final)
-        assert sum(o.records_recovered for o in recovery.overwrites) == recovery.records_recovered
-        assert all(o.records_lost == o.records_recovered for o in recovery.overwrites)
-
-    @pytest.mark.parametrize("seed", range(6))
-    def test_naive_service_with_repeated_records(self, seed: int) -> None:
-        """Records that repeat between clobbers (but never open a file) keep every copy."""
-        rng = random.Random(seed)
-        # Predict each GET as the service would see it, so that a clobber is always
-        # written by a unique record and the repeats fall inside runs.
-        records: list[dict[str, object]] = []
-        stored_len: int | None = None
-        for i in range(150):
-            opens = stored_len is None or stored_len > 120
-            record: dict[str, object] = (
-                {"id": i} if opens or rng.random() < 0.5 else {"repeat": True}
-            )
-            records.append(record)
-            stored_len = (1 if opens or stored_len is None else stored_len) + len(line(record))
-        versions = naive_service(records, empty_past=120)
-        assert records.count({"repeat": True}) > 20
-        assert sum(v.content == b"\n" + line(r) for v, r in zip(versions, records, strict=True)) > 5
-        assert recover_history(versions).lines == [line(r) for r in records]
 
 
 # --- plan and verification ---------------------------------------------------------------------
@@ -503,19 +257,19 @@ class TestPlanMigration:
 
 class TestVerifyMigration:
     @pytest.fixture
-    def plan(self) -> _migration.MigrationPlan:
+    def plan(self) -> MigrationPlan:
         return plan_migration(jsonl(*({"i": i} for i in range(50))), segment_bytes=64)
 
-    def test_exact_read_back_verifies(self, plan: _migration.MigrationPlan) -> None:
+    def test_exact_read_back_verifies(self, plan: MigrationPlan) -> None:
         """Reading back exactly the planned segments gives no discrepancies."""
         assert verify_migration(plan, [data for _, data in plan.segments]) == []
 
-    def test_same_bytes_split_differently_verifies(self, plan: _migration.MigrationPlan) -> None:
+    def test_same_bytes_split_differently_verifies(self, plan: MigrationPlan) -> None:
         """Verification is over the concatenated bytes, not the segment boundaries."""
         whole = b"".join(data for _, data in plan.segments)
         assert verify_migration(plan, [whole]) == []
 
-    def test_missing_line_is_caught(self, plan: _migration.MigrationPlan) -> None:
+    def test_missing_line_is_caught(self, plan: MigrationPlan) -> None:
         """A line missing from the read-back breaks both the line count and the hash."""
         segments = [data for _, data in plan.segments]
         segments[1] = segments[1].split(b"\n", 1)[1]
@@ -525,7 +279,7 @@ class TestVerifyMigration:
         first_line_of_second = plan.segments[0][1].count(b"\n") + 1
         assert f"first difference at line {first_line_of_second}" in problems
 
-    def test_changed_byte_is_caught(self, plan: _migration.MigrationPlan) -> None:
+    def test_changed_byte_is_caught(self, plan: MigrationPlan) -> None:
         """One changed byte keeps the line count but fails the hash, at the right line."""
         segments = [data for _, data in plan.segments]
         segments[0] = segments[0].replace(b'"i": 0', b'"i": 9', 1)
@@ -534,61 +288,8 @@ class TestVerifyMigration:
         assert problems[0].startswith("SHA-256")
         assert problems[1] == "first difference at line 1"
 
-    def test_missing_segment_is_caught(self, plan: _migration.MigrationPlan) -> None:
+    def test_missing_segment_is_caught(self, plan: MigrationPlan) -> None:
         """A whole segment missing is reported along with the segment counts."""
         segments = [data for _, data in plan.segments][:-1]
         problems = verify_migration(plan, segments)
         assert f"segments: planned {len(plan.segments)}, read back {len(segments)}" in problems
-
-
-# --- reports -----------------------------------------------------------------------------------
-
-
-class TestReports:
-    def test_dry_run_report(self) -> None:
-        """A dry run names source, destination and segment span, and says nothing was written."""
-        plan = plan_migration(b"aa\nbb\ncc", segment_bytes=3)
-        text = format_report(
-            plan, source="data/interactions.jsonl", destination="data/interactions", dry_run=True
-        )
-        assert text.splitlines()[0] == (
-            "Dry run: would migrate data/interactions.jsonl -> data/interactions"
-        )
-        assert "3 segment(s) of at most 3 bytes, 3 lines" in text
-        assert "data/interactions/00000001.jsonl .. 00000003.jsonl" in text
-        assert "newline was added" in text
-        assert "line 3: torn last line (no newline)" in text
-        assert text.endswith("Nothing was written.")
-
-    def test_recovery_lists_each_overwrite(self) -> None:
-        """The history section gives commit, date, lost and recovered counts per overwrite."""
-        a, b, x = line({"a": 1}), line({"b": 2}), line({"x": 9})
-        recovery = recover_history(history(a, a + b, None, x))
-        text = format_recovery(recovery)
-        assert "1 overwrite(s); 2 record(s) recovered, 3 records in all" in text
-        assert "c3 2024-05-01T00:00:03Z: 2 lost, 2 recovered (file deleted at c2)" in text
-
-    def test_recovery_without_overwrites(self) -> None:
-        """A clean history says so in one line."""
-        assert format_recovery(recover_history(history(b"{}\n"))) == (
-            "History: no overwrites; 1 records."
-        )
-
-    def test_problems_are_capped(self) -> None:
-        """Only the first problems are listed, then how many more there are."""
-        text = format_scan(scan_lines(b"x\n" * 30), limit=5)
-        assert text.count("not JSON") == 5
-        assert text.endswith("... and 25 more")
-
-    def test_clean_scan(self) -> None:
-        """A clean scan is summarised in one line."""
-        assert format_scan(scan_lines(b"{}\n{}\n")) == "All 2 lines are JSON objects."
-
-    def test_verification_outcomes(self) -> None:
-        """After the commit the report ends with the verification's verdict."""
-        plan = plan_migration(b"{}\n", segment_bytes=10)
-        ok = format_report(plan, source="s", destination="d", discrepancies=[])
-        assert ok.endswith("Verified: 1 lines read back, SHA-256 matches.")
-        bad = format_report(plan, source="s", destination="d", discrepancies=["line count: x"])
-        assert bad.endswith("Verification FAILED:\n  line count: x")
-        assert "Nothing was written" not in bad

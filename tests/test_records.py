@@ -1,14 +1,27 @@
-"""Encoding records into JSON lines at append time, and decoding them back."""
+"""Encoding records into JSON lines at append time, decoding them back, and the one judge."""
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 import pytest
 
 from gitjsonl import RecordError, RecordTooLarge
-from gitjsonl._records import decode_lines, encode_record
+from gitjsonl._github import DirEntry
+from gitjsonl._inspect import Inspection, find_problems
+from gitjsonl._migrate.plan import scan_lines
+from gitjsonl._records import (
+    NOT_JSON,
+    NOT_OBJECT,
+    NOT_UNICODE,
+    NOT_UTF8,
+    BadLine,
+    decode_lines,
+    encode_record,
+    parse_line,
+)
 
 
 class TestEncodeRecord:
@@ -68,3 +81,84 @@ class TestDecodeLines:
         decoded = list(decode_lines(b'\xff\xfe\n{"ok":true}\n'))
         assert decoded[0].record is None
         assert decoded[1].record == {"ok": True}
+
+    def test_nan_line_is_corrupt(self) -> None:
+        """A line holding NaN or Infinity is corrupt: append would never have written it."""
+        decoded = list(decode_lines(b'{"x":NaN}\n{"y":-Infinity}\n{"z":1}\n'))
+        assert [d.record for d in decoded] == [None, None, {"z": 1}]
+        assert (decoded[0].problem or "").startswith("not JSON (NaN is not JSON")
+
+
+class TestParseLine:
+    def test_an_object_line_is_its_record(self) -> None:
+        """A JSON object line, bytes or text, trailing newline or not, gives its record."""
+        assert parse_line(b'{"a":1,"t":"\xc3\xa9"}\n') == {"a": 1, "t": "é"}
+        assert parse_line('{"a": 1}') == {"a": 1}
+
+    @pytest.mark.parametrize(
+        ("line", "reason"),
+        [
+            (b"\xff{}", NOT_UTF8),
+            (b"nope", NOT_JSON),
+            (b"", NOT_JSON),
+            (b'{"a":NaN}', NOT_JSON),
+            (b'{"a":Infinity}', NOT_JSON),
+            (b"[1]", NOT_OBJECT),
+            (b"null", NOT_OBJECT),
+            (b'{"a":"\\udc00"}', NOT_UNICODE),
+            ("{}\udcff", NOT_UNICODE),
+            (b"[" * 100_000, NOT_JSON),
+        ],
+    )
+    def test_each_reason_a_line_is_not_a_record(self, line: bytes | str, reason: str) -> None:
+        """Bad bytes, bad JSON, Python's constants, non-objects and lone surrogates are named."""
+        parsed = parse_line(line)
+        assert isinstance(parsed, BadLine)
+        assert parsed.reason == reason
+        assert str(parsed).startswith(f"{reason} (")
+
+    def test_escaped_surrogate_pair_is_fine(self) -> None:
+        """An emoji escaped as a surrogate pair (Python's json.dumps default) is a record."""
+        assert parse_line(b'{"e":"\\ud83d\\ude00"}') == {"e": "\U0001f600"}
+
+
+def _append_accepts(line: bytes) -> bool:
+    """Whether ``Log.append`` takes the value Python's permissive json.loads reads from ``line``."""
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return False  # nothing to append
+    try:
+        encode_record(value, 1000)
+    except RecordError:
+        return False
+    return True
+
+
+def _verify_accepts(line: bytes) -> bool:
+    segment = DirEntry("00000001.jsonl", "log/00000001.jsonl", "0" * 40, len(line), "file")
+    found = Inspection("main", "h" * 40, [(segment, line)], None, False, [])
+    return find_problems(found, 1000) == []
+
+
+class TestOneJudge:
+    @pytest.mark.parametrize(
+        "line",
+        [
+            b'{"a":1}\n',
+            b'{"t":"\xc3\xa9","e":"\\ud83d\\ude00"}\n',
+            b'{"x":NaN}\n',
+            b'{"x":-Infinity}\n',
+            b'{"x":"\\ud800"}\n',
+            b"[1,2]\n",
+            b'"text"\n',
+            b"not json\n",
+            b"\xff\xfe\n",
+        ],
+    )
+    def test_append_verify_and_migrate_agree(self, line: bytes) -> None:
+        """A line is a record for verify and migrate's scan exactly when append would take it."""
+        expected = _append_accepts(line)
+        assert _verify_accepts(line) is expected
+        assert scan_lines(line).ok is expected
+        assert (not isinstance(parse_line(line), BadLine)) is expected

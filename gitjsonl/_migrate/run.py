@@ -1,4 +1,4 @@
-"""``gitjsonl migrate``: the I/O around ``_migration``'s pure planning.
+"""``gitjsonl migrate``: the I/O around the pure planning (``plan``, ``history``, ``report``).
 
 One attempt reads the branch (head, source entry, destination folder, the
 manifest if any), reads the source through the blob API (so any size up to
@@ -18,42 +18,29 @@ from __future__ import annotations
 
 import hashlib
 import json
-import posixpath
-import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import tenacity
+from gitjsonl._batch import new_batch_id, trailers
+from gitjsonl._config import DEFAULT_SEGMENT_BYTES
+from gitjsonl._exceptions import MigrationError
+from gitjsonl._github import DirEntry, GitHubRepo
+from gitjsonl._reader import find_file
+from gitjsonl._retry import RetryPolicy
+from gitjsonl._segments import MANIFEST_NAME, segment_name, sorted_segments
 
-from ._commit import (
-    BATCH_TRAILER,
-    RECORDS_TRAILER,
-    RetryPolicy,
-    is_retryable,
-    new_batch_id,
-    retry_wait,
-)
-from ._exceptions import MigrationError
-from ._github import DirEntry, GitHubRepo
-from ._migration import (
-    FileVersion,
-    MigrationPlan,
-    Recovery,
-    format_report,
-    plan_migration,
-    recover_history,
-    verify_migration,
-)
-from ._segments import MANIFEST_NAME, segment_name, sorted_segments
+from .history import FileVersion, RecoveredHistory, recover_history
+from .plan import MigrationPlan, plan_migration, verify_migration
+from .report import format_result
 
-__all__ = ["MANIFEST_FORMAT", "MigrationResult", "file_entry", "migrate"]
+__all__ = ["MANIFEST_FORMAT", "MigrationResult", "migrate"]
 
-MiB = 1024 * 1024
 MANIFEST_FORMAT = 1
 
-Progress = Callable[[str], None]
+#: Called with a one-line status while a migration reads, uploads and verifies.
+OnProgress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -64,7 +51,7 @@ class MigrationResult:
     destination: str
     branch: str
     plan: MigrationPlan | None  # None when the destination was already migrated
-    recovery: Recovery | None = None
+    recovery: RecoveredHistory | None = None
     discrepancies: list[str] | None = None  # None: not verified (dry run, no-op)
     commit: str | None = None
     dry_run: bool = False
@@ -82,41 +69,8 @@ class MigrationResult:
         return not self.discrepancies
 
     def report(self) -> str:
-        if self.plan is None:
-            return (
-                f"Already migrated: {self.destination}/{MANIFEST_NAME} records {self.source} "
-                f"at blob {self.manifest.get('source_sha')} "
-                f"({self.manifest.get('lines')} lines, batch {self.manifest.get('batch')}). "
-                "Nothing to do."
-            )
-        text = format_report(
-            self.plan,
-            source=self.source,
-            destination=self.destination,
-            recovery=self.recovery,
-            discrepancies=self.discrepancies,
-            dry_run=self.dry_run,
-        )
-        extra: list[str] = []
-        if self.shifted_segments:
-            verb = "would be renumbered" if self.dry_run else "renumbered"
-            extra.append(
-                f"{self.shifted_segments} existing segment(s) {verb} to follow the migrated ones."
-            )
-        if self.commit is not None:
-            extra.append(f"Committed {self.commit} on {self.branch}.")
-            if self.removed_source:
-                extra.append(f"{self.source} was removed in the same commit.")
-        return "\n".join([text, *extra])
-
-
-def file_entry(repo: GitHubRepo, path: str, ref: str) -> DirEntry | None:
-    """The entry of the file at ``path`` (listing its folder), or None when there is none."""
-    parent, name = posixpath.split(path.strip("/"))
-    for entry in repo.list_dir(parent, ref=ref) or []:
-        if entry.name == name and entry.type == "file":
-            return entry
-    return None
+        """What the CLI prints: the plan, the history, problems, and the verification."""
+        return format_result(self)
 
 
 def migrate(
@@ -125,14 +79,14 @@ def migrate(
     source: str,
     destination: str,
     branch: str | None = None,
-    segment_bytes: int = MiB,
+    segment_bytes: int = DEFAULT_SEGMENT_BYTES,
     dry_run: bool = False,
     remove_source: bool = False,
     recover: bool = False,
     force: bool = False,
     policy: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, shared safely
     sleep: Callable[[float], None] = time.sleep,
-    progress: Progress | None = None,
+    progress: OnProgress | None = None,
 ) -> MigrationResult:
     """Move the single-file log ``source`` into segments under ``destination``, in one commit.
 
@@ -158,20 +112,7 @@ def migrate(
         force=force,
         progress=progress or (lambda _message: None),
     )
-    rng = random.Random()
-    retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(policy.max_attempts),
-        wait=lambda state: retry_wait(
-            state.outcome.exception() if state.outcome else None,
-            state.attempt_number,
-            policy,
-            rng,
-        ),
-        retry=tenacity.retry_if_exception(is_retryable),
-        sleep=sleep,
-        reraise=True,
-    )
-    result: MigrationResult = retrying(run.attempt)
+    result: MigrationResult = policy.retrying(sleep=sleep)(run.attempt)
     return result
 
 
@@ -190,7 +131,7 @@ class _Migration:
         remove_source: bool,
         recover: bool,
         force: bool,
-        progress: Progress,
+        progress: OnProgress,
     ) -> None:
         self.repo = repo
         self.source = source
@@ -206,12 +147,12 @@ class _Migration:
         # Survive a retry: blobs are content-addressed, and a source blob's
         # history cannot change without its sha changing.
         self._uploaded: dict[str, str] = {}  # sha256 of content -> blob sha
-        self._content: dict[str, tuple[bytes, Recovery | None]] = {}  # by source blob sha
-        self._planned: tuple[MigrationPlan, Recovery | None, int] | None = None
+        self._content: dict[str, tuple[bytes, RecoveredHistory | None]] = {}  # by source blob sha
+        self._planned: tuple[MigrationPlan, RecoveredHistory | None, int] | None = None
 
     def attempt(self) -> MigrationResult:
         head = self.repo.get_head(self.branch)
-        source = file_entry(self.repo, self.source, head)
+        source = find_file(self.repo, self.source, head)
         listing = self.repo.list_dir(self.destination, ref=head) or []
         existing = {e.name: e for e in listing if e.type == "file"}
         manifest = self._read_manifest(existing.get(MANIFEST_NAME))
@@ -276,13 +217,13 @@ class _Migration:
             raise MigrationError(f"{entry.path} is not a JSON object")
         return manifest
 
-    def _source_content(self, source: DirEntry, head: str) -> tuple[bytes, Recovery | None]:
+    def _source_content(self, source: DirEntry, head: str) -> tuple[bytes, RecoveredHistory | None]:
         cached = self._content.get(source.sha)
         if cached is not None:
             return cached
         if self.recover:
             recovery = recover_history(self._versions(head))
-            found: tuple[bytes, Recovery | None] = (recovery.content, recovery)
+            found: tuple[bytes, RecoveredHistory | None] = (recovery.content, recovery)
         else:
             self.progress(f"reading {self.source} ({source.size:,} bytes)")
             found = (self.repo.get_blob(source.sha), None)
@@ -296,7 +237,7 @@ class _Migration:
         blobs: dict[str, bytes] = {}
         for index, info in enumerate(commits, start=1):
             self.progress(f"reading history {index}/{len(commits)}")
-            entry = file_entry(self.repo, self.source, info.sha)
+            entry = find_file(self.repo, self.source, info.sha)
             if entry is None:
                 yield FileVersion(info.sha, info.date, None)
                 continue
@@ -314,7 +255,7 @@ class _Migration:
         return self._uploaded[key]
 
     def _manifest(
-        self, plan: MigrationPlan, source: DirEntry, recovery: Recovery | None
+        self, plan: MigrationPlan, source: DirEntry, recovery: RecoveredHistory | None
     ) -> dict[str, Any]:
         record: dict[str, Any] = {
             "format": MANIFEST_FORMAT,
@@ -340,9 +281,7 @@ class _Migration:
     def _message(self, plan: MigrationPlan) -> str:
         return (
             f"gitjsonl: migrate {self.source} into {len(plan.segments)} segment(s) "
-            f"under {self.destination}\n\n"
-            f"{BATCH_TRAILER}: {self.batch_id}\n"
-            f"{RECORDS_TRAILER}: {plan.line_count}\n"
+            f"under {self.destination}\n\n" + trailers(self.batch_id, plan.line_count)
         )
 
     # -- checking ------------------------------------------------------------
@@ -352,7 +291,7 @@ class _Migration:
         plan: MigrationPlan,
         commit: str,
         *,
-        recovery: Recovery | None,
+        recovery: RecoveredHistory | None,
         shifted: int = 0,
     ) -> MigrationResult:
         entries = {e.name: e for e in self.repo.list_dir(self.destination, ref=commit) or []}
@@ -374,7 +313,7 @@ class _Migration:
         self,
         *,
         plan: MigrationPlan | None,
-        recovery: Recovery | None = None,
+        recovery: RecoveredHistory | None = None,
         discrepancies: list[str] | None = None,
         commit: str | None = None,
         manifest: dict[str, Any] | None = None,

@@ -80,10 +80,10 @@ _REPO_KEYS = (
     "description (tests/openapi); this July 2022 recording predates it"
 )
 _NO_RENAME = (
-    "moved repositories (issue 10): localhub has no PATCH /repos/{owner}/{repo}, so a "
-    "repository cannot be renamed, the old name never answers 301 (reads) or 307 (writes) "
-    "with a Location and a {message: 'Moved Permanently', url, documentation_url} body, "
-    "and there are no /repositories/{id} routes"
+    "localhub serves no PATCH /repos/{owner}/{repo}: a repository is renamed by the test "
+    "helper LocalHub.rename_repo (after which the old name does answer 301/307 with "
+    "GitHub's Location and body, and /repositories/{id} routes work), so this recording's "
+    "rename never happens and what follows it answers as for the old name"
 )
 
 KNOWN_DIFFERENCES: dict[tuple[str, int], Known] = {
@@ -97,9 +97,7 @@ KNOWN_DIFFERENCES: dict[tuple[str, int], Known] = {
         "headers",
         reason=f"{_NO_RENAME}; the old name still answers 200 with the repository",
     ),
-    ("rename-repository", 2): _known(
-        "status", "body", reason=f"{_NO_RENAME}; GET /repositories/{{id}} answers 404"
-    ),
+    ("rename-repository", 2): _known("body", reason=_REPO_KEYS),
     ("rename-repository", 3): _known(
         "status",
         "body",

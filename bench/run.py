@@ -7,7 +7,9 @@ append one line, PUT the whole file back) on the same server:
 1. requests and bytes uploaded per 1,000 records of ~1 KB, starting from an
    empty, a 1 MB and a 10 MB log;
 2. ``append()`` latency (p50/p99/max) for a 1 KB record with the flusher busy;
-3. ``tail(500)`` requests, bytes downloaded and seconds on 1/10/100 MB logs.
+3. ``tail(500)`` requests, bytes downloaded and seconds on 1/10/100 MB logs;
+4. the cost of a first batch, a steady-state batch and ``tail(500)`` on logs
+   of 10 and of 5,000 segments (past the Contents API's 1,000-entry listing).
 
 Writes ``bench/results.md``, ``bench/results.json`` and ``bench/results.png``.
 Request and byte counts come from localhub's own request log and are stable
@@ -383,6 +385,47 @@ def bench_tail(hub: LocalHub, size: int, idx: int) -> list[dict]:
     return out
 
 
+# -- 4. segment counts -----------------------------------------------------------------
+
+SEGMENT_RECORDS = 600  # records per closed segment: tail(500) needs at most two segments
+
+
+def bench_segment_counts(hub: LocalHub, counts: list[int]) -> list[dict]:
+    """Requests of a first batch, a steady-state batch and tail(500) against segment count.
+
+    Closed segments all hold the same 600 small records (one blob, so that
+    5,000 segments seed in seconds): what is measured is how the cost grows
+    with the folder's listing, never with what the segments hold.
+    """
+    out = []
+    closed = b"".join(b'{"id":"closed","n":%d}\n' % i for i in range(SEGMENT_RECORDS))
+    for count in counts:
+        repo = f"bench/segments-{count}"
+        hub.create_repo(repo, initial_commit=True)
+        files: dict[str, bytes | None] = {
+            f"{LOG_PATH}/{n:08d}.jsonl": closed for n in range(1, count)
+        }
+        files[f"{LOG_PATH}/{count:08d}.jsonl"] = b'{"id":"last-seeded"}\n'
+        hub.seed_commit(repo, files, message=f"seed {count} segments")
+        log = open_log(hub, repo, **FLUSH_ONLY)
+        try:
+            costs = {}
+            for phase, ids in (("first_batch", range(100)), ("steady_batch", range(100, 200))):
+                hub.clear_requests()
+                for i in ids:
+                    log.append({"id": f"new-{i}"})
+                log.flush(timeout=120)
+                costs[phase] = tally(hub, repo)["requests"]
+            hub.clear_requests()
+            got = log.tail(500)
+            costs["tail_500"] = tally(hub, repo)["requests"]
+        finally:
+            log.close()
+        ok = len(got) == 500 and got[-1]["id"] == "new-199"
+        out.append({"segments": count, **costs, "tail_correct": ok})
+    return out
+
+
 # -- output ----------------------------------------------------------------------------
 
 
@@ -554,6 +597,24 @@ def write_markdown(results: dict, path: Path) -> None:
             f"{t['seconds']:.3f} | {got} |"
         )
     L.append("")
+    L.append("## 4. Segment counts")
+    L.append("")
+    L.append(
+        "Requests of a log's first batch (which reads the head: the commit's tree, one "
+        "request per folder level, and the active segment), of the next batch (steady "
+        "state: no reads) and of `tail(500)`, on logs of 10 and of 5,000 segments. Folders "
+        "are listed through the Git Trees API, so past the Contents API's 1,000-entry cap "
+        "nothing is missed and nothing costs more."
+    )
+    L.append("")
+    L.append("| segments | first batch | steady-state batch | tail(500) | tail correct |")
+    L.append("|---:|---:|---:|---:|---|")
+    for row in results.get("segment_counts", []):
+        L.append(
+            f"| {row['segments']:,} | {row['first_batch']} | {row['steady_batch']} | "
+            f"{row['tail_500']} | {'yes' if row['tail_correct'] else '**no**'} |"
+        )
+    L.append("")
     L.append("![requests and bytes per record](results.png)")
     L.append("")
     L.append(f"Total benchmark time: {results['total_seconds']:.0f} s.")
@@ -710,6 +771,18 @@ def main(argv: list[str] | None = None) -> int:
                     f"{t['records_returned']} records",
                     flush=True,
                 )
+
+    print("4. segment counts", flush=True)
+    results["segment_counts"] = []
+    with LocalHub(repos=(), initial_commit=True) as hub:
+        for row in bench_segment_counts(hub, [10, 5000]):
+            results["segment_counts"].append(row)
+            print(
+                f"   {row['segments']:>5} segments: first batch {row['first_batch']} req, "
+                f"steady batch {row['steady_batch']} req, tail(500) {row['tail_500']} req"
+                f"{'' if row['tail_correct'] else '  WRONG TAIL'}",
+                flush=True,
+            )
 
     results["total_seconds"] = time.perf_counter() - started
     results["targets"] = targets(results)

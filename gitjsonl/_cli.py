@@ -466,7 +466,8 @@ def cmd_cat(args: argparse.Namespace) -> int:
 # -- stats and verify ------------------------------------------------------------------------
 
 
-def _inspect(args: argparse.Namespace) -> tuple[_Target, Inspection]:
+def _read_log(args: argparse.Namespace) -> tuple[_Target, Inspection]:
+    """One read of the whole log for stats and verify, with progress on a terminal."""
     target = _target(args)
     progress = Progress()
     try:
@@ -479,7 +480,7 @@ def _inspect(args: argparse.Namespace) -> tuple[_Target, Inspection]:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    target, found = _inspect(args)
+    target, found = _read_log(args)
     figures = stats_figures(found, repo=target.name, path=target.path)
     if args.json:
         sys.stdout.write(json.dumps(figures, indent=2) + "\n")
@@ -512,7 +513,7 @@ def _span(figures: dict[str, Any]) -> str:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    target, found = _inspect(args)
+    target, found = _read_log(args)
     problems = find_problems(found, args.segment_bytes)
     for problem in problems:
         sys.stdout.write(problem + "\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._async import AsyncLog
 from ._config import Identity
+from ._doctor import Check
 from ._exceptions import (
     AuthenticationError,
     BufferFull,
@@ -18,6 +19,8 @@ from ._exceptions import (
     NotFastForward,
     NotFound,
     PermissionDenied,
+    ProtectedBranch,
+    PublicRepository,
     RateLimited,
     RecordError,
     RecordTooLarge,
@@ -38,6 +41,7 @@ __all__ = [
     "AsyncLog",
     "AuthenticationError",
     "BufferFull",
+    "Check",
     "ContentsConflict",
     "CorruptLog",
     "EmptyRepository",
@@ -55,6 +59,8 @@ __all__ = [
     "NotFound",
     "Pacing",
     "PermissionDenied",
+    "ProtectedBranch",
+    "PublicRepository",
     "RateLimited",
     "RecordError",
     "RecordTooLarge",

@@ -14,10 +14,11 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._config import (
     DEFAULT_API_URL,
@@ -25,9 +26,16 @@ from ._config import (
     DEFAULT_MAX_RECORD_BYTES,
     DEFAULT_SEGMENT_BYTES,
     api_url_from_env,
+    app_from_env,
+    check_api_url,
+    check_branch,
+    check_path,
+    check_repo,
     legacy_path_for,
+    repo_from_env,
     token_from_env,
 )
+from ._doctor import credentials_kind, diagnose, format_checks, gather, passed
 from ._exceptions import (
     AuthenticationError,
     EmptyRepository,
@@ -35,11 +43,15 @@ from ._exceptions import (
     NotFound,
     RecordError,
 )
-from ._github import GitHubRepo
+from ._github import GitHubRepo, app_installation_auth
 from ._inspect import Inspection, find_problems, inspect_log, stats_figures, total_records
+from ._pacing import Pacing, describe_pacing
 from ._progress import Progress, isatty
 from ._reader import LogReader
 from ._records import BadLine, encode_record, parse_line
+
+if TYPE_CHECKING:
+    from ._log import Log
 
 __all__ = ["main"]
 
@@ -122,20 +134,47 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         "use $GITHUB_TOKEN or --token-file)",
     )
     group.add_argument(
+        "--allow-public",
+        action="store_true",
+        default=default(False),
+        help="write even to a public repository (refused by default: a log of what users "
+        "typed would be published)",
+    )
+    group.add_argument(
         "--debug", action="store_true", default=default(False), help="show tracebacks"
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a usage error never repeats a value from the command line.
+
+    A mistyped option (``--tokne ghp_...``) would otherwise echo what followed
+    it, possibly a token, into a terminal or a CI log.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {_redact(message)}\n")
+
+
+def _redact(message: str) -> str:
+    head, colon, rest = message.partition(": ")
+    if head in ("unrecognized arguments", "ambiguous option") and colon:
+        options = [word.split("=", 1)[0] for word in rest.split() if word.startswith("-")]
+        return f"{head}: {' '.join(options) or '(values hidden)'}"
+    return re.sub(r"'[^']*'", "(value hidden)", message) if "invalid" in message else message
+
+
 def build_parser() -> argparse.ArgumentParser:
     # No abbreviations: `migrate --to` must never be read as the global `--token`.
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         allow_abbrev=False,
         description="An append-only JSON-lines log kept in a GitHub repository.",
         epilog="The token comes from $GITHUB_TOKEN, or --token-file.",
     )
     _global_options(parser, suppress=False)
-    common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    common = _Parser(add_help=False, allow_abbrev=False)
     _global_options(common, suppress=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -227,6 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="migrate even though the destination holds segments (they are renumbered after)",
     )
 
+    add(
+        "doctor",
+        parents=[common],
+        help="check that this will work: token, repository, push, branch, limits",
+        description="Answer 'will this work?' before the first record: one line per check, "
+        "with advice for each that fails. Exit 0 only when every required check passes.",
+    )
+
     serve = add("serve", help="run localhub, a local GitHub API for tests")
     _add_serve_arguments(serve)
 
@@ -280,6 +327,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         _error(_explain(exc, args))
         return 1
+    except Exception as exc:  # one line, never a traceback, unless --debug
+        if debug:
+            raise
+        _error(f"unexpected {type(exc).__name__}: {exc} (run with --debug for details)")
+        return 1
     finally:
         logger.removeHandler(handler)
 
@@ -294,7 +346,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _explain(exc: BaseException, args: argparse.Namespace) -> str:
-    if isinstance(exc, AuthenticationError) and not getattr(args, "resolved_token", None):
+    if isinstance(exc, (AuthenticationError, NotFound)) and not getattr(args, "credentials", None):
+        # Without a token GitHub answers 404, not 401, for a private repository.
         return f"{exc} (no token given: set GITHUB_TOKEN or pass --token-file)"
     if isinstance(exc, NotFound):
         return (
@@ -319,6 +372,8 @@ class _Target:
     branch: str | None
     api_url: str
     token: str | None
+    auth: object | None
+    allow_public: bool
     _resolved: str | None = field(default=None, repr=False)
 
     def branch_name(self) -> str:
@@ -334,39 +389,81 @@ class _Target:
             legacy_path=legacy_path_for(self.path),
         )
 
+    def log(self) -> Log:
+        from ._log import Log  # the writer thread only exists for commands that write
 
-def _token(args: argparse.Namespace) -> str | None:
+        return Log(
+            self.name,
+            path=self.path,
+            token=self.token,
+            auth=self.auth,
+            branch=self.branch,
+            api_url=self.api_url,
+            allow_public=self.allow_public,
+        )
+
+
+def _credentials(args: argparse.Namespace) -> tuple[str | None, object | None]:
+    """(token, auth): --token, --token-file, $GITHUB_TOKEN, or a GitHub App from the environment."""
     token: str | None = getattr(args, "token", None)
+    auth: object | None = None
     if token:
         _warn("--token shows in the process list; prefer GITHUB_TOKEN or --token-file")
     elif getattr(args, "token_file", None):
-        with open(args.token_file, encoding="utf-8") as handle:
-            token = handle.read().strip()
+        token = _read_text(args.token_file, "--token-file").strip()
         if not token:
             raise UsageError(f"{args.token_file} is empty")
     else:
         token = token_from_env()
-    args.resolved_token = token
-    return token
+        if token is None:
+            auth = _app_auth()
+    args.credentials = bool(token or auth)
+    return token, auth
+
+
+def _app_auth() -> object | None:
+    try:
+        app = app_from_env()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    if app is None:
+        return None
+    app_id, key_file, installation = app
+    key = _read_text(key_file, "GITHUB_APP_PRIVATE_KEY_FILE")
+    return app_installation_auth(app_id, key, installation)
+
+
+def _read_text(path: str, what: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{what}: {path} is not UTF-8 text") from exc
 
 
 def _target(args: argparse.Namespace) -> _Target:
-    name = getattr(args, "repo", None) or os.environ.get("GITHUB_REPOSITORY")
-    if not name or "/" not in name.strip("/"):
+    name = getattr(args, "repo", None) or repo_from_env()
+    if not name:
         raise UsageError("--repo OWNER/NAME is required (or set GITHUB_REPOSITORY)")
-    args.repo = name
-    path = str(getattr(args, "path", DEFAULT_LOG_PATH)).strip("/")
-    if not path:
-        raise UsageError("--path must name a folder in the repository")
-    token = _token(args)
-    api_url = getattr(args, "api_url", None) or api_url_from_env()
+    branch = getattr(args, "branch", None)
+    try:
+        args.repo = check_repo(name)
+        path = check_path(str(getattr(args, "path", DEFAULT_LOG_PATH)), what="--path")
+        if branch is not None:
+            check_branch(branch)
+        api_url = check_api_url(getattr(args, "api_url", None) or api_url_from_env())
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
+    token, auth = _credentials(args)
     return _Target(
-        repo=GitHubRepo(name, token=token, api_url=api_url),
+        repo=GitHubRepo(name, token=token, auth=auth, api_url=api_url),
         name=name,
         path=path,
-        branch=getattr(args, "branch", None),
+        branch=branch,
         api_url=api_url,
         token=token,
+        auth=auth,
+        allow_public=bool(getattr(args, "allow_public", False)),
     )
 
 
@@ -406,15 +503,7 @@ def cmd_append(args: argparse.Namespace) -> int:
     if not records:
         _warn("no records to append")
         return 0
-    from ._log import Log  # the writer thread only exists for this command
-
-    log = Log(
-        target.name,
-        path=target.path,
-        token=target.token,
-        branch=target.branch,
-        api_url=target.api_url,
-    )
+    log = target.log()
     try:
         for record in records:
             log.append(record)
@@ -561,6 +650,23 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    target = _target(args)
+    facts = gather(
+        target.repo,
+        branch=target.branch,
+        credentials=credentials_kind(target.token, target.auth),
+        allow_public=target.allow_public,
+        pacing=describe_pacing(Pacing()),
+    )
+    checks = diagnose(facts)
+    sys.stdout.write(f"gitjsonl doctor: {target.name}:{target.path}\n")
+    sys.stdout.write(format_checks(checks) + "\n")
+    ok = passed(checks)
+    sys.stdout.write("ready to write\n" if ok else "not ready: fix what is marked ✗\n")
+    return 0 if ok else 1
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     if getattr(args, "serve_missing", False):
         raise GitJsonlError("serve needs gitjsonl's test tools: pip install 'gitjsonl[test]'")
@@ -583,6 +689,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "cat": cmd_cat,
     "stats": cmd_stats,
     "verify": cmd_verify,
+    "doctor": cmd_doctor,
     "migrate": cmd_migrate,
     "serve": cmd_serve,
     "demo": cmd_demo,

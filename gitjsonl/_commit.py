@@ -32,6 +32,8 @@ from ._exceptions import (
     EmptyRepository,
     NotFastForward,
     NotFound,
+    ProtectedBranch,
+    PublicRepository,
     TransientError,
     ValidationFailed,
 )
@@ -100,6 +102,7 @@ class Committer:
         committer: Identity | None = None,
         rng: random.Random | None = None,
         before_update: Callable[[Batch, str, str], None] | None = None,
+        allow_public: bool = False,
     ) -> None:
         self._repo = repo
         self._path = path.strip("/")
@@ -115,6 +118,8 @@ class Committer:
         self._rng = rng or random.Random()
         # Told (batch, commit, base) before each ref update: the spool keeps it.
         self._before_update = before_update
+        self._allow_public = allow_public
+        self._checked = False  # the repository was checked before our first write
         self._head: Head | None = None
         self._unresolved: _Unresolved | None = None
         self._uploaded: set[str] = set()  # blobs this batch has uploaded already
@@ -154,6 +159,8 @@ class Committer:
     # -- one attempt -----------------------------------------------------------
 
     def _attempt(self, batch: Batch) -> str:
+        if not self._checked:
+            self._check_repository()
         if self._unresolved is not None:
             if self._unresolved.batch.id != batch.id:
                 raise RuntimeError("a batch that may have landed must be resolved first")
@@ -201,6 +208,13 @@ class Committer:
             self._before_update(batch, sha, head.commit)
         try:
             self._repo.update_ref(self.branch, sha)
+        except ProtectedBranch as exc:
+            raise ProtectedBranch(
+                f"branch {self.branch!r} of {self._repo.full_name} is protected and refuses "
+                f"gitjsonl's commits ({exc.message.strip()}). Give the log a branch of its "
+                "own, e.g. branch='gitjsonl-log' (gitjsonl creates it from the default branch)",
+                status=exc.status,
+            ) from exc
         except NotFastForward:
             self.conflicts += 1
             self._head = self._load_head(head)
@@ -259,6 +273,17 @@ class Committer:
             self.landed_after_error += 1
             return sha
         return None  # it never landed, and never will: build on the head we just proved
+
+    def _check_repository(self) -> None:
+        """Before the first write: refuse a public repository unless allowed (one request)."""
+        info = self._repo.repository()
+        if not info.private and not self._allow_public:
+            raise PublicRepository(
+                f"{info.full_name} is public: every record of this log would be published. "
+                "Use a private repository, or pass allow_public=True (CLI: --allow-public) "
+                "if the log holds nothing personal"
+            )
+        self._checked = True
 
     def _landed(self, lost: _Unresolved, sha: str, head: Head | None) -> str:
         self._unresolved = None

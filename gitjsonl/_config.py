@@ -7,6 +7,7 @@ default API URL, where a log's legacy single file lives.
 
 from __future__ import annotations
 
+import datetime
 import math
 import os
 import re
@@ -32,12 +33,14 @@ __all__ = [
     "MiB",
     "OnFull",
     "api_url_from_env",
+    "app_from_env",
     "check_api_url",
     "check_branch",
     "check_path",
     "check_positive",
     "check_repo",
     "legacy_path_for",
+    "repo_from_env",
     "token_from_env",
 ]
 
@@ -58,6 +61,30 @@ DEFAULT_MAX_RECORD_BYTES = 4 * MiB
 def token_from_env() -> str | None:
     """``$GITHUB_TOKEN``, or None when it is unset or empty."""
     return os.environ.get("GITHUB_TOKEN") or None
+
+
+def repo_from_env() -> str | None:
+    """``$GITHUB_REPOSITORY`` (set in GitHub Actions), or None."""
+    return os.environ.get("GITHUB_REPOSITORY") or None
+
+
+def app_from_env() -> tuple[str, str, int] | None:
+    """A GitHub App from ``$GITHUB_APP_ID``, ``$GITHUB_APP_PRIVATE_KEY_FILE`` and
+    ``$GITHUB_APP_INSTALLATION_ID``: (app id, key file, installation id), or None.
+
+    ``ValueError`` when only some are set or the installation id is not a number.
+    """
+    names = ("GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY_FILE", "GITHUB_APP_INSTALLATION_ID")
+    values = [os.environ.get(name) or "" for name in names]
+    if not any(values):
+        return None
+    missing = [name for name, value in zip(names, values, strict=True) if not value]
+    if missing:
+        raise ValueError(f"a GitHub App needs {', '.join(names)}; missing: {', '.join(missing)}")
+    app_id, key_file, installation = values
+    if not installation.isdigit():
+        raise ValueError("GITHUB_APP_INSTALLATION_ID must be a number")
+    return app_id, key_file, int(installation)
 
 
 def api_url_from_env() -> str:
@@ -97,6 +124,19 @@ def check_repo(repo: object) -> str:
     return repo
 
 
+#: Code points HFS+ ignores in names, so that ".g\u200cit" is ".git" there (git's fsck list).
+_HFS_IGNORED = dict.fromkeys(
+    [0x200C, 0x200D, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF]
+)
+
+
+def _looks_like_git(segment: str) -> bool:
+    """``.git`` as git's fsck sees it: any case, NTFS's trailing dots and spaces and 8.3
+    short name ``GIT~1``, HFS+'s ignored code points."""
+    name = segment.translate(_HFS_IGNORED).lower().rstrip(". ")
+    return name == ".git" or name.startswith("git~")
+
+
 def check_path(path: object, *, what: str = "path") -> str:
     """A folder or file path inside a repository, without leading or trailing ``/``.
 
@@ -116,8 +156,8 @@ def check_path(path: object, *, what: str = "path") -> str:
         for segment in stripped.split("/"):
             if segment in ("", ".", ".."):
                 problem = "it has an empty, '.' or '..' segment"
-            elif segment.lower().rstrip(". ") == ".git":
-                problem = "it has a '.git' segment"
+            elif _looks_like_git(segment):
+                problem = "it has a '.git' segment (or a look-alike GitHub refuses)"
     if problem is not None:
         raise ValueError(f"{what} must be a path inside the repository, {problem}: {path!r}")
     return stripped
@@ -152,6 +192,22 @@ def check_positive(name: str, value: object, *, integer: bool = False) -> None:
     assert isinstance(value, (int, float))
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be positive, not {value!r}")
+
+
+def _check_date(date: object) -> None:
+    """An ISO 8601 date with a time zone, not before 1970 (git and GitHub refuse earlier)."""
+    if not isinstance(date, str):
+        raise TypeError(f"Identity date must be an ISO 8601 string, not {type(date).__name__}")
+    try:
+        parsed = datetime.datetime.fromisoformat(date.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(
+            f"Identity date must be ISO 8601, such as 2026-01-31T12:00:00Z: {date!r}"
+        ) from exc
+    if parsed.tzinfo is None:
+        raise ValueError(f"Identity date needs a time zone (Z or +01:00): {date!r}")
+    if parsed.timestamp() < 0:
+        raise ValueError(f"Identity date is before 1970, which git cannot store: {date!r}")
 
 
 def check_api_url(url: object) -> str:
@@ -194,6 +250,9 @@ class Identity:
                 raise ValueError(f"Identity {name} must be non-empty text on one line")
             if "<" in value or ">" in value:
                 raise ValueError(f"Identity {name} must not contain '<' or '>'")
+        if self.date is not None:
+            _check_date(self.date)
+
 
 OnFull = Literal["raise", "block", "drop"]
 ON_FULL_POLICIES: tuple[OnFull, ...] = ("raise", "block", "drop")
@@ -224,6 +283,7 @@ class LogConfig:
     repo: str
     path: str
     token: str | None = field(repr=False)
+    auth: object | None = field(repr=False)
     branch: str | None
     api_url: str
     segment_bytes: int
@@ -243,6 +303,7 @@ class LogConfig:
     spool_dir: str | os.PathLike[str] | None
     spool_fsync: bool
     exit_grace: float
+    allow_public: bool
 
     @classmethod
     def create(
@@ -251,6 +312,7 @@ class LogConfig:
         *,
         path: str,
         token: str | None,
+        auth: object | None,
         branch: str | None,
         api_url: str | None,
         segment_bytes: int,
@@ -270,6 +332,7 @@ class LogConfig:
         spool_dir: str | os.PathLike[str] | None,
         spool_fsync: bool,
         exit_grace: float,
+        allow_public: bool,
     ) -> LogConfig:
         """Validate ``Log``'s arguments; ``ValueError``/``TypeError`` name the bad one."""
         path = check_path(path)
@@ -298,6 +361,8 @@ class LogConfig:
                 raise TypeError(f"{name} must be a gitjsonl.Identity or None")
         if token is not None and (not isinstance(token, str) or _CONTROL.search(token)):
             raise ValueError("token must be a string without control characters")
+        if token is not None and auth is not None:
+            raise ValueError("give a Log token= or auth=, not both")
         legacy: str | None
         if legacy_path is DEFAULT:
             legacy = legacy_path_for(path)
@@ -306,7 +371,9 @@ class LogConfig:
         return cls(
             repo=check_repo(repo),
             path=path,
-            token=token if token is not None else token_from_env(),
+            # auth= (a GitHub App, say) stands instead of a token, even one in the environment.
+            token=token if token is not None or auth is not None else token_from_env(),
+            auth=auth,
             branch=None if branch is None else check_branch(branch),
             api_url=check_api_url(api_url if api_url is not None else api_url_from_env()),
             segment_bytes=segment_bytes,
@@ -326,6 +393,7 @@ class LogConfig:
             spool_dir=spool_dir,
             spool_fsync=bool(spool_fsync),
             exit_grace=float(exit_grace),
+            allow_public=bool(allow_public),
         )
 
 
@@ -337,6 +405,7 @@ class LogOptions(TypedDict, total=False):
 
     path: str
     token: str | None
+    auth: object | None
     branch: str | None
     api_url: str | None
     segment_bytes: int
@@ -358,3 +427,4 @@ class LogOptions(TypedDict, total=False):
     spool_dir: str | os.PathLike[str] | None
     spool_fsync: bool
     exit_grace: float
+    allow_public: bool

@@ -15,6 +15,8 @@ Class tree::
     ├── GitHubError                     GitHub (or the network) said no; .status, .message
     │   ├── AuthenticationError         401: the token is missing, wrong or revoked
     │   ├── PermissionDenied            403 without a rate limit: the token may not write here
+    │   │   ├── ProtectedBranch         the branch is protected (branch protection or a ruleset)
+    │   │   └── PublicRepository        the repository is public and allow_public is not set
     │   ├── NotFound                    404: no such repository, branch, path or object
     │   ├── RateLimited                 403/429 primary or secondary rate limit; .retry_after
     │   ├── EmptyRepository             409 "Git Repository is empty."
@@ -45,6 +47,8 @@ __all__ = [
     "NotFastForward",
     "NotFound",
     "PermissionDenied",
+    "ProtectedBranch",
+    "PublicRepository",
     "RateLimited",
     "RecordError",
     "RecordTooLarge",
@@ -99,6 +103,22 @@ class AuthenticationError(GitHubError):
 
 class PermissionDenied(GitHubError):
     """403 that is not a rate limit: the token may read but not write, or not even read."""
+
+
+class ProtectedBranch(PermissionDenied):
+    """GitHub refuses every update of this branch (branch protection or a repository ruleset).
+
+    Not retried: give the log a branch of its own (``branch="gitjsonl-log"``),
+    which gitjsonl creates from the default branch.
+    """
+
+
+class PublicRepository(PermissionDenied):
+    """The repository is public, and a log of what users typed would be published.
+
+    Raised before anything is written, unless the ``Log`` was created with
+    ``allow_public=True``.
+    """
 
 
 class NotFound(GitHubError):

@@ -16,6 +16,7 @@ object we only need as a reference costs a request.
 from __future__ import annotations
 
 import base64
+import contextlib
 import email.utils
 import logging
 import time
@@ -40,6 +41,7 @@ from ._exceptions import (
     NotFastForward,
     NotFound,
     PermissionDenied,
+    ProtectedBranch,
     RateLimited,
     RepositoryMoved,
     TransientError,
@@ -53,6 +55,10 @@ __all__ = [
     "DirEntry",
     "Folder",
     "GitHubRepo",
+    "RateBudget",
+    "RepoInfo",
+    "app_installation_auth",
+    "credentials",
     "translate_error",
 ]
 
@@ -66,6 +72,25 @@ class CommitInfo:
     message: str
     parents: tuple[str, ...]
     date: str = ""  # the committer date, ISO 8601
+
+
+@dataclass(frozen=True, slots=True)
+class RepoInfo:
+    """The repository as GitHub describes it to this token."""
+
+    full_name: str
+    default_branch: str
+    private: bool
+    can_push: bool | None  # None: GitHub did not say (an App installation token)
+
+
+@dataclass(frozen=True, slots=True)
+class RateBudget:
+    """The primary rate limit left to a token, and the server's clock when it said so."""
+
+    remaining: int
+    limit: int
+    server_time: float | None  # from the Date header, seconds since the epoch
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +172,8 @@ def translate_error(exc: BaseException, *, write: bool) -> GitHubError:
         ):
             wait = _retry_after(exc.headers, time.time())
             return RateLimited(message or "rate limited", status=status, retry_after=wait)
+        if any(text in lowered for text in PROTECTED):
+            return ProtectedBranch(message, status=status)
         if status == 403:
             return PermissionDenied(message or "Forbidden", status=status)
         if status == 404:
@@ -189,6 +216,25 @@ TRANSIENT_422 = (
 )
 
 
+def credentials(token: str | None, auth: object | None) -> Auth.Auth | None:
+    """PyGithub's credentials from ``token=`` or ``auth=`` (never both)."""
+    if auth is not None:
+        if token is not None:
+            raise ValueError("give a Log token= or auth=, not both")
+        if not isinstance(auth, Auth.Auth):
+            raise TypeError(
+                "auth must be a PyGithub credentials object, such as "
+                f"github.Auth.AppAuth(...).get_installation_auth(...), not {type(auth).__name__}"
+            )
+        return auth
+    return Auth.Token(token) if token else None
+
+
+def app_installation_auth(app_id: str, private_key: str, installation_id: int) -> Auth.Auth:
+    """Credentials of a GitHub App's installation: tokens fetched and refreshed by PyGithub."""
+    return Auth.AppAuth(app_id, private_key).get_installation_auth(installation_id)
+
+
 def _refuse_redirects(requester: Any) -> None:
     """Make a redirect PyGithub does not follow an error, not an answer.
 
@@ -207,6 +253,20 @@ def _refuse_redirects(requester: Any) -> None:
 
     requester.requestJson = checked
 
+
+#: How GitHub refuses a write to a protected branch: classic branch protection
+#: on the refs API (422 "Protected branch update failed for refs/heads/main.",
+#: recalled: git push says "GH006: Protected branch update failed"), a ruleset
+#: (422 "Repository rule violations found", satisfactory-factories/application#67;
+#: "Cannot create ref due to creations being restricted."), and the Contents
+#: API (409 "Could not create file: Changes must be made through a pull
+#: request.", akhilmhdh/contributors-readme-action#28).
+PROTECTED = (
+    "protected branch update failed",
+    "repository rule violations found",
+    "creations being restricted",
+    "changes must be made through a pull request",
+)
 
 _TREE_TYPES = {"blob": "file", "tree": "dir", "commit": "submodule"}
 
@@ -233,6 +293,7 @@ class GitHubRepo:
         full_name: str,
         *,
         token: str | None,
+        auth: object | None = None,
         api_url: str = DEFAULT_API_URL,
         timeout: float = 30.0,
         user_agent: str = "gitjsonl",
@@ -240,7 +301,7 @@ class GitHubRepo:
         self.full_name = full_name
         self.api_url = api_url.rstrip("/")
         self._gh = Github(
-            auth=Auth.Token(token) if token else None,
+            auth=credentials(token, auth),
             base_url=self.api_url,
             timeout=int(timeout) or 1,
             user_agent=user_agent,
@@ -251,6 +312,7 @@ class GitHubRepo:
             per_page=100,
         )
         self._repo = self._gh.get_repo(full_name)
+        self._info: RepoInfo | None = None
         _refuse_redirects(self._repo.requester)
 
     def close(self) -> None:
@@ -276,7 +338,9 @@ class GitHubRepo:
         """After a 307: find the repository's new name (GitHub redirects reads) and use it."""
 
         def get() -> str:
-            name: str = self._gh.get_repo(self.full_name, lazy=False).full_name
+            repo = self._gh.get_repo(self.full_name)
+            _ = repo.default_branch  # fetches it (GitHub redirects the old name to the new)
+            name: str = repo.full_name
             return name
 
         new_name = self._translated(get, write=False)
@@ -290,14 +354,60 @@ class GitHubRepo:
         )
         self.full_name = new_name
         self._repo = self._gh.get_repo(new_name)
+        self._info = None
         return True
 
     # -- reads ---------------------------------------------------------------
 
     def default_branch(self) -> str:
-        def get() -> str:
-            branch: str = self._repo.default_branch
-            return branch
+        return self.repository().default_branch
+
+    def repository(self, *, fresh: bool = False) -> RepoInfo:
+        """What GitHub says of the repository: one request, remembered unless ``fresh``."""
+        if self._info is not None and not fresh:
+            return self._info
+
+        def get() -> RepoInfo:
+            repo = self._gh.get_repo(self.full_name)
+            default_branch = repo.default_branch  # fetches it (lazy until now), once
+            permissions = repo.permissions
+            return RepoInfo(
+                full_name=repo.full_name,
+                default_branch=default_branch,
+                private=bool(repo.private),
+                can_push=None if permissions is None else bool(permissions.push),
+            )
+
+        self._info = self._call(get)
+        return self._info
+
+    def branch_protected(self, branch: str) -> bool:
+        """Whether GitHub reports ``branch`` as protected (``NotFound`` when it does not exist)."""
+
+        def get() -> bool:
+            url = f"{self._repo.url}/branches/{urllib.parse.quote(branch)}"
+            _headers, data = self._repo.requester.requestJsonAndCheck("GET", url)
+            return bool(isinstance(data, dict) and data.get("protected"))
+
+        return self._call(get)
+
+    def rate_limit(self) -> RateBudget:
+        """The token's primary rate-limit budget, and the server's clock (``GET /rate_limit``)."""
+
+        def get() -> RateBudget:
+            url = f"{self.api_url}/rate_limit"
+            headers, data = self._repo.requester.requestJsonAndCheck("GET", url)
+            core = data.get("resources", {}).get("core", {}) if isinstance(data, dict) else {}
+            date = _header(headers, "date")
+            server_time = None
+            if date:
+                with contextlib.suppress(TypeError, ValueError):
+                    server_time = email.utils.parsedate_to_datetime(date).timestamp()
+            return RateBudget(
+                remaining=int(core.get("remaining", 0)),
+                limit=int(core.get("limit", 0)),
+                server_time=server_time,
+            )
 
         return self._call(get)
 

@@ -43,6 +43,7 @@ from ._config import (
     MiB,
     OnFull,
 )
+from ._doctor import Check, credentials_kind, diagnose, gather
 from ._exceptions import (
     BufferFull,
     EmptyRepository,
@@ -54,7 +55,7 @@ from ._exceptions import (
     RateLimited,
 )
 from ._github import GitHubRepo
-from ._pacing import Pacer, Pacing
+from ._pacing import Pacer, Pacing, describe_pacing
 from ._queue import PendingQueue, admit
 from ._reader import LogReader
 from ._records import encode_record
@@ -87,7 +88,11 @@ class Log:
         path: The log's folder in the repository (``"data/interactions"``);
             segments are written inside it.
         token: A GitHub token that may write contents; ``$GITHUB_TOKEN`` when
-            ``None``. It never appears in a ``repr``, a log line or an error.
+            neither it nor ``auth`` is given. It never appears in a ``repr``, a
+            log line or an error.
+        auth: Instead of ``token``, any PyGithub credentials object, such as
+            ``github.Auth.AppAuth(app_id, key).get_installation_auth(id)``: a
+            GitHub App's installation token, refreshed before it expires.
         branch: The branch to write; the repository's default branch when
             ``None``. A branch that does not exist is created from the default
             branch's head.
@@ -129,6 +134,9 @@ class Log:
             loss, costs a disk flush per ``append``.
         exit_grace: Seconds the log may take to commit its pending records
             at interpreter exit (10).
+        allow_public: Write even if the repository is public (False). A log of
+            what users typed is personal data: by default a public repository
+            is refused (``PublicRepository``) before anything is written.
     """
 
     def __init__(
@@ -137,6 +145,7 @@ class Log:
         *,
         path: str,
         token: str | None = None,
+        auth: object | None = None,
         branch: str | None = None,
         api_url: str | None = None,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
@@ -158,11 +167,13 @@ class Log:
         spool_dir: str | os.PathLike[str] | None = None,
         spool_fsync: bool = False,
         exit_grace: float = DEFAULT_EXIT_GRACE,
+        allow_public: bool = False,
     ) -> None:
         self._config = config = LogConfig.create(
             repo,
             path=path,
             token=token,
+            auth=auth,
             branch=branch,
             api_url=api_url,
             segment_bytes=segment_bytes,
@@ -182,6 +193,7 @@ class Log:
             spool_dir=spool_dir,
             spool_fsync=spool_fsync,
             exit_grace=exit_grace,
+            allow_public=allow_public,
         )
         self._clock = clock
         self._injected_sleep = sleep
@@ -235,7 +247,11 @@ class Log:
         self._flush_target = 0  # flush() waits for this sequence number
         self.writer_id = _new_writer_id()
         self._github = GitHubRepo(
-            config.repo, token=config.token, api_url=config.api_url, timeout=config.timeout
+            config.repo,
+            token=config.token,
+            auth=config.auth,
+            api_url=config.api_url,
+            timeout=config.timeout,
         )
         self._committer = Committer(
             self._github,
@@ -250,6 +266,7 @@ class Log:
             author=config.author,
             committer=config.committer,
             before_update=self._note_push,
+            allow_public=config.allow_public,
         )
         self._reader = LogReader(
             self._github,
@@ -408,6 +425,24 @@ class Log:
         """Every committed record on the branch, in order, streaming segment by segment."""
         return self._reader.records()
 
+    def check(self) -> list[Check]:
+        """Will this work? A checklist asked of GitHub before the first record (reads only).
+
+        Credentials and their kind, the repository visible, push permission,
+        public or private, the branch (exists or will be created, protected or
+        not), the primary rate limit left, and the clock against GitHub's.
+        ``gitjsonl doctor`` prints the same list.
+        """
+        config = self._config
+        facts = gather(
+            self._github,
+            branch=config.branch,
+            credentials=credentials_kind(config.token, config.auth),
+            allow_public=config.allow_public,
+            pacing=describe_pacing(config.pacing),
+        )
+        return diagnose(facts)
+
     def stats(self) -> LogStats:
         """A consistent snapshot of the counters (no I/O)."""
         with self._lock:
@@ -434,6 +469,8 @@ class Log:
                 return
             try:
                 self._step()
+            except GitJsonlError as exc:  # a spool that cannot be written, say
+                self._failed(exc)
             except Exception as exc:  # nothing may end the flusher: report it and go on
                 logger.exception("gitjsonl: unexpected error in the flusher")
                 self._failed(_wrap(exc))

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Pacer", "Pacing", "delay_for"]
+__all__ = ["Pacer", "Pacing", "delay_for", "describe_pacing"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +58,16 @@ def delay_for(
         index = min(excess, len(recent)) - 1
         wait = max(wait, recent[index] + length - now)
     return max(0.0, wait)
+
+
+def describe_pacing(pacing: Pacing | None) -> str:
+    """How a Log paces its writes, in a sentence (for ``doctor``)."""
+    if pacing is None:
+        return "off"
+    return (
+        f"{pacing.per_minute} writes a minute and {pacing.per_hour} an hour, per Log "
+        "(not shared with other Logs or processes on the same token)"
+    )
 
 
 class Pacer:

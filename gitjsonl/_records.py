@@ -55,11 +55,18 @@ def encode_record(record: Mapping[str, Any], max_record_bytes: int) -> bytes:
     if not isinstance(record, Mapping):
         raise RecordError(f"a record must be a JSON object (a dict), not {type(record).__name__}")
     try:
-        text = _encoder.encode(record if isinstance(record, dict) else dict(record))
+        value = record if isinstance(record, dict) else dict(record)
+    except Exception as exc:  # a Mapping whose methods raise is the caller's record's fault
+        raise RecordError(f"record cannot be read as a mapping: {exc!r}") from exc
+    _check_shape(value)
+    try:
+        text = _encoder.encode(value)
     except ValueError as exc:  # NaN / Infinity, circular reference
         raise RecordError(f"record is not valid JSON: {exc}") from exc
     except TypeError as exc:  # an object json cannot serialise
         raise RecordError(f"record is not JSON-serialisable: {exc}") from exc
+    except RecursionError as exc:
+        raise RecordError("record is nested too deeply") from exc
     try:
         line = text.encode("utf-8") + b"\n"
     except UnicodeEncodeError as exc:  # lone surrogates
@@ -69,6 +76,48 @@ def encode_record(record: Mapping[str, Any], max_record_bytes: int) -> bytes:
             f"record is {len(line):,} bytes as JSON; max_record_bytes is {max_record_bytes:,}"
         )
     return line
+
+
+#: Deeper records are refused; json would overflow Python's stack near 1,000.
+MAX_DEPTH = 200
+
+_CONTAINERS = (dict, list, tuple)
+
+
+def _json_key(key: object) -> object:
+    """The name json gives a dict key (``1`` and ``"1"`` both become ``"1"``)."""
+    if key is True:
+        return "true"
+    if key is False:
+        return "false"
+    if key is None:
+        return "null"
+    return key if isinstance(key, str) else str(key)
+
+
+def _check_shape(value: dict[Any, Any]) -> None:
+    """Refuse what json would serialise into a line that does not read back the same.
+
+    Keys that json converts to the same name (``{1: "a", "1": "b"}``: a line
+    with a duplicate key, of which readers keep one), and nesting deeper than
+    ``MAX_DEPTH``. Iterative, so hostile depth cannot overflow the stack here.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise RecordError(f"record is nested more than {MAX_DEPTH} levels deep")
+        if isinstance(item, dict):
+            if not all(type(key) is str for key in item):
+                names = [_json_key(key) for key in item]
+                if len(set(names)) != len(names):
+                    raise RecordError(
+                        "record has keys that become the same JSON name (such as 1 and '1')"
+                    )
+            children = item.values()
+        else:
+            children = item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, _CONTAINERS))
 
 
 @dataclass(frozen=True, slots=True)

@@ -169,13 +169,6 @@ def disk(monkeypatch: pytest.MonkeyPatch) -> FullDisk:
         pytest.param(
             b"F",
             id="full-when-a-batch-is-formed",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="gitjsonl/_log.py Log._run: the SpoolError that _cut_batch's "
-                "Spool.batch_formed raises is passed through _wrap like a bug of ours, so "
-                "flush() and stats().last_error give a plain GitJsonlError('unexpected error "
-                "in the flusher: SpoolError(...)') and the log shows an ERROR with a traceback",
-            ),
         ),
         pytest.param(b"P", id="full-when-a-ref-update-is-noted"),
     ],
@@ -270,18 +263,6 @@ def _row(
     return pytest.param(build or (lambda: kwargs), error, name, id=rid, marks=marks)
 
 
-_FSCK_NAMES = pytest.mark.xfail(
-    strict=True,
-    reason="git fsck --strict (and so GitHub) refuses this tree path; check_path only "
-    "refuses a segment equal to '.git' after stripping dots and spaces, so Log(...) "
-    "accepts it and every batch then fails with 422 (gitjsonl/_config.py check_path)",
-)
-_IDENTITY_DATE = pytest.mark.xfail(
-    strict=True,
-    reason="Identity.date is not validated (gitjsonl/_config.py Identity.__post_init__): "
-    "a date before 1970 or not ISO 8601 is accepted and every commit then fails with 422",
-)
-
 _BAD_ARGUMENTS = [
     _row("path-newline", ValueError, "path", path="data/\nx"),
     _row("path-nul", ValueError, "path", path="data/x\0"),
@@ -293,8 +274,8 @@ _BAD_ARGUMENTS = [
     _row("path-dot-git", ValueError, "path", path=".git/x"),
     _row("path-dot-git-uppercase", ValueError, "path", path="data/.GIT"),
     _row("path-dot-git-trailing-dot", ValueError, "path", path="data/.git./x"),
-    _row("path-ntfs-dot-git", ValueError, "path", path="GIT~1/x", marks=_FSCK_NAMES),
-    _row("path-hfs-dot-git", ValueError, "path", path="data/.g\u200cit", marks=_FSCK_NAMES),
+    _row("path-ntfs-dot-git", ValueError, "path", path="GIT~1/x"),
+    _row("path-hfs-dot-git", ValueError, "path", path="data/.g\u200cit"),
     _row("path-not-a-string", TypeError, "path", path=b"data"),
     _row("legacy-path-dot-dot", ValueError, "legacy_path", legacy_path="../x.jsonl"),
     _row("branch-dot-dot", ValueError, "branch", branch="a..b"),
@@ -333,8 +314,8 @@ _BAD_ARGUMENTS = [
     _row("max-record-bytes-zero", ValueError, "max_record_bytes", max_record_bytes=0),
     _row("max-pending-bytes-negative", ValueError, "max_pending_bytes", max_pending_bytes=-1),
     _row("token-with-newline", ValueError, "token", token=f"{TOKEN}\nX-Evil: 1"),
-    _row("author-before-1970", ValueError, "date", build=_pre_1970_author, marks=_IDENTITY_DATE),
-    _row("author-bad-date", ValueError, "date", build=_bad_date_author, marks=_IDENTITY_DATE),
+    _row("author-before-1970", ValueError, "date", build=_pre_1970_author),
+    _row("author-bad-date", ValueError, "date", build=_bad_date_author),
 ]
 
 
@@ -410,40 +391,30 @@ class _RaisingMapping(Mapping[str, Any]):
         return 1
 
 
-def _bug(text: str) -> Any:
-    return pytest.mark.xfail(strict=True, reason=f"gitjsonl/_records.py encode_record: {text}")
-
-
 _BAD_RECORDS = [
     pytest.param(
         lambda: _deep(100_000),
         id="dict-nested-100000-deep",
-        marks=_bug("json's RecursionError is not caught, so append raises RecursionError"),
     ),
     pytest.param(
         lambda: {"id": 9, "inner": _deep(100_000)},
         id="value-nested-100000-deep",
-        marks=_bug("json's RecursionError is not caught, so append raises RecursionError"),
     ),
     pytest.param(
         _RaisingMapping,
         id="mapping-whose-getitem-raises",
-        marks=_bug("dict(record) runs outside the try, so the Mapping's RuntimeError escapes"),
     ),
     pytest.param(
         lambda: {1: "a", "1": "b"},
         id="int-and-str-key-collide",
-        marks=_bug('{1: "a", "1": "b"} is written as {"1":"a","1":"b"}: a duplicate key'),
     ),
     pytest.param(
         lambda: {True: "a", "true": "b"},
         id="bool-and-str-key-collide",
-        marks=_bug('{True: "a", "true": "b"} is written with the key "true" twice'),
     ),
     pytest.param(
         lambda: {"id": 9, "inner": {None: "a", "null": "b"}},
         id="nested-none-and-str-key-collide",
-        marks=_bug('a nested {None: "a", "null": "b"} is written with the key "null" twice'),
     ),
     pytest.param(lambda: {("a", "b"): 1}, id="tuple-key"),
     pytest.param(lambda: {"id": 9, "blob": b"\x00\xff"}, id="bytes-value"),
@@ -483,20 +454,6 @@ def _cli_row(rid: str, *argv: str, stdin: str = "", marks: Any = ()) -> Any:
     return pytest.param(CliAttack(argv, stdin), id=rid, marks=marks)
 
 
-def _cli_bug(text: str) -> Any:
-    return pytest.mark.xfail(strict=True, reason=text)
-
-
-_UNCAUGHT_VALUE_ERROR = _cli_bug(
-    "gitjsonl/_cli.py main: the ValueError that Log(...)/LogConfig raises for a bad "
-    "--repo/--path/--branch is not caught (only GitJsonlError and OSError are), so it "
-    "escapes main() as a traceback"
-)
-_ECHOED_VALUE = _cli_bug(
-    "gitjsonl/_cli.py main: argparse's usage error 'unrecognized arguments: --tokne "
-    "SECRETVALUE' (or 'invalid choice') echoes the mistyped option's value, possibly a token"
-)
-
 _CLI_ATTACKS = [
     _cli_row("deep-json-on-stdin", "append", stdin=_DEEP_JSON),
     _cli_row("deep-json-argument", "append", _DEEP_JSON.strip()),
@@ -505,38 +462,21 @@ _CLI_ATTACKS = [
         "--token-file",
         "{token_file}",
         "tail",
-        marks=_cli_bug(
-            "gitjsonl/_cli.py _token: open(..., encoding='utf-8').read() raises "
-            "UnicodeDecodeError (a ValueError, not OSError), which main() does not catch"
-        ),
     ),
     _cli_row("token-file-is-a-directory", "--token-file", "{tmp}", "tail"),
-    _cli_row(
-        "path-dot-dot-append", "--path", "../x", "append", '{"id": 1}', marks=_UNCAUGHT_VALUE_ERROR
-    ),
+    _cli_row("path-dot-dot-append", "--path", "../x", "append", '{"id": 1}'),
     _cli_row(
         "path-dot-dot-tail",
         "--path",
         "../x",
         "tail",
-        marks=_cli_bug(
-            "gitjsonl/_cli.py _target: --path is only stripped of '/', never checked with "
-            "check_path, so `tail --path ../x` finds no segments and exits 0 with no output"
-        ),
     ),
-    _cli_row(
-        "repo-dot-dot-append", "--repo", "../x", "append", '{"id": 1}', marks=_UNCAUGHT_VALUE_ERROR
-    ),
+    _cli_row("repo-dot-dot-append", "--repo", "../x", "append", '{"id": 1}'),
     _cli_row(
         "repo-dot-dot-tail",
         "--repo",
         "../x",
         "tail",
-        marks=_cli_bug(
-            "gitjsonl/_cli.py _target: --repo is only checked for a '/', never with "
-            "check_repo, so GitHubRepo('../x') sends GET /x with the token "
-            "(/repos/../x normalised by requests): a request outside /repos/"
-        ),
     ),
     _cli_row(
         "branch-dot-dot-append",
@@ -544,14 +484,13 @@ _CLI_ATTACKS = [
         "a..b",
         "append",
         '{"id": 1}',
-        marks=_UNCAUGHT_VALUE_ERROR,
     ),
     _cli_row("serve-repo-dot-dot", "serve", "--root", "{tmp}", "--repo", "../x"),
     _cli_row("serve-faults-not-json", "serve", "--root", "{tmp}", "--faults", "{faults}"),
     _cli_row("serve-faults-missing", "serve", "--root", "{tmp}", "--faults", "{tmp}/nope.json"),
-    _cli_row("mistyped-option-then-value", "tail", "--tokne", SECRET, marks=_ECHOED_VALUE),
-    _cli_row("mistyped-option-equals-value", "tail", f"--tokne={SECRET}", marks=_ECHOED_VALUE),
-    _cli_row("mistyped-option-before-command", "--tokne", SECRET, "tail", marks=_ECHOED_VALUE),
+    _cli_row("mistyped-option-then-value", "tail", "--tokne", SECRET),
+    _cli_row("mistyped-option-equals-value", "tail", f"--tokne={SECRET}"),
+    _cli_row("mistyped-option-before-command", "--tokne", SECRET, "tail"),
 ]
 
 

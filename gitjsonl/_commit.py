@@ -142,6 +142,11 @@ class Committer:
     def head(self) -> Head | None:
         return self._head
 
+    def known_head(self) -> str | None:
+        """The newest commit known to be on the branch (ours, or one read and proven)."""
+        head = self._head
+        return head.commit if head is not None else None
+
     def commit(self, batch: Batch) -> str:
         """Commit ``batch`` exactly once; the sha of the commit that holds it."""
         self._uploaded = set()

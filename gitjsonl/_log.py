@@ -273,6 +273,7 @@ class Log:
             path=config.path,
             branch=lambda: self._committer.branch,
             legacy_path=config.legacy_path,
+            known_head=self._committer.known_head,
         )
 
     def _open_spool(self, directory: str | os.PathLike[str]) -> None:

@@ -53,6 +53,10 @@ class Snapshot:
     migrated: bool  # the folder holds a migration manifest
 
 
+#: How many commits below a head are searched for our own last commit (one page).
+KNOWN_HEAD_SEARCH = 99
+
+
 class LogReader:
     """Reads one log on one branch; safe to share between threads."""
 
@@ -63,8 +67,10 @@ class LogReader:
         path: str,
         branch: Callable[[], str],
         legacy_path: str | None,
+        known_head: Callable[[], str | None] | None = None,
     ) -> None:
         self._repo = repo
+        self._known_head = known_head
         self._path = path.strip("/")
         self._branch = branch
         self._legacy_path = legacy_path.strip("/") if legacy_path else None
@@ -72,11 +78,32 @@ class LogReader:
         self.corrupt_lines = 0
 
     def snapshot(self) -> Snapshot:
-        commit = self._repo.get_head(self._branch())
+        commit = self._pin()
         entries = self._repo.list_dir(self._path, ref=commit) or []
         files = {e.name: e for e in entries if e.type == "file"}
         ordered = tuple(files[name] for _, name in sorted_segments(files))
         return Snapshot(commit, ordered, MANIFEST_NAME in files)
+
+    def _pin(self) -> str:
+        """The commit a read pins: the branch's head, unless that read is behind our own write.
+
+        Reads of a branch may lag behind writes, so right after ``flush()`` the
+        head can read as it was before our commit. ``known_head`` is the
+        newest commit this process knows is on the branch (its own last
+        commit): a head is used only when its history (read by sha, never
+        stale) reaches that commit; otherwise the known commit is read
+        instead. One more request, and only when the two differ.
+        """
+        head = self._repo.get_head(self._branch())
+        ours = self._known_head() if self._known_head is not None else None
+        if ours is None or head == ours:
+            return head
+        for count, info in enumerate(self._repo.iter_commits(head)):
+            if info.sha == ours:
+                return head  # newer than ours: it holds our commit and more
+            if count >= KNOWN_HEAD_SEARCH:
+                break
+        return ours
 
     def tail(self, n: int) -> list[dict[str, Any]]:
         """The last ``n`` records, oldest first."""
@@ -121,7 +148,8 @@ class LogReader:
                     continue
                 records = self.read(entry)
                 yield from records[seen:] if number == last else records
-                last, seen = number, len(records)
+                # A lagging read may show fewer records than already shown: never go back.
+                last, seen = max((last, seen), (number, len(records)))
 
     def _read_back(self, snap: Snapshot, n: int) -> list[tuple[DirEntry, list[dict[str, Any]]]]:
         """Segments newest first with their records, read until they hold ``n`` (one at least)."""

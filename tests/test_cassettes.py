@@ -183,7 +183,7 @@ class TestCassettesPinRequests:
         create_commit = GitHubRepo.create_commit
 
         def with_extra_read(self: GitHubRepo, *args: Any, **kwargs: Any) -> str:
-            self.default_branch()
+            self.repository(fresh=True)  # GET /repos/{owner}/{repo}, never cached
             return create_commit(self, *args, **kwargs)
 
         monkeypatch.setattr(GitHubRepo, "create_commit", with_extra_read)

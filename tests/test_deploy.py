@@ -313,6 +313,19 @@ class TestAuth:
 # -- CLI: GitHub App credentials ---------------------------------------------------------
 
 
+def app_environment(
+    hub: LocalHub, app_key: tuple[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Register an App on the hub and describe it in the three environment variables."""
+    private, public = app_key
+    hub.register_app(APP_ID, public, INSTALLATION_ID)
+    key_file = tmp_path / "app.pem"
+    key_file.write_text(private)
+    monkeypatch.setenv("GITHUB_APP_ID", str(APP_ID))
+    monkeypatch.setenv("GITHUB_APP_PRIVATE_KEY_FILE", str(key_file))
+    monkeypatch.setenv("GITHUB_APP_INSTALLATION_ID", str(INSTALLATION_ID))
+
+
 class TestCliAppCredentials:
     def test_app_variables_let_the_cli_append(
         self,
@@ -323,17 +336,25 @@ class TestCliAppCredentials:
         capsys: pytest.CaptureFixture[str],
     ) -> None:
         """GITHUB_APP_ID, _PRIVATE_KEY_FILE and _INSTALLATION_ID stand in for GITHUB_TOKEN."""
-        private, public = app_key
-        hub.register_app(APP_ID, public, INSTALLATION_ID)
-        key_file = tmp_path / "app.pem"
-        key_file.write_text(private)
-        monkeypatch.setenv("GITHUB_APP_ID", str(APP_ID))
-        monkeypatch.setenv("GITHUB_APP_PRIVATE_KEY_FILE", str(key_file))
-        monkeypatch.setenv("GITHUB_APP_INSTALLATION_ID", str(INSTALLATION_ID))
+        app_environment(hub, app_key, monkeypatch, tmp_path)
         assert run_cli(hub, "append", '{"id": 1}') == 0
         assert committed_records(hub) == [{"id": 1}]
         assert "appended 1 record" in capsys.readouterr().err
         assert any(r.token and r.token.startswith("ghs_") for r in hub.requests)
+
+    def test_doctor_names_app_credentials(
+        self,
+        hub: LocalHub,
+        app_key: tuple[str, str],
+        monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """doctor with the App variables: ✓ credentials naming the App's installation auth."""
+        app_environment(hub, app_key, monkeypatch, tmp_path)
+        assert run_cli(hub, "doctor") == 0
+        out = capsys.readouterr().out
+        assert "✓ credentials: AppInstallationAuth (PyGithub credentials), accepted" in out
 
     @pytest.mark.parametrize(
         "given",

@@ -423,13 +423,7 @@ class GitHubRepo:
     def get_commit(self, sha: str) -> CommitInfo:
         def get() -> CommitInfo:
             commit = self._repo.get_git_commit(sha)
-            return CommitInfo(
-                sha=commit.sha,
-                tree_sha=commit.tree.sha,
-                message=commit.message,
-                parents=tuple(parent.sha for parent in commit.parents),
-                date=commit.committer.date.isoformat() if commit.committer else "",
-            )
+            return _commit_info(commit.sha, commit, commit.parents)
 
         return self._call(get)
 
@@ -494,14 +488,7 @@ class GitHubRepo:
             if commit is None:
                 return None
             # Attributes the list response carries; `raw_data` would fetch each commit again.
-            inner = commit.commit
-            return CommitInfo(
-                sha=commit.sha,
-                tree_sha=inner.tree.sha,
-                message=inner.message,
-                parents=tuple(p.sha for p in commit.parents),
-                date=inner.committer.date.isoformat() if inner.committer else "",
-            )
+            return _commit_info(commit.sha, commit.commit, commit.parents)
 
         while (info := self._call(next_commit)) is not None:
             yield info
@@ -607,6 +594,17 @@ class GitHubRepo:
             attributes={"sha": sha},
             completed=False,
         )
+
+
+def _commit_info(sha: str, commit: Any, parents: Any) -> CommitInfo:
+    """A ``CommitInfo`` from a PyGithub git commit (and the parents it lists)."""
+    return CommitInfo(
+        sha=sha,
+        tree_sha=commit.tree.sha,
+        message=commit.message,
+        parents=tuple(parent.sha for parent in parents),
+        date=commit.committer.date.isoformat() if commit.committer else "",
+    )
 
 
 def _input_author(identity: Identity) -> InputGitAuthor:

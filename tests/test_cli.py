@@ -102,12 +102,12 @@ class TestAppend:
         monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str],
     ) -> None:
-        """A server that needs a token answers 401; the error says none was given."""
+        """Without a token a private repository answers 404; the error says none was given."""
         hub = localhub_factory(tokens={"t": "write"}, initial_commit=True)
         monkeypatch.delenv("GITHUB_TOKEN", raising=False)
         assert main(["--repo", REPO, "--api-url", hub.url, "append", '{"id": 1}']) == 1
         err = capsys.readouterr().err.strip().splitlines()
-        assert err[-1].startswith("gitjsonl: error: 401")
+        assert err[-1].startswith("gitjsonl: error: 404")
         assert "no token given" in err[-1]
         assert "Traceback" not in "".join(err)
 

@@ -452,7 +452,7 @@ class TestLogConfig:
 
 
 def every_option() -> dict[str, Any]:
-    """A value for every ``LogOptions`` key (no token: the wrappers differ there)."""
+    """A value for every ``LogOptions`` key (no token or auth: the wrappers differ there)."""
     return {
         "path": "data/x",
         "branch": "dev",
@@ -476,6 +476,7 @@ def every_option() -> dict[str, Any]:
         "spool_dir": None,
         "spool_fsync": True,
         "exit_grace": 1.0,
+        "allow_public": True,
     }
 
 
@@ -487,7 +488,7 @@ class TestLogOptions:
         assert set(LogOptions.__optional_keys__) | set(LogOptions.__required_keys__) == (
             keyword_only
         )
-        assert set(every_option()) | {"token"} == keyword_only
+        assert set(every_option()) | {"token", "auth"} == keyword_only
 
     def test_async_log_accepts_every_option(self) -> None:
         """``AsyncLog`` passes every ``Log`` keyword argument through to its ``Log``."""

@@ -335,36 +335,65 @@ class Committer:
         return Head(commit, folder.root_tree, ActiveSegment(number, content, sha))
 
     def _branch_head(self) -> str:
+        """The branch's head; the repository's first commit or the branch made if missing.
+
+        Right after a commit or a branch is made, reads of the branch may still
+        miss it (GitHub's reads lag writes): what we made ourselves is taken from
+        the answer that made it, never read back.
+        """
         branch = self.branch  # a 404 here is the repository's, not the branch's
         try:
             return self._repo.get_head(branch)
         except EmptyRepository:
-            self._bootstrap_empty_repository()
+            return self._bootstrap_empty_repository()
         except NotFound:
-            self._create_branch()
-        return self._repo.get_head(self.branch)
+            return self._create_branch()
 
-    def _bootstrap_empty_repository(self) -> None:
+    def _bootstrap_empty_repository(self) -> str:
         """The Git Data API refuses an empty repository; a Contents PUT makes its first commit."""
         message = f"gitjsonl: start log {self._path}"
         if self._skip_ci:
             message += " [skip ci]"
+        first: str | None
         try:
-            self._repo.put_file(
+            first = self._repo.put_file(
                 f"{self._path}/README.md", message, LOG_README.encode(), branch=None
             )
         except (ValidationFailed, ContentsConflict):
             logger.info("gitjsonl: another writer initialised the repository first")
+            first = None
         # GitHub names the first branch itself; make ours if it is another.
         default = self._repo.default_branch()
+        if first is None:
+            first = self._read_head(default)
         if default != self.branch:
-            self._create_branch(default)
+            return self._create_branch(default, at=first)
+        return first
 
-    def _create_branch(self, source: str | None = None) -> None:
+    def _create_branch(self, source: str | None = None, *, at: str | None = None) -> str:
+        """Make the branch at ``source``'s head (or ``at``); the commit it points at."""
         source = source or self._repo.default_branch()
         if source == self.branch:
-            raise NotFound(f"branch {self.branch!r} does not exist", status=404)
+            # The default branch of a repository with commits exists: this read lags.
+            raise _lagging(self.branch)
+        sha = at or self._read_head(source)
         try:
-            self._repo.create_ref(self.branch, self._repo.get_head(source))
+            self._repo.create_ref(self.branch, sha)
         except ValidationFailed:
             logger.info("gitjsonl: branch %s was created by another writer", self.branch)
+            return self._read_head(self.branch)
+        return sha
+
+    def _read_head(self, branch: str) -> str:
+        """A branch known to exist; a 404 means the read lags, and is retried."""
+        try:
+            return self._repo.get_head(branch)
+        except NotFound as exc:
+            raise _lagging(branch) from exc
+
+
+def _lagging(branch: str) -> TransientError:
+    return TransientError(
+        f"branch {branch!r} exists but reads as missing (GitHub's reads lag behind writes)",
+        ambiguous=False,
+    )

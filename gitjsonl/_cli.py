@@ -71,6 +71,8 @@ class _StderrHandler(logging.Handler):
     """Library warnings as ``gitjsonl: warning: ...``, on whatever ``sys.stderr`` is now."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "gitjsonl_raised", False) and self.level > logging.DEBUG:
+            return  # main() prints the same error once, as its last line
         message = record.getMessage().removeprefix("gitjsonl: ")
         sys.stderr.write(f"{PROG}: {record.levelname.lower()}: {message}\n")
 

@@ -223,7 +223,9 @@ def _branch(facts: Facts) -> list[Check]:
                 f"{name} does not exist yet; gitjsonl creates it from the default branch",
             )
         ]
-    checks = [Check("branch", True if facts.branch_exists else None, f"{name} exists")]
+    if facts.branch_exists is None:
+        return [Check("branch", None, f"{name}: could not be read (see the lines above)")]
+    checks = [Check("branch", True, f"{name} exists")]
     if facts.protected:
         checks.append(
             Check(

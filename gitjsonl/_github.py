@@ -19,6 +19,7 @@ import base64
 import contextlib
 import email.utils
 import logging
+import re
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -267,6 +268,48 @@ PROTECTED = (
     "creations being restricted",
     "changes must be made through a pull request",
 )
+
+
+class RedactSecrets(logging.Filter):
+    """Blank out tokens, JWTs and private keys in PyGithub's log records.
+
+    PyGithub masks the ``Authorization`` header it logs at DEBUG, but not the
+    bodies: the answer to ``POST /app/installations/{id}/access_tokens``
+    carries a fresh installation token. Installed on PyGithub's request
+    logger when this module is imported; it only ever removes secrets.
+    """
+
+    _PATTERNS = (
+        re.compile(r'("token"\s*:\s*")[^"]+(")'),
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{16,}|github_pat_[A-Za-z0-9_]{16,})"),
+        re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"),
+        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a record that cannot be formatted is not ours to fix
+            return True
+        redacted = message
+        for pattern in self._PATTERNS:
+            redacted = pattern.sub(
+                lambda m: (
+                    f"{m.group(1)}(secret removed){m.group(2)}"
+                    if m.re.groups == 2
+                    else "(secret removed)"
+                ),
+                redacted,
+            )
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_REDACT = RedactSecrets()
+for _name in ("github", "github.Requester", "github.GithubIntegration", "urllib3"):
+    logging.getLogger(_name).addFilter(_REDACT)
+
 
 _TREE_TYPES = {"blob": "file", "tree": "dir", "commit": "submodule"}
 

@@ -68,6 +68,10 @@ __all__ = ["Log", "LogStats"]
 
 logger = logging.getLogger("gitjsonl")
 
+#: Marks a log record whose error is also raised to the caller (by flush() or
+#: close()): a front end that shows the exception can skip the record.
+RAISED_TOO = {"gitjsonl_raised": True}
+
 
 def _new_writer_id() -> str:
     return uuid.uuid4().hex[:12]
@@ -404,7 +408,12 @@ class Log:
         if error is not None:
             with self._lock:
                 left = len(self._queue)
-            logger.error("gitjsonl: closed with %d record(s) not committed: %s", left, error)
+            logger.error(
+                "gitjsonl: closed with %d record(s) not committed: %s",
+                left,
+                error,
+                extra=RAISED_TOO,
+            )
             raise error
 
     def __enter__(self) -> Log:
@@ -559,7 +568,9 @@ class Log:
                 self._counters.last_failed_attempt = self._counters.attempts_started
                 self._schedule.failed(now)
             self._changed.notify_all()
-        logger.warning("gitjsonl: batch not committed, records kept pending: %s", exc)
+        logger.warning(
+            "gitjsonl: batch not committed, records kept pending: %s", exc, extra=RAISED_TOO
+        )
 
     def _note_push(self, batch: Batch, commit: str, base: str) -> None:
         if self._spool is not None:

@@ -1,5 +1,63 @@
-"""Shared fixtures: the in-process localhub server from gitjsonl.testing."""
+"""Shared fixtures: the in-process localhub server from gitjsonl.testing.
+
+The project's own integration tests run against a localhub that behaves like
+GitHub where it matters: reads of a branch lag behind writes
+(``GITHUB_LIKE_READ_LAG`` seconds, as GitHub's eventually consistent reads do)
+and Contents listings stop at 1,000 entries (localhub's default). A guarantee
+proven only against a perfectly consistent server is not proven. localhub's
+own tests and the conformance replay pin exact server behaviour and get a
+consistent hub unless they ask otherwise.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitjsonl.testing import LocalHub
+
 pytest_plugins = ["gitjsonl.testing.pytest_plugin"]
+
+#: Seconds reads of a branch see the previous head after it moves.
+GITHUB_LIKE_READ_LAG = 0.3
+
+_EXACT_SERVER_TESTS = ("tests.test_localhub_", "tests.test_conformance_")
+
+
+def _github_like(request: pytest.FixtureRequest) -> dict[str, Any]:
+    if request.module.__name__.startswith(_EXACT_SERVER_TESTS):
+        return {}
+    return {"read_lag": GITHUB_LIKE_READ_LAG}
+
+
+@pytest.fixture
+def localhub(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LocalHub]:
+    """A LocalHub serving ``owner/repo`` (empty), GitHub-like (see the module docstring)."""
+    with LocalHub(
+        root=tmp_path / "localhub", repos=("owner/repo",), **_github_like(request)
+    ) as hub:
+        yield hub
+
+
+@pytest.fixture
+def localhub_factory(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., LocalHub]]:
+    """LocalHub's keyword arguments in, a hub out (GitHub-like unless told); all stopped after."""
+    hubs: list[LocalHub] = []
+    defaults = _github_like(request)
+
+    def make(**kwargs: Any) -> LocalHub:
+        kwargs.setdefault("root", tmp_path / f"localhub-{len(hubs)}")
+        for key, value in defaults.items():
+            kwargs.setdefault(key, value)
+        hub = LocalHub(**kwargs)
+        hubs.append(hub)
+        return hub
+
+    yield make
+    for hub in hubs:
+        hub.stop()

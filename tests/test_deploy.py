@@ -185,11 +185,6 @@ class TestPublicRepository:
         assert "Traceback" not in err
         assert writes(public_hub) == []
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="cmd_append's failure is printed three times: the flusher's logger.warning "
-        "and close()'s logger.error reach _StderrHandler before main's own error line",
-    )
     def test_cli_append_refusal_is_one_line(
         self, public_hub: LocalHub, capsys: pytest.CaptureFixture[str]
     ) -> None:
@@ -730,12 +725,6 @@ class TestSecretsNeverLeak:
         for secret in (*jwts, key_body[:64], key_body[-64:]):
             assert secret not in logged
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="PyGithub's Requester logs every response body at DEBUG, so the body of "
-        "POST /app/installations/{id}/access_tokens puts each installation token (ghs_...) "
-        "in a github.Requester record; gitjsonl installs no filter",
-    )
     def test_installation_tokens_appear_in_no_log_record(
         self,
         hub: LocalHub,

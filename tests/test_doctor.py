@@ -199,10 +199,6 @@ class TestBranchCheck:
         """Whether the branch exists could not be read: · branch."""
         assert check("branch", branch_exists=None, protected=None).ok is None
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="_doctor._branch says '<branch> exists' when branch_exists is None (not read)",
-    )
     def test_unknown_existence_does_not_claim_the_branch_exists(self) -> None:
         """A branch that could not be read is not reported as existing."""
         got = check("branch", branch_exists=None, protected=None)

@@ -301,6 +301,11 @@ class GitRepo:
             while moves and moves[0][0] < now - MAX_READ_LAG:
                 moves.pop(0)
 
+    def forget_moves(self) -> None:
+        """Treat every ref as settled long ago: no read lags behind it."""
+        with self._moves_lock:
+            self._moves.clear()
+
     def lagged_ref(self, ref: str, lag: float) -> str | None:
         """The sha ``ref`` had ``lag`` seconds ago (None: it did not exist then).
 

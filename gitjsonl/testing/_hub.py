@@ -313,6 +313,9 @@ class LocalHub:
                 message="Initial commit",
                 branch=default_branch,
             )
+            # A repository created with a commit existed before the test: its
+            # first branch does not lag (later moves, seeded or not, do).
+            repo.forget_moves()
 
     def git_dir(self, full_name: str) -> Path:
         """The bare repository's directory."""

@@ -24,7 +24,9 @@ pytest_plugins = ["gitjsonl.testing.pytest_plugin"]
 #: Seconds reads of a branch see the previous head after it moves.
 GITHUB_LIKE_READ_LAG = 0.3
 
-_EXACT_SERVER_TESTS = ("tests.test_localhub_", "tests.test_conformance_")
+#: Tests that pin exact server behaviour: localhub's own, the conformance
+#: replay, and the Contents-API baseline's known failure modes.
+_EXACT_SERVER_TESTS = ("tests.test_localhub_", "tests.test_conformance_", "tests.test_contents_")
 
 
 def _github_like(request: pytest.FixtureRequest) -> dict[str, Any]:

@@ -301,10 +301,13 @@ class GitRepo:
             while moves and moves[0][0] < now - MAX_READ_LAG:
                 moves.pop(0)
 
-    def forget_moves(self) -> None:
-        """Treat every ref as settled long ago: no read lags behind it."""
+    def forget_moves(self, ref: str | None = None) -> None:
+        """Treat ``ref`` (every ref when None) as settled long ago: no read lags behind it."""
         with self._moves_lock:
-            self._moves.clear()
+            if ref is None:
+                self._moves.clear()
+            else:
+                self._moves.pop(ref, None)
 
     def lagged_ref(self, ref: str, lag: float) -> str | None:
         """The sha ``ref`` had ``lag`` seconds ago (None: it did not exist then).

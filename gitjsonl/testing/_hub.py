@@ -331,8 +331,15 @@ class LocalHub:
         files: Mapping[str, bytes | None],
         message: str = "seed",
         branch: str = "main",
+        *,
+        lag: bool = False,
     ) -> str:
-        """Commit files straight into ``branch`` (None deletes); return the commit sha."""
+        """Commit files straight into ``branch`` (None deletes); return the commit sha.
+
+        A seeded commit is settled at once (it sets the scene), unless ``lag``:
+        then reads naming the branch see it only after ``read_lag``, as they
+        would a commit another client pushed through the API.
+        """
         repo = self._repo(full_name)
         refname = f"refs/heads/{branch}"
         with repo.ref_lock:
@@ -355,6 +362,8 @@ class LocalHub:
             sha = repo.write_commit(tree, [tip] if tip else [], who, who, message)
             if not repo.update_ref(refname, sha, tip):
                 raise RuntimeError(f"{refname} moved while seeding")
+        if not lag:
+            repo.forget_moves(refname)
         return sha
 
     def read_file(self, full_name: str, path: str, ref: str = "main") -> bytes | None:

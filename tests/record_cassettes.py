@@ -24,7 +24,7 @@ import github
 from github import Auth
 
 from gitjsonl._config import DEFAULT_API_URL
-from gitjsonl.testing import LocalHub, _hub, _server
+from gitjsonl.testing import LocalHub, _hub, _server, _store
 from tests.cassette_scenarios import (
     MISSING_REPO_NAME,
     SCENARIOS,
@@ -61,10 +61,10 @@ def delete_branch(api_url: str, token: str, repo: str, branch: str) -> None:
 @contextlib.contextmanager
 def localhub_context(scenario: Scenario) -> Iterator[Context]:
     tokens = {LOCAL_WRITE_TOKEN: "write", LOCAL_READ_TOKEN: "read"}
-    # The seed commit and the repository's dates are the same on every recording.
     # The seed commit, the repository's and the server-dated commits' dates, and
     # the request ids in error messages are the same on every recording.
-    with mock.patch.object(_hub, "time", SimpleNamespace(time=lambda: FIXED_TIME)):
+    fixed_time = SimpleNamespace(time=lambda: FIXED_TIME)
+    with mock.patch.object(_hub, "time", fixed_time), mock.patch.object(_store, "time", fixed_time):
         hub = LocalHub(tokens=tokens, initial_commit=not scenario.empty_repository)
     hub._api.clock = lambda: FIXED_TIME  # LocalHub takes no clock (yet)
     fixed_uuid = SimpleNamespace(uuid4=lambda: uuid.UUID(int=0))

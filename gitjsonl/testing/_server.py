@@ -152,6 +152,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "localhub"
     sys_version = ""
+    # Headers and body go out in separate writes; with Nagle's algorithm the
+    # body waits for the client's delayed ACK (~40 ms a request on loopback).
+    disable_nagle_algorithm = True
     server: HubServer
 
     def setup(self) -> None:

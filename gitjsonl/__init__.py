@@ -27,6 +27,7 @@ from ._exceptions import (
     RepositoryMoved,
     SpoolError,
     SpoolLocked,
+    StaleRead,
     TransientError,
     ValidationFailed,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "RetryPolicy",
     "SpoolError",
     "SpoolLocked",
+    "StaleRead",
     "TransientError",
     "ValidationFailed",
     "__version__",

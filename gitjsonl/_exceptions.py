@@ -25,6 +25,7 @@ Class tree::
     │   ├── ValidationFailed            other 422s: GitHub refused the request's content
     │   ├── RepositoryMoved             301/307: renamed or transferred and not followed; .location
     │   └── TransientError              5xx, timeout or dropped connection; .ambiguous
+    │       └── StaleRead               a read of the branch is behind our own writes
     ├── CorruptLog                      a reader met a log it cannot make sense of
     ├── MigrationError                  gitjsonl migrate refused or failed verification
     └── SpoolError                      the local spool is unusable
@@ -55,6 +56,7 @@ __all__ = [
     "RepositoryMoved",
     "SpoolError",
     "SpoolLocked",
+    "StaleRead",
     "TransientError",
     "ValidationFailed",
 ]
@@ -195,3 +197,13 @@ class SpoolError(GitJsonlError):
 
 class SpoolLocked(SpoolError):
     """Another process holds the spool's lock."""
+
+
+class StaleRead(TransientError):
+    """A read of the branch is behind what we know it holds (GitHub's reads lag writes).
+
+    Retried like a lost race (short waits, many tries) until the reads catch up.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, ambiguous=False)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ._exceptions import NotFound
 from ._github import DirEntry, GitHubRepo
 from ._records import decode_lines
 from ._segments import MANIFEST_NAME, segment_number, sorted_segments
@@ -94,8 +95,13 @@ class LogReader:
         stale) reaches that commit; otherwise the known commit is read
         instead. One more request, and only when the two differ.
         """
-        head = self._repo.get_head(self._branch())
         ours = self._known_head() if self._known_head is not None else None
+        try:
+            head = self._repo.get_head(self._branch())
+        except NotFound:
+            if ours is None:
+                raise
+            return ours  # a branch we wrote to a moment ago: the read lags
         if ours is None or head == ours:
             return head
         for count, info in enumerate(self._repo.iter_commits(head)):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import tenacity
 
-from ._exceptions import ContentsConflict, NotFastForward, TransientError
+from ._exceptions import ContentsConflict, NotFastForward, StaleRead, TransientError
 
 __all__ = [
     "KindBackoff",
@@ -94,8 +94,8 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 def failure_kind(exc: BaseException | None) -> str:
-    """``"conflict"`` for a lost race, ``"error"`` for everything else."""
-    return "conflict" if isinstance(exc, NotFastForward) else "error"
+    """``"conflict"`` for a lost race or a read that lags behind it, ``"error"`` otherwise."""
+    return "conflict" if isinstance(exc, (NotFastForward, StaleRead)) else "error"
 
 
 def retry_wait(

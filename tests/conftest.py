@@ -25,8 +25,15 @@ pytest_plugins = ["gitjsonl.testing.pytest_plugin"]
 GITHUB_LIKE_READ_LAG = 0.3
 
 #: Tests that pin exact server behaviour: localhub's own, the conformance
-#: replay, and the Contents-API baseline's known failure modes.
-_EXACT_SERVER_TESTS = ("tests.test_localhub_", "tests.test_conformance_", "tests.test_contents_")
+#: replay, the Contents-API baseline's known failure modes, and the CLI's
+#: commands, each a separate reader of what the one before it wrote (a person
+#: typing them would see GitHub's lag too; the CLI's output is what they pin).
+_EXACT_SERVER_TESTS = (
+    "tests.test_localhub_",
+    "tests.test_conformance_",
+    "tests.test_contents_",
+    "tests.test_cli",
+)
 
 
 def _github_like(request: pytest.FixtureRequest) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -84,7 +85,9 @@ class TestFastApiExample:
                 client.post("/feedback", json={"session_id": "s1", "feedback": -1}).json()["id"]
             )
             assert client.get("/stats").json()["rows"] == 504
-        # Shutdown flushed: a fresh reader sees the four records after the legacy ones.
+        # Shutdown flushed: a fresh reader sees the four records after the legacy ones,
+        # once GitHub's reads of the branch have caught up with the writes.
+        time.sleep(hub.read_lag)
         with Log(
             "owner/repo", path="data/interactions", api_url=hub.url, token=hub.token, pacing=None
         ) as reader:

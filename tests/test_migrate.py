@@ -113,6 +113,7 @@ class TestMigrate:
         count = len(segments_on_branch(localhub))
         with Log(REPO, path=DEST, api_url=localhub.url, token=localhub.token, pacing=None) as log:
             log.append({"id": 30})
+        time.sleep(localhub.read_lag)  # a second reader sees it once GitHub's reads catch up
         with Log(REPO, path=DEST, api_url=localhub.url, token=localhub.token, pacing=None) as log:
             assert [r["id"] for r in log.records()] == list(range(31))
         assert len(segments_on_branch(localhub)) in (count, count + 1)
@@ -253,6 +254,9 @@ class TestRecoverHistory:
         capsys: pytest.CaptureFixture[str],
     ) -> None:
         """Three overwrites by the baseline are undone: every record, once, in append order."""
+        # The baseline's overwrites are staged on a consistent server; lag would
+        # only add conflicts (409s) to its GET-then-PUT, not overwrites.
+        localhub.read_lag = 0.0
         expected = clobbering_history(localhub)
         final = (localhub.read_file(REPO, SRC) or b"").decode()
         assert len([x for x in final.splitlines() if x.strip()]) == 3  # what survived the last one

@@ -1,7 +1,12 @@
 """Committing one batch: blob(s) -> tree on the head's tree -> commit -> fast-forward.
 
 The steady state costs four requests and no reads: the head commit, its tree
-and the active segment's bytes are kept from our own last commit. Everything
+and the active segment's bytes are kept from our own last commit, or learned
+from the commits other writers on this host left on the branch's turn
+(``_turn``): writers of one process or host take turns and never race each
+other. Every write is paid for from the token's shared ``Budget``; the writes
+of a batch are reserved inside the turn, and a batch that must wait for the
+budget leaves the turn to sleep. Everything
 that can go wrong is an exception from ``_github``; what to do about it is
 decided by ``_retry`` (``RetryPolicy.retrying``) and carried out by tenacity:
 
@@ -17,7 +22,6 @@ decided by ``_retry`` (``RetryPolicy.retrying``) and carried out by tenacity:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import random
 from collections.abc import Callable, Iterator
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 import tenacity
 
 from ._batch import LANDED, UNPROVEN, Batch, commit_message, settle_lost_update
+from ._budget import Budget
 from ._config import Identity
 from ._exceptions import (
     ContentsConflict,
@@ -34,13 +39,14 @@ from ._exceptions import (
     NotFound,
     ProtectedBranch,
     PublicRepository,
+    RateLimited,
     TransientError,
     ValidationFailed,
 )
-from ._github import GitHubRepo
-from ._pacing import Pacer
+from ._github import GitHubRepo, git_blob_sha
 from ._retry import RetryPolicy
 from ._segments import ActiveSegment, SegmentWrite, plan_segments, sorted_segments
+from ._turn import BranchTurns, Link, Taken, Turn, catch_up
 
 __all__ = ["Committer", "Head", "git_blob_sha"]
 
@@ -57,11 +63,6 @@ each line is one JSON object. To read every record in order:
 
 Only the highest-numbered segment still grows; the others never change.
 """
-
-
-def git_blob_sha(content: bytes) -> str:
-    """The object id git (and so GitHub) gives a blob with ``content``."""
-    return hashlib.sha1(b"blob %d\0" % len(content) + content, usedforsecurity=False).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,7 @@ class Committer:
         branch: str | None,
         segment_bytes: int,
         policy: RetryPolicy,
-        pacer: Pacer | None,
+        budget: Budget | None,
         sleep: Callable[[float], None],
         writer_id: str,
         skip_ci: bool = True,
@@ -103,13 +104,16 @@ class Committer:
         rng: random.Random | None = None,
         before_update: Callable[[Batch, str, str], None] | None = None,
         allow_public: bool = False,
+        turns: BranchTurns | None = None,
     ) -> None:
         self._repo = repo
         self._path = path.strip("/")
         self._branch = branch
         self._segment_bytes = segment_bytes
         self._policy = policy
-        self._pacer = pacer
+        self._budget = budget
+        self._turns = turns
+        self._own_turn = Turn(None)  # without turns: a turn nobody else takes
         self._sleep = sleep
         self._writer_id = writer_id
         self._skip_ci = skip_ci
@@ -121,6 +125,7 @@ class Committer:
         self._allow_public = allow_public
         self._checked = False  # the repository was checked before our first write
         self._head: Head | None = None
+        self._stale: Head | None = None  # the head a lost race proved old: its segment may serve
         self._unresolved: _Unresolved | None = None
         self._uploaded: set[str] = set()  # blobs this batch has uploaded already
         self.conflicts = 0
@@ -147,6 +152,13 @@ class Committer:
         head = self._head
         return head.commit if head is not None else None
 
+    def close(self) -> None:
+        """Let go of the shared budget and turn (the ``Log`` is closed)."""
+        if self._budget is not None:
+            self._budget.release()
+        if self._turns is not None:
+            self._turns.release()
+
     def commit(self, batch: Batch) -> str:
         """Commit ``batch`` exactly once; the sha of the commit that holds it."""
         self._uploaded = set()
@@ -172,29 +184,123 @@ class Committer:
             landed = self._resolve(self._unresolved)  # raises while it cannot tell
             if landed is not None:
                 return landed
-        head = self._head or self._load_head(None)
-        writes = plan_segments(head.active, batch.lines, self._segment_bytes)
-        with self._paced(len(writes) + 3):
-            return self._push(batch, head, writes)
+        force = False
+        while True:
+            with self._turn().take() as taken:
+                head = self._catch_up(taken)
+                if head is not None:
+                    writes = plan_segments(head.active, batch.lines, self._segment_bytes)
+                    reservation, wait = self._reserve(len(writes) + 3, force=force)
+                    if wait <= 0:
+                        return self._push_paid(batch, head, writes, reservation, taken)
+            # Out of the turn: others may go meanwhile.
+            if head is None:
+                self._head = self._load_head(self._stale)  # may write (bootstrap) and wait
+                self._stale = None
+            else:
+                force = self._wait_for_budget(wait)
+
+    def _turn(self) -> Turn:
+        return self._turns.get(self.branch) if self._turns is not None else self._own_turn
+
+    def _catch_up(self, taken: Taken) -> Head | None:
+        """Our head, moved on to the newest commit other writers here left on the branch.
+
+        None when we know no head yet, and no writer of this process has left one.
+        """
+        head = self._head
+        if head is None and self._stale is None:
+            head = self._local_head(taken)  # never after a lost race: that head is what lost
+        if head is None:
+            return None
+        self._head = head
+        found = catch_up(taken.chain, head.commit, self._path)
+        if found is None:
+            return head
+        if not found.exact:  # someone elsewhere committed in between: read, exactly, by sha
+            self._head = self._load_head_at(found.commit, head)
+            return self._head
+        active = head.active
+        link = found.segment
+        if link is not None:
+            content = taken.content(link)
+            if content is None:
+                cached = head.active
+                if cached is not None and cached.sha == link.segment_sha:
+                    content = cached.content
+                else:
+                    content = self._repo.get_blob(link.segment_sha)
+            active = ActiveSegment(link.segment, content, link.segment_sha)
+        self._head = Head(found.commit, found.tree, active)
+        return self._head
+
+    def _local_head(self, taken: Taken) -> Head | None:
+        """The last commit a writer of this process made on the branch, as our head.
+
+        A link from this process is of this repository for sure (one from a file
+        might not be: it is only trusted once our own head is found in the
+        chain), and reading it by sha is exact where reading the branch may lag.
+        """
+        link = taken.local_tip
+        if link is None:
+            return None
+        content = taken.content(link) if link.path == self._path else None
+        if content is None:
+            return self._load_head_at(link.commit, None)
+        return Head(link.commit, link.tree, ActiveSegment(link.segment, content, link.segment_sha))
+
+    def _reserve(self, cost: int, *, force: bool) -> tuple[str | None, float]:
+        if self._budget is None:
+            return None, 0.0
+        return self._budget.reserve(cost, force=force)
+
+    def _wait_for_budget(self, wait: float) -> bool:
+        """Sleep until the budget has room; True when the sleep was cut short (closing)."""
+        assert self._budget is not None
+        clock = self._budget.clock
+        before = clock()
+        self._sleep(wait)
+        return clock() - before < wait / 2
+
+    def _push_paid(
+        self,
+        batch: Batch,
+        head: Head,
+        writes: list[SegmentWrite],
+        reservation: str | None,
+        taken: Taken,
+    ) -> str:
+        """``_push``, settling its reservation with the writes really sent."""
+        sent = self._repo.writes
+        try:
+            ours = self._push(batch, head, writes)
+        except RateLimited as exc:
+            if self._budget is not None:
+                self._budget.learn(exc)
+            raise
+        finally:
+            if self._budget is not None and reservation is not None:
+                self._budget.settle(reservation, self._repo.writes - sent)
+        last = ours.active
+        assert last is not None
+        assert last.sha is not None
+        taken.add(
+            Link(ours.commit, head.commit, ours.tree, self._path, last.number, last.sha),
+            last.content,
+        )
+        return ours.commit
 
     @contextlib.contextmanager
-    def _paced(self, cost: int) -> Iterator[None]:
-        """Wait until ``cost`` more writes fit GitHub's budget; count them once sent."""
-        if self._pacer is None:
+    def _spend(self, cost: int) -> Iterator[None]:
+        """Around writes outside a batch (bootstrap, a new branch, a lost answer's re-send)."""
+        if self._budget is None:
             yield
             return
-        delay = self._pacer.delay(cost)
-        if delay > 0:
-            self._sleep(delay)
-        try:
+        with self._budget.spend(cost, self._sleep):
             yield
-        finally:
-            # Stamped when the requests are done: GitHub's window counts them
-            # on arrival, which is never earlier than this.
-            self._pacer.record(cost)
 
-    def _push(self, batch: Batch, head: Head, writes: list[SegmentWrite]) -> str:
-        """Blobs, tree, commit, fast-forward: the four writes of one batch."""
+    def _push(self, batch: Batch, head: Head, writes: list[SegmentWrite]) -> Head:
+        """Blobs, tree, commit, fast-forward: the four writes of one batch; our new head."""
         files: dict[str, str | None] = {}
         for write in writes:
             files[f"{self._path}/{write.name}"] = self._blob(write.content)
@@ -222,14 +328,15 @@ class Committer:
             ) from exc
         except NotFastForward:
             self.conflicts += 1
-            self._head = self._load_head(head)
+            # Read the new head at the next attempt, out of the turn; keep the segment's bytes.
+            self._head, self._stale = None, head
             raise
         except TransientError as exc:
             if exc.ambiguous:
                 self._unresolved = _Unresolved(batch, head.commit, sha, ours)
             raise
         self._head = ours
-        return sha
+        return ours
 
     def _blob(self, content: bytes) -> str:
         """Upload ``content`` unless this batch already did (a retry after a conflict)."""
@@ -253,7 +360,7 @@ class Committer:
         than that one (``settle_lost_update``), never from a possibly stale read.
         """
         try:
-            with self._paced(1):
+            with self._spend(1):
                 self._repo.update_ref(self.branch, lost.commit)
         except NotFastForward:
             pass
@@ -356,9 +463,10 @@ class Committer:
             message += " [skip ci]"
         first: str | None
         try:
-            first = self._repo.put_file(
-                f"{self._path}/README.md", message, LOG_README.encode(), branch=None
-            )
+            with self._spend(1):
+                first = self._repo.put_file(
+                    f"{self._path}/README.md", message, LOG_README.encode(), branch=None
+                )
         except (ValidationFailed, ContentsConflict):
             logger.info("gitjsonl: another writer initialised the repository first")
             first = None
@@ -378,7 +486,8 @@ class Committer:
             raise _lagging(self.branch)
         sha = at or self._read_head(source)
         try:
-            self._repo.create_ref(self.branch, sha)
+            with self._spend(1):
+                self._repo.create_ref(self.branch, sha)
         except ValidationFailed:
             logger.info("gitjsonl: branch %s was created by another writer", self.branch)
             return self._read_head(self.branch)

@@ -1,7 +1,7 @@
 """Configuration: constants, the environment, and ``LogConfig`` (a log's validated settings).
 
 The environment is read here and nowhere else (``GITHUB_TOKEN``,
-``GITHUB_API_URL``), and so are the names every module shares: ``MiB``, the
+``GITHUB_API_URL``, the user's cache folder), and so are the names every module shares: ``MiB``, the
 default API URL, where a log's legacy single file lives.
 """
 
@@ -11,9 +11,11 @@ import datetime
 import math
 import os
 import re
+import sys
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, TypedDict
 
 from ._pacing import Pacing
@@ -34,6 +36,7 @@ __all__ = [
     "OnFull",
     "api_url_from_env",
     "app_from_env",
+    "budget_dir_from_env",
     "check_api_url",
     "check_branch",
     "check_path",
@@ -90,6 +93,24 @@ def app_from_env() -> tuple[str, str, int] | None:
 def api_url_from_env() -> str:
     """``$GITHUB_API_URL`` (GitHub Enterprise), else GitHub's own API."""
     return os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL
+
+
+def budget_dir_from_env() -> Path | None:
+    """Where the processes of this host share a token's write budget: the user's cache folder.
+
+    ``$XDG_CACHE_HOME/gitjsonl`` (an absolute ``XDG_CACHE_HOME`` only, as the
+    XDG specification asks), else ``~/.cache/gitjsonl``; on macOS
+    ``~/Library/Caches/gitjsonl``. None when there is no home folder to find.
+    """
+    if sys.platform == "darwin":
+        base = Path("~/Library/Caches")
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME") or ""
+        base = Path(xdg) if os.path.isabs(xdg) else Path("~/.cache")
+    try:
+        return base.expanduser() / "gitjsonl"
+    except RuntimeError:  # no HOME and no password entry: a bare container
+        return None
 
 
 def legacy_path_for(path: str) -> str:
@@ -304,6 +325,7 @@ class LogConfig:
     spool_fsync: bool
     exit_grace: float
     allow_public: bool
+    budget_dir: Path | None
 
     @classmethod
     def create(
@@ -333,6 +355,7 @@ class LogConfig:
         spool_fsync: bool,
         exit_grace: float,
         allow_public: bool,
+        budget_dir: str | os.PathLike[str] | None = DEFAULT,
     ) -> LogConfig:
         """Validate ``Log``'s arguments; ``ValueError``/``TypeError`` name the bad one."""
         path = check_path(path)
@@ -368,6 +391,16 @@ class LogConfig:
             legacy = legacy_path_for(path)
         else:
             legacy = None if legacy_path is None else check_path(legacy_path, what="legacy_path")
+        if budget_dir is DEFAULT:
+            shared_dir = budget_dir_from_env()
+        elif budget_dir is None:
+            shared_dir = None
+        elif isinstance(budget_dir, (str, os.PathLike)):
+            shared_dir = Path(budget_dir).expanduser()
+            if not str(budget_dir) or _CONTROL.search(str(budget_dir)):
+                raise ValueError("budget_dir must be a folder's path, or None")
+        else:
+            raise TypeError(f"budget_dir must be a path or None, not {type(budget_dir).__name__}")
         return cls(
             repo=check_repo(repo),
             path=path,
@@ -394,6 +427,7 @@ class LogConfig:
             spool_fsync=bool(spool_fsync),
             exit_grace=float(exit_grace),
             allow_public=bool(allow_public),
+            budget_dir=shared_dir,
         )
 
 
@@ -428,3 +462,4 @@ class LogOptions(TypedDict, total=False):
     spool_fsync: bool
     exit_grace: float
     allow_public: bool
+    budget_dir: str | os.PathLike[str] | None

@@ -18,13 +18,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import email.utils
+import hashlib
 import logging
 import re
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import github
 import requests
@@ -60,6 +61,9 @@ __all__ = [
     "RepoInfo",
     "app_installation_auth",
     "credentials",
+    "credentials_key",
+    "git_blob_sha",
+    "is_secondary_limit",
     "translate_error",
 ]
 
@@ -231,6 +235,74 @@ def credentials(token: str | None, auth: object | None) -> Auth.Auth | None:
     return Auth.Token(token) if token else None
 
 
+def credentials_key(api_url: str, token: str | None, auth: object | None) -> tuple[str, bool]:
+    """A hash naming whose write budget a request spends, and whether other processes can
+    name it the same way.
+
+    GitHub's secondary limits are per token (per installation for a GitHub App,
+    whose tokens change every hour). The key is a hash: the token itself is
+    never kept. Credentials of a kind not recognised here are named by the
+    object, so they are shared in this process only.
+    """
+    portable = True
+    if isinstance(auth, Auth.AppInstallationAuth):
+        who = f"app {auth.app_id} installation {auth.installation_id}"
+    elif isinstance(auth, Auth.AppAuth):
+        who = f"app {auth.app_id}"
+    elif isinstance(auth, Auth.Token):
+        who = f"token {auth.token}"
+    elif isinstance(auth, Auth.Login):
+        who = f"login {auth.login}"
+    elif auth is not None:
+        who, portable = f"{type(auth).__qualname__} {id(auth)}", False
+    elif token:
+        who = f"token {token}"
+    else:
+        who = "anonymous"
+    digest = hashlib.sha256(f"{api_url.rstrip('/')}\n{who}".encode()).hexdigest()[:32]
+    return digest, portable
+
+
+def is_secondary_limit(error: RateLimited) -> bool:
+    """Whether GitHub's rate-limit answer is a secondary limit (not the primary hourly one)."""
+    lowered = error.message.lower()
+    if "secondary" in lowered or "abuse" in lowered:
+        return True
+    return error.status == 429 and "api rate limit exceeded" not in lowered
+
+
+def git_blob_sha(content: bytes) -> str:
+    """The object id git (and so GitHub) gives a blob with ``content``."""
+    digest = hashlib.sha1(b"blob %d\0" % len(content), usedforsecurity=False)
+    digest.update(content)  # no copy of the content (hashlib releases the GIL on large data)
+    return digest.hexdigest()
+
+
+#: JSON's escapes for the bytes a JSON line may hold that a JSON string may not.
+_JSON_ESCAPES = {b: f"\\u{b:04x}".encode() for b in range(0x20)}
+_JSON_ESCAPES.update({0x08: b"\\b", 0x09: b"\\t", 0x0A: b"\\n", 0x0C: b"\\f", 0x0D: b"\\r"})
+_CONTROL_BYTES = re.compile(rb"[\x00-\x09\x0b-\x1f]")
+
+
+def utf8_blob_body(content: bytes) -> bytes | None:
+    """The JSON body of ``POST git/blobs`` carrying ``content`` as UTF-8 text.
+
+    None when ``content`` is not valid UTF-8 (it then goes up as base64). The
+    body is built with a few ``bytes.replace`` passes rather than ``json.dumps``,
+    which would decode, escape and encode again: it is the largest piece of work
+    the flusher does, and holding the GIL for it delays ``append()`` callers.
+    """
+    if not content.isascii():
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    text = content.replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(b"\n", b"\\n")
+    if _CONTROL_BYTES.search(text):  # never in a line gitjsonl wrote; possible in one it read
+        text = _CONTROL_BYTES.sub(lambda m: _JSON_ESCAPES[m.group()[0]], text)
+    return b'{"encoding":"utf-8","content":"' + text + b'"}'
+
+
 def app_installation_auth(app_id: str, private_key: str, installation_id: int) -> Auth.Auth:
     """Credentials of a GitHub App's installation: tokens fetched and refreshed by PyGithub."""
     return Auth.AppAuth(app_id, private_key).get_installation_auth(installation_id)
@@ -356,6 +428,7 @@ class GitHubRepo:
         )
         self._repo = self._gh.get_repo(full_name)
         self._info: RepoInfo | None = None
+        self.writes = 0  # write requests sent (or tried), for the budget to count
         _refuse_redirects(self._repo.requester)
 
     def close(self) -> None:
@@ -363,12 +436,17 @@ class GitHubRepo:
 
     def _call(self, fn: Callable[[], T], *, write: bool = False) -> T:
         try:
-            return self._translated(fn, write=write)
+            return self._send(fn, write=write)
         except RepositoryMoved:
             # A 307 means the request was not carried out: follow and send it again once.
             if not self._follow_move():
                 raise
-            return self._translated(fn, write=write)
+            return self._send(fn, write=write)
+
+    def _send(self, fn: Callable[[], T], *, write: bool) -> T:
+        if write:
+            self.writes += 1
+        return self._translated(fn, write=write)
 
     @staticmethod
     def _translated(fn: Callable[[], T], *, write: bool) -> T:
@@ -539,12 +617,41 @@ class GitHubRepo:
     # -- writes --------------------------------------------------------------
 
     def create_blob(self, content: bytes) -> str:
+        """Upload a blob; the sha GitHub names it by (the caller checks it against git's).
+
+        JSON lines go up as UTF-8 text, about the size of the segment; base64
+        (a third larger) only for content that is not valid UTF-8, or when
+        GitHub's sha for the text differs from git's for the bytes.
+        """
+        body = utf8_blob_body(content)
+        if body is not None:
+            sha = self._call(lambda: self._post_blob(body), write=True)
+            if sha == git_blob_sha(content):
+                return sha
+            logger.info("gitjsonl: blob uploaded as UTF-8 was named %s; sending it as base64", sha)
+
         def create() -> str:
             encoded = base64.b64encode(content).decode("ascii")
             sha: str = self._repo.create_git_blob(encoded, "base64").sha
             return sha
 
         return self._call(create, write=True)
+
+    def _post_blob(self, body: bytes) -> str:
+        """``POST git/blobs`` with a body built by ``utf8_blob_body`` (PyGithub would
+        escape every non-ASCII character as six bytes)."""
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        # The body goes to requests as it is: bytes (a file object would be streamed,
+        # and could not be sent again after a redirect).
+        answer_headers, data = self._repo.requester.requestMemoryBlobAndCheck(
+            "POST", f"{self._repo.url}/git/blobs", None, headers, cast("Any", body)
+        )
+        if isinstance(data, dict) and isinstance(data.get("sha"), str):
+            return str(data["sha"])
+        if _header(answer_headers, "location"):
+            # A redirect this request path does not refuse by itself (see _refuse_redirects).
+            raise GithubException(307, {"message": "Moved"}, answer_headers)
+        raise GitHubError(f"unexpected answer creating a blob: {str(data)[:200]}")
 
     def create_tree(self, base_tree: str | None, files: dict[str, str | None]) -> str:
         """A tree: ``base_tree`` with each path set to a blob sha (``None`` deletes it)."""

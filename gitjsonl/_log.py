@@ -8,6 +8,9 @@ A ``Log`` is a few small parts with one job each, wired together here:
 - ``Counters`` (``_stats``): what ``stats()`` reports;
 - ``Committer`` (``_commit``) and ``LogReader`` (``_reader``) over one
   ``GitHubRepo`` (``_github``): the network;
+- the token's ``Budget`` (``_budget``) and the branch's turn (``_turn``),
+  shared with every other ``Log`` on the same token and branch in this process
+  and, through files in ``budget_dir``, on this host;
 - optionally a ``Spool`` (``_spool``): the records on local disk.
 
 Threading: ``append`` encodes the record on the caller's thread, then takes
@@ -32,6 +35,7 @@ from typing import Any
 
 from . import _lifecycle
 from ._batch import Batch, find_landed, new_batch_id
+from ._budget import Budget, budget_for
 from ._commit import Committer
 from ._config import (
     DEFAULT,
@@ -54,8 +58,8 @@ from ._exceptions import (
     NotFound,
     RateLimited,
 )
-from ._github import GitHubRepo
-from ._pacing import Pacer, Pacing, describe_pacing
+from ._github import GitHubRepo, is_secondary_limit
+from ._pacing import Pacing, describe_pacing
 from ._queue import PendingQueue, admit
 from ._reader import LogReader
 from ._records import encode_record
@@ -63,6 +67,7 @@ from ._retry import RetryPolicy
 from ._schedule import FlushSchedule
 from ._spool import Spool, spool_name
 from ._stats import Counters, LogStats
+from ._turn import BranchTurns
 
 __all__ = ["Log", "LogStats"]
 
@@ -141,6 +146,12 @@ class Log:
         allow_public: Write even if the repository is public (False). A log of
             what users typed is personal data: by default a public repository
             is refused (``PublicRepository``) before anything is written.
+        budget_dir: A folder where the processes of this host share each
+            token's write budget (a small ledger file per token, named by a
+            hash of the API URL and the token) and take turns committing to a
+            branch. The user's cache folder by default (``$XDG_CACHE_HOME`` or
+            ``~/.cache``, ``~/Library/Caches`` on macOS, then ``gitjsonl``);
+            ``None`` shares them with the other ``Log``s of this process only.
     """
 
     def __init__(
@@ -172,6 +183,7 @@ class Log:
         spool_fsync: bool = False,
         exit_grace: float = DEFAULT_EXIT_GRACE,
         allow_public: bool = False,
+        budget_dir: str | os.PathLike[str] | None = DEFAULT,
     ) -> None:
         self._config = config = LogConfig.create(
             repo,
@@ -198,6 +210,7 @@ class Log:
             spool_fsync=spool_fsync,
             exit_grace=exit_grace,
             allow_public=allow_public,
+            budget_dir=budget_dir,
         )
         self._clock = clock
         self._injected_sleep = sleep
@@ -257,13 +270,31 @@ class Log:
             api_url=config.api_url,
             timeout=config.timeout,
         )
+        self._budget: Budget | None = None
+        if config.pacing is not None:
+            self._budget = budget_for(
+                config.pacing,
+                api_url=config.api_url,
+                token=config.token,
+                auth=config.auth,
+                directory=config.budget_dir,
+                clock=self._clock,
+            )
+        turns = BranchTurns(
+            api_url=config.api_url,
+            token=config.token,
+            auth=config.auth,
+            repo=config.repo,
+            directory=config.budget_dir,
+        )
         self._committer = Committer(
             self._github,
             path=config.path,
             branch=config.branch,
             segment_bytes=config.segment_bytes,
             policy=config.retry,
-            pacer=Pacer(config.pacing, self._clock) if config.pacing is not None else None,
+            budget=self._budget,
+            turns=turns,
             sleep=self._sleep_unless_stopped,
             writer_id=self.writer_id,
             skip_ci=config.skip_ci,
@@ -401,6 +432,7 @@ class Log:
             self._stop.set()
             self._wake.set()
             self._thread.join(timeout=5.0)
+            self._committer.close()
             self._github.close()
             if self._spool is not None:
                 self._spool.close()  # uncommitted records stay in it for the next Log
@@ -449,12 +481,19 @@ class Log:
             branch=config.branch,
             credentials=credentials_kind(config.token, config.auth),
             allow_public=config.allow_public,
-            pacing=describe_pacing(config.pacing),
+            pacing=describe_pacing(
+                config.pacing, shared="process" if config.budget_dir is None else "host"
+            ),
         )
         return diagnose(facts)
 
     def stats(self) -> LogStats:
-        """A consistent snapshot of the counters (no I/O)."""
+        """A consistent snapshot of the counters, and of the token's write budget.
+
+        No network: the budget is read from this process, or from the host's
+        small ledger file.
+        """
+        budget = self._budget.stats() if self._budget is not None else None
         with self._lock:
             return self._counters.snapshot(
                 pending=len(self._queue),
@@ -463,6 +502,7 @@ class Log:
                 retries=self._committer.retries,
                 corrupt_lines=self._reader.corrupt_lines,
                 landed_after_error=self._committer.landed_after_error,
+                budget=budget,
             )
 
     # -- the flusher's side ------------------------------------------------------------
@@ -568,8 +608,11 @@ class Log:
                 self._counters.last_failed_attempt = self._counters.attempts_started
                 self._schedule.failed(now)
             self._changed.notify_all()
-        logger.warning(
-            "gitjsonl: batch not committed, records kept pending: %s", exc, extra=RAISED_TOO
+        # A secondary limit met with a budget: the budget has said, once, what it does about it.
+        learned = isinstance(exc, RateLimited) and is_secondary_limit(exc)
+        level = logging.INFO if learned and self._budget is not None else logging.WARNING
+        logger.log(
+            level, "gitjsonl: batch not committed, records kept pending: %s", exc, extra=RAISED_TOO
         )
 
     def _note_push(self, batch: Batch, commit: str, base: str) -> None:

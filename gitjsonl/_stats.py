@@ -1,4 +1,4 @@
-"""``LogStats``, and the counters a ``Log`` keeps to produce it."""
+"""``LogStats``, ``BudgetStats``, and the counters a ``Log`` keeps to produce them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,33 @@ from dataclasses import dataclass
 
 from ._exceptions import GitJsonlError
 
-__all__ = ["Counters", "LogStats"]
+__all__ = ["BudgetStats", "Counters", "LogStats"]
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetStats:
+    """The state of the write budget a ``Log`` shares with every writer on its token.
+
+    ``shared`` is ``"host"`` (processes on this host share it through a ledger
+    file) or ``"process"``. ``last_minute``/``last_hour`` count the writes in
+    each window, ``allowed_per_minute``/``allowed_per_hour`` what the windows
+    allow now: GitHub's budget times ``allowance``, which drops to half after
+    a secondary-limit answer and grows back slowly. ``paused_for`` is what is
+    left of the pause GitHub asked for; ``limited`` counts secondary-limit
+    answers learned from, ``waits`` the times a write waited for the budget
+    and ``waited`` their seconds (on this host, since the ledger began).
+    """
+
+    shared: str
+    last_minute: int
+    last_hour: int
+    allowed_per_minute: int
+    allowed_per_hour: int
+    allowance: float
+    paused_for: float
+    limited: int
+    waits: int
+    waited: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +46,8 @@ class LogStats:
     ``rate_limited`` rate-limit answers waited out; ``dropped`` records refused
     under ``on_full="drop"``; ``corrupt_lines`` lines readers skipped;
     ``landed_after_error`` batches found on the branch after their answer was
-    lost; ``last_error`` the latest error, cleared by the next success.
+    lost; ``last_error`` the latest error, cleared by the next success;
+    ``budget`` the token's shared write budget (``None`` without pacing).
     """
 
     appended: int
@@ -37,6 +64,7 @@ class LogStats:
     landed_after_error: int
     last_commit: str | None
     last_error: GitJsonlError | None
+    budget: BudgetStats | None = None
 
 
 @dataclass(slots=True)
@@ -63,6 +91,7 @@ class Counters:
         retries: int,
         corrupt_lines: int,
         landed_after_error: int,
+        budget: BudgetStats | None = None,
     ) -> LogStats:
         return LogStats(
             appended=self.appended,
@@ -79,4 +108,5 @@ class Counters:
             landed_after_error=landed_after_error,
             last_commit=self.last_commit,
             last_error=self.last_error,
+            budget=budget,
         )

@@ -73,6 +73,8 @@ class Context:
             sleep=self.clock.sleep,
             author=IDENTITY,
             committer=IDENTITY,
+            # Replays repeat the same commit shas: nothing may carry over from one to the next.
+            budget_dir=None,
             **kwargs,
         )
 

@@ -477,6 +477,7 @@ def every_option() -> dict[str, Any]:
         "spool_fsync": True,
         "exit_grace": 1.0,
         "allow_public": True,
+        "budget_dir": None,
     }
 
 

@@ -207,10 +207,11 @@ class TestConflicts:
         assert history_is_linear(localhub)
 
     def test_two_writers_share_one_log(self, localhub: LocalHub) -> None:
-        """Two Logs on one path interleave their batches; nothing is lost or doubled."""
+        """Two Logs on one path, each with its own token, race; nothing is lost or doubled."""
+        # Logs on one token take turns and never race (tests/test_budget.py): two tokens do.
         with (
             make_log(localhub, segment_bytes=1500) as a,
-            make_log(localhub, segment_bytes=1500) as b,
+            make_log(localhub, segment_bytes=1500, token="another-write-token") as b,
         ):
             for i in range(60):
                 a.append({"w": "a", "i": i})

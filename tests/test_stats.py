@@ -21,6 +21,8 @@ NOTHING_PASSED_IN = dict.fromkeys(
     ),
     0,
 )
+#: Where the budget would be passed in: a log without pacing has none.
+NO_BUDGET = {"budget": None}
 
 
 class TestCounters:
@@ -32,6 +34,7 @@ class TestCounters:
             **dict.fromkeys(values, 0),
             "last_commit": None,
             "last_error": None,
+            **NO_BUDGET,
         }
 
     def test_snapshot_carries_every_field(self) -> None:
@@ -67,6 +70,7 @@ class TestCounters:
             "last_commit": "c0ffee",
             "last_error": error,
             **passed_in,
+            **NO_BUDGET,
         }
         stats = counters.snapshot(**passed_in)
         assert {f.name for f in dataclasses.fields(LogStats)} == set(expected)

@@ -1,0 +1,392 @@
+"""One token's write budget, shared by every writer on it: in this process, and on this host.
+
+GitHub's secondary limits count a token's content-generating requests, whoever
+sends them: four uvicorn workers with a ``Log`` each, two ``Log``s on one log,
+a ``gitjsonl migrate`` run. Each of them holds a ``Budget``, and every
+``Budget`` on one token keeps its state in one place:
+
+- ``LedgerStore``: a small JSON file in ``budget_dir`` (``_ledger``), read and
+  rewritten under its lock for each decision, so that the processes of a host
+  share it; a crashed process's writes simply age out of the windows;
+- ``MemoryStore``: the same state in this process only (``budget_dir=None``,
+  a test's fake clock, credentials other processes cannot name, or a ledger
+  that cannot be written).
+
+The decisions are ``_pacing``'s pure functions; this module only keeps state
+and sleeps. ``Registry`` hands out what the ``Log``s of a process share (these
+stores, and ``_turn``'s turns), counted by reference, and forgets it all in a
+forked child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
+
+from . import _ledger
+from ._exceptions import RateLimited
+from ._github import credentials_key, is_secondary_limit
+from ._pacing import (
+    RECOVERY_WINDOWS,
+    BudgetState,
+    Pacing,
+    Spent,
+    budget_stats,
+    learn_limit,
+    prune,
+    reserve,
+    settle,
+    wait_for,
+)
+from ._stats import BudgetStats
+
+__all__ = [
+    "Budget",
+    "LedgerStore",
+    "MemoryStore",
+    "Registry",
+    "budget_for",
+    "host_budget",
+    "ledger_path",
+    "state_from_json",
+    "state_to_json",
+]
+
+logger = logging.getLogger("gitjsonl")
+
+T = TypeVar("T")
+
+LEDGER_FORMAT = 1
+
+
+class Registry(Generic[T]):
+    """What the ``Log``s of this process share, by key, while at least one holds it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[Hashable, tuple[T, int]] = {}
+        if hasattr(os, "register_at_fork"):
+            # A child shares nothing with its parent's writers: new objects, new locks.
+            os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._items = {}
+
+    def acquire(self, key: Hashable, make: Callable[[], T]) -> T:
+        with self._lock:
+            item, count = self._items.get(key) or (make(), 0)
+            self._items[key] = (item, count + 1)
+            return item
+
+    def release(self, key: Hashable, item: T) -> None:
+        """``item``, acquired under ``key``, is no longer held by one of its holders."""
+        with self._lock:
+            found = self._items.get(key)
+            if found is None or found[0] is not item:
+                return  # forgotten at a fork (``item`` is the parent's), or released twice
+            _, count = found
+            if count <= 1:
+                del self._items[key]
+            else:
+                self._items[key] = (item, count - 1)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+
+# -- where the state lives ----------------------------------------------------------------
+
+
+class Store(Protocol):
+    shared: str  # "host" or "process", for stats
+
+    def update(self, change: Callable[[BudgetState], BudgetState]) -> BudgetState:
+        """Apply ``change`` atomically; the new state."""
+        ...
+
+    def read(self) -> BudgetState: ...
+
+
+class MemoryStore:
+    """A token's budget state in this process."""
+
+    shared = "process"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state = BudgetState()
+
+    def update(self, change: Callable[[BudgetState], BudgetState]) -> BudgetState:
+        with self._lock:
+            self._state = change(self._state)
+            return self._state
+
+    def read(self) -> BudgetState:
+        with self._lock:
+            return self._state
+
+
+def state_to_json(state: BudgetState) -> dict[str, Any]:
+    """The ledger file's content (times are the wall clock's, to the millisecond)."""
+    return {
+        "format": LEDGER_FORMAT,
+        "spent": [[round(s.time, 3), s.count, s.id, s.done] for s in state.spent],
+        "allowance": state.allowance,
+        "since": state.since,
+        "blocked_until": state.blocked_until,
+        "limited": state.limited,
+        "waits": state.waits,
+        "waited": round(state.waited, 3),
+    }
+
+
+def state_from_json(data: dict[str, Any] | None) -> BudgetState:
+    """A ledger file's state; a fresh one for a missing, torn or unknown file."""
+    if not data or data.get("format") != LEDGER_FORMAT:
+        return BudgetState()
+    try:
+        spent = tuple(
+            Spent(float(t), int(n), str(i), bool(d)) for t, n, i, d in data.get("spent", [])
+        )
+        return BudgetState(
+            spent=spent,
+            allowance=float(data.get("allowance", 1.0)),
+            since=float(data.get("since", 0.0)),
+            blocked_until=float(data.get("blocked_until", 0.0)),
+            limited=int(data.get("limited", 0)),
+            waits=int(data.get("waits", 0)),
+            waited=float(data.get("waited", 0.0)),
+        )
+    except (TypeError, ValueError):
+        return BudgetState()
+
+
+class LedgerStore:
+    """A token's budget state in a file that the processes of this host share.
+
+    If the file cannot be written (a read-only home, a full disk), this process
+    warns once and keeps the budget to itself.
+    """
+
+    shared = "host"
+
+    def __init__(self, path: Path, fallback: MemoryStore) -> None:
+        self.path = path
+        self._fallback = fallback
+        self._failed = False
+
+    def update(self, change: Callable[[BudgetState], BudgetState]) -> BudgetState:
+        if not self._failed:
+            try:
+                with _ledger.locked(self.path) as fd:
+                    assert fd is not None  # no wait given: the lock is always taken
+                    state = change(state_from_json(_ledger.read_json(fd)))
+                    _ledger.write_json(fd, state_to_json(state))
+                    return state
+            except OSError as exc:
+                self._fail(exc)
+        return self._fallback.update(change)
+
+    def read(self) -> BudgetState:
+        if not self._failed:
+            try:
+                return state_from_json(_ledger.read_locked_json(self.path))
+            except OSError as exc:
+                self._fail(exc)
+        return self._fallback.read()
+
+    def _fail(self, exc: OSError) -> None:
+        self._failed = True
+        logger.warning(
+            "gitjsonl: cannot use the write budget's ledger in %s (%s); this process paces "
+            "its writes alone (pass budget_dir= a writable folder to share it)",
+            self.path.parent,
+            exc.strerror or exc,
+        )
+
+
+def ledger_path(directory: Path, key: str) -> Path:
+    return directory / f"budget-{key}.json"
+
+
+# -- a writer's view of the budget ----------------------------------------------------------
+
+
+class Budget:
+    """A writer's handle on its token's shared budget: reserve, settle, wait, learn.
+
+    ``clock`` is the store's: the wall clock for a ledger (the one clock every
+    process on a host reads alike), else the ``Log``'s.
+    """
+
+    def __init__(
+        self,
+        pacing: Pacing,
+        store: Store,
+        clock: Callable[[], float],
+        release: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.pacing = pacing
+        self.store = store
+        self.clock = clock
+        self._release = release
+
+    def release(self) -> None:
+        """This writer is done with the budget (``Log.close``)."""
+        release, self._release = self._release, lambda: None
+        release()
+
+    def reserve(self, cost: int, *, force: bool = False) -> tuple[str | None, float]:
+        """Reserve ``cost`` writes if they fit now: (its id, 0), else (None, seconds to wait).
+
+        ``force`` reserves them whatever the windows say (a writer shutting down).
+        """
+        token = uuid.uuid4().hex[:12]
+        waits: list[float] = []
+
+        def change(state: BudgetState) -> BudgetState:
+            now = self.clock()
+            state = prune(state, now, self.pacing)
+            wait = 0.0 if force else wait_for(state, now, cost, self.pacing)
+            if wait > 0:
+                waits.append(wait)
+                return replace(state, waits=state.waits + 1, waited=state.waited + wait)
+            return reserve(state, now, cost, token)
+
+        self.store.update(change)
+        return (None, waits[0]) if waits else (token, 0.0)
+
+    def settle(self, token: str, used: int) -> None:
+        """The writes reserved under ``token`` are done: ``used`` of them were sent."""
+
+        def change(state: BudgetState) -> BudgetState:
+            now = self.clock()
+            return settle(prune(state, now, self.pacing), token, now, used)
+
+        self.store.update(change)
+
+    def acquire(self, cost: int, sleep: Callable[[float], None]) -> str:
+        """Wait until ``cost`` writes fit, and reserve them.
+
+        A sleep that does not let the time pass (the ``Log`` is closing, or a
+        test's sleep that does not move this clock) ends the waiting: the
+        writes go, as they would without pacing.
+        """
+        while True:
+            token, wait = self.reserve(cost)
+            if token is not None:
+                return token
+            before = self.clock()
+            sleep(wait)
+            if self.clock() - before < wait / 2:
+                forced, _ = self.reserve(cost, force=True)
+                assert forced is not None
+                return forced
+
+    @contextlib.contextmanager
+    def spend(self, cost: int, sleep: Callable[[float], None]) -> Iterator[None]:
+        """Around ``cost`` writes sent one after the other: wait for room, then count them."""
+        token = self.acquire(cost, sleep)
+        try:
+            yield
+        except RateLimited as exc:
+            self.learn(exc)
+            raise
+        finally:
+            self.settle(token, cost)
+
+    def learn(self, error: RateLimited) -> None:
+        """GitHub answered a secondary limit: pause every writer on the token, halve the budget."""
+        if not is_secondary_limit(error):
+            return  # the primary limit is GitHub's hourly count of everything: not ours to pace
+        shrunk: list[bool] = []
+
+        def change(state: BudgetState) -> BudgetState:
+            now = self.clock()
+            state = prune(state, now, self.pacing)
+            state, fresh = learn_limit(state, now, error.retry_after, self.pacing)
+            shrunk.append(fresh)
+            return state
+
+        state = self.store.update(change)
+        if not shrunk[0]:
+            logger.info("gitjsonl: another secondary-limit answer during the same pause")
+            return
+        stats = budget_stats(state, self.clock(), self.pacing, shared=self.store.shared)
+        where = "on this host" if self.store.shared == "host" else "in this process"
+        logger.warning(
+            "gitjsonl: GitHub answered %s (a secondary rate limit) although this token's writes "
+            "were paced: something else is spending its budget (a CI job, a script, another "
+            "host). Every Log on the token %s now pauses %.0f s, then writes at most %d a "
+            "minute and %d an hour, growing back to %d and %d over %.0f minutes",
+            error.status,
+            where,
+            stats.paused_for,
+            stats.allowed_per_minute,
+            stats.allowed_per_hour,
+            self.pacing.per_minute,
+            self.pacing.per_hour,
+            (1.0 - stats.allowance) * RECOVERY_WINDOWS * self.pacing.minute / 60.0,
+        )
+
+    def stats(self) -> BudgetStats:
+        now = self.clock()
+        state = prune(self.store.read(), now, self.pacing)
+        return budget_stats(state, now, self.pacing, shared=self.store.shared)
+
+
+_memory_stores: Registry[MemoryStore] = Registry()
+
+
+def budget_for(
+    pacing: Pacing,
+    *,
+    api_url: str,
+    token: str | None,
+    auth: object | None,
+    directory: Path | None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Budget:
+    """The budget of these credentials, shared on this host when ``directory`` is given.
+
+    A ``clock`` other than ``time.monotonic`` (a test's) keeps the budget in
+    this process, shared only with writers on the same clock: no other
+    process reads that clock.
+    """
+    key, portable = credentials_key(api_url, token, auth)
+    host = directory if portable and clock is time.monotonic else None
+    memory_key: Hashable = (key, "host" if host is not None else clock)
+    memory = _memory_stores.acquire(memory_key, MemoryStore)
+    store: Store = memory if host is None else LedgerStore(ledger_path(host, key), memory)
+    return Budget(
+        pacing,
+        store,
+        clock if host is None else time.time,
+        release=lambda: _memory_stores.release(memory_key, memory),
+    )
+
+
+def host_budget(
+    pacing: Pacing, *, api_url: str, token: str | None, auth: object | None, directory: Path
+) -> BudgetStats | None:
+    """What the ledger of these credentials on this host says (None: no ledger yet).
+
+    Reads only: for ``gitjsonl stats``.
+    """
+    key, portable = credentials_key(api_url, token, auth)
+    path = ledger_path(directory, key)
+    if not portable or not path.exists():
+        return None
+    state = state_from_json(_ledger.read_locked_json(path))
+    now = time.time()
+    return budget_stats(prune(state, now, pacing), now, pacing, shared="host")

@@ -1,0 +1,160 @@
+"""Files the processes of one host share, under ``fcntl.flock``: the thin I/O layer.
+
+Two kinds live in one folder (``budget_dir``; by default the user's cache
+folder): ``budget-<key>.json``, a token's ledger of writes (``_budget``), and
+``turn-<key>.json``, a branch's turn to commit and the commits its last
+writers made (``_turn``). Keys are hashes (``file_key``) of the API URL, the
+credentials and the branch: no token, no repository name and no path appears
+in a file name, and no token in a file.
+
+A file is read and written whole while its lock is held, and its lock is held
+only for that (a ledger) or for one batch's writes (a turn). A lock ends with
+its process however the process ends: ``flock`` locks belong to the open file,
+which the kernel closes.
+
+Fork: a child inherits its parent's open files, and with them any lock a
+parent thread held at that moment. The child closes its copies at once (the
+parent's lock is untouched), so it never holds a lock that nothing in it will
+release.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+__all__ = ["file_key", "locked", "read_json", "read_locked_json", "write_json"]
+
+#: The longest a poll for a busy lock sleeps between tries.
+_POLL_MAX = 0.02
+
+
+class _OpenFiles:
+    """The descriptors this module has open, so that a forked child can close them."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.fds: set[int] = set()
+
+
+_open_files = _OpenFiles()
+
+
+def _after_fork_in_child() -> None:
+    _open_files.lock = threading.Lock()  # a parent thread may have held it
+    for fd in _open_files.fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _open_files.fds = set()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def file_key(*parts: str) -> str:
+    """A file name's key for ``parts`` (a token among them): a hash, never the parts."""
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+def _open(path: Path, *, create: bool) -> int:
+    if create:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        flags = os.O_RDWR | os.O_CREAT
+    else:
+        flags = os.O_RDONLY
+    with _open_files.lock:
+        fd = os.open(path, flags | os.O_CLOEXEC, 0o600)
+        _open_files.fds.add(fd)
+    return fd
+
+
+def _close(fd: int) -> None:
+    with _open_files.lock:
+        _open_files.fds.discard(fd)
+        os.close(fd)
+
+
+def _lock(fd: int, operation: int, wait: float | None) -> bool:
+    """Lock ``fd``; with ``wait``, give up (False) once that many seconds have passed."""
+    if wait is None:
+        fcntl.flock(fd, operation)
+        return True
+    deadline = time.monotonic() + wait
+    pause = 0.001
+    while True:
+        try:
+            fcntl.flock(fd, operation | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, _POLL_MAX)
+
+
+@contextlib.contextmanager
+def locked(path: Path, *, wait: float | None = None) -> Iterator[int | None]:
+    """The file at ``path`` (made 0600, its folder 0700), open and locked exclusively.
+
+    Yields its descriptor, or ``None`` when ``wait`` seconds passed without the lock.
+    ``OSError`` when the file cannot be opened (a read-only folder, say).
+    """
+    fd = _open(path, create=True)
+    try:
+        if not _lock(fd, fcntl.LOCK_EX, wait):
+            yield None
+            return
+        try:
+            yield fd
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        _close(fd)
+
+
+def read_json(fd: int) -> dict[str, Any] | None:
+    """The JSON object in the open file, or None when it is empty or not one (a torn write)."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    try:
+        data = json.loads(b"".join(chunks)) if chunks else None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_json(fd: int, data: dict[str, Any]) -> None:
+    """Replace the open file's content with ``data``."""
+    payload = json.dumps(data, separators=(",", ":")).encode()
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.ftruncate(fd, 0)
+    view = memoryview(payload)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def read_locked_json(path: Path) -> dict[str, Any] | None:
+    """The JSON object at ``path`` read under a shared lock; None when there is no such file."""
+    try:
+        fd = _open(path, create=False)
+    except FileNotFoundError:
+        return None
+    try:
+        _lock(fd, fcntl.LOCK_SH, None)
+        try:
+            return read_json(fd)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        _close(fd)

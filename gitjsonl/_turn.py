@@ -1,0 +1,228 @@
+"""Taking turns on a branch: the writers of one host commit to it one at a time.
+
+Two writers that build on the same head race: the second ref update is
+refused (not a fast-forward), and the loser re-reads the head (a read that may
+lag) and sends its writes again, from the same budget. Writers in one process,
+and in the processes of one host, need never race: they take turns on the
+branch (``Turn.take``: a lock in the process and a lock file beside the budget
+ledger, held only around one batch's writes, never across a sleep), and each
+leaves a ``Link`` naming the commit it made, the commit it built on, the tree,
+and the segment it wrote. The next writer catches up from those links
+(``catch_up``, pure) instead of reading the branch: exact, where a read may
+lag. Only writers on other hosts still race, and the fast-forward check
+handles them as before.
+
+A link is trusted only by a writer whose own head appears in the chain: a
+commit sha it read or made itself, so the chain is of the same repository and
+history (a ledger folder outliving a repository is harmless).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import _ledger
+from ._budget import Registry
+from ._github import credentials_key
+
+__all__ = ["CHAIN_LENGTH", "BranchTurns", "CatchUp", "Link", "Taken", "Turn", "catch_up"]
+
+logger = logging.getLogger("gitjsonl")
+
+#: Links kept per branch: how far behind a writer may be and still catch up without reading.
+CHAIN_LENGTH = 32
+
+#: Seconds a writer waits for its turn before it goes anyway (a process hung mid-batch).
+TURN_WAIT = 60.0
+
+TURN_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One commit a gitjsonl writer on this host made: built on ``base``, writing ``path``'s
+    segment number ``segment`` as blob ``segment_sha``."""
+
+    commit: str
+    base: str
+    tree: str
+    path: str
+    segment: int
+    segment_sha: str
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUp:
+    """What a writer learns from the chain: the newest commit, and its own segment there.
+
+    ``exact``: every commit from the writer's head to ``commit`` is a link, so
+    ``segment`` (the newest link that wrote the writer's path, or None when
+    none did and its segment is unchanged) is all that changed for it. Else a
+    commit nobody here made lies between: read the folder at ``commit``.
+    """
+
+    commit: str
+    tree: str
+    segment: Link | None
+    exact: bool
+
+
+def catch_up(chain: Sequence[Link], head: str, path: str) -> CatchUp | None:
+    """Where ``head`` stands in ``chain`` (oldest first), as seen from ``path``'s log.
+
+    None when nothing in the chain is newer than ``head``, or when ``head`` is
+    not in it at all (then the chain says nothing about it).
+    """
+    start: int | None = None
+    for index, link in enumerate(chain):
+        if link.commit == head:
+            start = index + 1
+        elif link.base == head and start is None:
+            start = index
+    if start is None or start >= len(chain):
+        return None
+    newer = chain[start:]
+    exact = newer[0].base == head and all(
+        later.base == earlier.commit for earlier, later in itertools.pairwise(newer)
+    )
+    mine = [link for link in newer if link.path == path]
+    tip = newer[-1]
+    return CatchUp(tip.commit, tip.tree, mine[-1] if mine else None, exact)
+
+
+def chain_to_json(chain: Sequence[Link]) -> dict[str, Any]:
+    return {
+        "format": TURN_FORMAT,
+        "chain": [[x.commit, x.base, x.tree, x.path, x.segment, x.segment_sha] for x in chain],
+    }
+
+
+def chain_from_json(data: dict[str, Any] | None) -> tuple[Link, ...]:
+    """A turn file's chain; empty for a missing, torn or unknown file."""
+    if not data or data.get("format") != TURN_FORMAT:
+        return ()
+    try:
+        rows = data["chain"]
+        return tuple(
+            Link(str(c), str(b), str(t), str(p), int(n), str(s)) for c, b, t, p, n, s in rows
+        )
+    except (KeyError, TypeError, ValueError):
+        return ()
+
+
+@dataclass(slots=True)
+class Taken:
+    """A writer's turn: the chain as it stands, and the link it adds when its batch lands."""
+
+    chain: tuple[Link, ...]
+    _contents: dict[str, tuple[str, bytes]] = field(repr=False)
+    local_tip: Link | None = None  # the newest link a writer of this process left
+    added: tuple[Link, bytes] | None = None
+
+    def content(self, link: Link) -> bytes | None:
+        """The bytes of ``link``'s segment, if a writer in this process made it (no read)."""
+        known = self._contents.get(link.path)
+        return known[1] if known is not None and known[0] == link.segment_sha else None
+
+    def add(self, link: Link, content: bytes) -> None:
+        self.added = (link, content)
+
+
+class Turn:
+    """The turn to commit to one branch, for the writers of this process and (with a file) host."""
+
+    def __init__(self, file: Path | None) -> None:
+        self._lock = threading.Lock()
+        self._file = file
+        self._chain: tuple[Link, ...] = ()
+        self._local_tip: Link | None = None
+        # The newest segment each path's writers in this process made: path -> (sha, bytes).
+        self._contents: dict[str, tuple[str, bytes]] = {}
+
+    @contextlib.contextmanager
+    def take(self, wait: float = TURN_WAIT) -> Iterator[Taken]:
+        """Hold the turn (give up waiting after ``wait`` s and go anyway: the fast-forward
+        check still keeps the branch whole); the chain is updated on leaving."""
+        mine = self._lock.acquire(timeout=wait)
+        try:
+            with self._host_turn(wait) as fd:
+                chain = self._chain
+                if fd is not None:
+                    chain = chain_from_json(_ledger.read_json(fd))
+                taken = Taken(chain, self._contents, self._local_tip)
+                yield taken
+                if taken.added is not None and (mine and (fd is not None or self._file is None)):
+                    link, content = taken.added
+                    self._chain = (*chain, link)[-CHAIN_LENGTH:]
+                    self._local_tip = link
+                    self._contents = {**self._contents, link.path: (link.segment_sha, content)}
+                    if fd is not None:
+                        _ledger.write_json(fd, chain_to_json(self._chain))
+        finally:
+            if mine:
+                self._lock.release()
+            else:
+                logger.debug("gitjsonl: went ahead without the turn after %.0f s", wait)
+
+    @contextlib.contextmanager
+    def _host_turn(self, wait: float) -> Iterator[int | None]:
+        with contextlib.ExitStack() as stack:
+            fd = None
+            if self._file is not None:
+                try:
+                    fd = stack.enter_context(_ledger.locked(self._file, wait=wait))
+                except OSError as exc:
+                    logger.warning(
+                        "gitjsonl: cannot use the turn file in %s (%s); writers of other "
+                        "processes may race this one",
+                        self._file.parent,
+                        exc.strerror or exc,
+                    )
+                    self._file = None
+            yield fd
+
+
+_turns: Registry[Turn] = Registry()
+
+
+class BranchTurns:
+    """A writer's way to the turn of the branch it writes, once it knows which branch that is."""
+
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        token: str | None,
+        auth: object | None,
+        repo: str,
+        directory: Path | None,
+    ) -> None:
+        key, portable = credentials_key(api_url, token, auth)
+        self._key = (key, repo)
+        self._directory = directory if portable else None
+        self._held: tuple[tuple[str, str, str, Path | None], Turn] | None = None
+
+    def get(self, branch: str) -> Turn:
+        if self._held is not None and self._held[0][2] == branch:
+            return self._held[1]
+        self.release()
+        key = (*self._key, branch, self._directory)
+        directory = self._directory
+        name = _ledger.file_key(*key[:3])
+        turn = _turns.acquire(
+            key, lambda: Turn(None if directory is None else directory / f"turn-{name}.json")
+        )
+        self._held = (key, turn)
+        return turn
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            _turns.release(*held)

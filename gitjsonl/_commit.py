@@ -40,6 +40,7 @@ from ._exceptions import (
     ProtectedBranch,
     PublicRepository,
     RateLimited,
+    StaleRead,
     TransientError,
     ValidationFailed,
 )
@@ -126,6 +127,7 @@ class Committer:
         self._checked = False  # the repository was checked before our first write
         self._head: Head | None = None
         self._stale: Head | None = None  # the head a lost race proved old: its segment may serve
+        self._stale_reads = 0  # reads since then that still showed it
         self._unresolved: _Unresolved | None = None
         self._uploaded: set[str] = set()  # blobs this batch has uploaded already
         self.conflicts = 0
@@ -195,8 +197,19 @@ class Committer:
                         return self._push_paid(batch, head, writes, reservation, taken)
             # Out of the turn: others may go meanwhile.
             if head is None:
-                self._head = self._load_head(self._stale)  # may write (bootstrap) and wait
-                self._stale = None
+                loaded = self._load_head(self._stale)  # may write (bootstrap) and wait
+                stale = self._stale is not None and loaded.commit == self._stale.commit
+                if stale and self._stale_reads < STALE_READS_SKIPPED:
+                    # Refused, so the branch has moved past this commit: a read that
+                    # still shows it most likely lags. Read again before spending four
+                    # writes on it (a few times: a refusal may also have been spurious).
+                    self._stale_reads += 1
+                    raise NotFastForward(
+                        f"update refused, and the branch still reads as {loaded.commit[:12]} "
+                        "(GitHub's reads lag behind writes)",
+                        status=422,
+                    )
+                self._head, self._stale, self._stale_reads = loaded, None, 0
             else:
                 force = self._wait_for_budget(wait)
 
@@ -373,10 +386,9 @@ class Committer:
         outcome, sha = settle_lost_update(commits, lost.batch.id, base=lost.base)
         if outcome == UNPROVEN:
             # A stale read (it does not even reach the head we built on): ask again later.
-            raise TransientError(
+            raise StaleRead(
                 f"cannot tell yet whether batch {lost.batch.id} landed: "
-                f"the branch read as {tip[:12]}, not above {lost.base[:12]}",
-                ambiguous=False,
+                f"the branch read as {tip[:12]}, not above {lost.base[:12]}"
             )
         self._unresolved = None
         self._head = self._load_head_at(tip, self._head)
@@ -501,8 +513,12 @@ class Committer:
             raise _lagging(branch) from exc
 
 
-def _lagging(branch: str) -> TransientError:
-    return TransientError(
-        f"branch {branch!r} exists but reads as missing (GitHub's reads lag behind writes)",
-        ambiguous=False,
+#: After a refused update, reads still showing the refused head are retried this
+#: many times before a batch is built on it anyway.
+STALE_READS_SKIPPED = 3
+
+
+def _lagging(branch: str) -> StaleRead:
+    return StaleRead(
+        f"branch {branch!r} exists but reads as missing (GitHub's reads lag behind writes)"
     )

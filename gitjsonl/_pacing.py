@@ -38,6 +38,7 @@ __all__ = [
     "allowance_at",
     "budget_stats",
     "delay_for",
+    "describe_budget",
     "describe_pacing",
     "learn_limit",
     "prune",
@@ -234,3 +235,19 @@ def describe_pacing(pacing: Pacing | None, *, shared: str = "host") -> str:
         f"{pacing.per_minute} writes a minute and {pacing.per_hour} an hour per token, "
         f"shared by every Log on it {where}; halved for a while if GitHub still says no"
     )
+
+
+def describe_budget(stats: BudgetStats | None) -> str:
+    """A token's budget on this host, in a line (for ``gitjsonl stats``)."""
+    if stats is None:
+        return "no write by gitjsonl on this host with this token yet"
+    line = (
+        f"{stats.last_minute} of {stats.allowed_per_minute} writes in the last minute, "
+        f"{stats.last_hour} of {stats.allowed_per_hour} in the last hour (this host)"
+    )
+    if stats.allowance < 1.0:
+        line += f"; allowance {stats.allowance:.0%} after a secondary-limit answer"
+    if stats.paused_for > 0:
+        line += f"; paused {stats.paused_for:.0f} s more"
+    waits = "1 wait" if stats.waits == 1 else f"{stats.waits:,} waits"
+    return f"{line}; {waits} ({stats.waited:,.0f} s), {stats.limited:,} secondary-limit answers"

@@ -535,3 +535,54 @@ class TestForeignClient:
         assert len(warnings) == stats.rate_limited, warnings
         assert all("secondary rate limit" in w for w in warnings)
         assert [r["i"] for r in committed_records(hub)] == list(range(i))
+
+
+class TestCommandLine:
+    def test_stats_prints_the_hosts_budget_for_the_token(
+        self,
+        localhub: LocalHub,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """After an append, gitjsonl stats shows the writes it spent from this host's ledger."""
+        from gitjsonl._cli import main
+
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+        monkeypatch.setattr("sys.platform", "linux")
+        monkeypatch.setenv("GITHUB_TOKEN", localhub.token)
+        localhub.seed_commit("owner/repo", {"README.md": b"hi\n"})
+        run = ["--repo", "owner/repo", "--api-url", localhub.url]
+        assert main([*run, "stats", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["budget"] is None
+        assert main([*run, "append", '{"id": 1}']) == 0
+        assert main([*run, "stats"]) == 0
+        budget_line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("budget")]
+        assert budget_line == [
+            "budget       4 of 80 writes in the last minute, 4 of 500 in the last hour "
+            "(this host); 0 waits (0 s), 0 secondary-limit answers"
+        ]
+        assert list((tmp_path / "gitjsonl").glob("budget-*.json"))
+
+    def test_migrate_spends_from_the_same_budget(
+        self, localhub: LocalHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A migration's writes are counted in the ledger every Log on the token reads."""
+        from gitjsonl._cli import main
+
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+        monkeypatch.setattr("sys.platform", "linux")
+        monkeypatch.setenv("GITHUB_TOKEN", localhub.token)
+        legacy = b"".join(b'{"n": %d}\n' % n for n in range(50))
+        localhub.seed_commit("owner/repo", {"data/interactions.jsonl": legacy})
+        assert main(["--repo", "owner/repo", "--api-url", localhub.url, "migrate"]) == 0
+        seen = host_budget(
+            Pacing(),
+            api_url=localhub.url,
+            token=localhub.token,
+            auth=None,
+            directory=tmp_path / "gitjsonl",
+        )
+        writes = [r for r in localhub.requests if r.method in ("POST", "PATCH", "PUT")]
+        assert seen is not None
+        assert seen.last_minute == len(writes) > 0

@@ -7,6 +7,11 @@ writes every segment and the manifest in ONE commit: blobs, one tree on the
 head's tree, one commit, a fast-forward ref update. A conflict re-runs the
 attempt from the top (re-read, re-plan); blobs already uploaded are reused.
 
+Every write is paid for from the token's write budget when one is given
+(``budget=``; the CLI shares the host's, like every ``Log`` on the token): a
+migration of a 100 MB log uploads a hundred blobs, more than GitHub allows in
+a minute.
+
 The manifest (``_segments.MANIFEST_NAME``) in the destination makes the
 migration idempotent and safe to retry after a lost answer: an attempt that
 finds a manifest for the same source blob stops ("already migrated"), or, when
@@ -16,14 +21,16 @@ commit landed although its answer was lost).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from gitjsonl._batch import new_batch_id, trailers
+from gitjsonl._budget import Budget
 from gitjsonl._config import DEFAULT_SEGMENT_BYTES
 from gitjsonl._exceptions import MigrationError
 from gitjsonl._github import DirEntry, GitHubRepo
@@ -41,6 +48,8 @@ MANIFEST_FORMAT = 1
 
 #: Called with a one-line status while a migration reads, uploads and verifies.
 OnProgress = Callable[[str], None]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,7 @@ def migrate(
     policy: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, shared safely
     sleep: Callable[[float], None] = time.sleep,
     progress: OnProgress | None = None,
+    budget: Budget | None = None,
 ) -> MigrationResult:
     """Move the single-file log ``source`` into segments under ``destination``, in one commit.
 
@@ -111,9 +121,20 @@ def migrate(
         recover=recover,
         force=force,
         progress=progress or (lambda _message: None),
+        pay=_payer(budget, sleep),
     )
     result: MigrationResult = policy.retrying(sleep=sleep)(run.attempt)
     return result
+
+
+def _payer(budget: Budget | None, sleep: Callable[[float], None]) -> Callable[[Callable[[], T]], T]:
+    """Send one write, paid for from ``budget`` (waiting for room) when there is one."""
+
+    def pay(write: Callable[[], T]) -> T:
+        with budget.spend(1, sleep) if budget is not None else contextlib.nullcontext():
+            return write()
+
+    return pay
 
 
 class _Migration:
@@ -132,6 +153,7 @@ class _Migration:
         recover: bool,
         force: bool,
         progress: OnProgress,
+        pay: Callable[[Callable[[], Any]], Any],
     ) -> None:
         self.repo = repo
         self.source = source
@@ -143,6 +165,7 @@ class _Migration:
         self.recover = recover
         self.force = force
         self.progress = progress
+        self.pay = pay
         self.batch_id = new_batch_id()
         # Survive a retry: blobs are content-addressed, and a source blob's
         # history cannot change without its sha changing.
@@ -199,9 +222,9 @@ class _Migration:
             files[self.source] = None
         self.progress("committing")
         tree_base = self.repo.get_commit(head).tree_sha
-        tree = self.repo.create_tree(tree_base, files)
-        commit = self.repo.create_commit(self._message(plan), tree, [head])
-        self.repo.update_ref(self.branch, commit)
+        tree: str = self.pay(lambda: self.repo.create_tree(tree_base, files))
+        commit: str = self.pay(lambda: self.repo.create_commit(self._message(plan), tree, [head]))
+        self.pay(lambda: self.repo.update_ref(self.branch, commit))
         return self._verify(plan, commit, recovery=recovery, shifted=len(foreign))
 
     # -- reading -------------------------------------------------------------
@@ -251,7 +274,7 @@ class _Migration:
     def _upload(self, data: bytes) -> str:
         key = hashlib.sha256(data).hexdigest()
         if key not in self._uploaded:
-            self._uploaded[key] = self.repo.create_blob(data)
+            self._uploaded[key] = self.pay(lambda: self.repo.create_blob(data))
         return self._uploaded[key]
 
     def _manifest(

@@ -328,7 +328,7 @@ class Budget:
             "gitjsonl: GitHub answered %s (a secondary rate limit) although this token's writes "
             "were paced: something else is spending its budget (a CI job, a script, another "
             "host). Every Log on the token %s now pauses %.0f s, then writes at most %d a "
-            "minute and %d an hour, growing back to %d and %d over %.0f minutes",
+            "minute and %d an hour, growing back to %d and %d over %s",
             error.status,
             where,
             stats.paused_for,
@@ -336,13 +336,17 @@ class Budget:
             stats.allowed_per_hour,
             self.pacing.per_minute,
             self.pacing.per_hour,
-            (1.0 - stats.allowance) * RECOVERY_WINDOWS * self.pacing.minute / 60.0,
+            _duration((1.0 - stats.allowance) * RECOVERY_WINDOWS * self.pacing.minute),
         )
 
     def stats(self) -> BudgetStats:
         now = self.clock()
         state = prune(self.store.read(), now, self.pacing)
         return budget_stats(state, now, self.pacing, shared=self.store.shared)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} minutes"
 
 
 _memory_stores: Registry[MemoryStore] = Registry()
@@ -364,7 +368,8 @@ def budget_for(
     process reads that clock.
     """
     key, portable = credentials_key(api_url, token, auth)
-    host = directory if portable and clock is time.monotonic else None
+    shareable = portable and clock is time.monotonic and _ledger.AVAILABLE
+    host = directory if shareable else None
     memory_key: Hashable = (key, "host" if host is not None else clock)
     memory = _memory_stores.acquire(memory_key, MemoryStore)
     store: Store = memory if host is None else LedgerStore(ledger_path(host, key), memory)
@@ -385,7 +390,7 @@ def host_budget(
     """
     key, portable = credentials_key(api_url, token, auth)
     path = ledger_path(directory, key)
-    if not portable or not path.exists():
+    if not portable or not _ledger.AVAILABLE or not path.exists():
         return None
     state = state_from_json(_ledger.read_locked_json(path))
     now = time.time()

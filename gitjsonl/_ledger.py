@@ -12,6 +12,9 @@ only for that (a ledger) or for one batch's writes (a turn). A lock ends with
 its process however the process ends: ``flock`` locks belong to the open file,
 which the kernel closes.
 
+Linux and macOS (``flock``); elsewhere ``AVAILABLE`` is False and the
+``Log``s of a process share their budget and turns with each other only.
+
 Fork: a child inherits its parent's open files, and with them any lock a
 parent thread held at that moment. The child closes its copies at once (the
 parent's lock is untouched), so it never holds a lock that nothing in it will
@@ -21,7 +24,6 @@ release.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -31,7 +33,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["file_key", "locked", "read_json", "read_locked_json", "write_json"]
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: writers share within their process only
+    AVAILABLE = False
+else:
+    AVAILABLE = True
+
+__all__ = ["AVAILABLE", "file_key", "locked", "read_json", "read_locked_json", "write_json"]
 
 #: The longest a poll for a busy lock sleeps between tries.
 _POLL_MAX = 0.02

@@ -206,7 +206,7 @@ class BranchTurns:
     ) -> None:
         key, portable = credentials_key(api_url, token, auth)
         self._key = (key, repo)
-        self._directory = directory if portable else None
+        self._directory = directory if portable and _ledger.AVAILABLE else None
         self._held: tuple[tuple[str, str, str, Path | None], Turn] | None = None
 
     def get(self, branch: str) -> Turn:

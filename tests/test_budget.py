@@ -9,6 +9,7 @@ import os
 import stat
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -367,13 +368,35 @@ class TestForkedChild:
         path = tmp_path / "turn.json"
         with locked(path) as fd:
             assert fd is not None
-            pid = os.fork()
+            pid = fork()
             if pid == 0:  # the child: its copy of the descriptor is closed at once
                 os._exit(0 if _closed(fd) else 1)
             _, status = os.waitpid(pid, 0)
         assert status == 0
         with locked(path, wait=1.0) as fd:
             assert fd is not None
+
+    def test_child_gets_turns_and_budgets_of_its_own(self) -> None:
+        """A turn a parent thread holds at fork time does not block the child's writers."""
+        turns = BranchTurns(api_url=URL, token=TOKEN, auth=None, repo="o/r", directory=None)
+        with turns.get("main").take():
+            pid = fork()
+            if pid == 0:
+                mine = BranchTurns(api_url=URL, token=TOKEN, auth=None, repo="o/r", directory=None)
+                started = time.monotonic()
+                with mine.get("main").take(wait=5.0):
+                    pass
+                os._exit(0 if time.monotonic() - started < 1.0 else 1)
+            _, status = os.waitpid(pid, 0)
+        turns.release()
+        assert status == 0
+
+
+def fork() -> int:
+    """``os.fork``, without Python 3.12's warning about forking a process with threads."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return os.fork()
 
 
 def _closed(fd: int) -> bool:

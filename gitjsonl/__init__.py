@@ -33,14 +33,16 @@ from ._exceptions import (
 )
 from ._github_log import GithubLog
 from ._handler import GitJsonlHandler
-from ._log import Log, LogStats
+from ._log import Log
 from ._pacing import Pacing
 from ._retry import RetryPolicy
+from ._stats import BudgetStats, LogStats
 from ._version import __version__
 
 __all__ = [
     "AsyncLog",
     "AuthenticationError",
+    "BudgetStats",
     "BufferFull",
     "Check",
     "ContentsConflict",

@@ -11,6 +11,7 @@ consistent hub unless they ask otherwise.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,22 @@ import pytest
 from gitjsonl.testing import LocalHub
 
 pytest_plugins = ["gitjsonl.testing.pytest_plugin"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The write budgets and branch turns of test runs stay out of the user's cache folder.
+
+    Set in the environment, so that writer processes the tests start inherit it.
+    """
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old
+
 
 #: Seconds reads of a branch see the previous head after it moves.
 GITHUB_LIKE_READ_LAG = 0.3

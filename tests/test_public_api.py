@@ -29,9 +29,10 @@ class TestPublicNames:
 
         package = pathlib.Path(gitjsonl.__file__).parent
         offenders = []
-        for path in package.glob("*.py"):
+        for path in package.rglob("*.py"):
             text = path.read_text()
-            if path.name == "_github.py":
+            # The seam itself, and the test tools (localhub, which is a server).
+            if path.name == "_github.py" or "testing" in path.relative_to(package).parts:
                 continue
             for banned in ("import github", "from github", "import requests", "from requests"):
                 if banned in text:

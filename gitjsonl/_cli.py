@@ -52,6 +52,7 @@ from ._pacing import Pacing, describe_budget, describe_pacing
 from ._progress import Progress, isatty
 from ._reader import LogReader
 from ._records import BadLine, encode_record, parse_line
+from ._stats import BudgetStats
 
 if TYPE_CHECKING:
     from ._log import Log
@@ -576,16 +577,7 @@ def _read_log(args: argparse.Namespace) -> tuple[_Target, Inspection]:
 def cmd_stats(args: argparse.Namespace) -> int:
     target, found = _read_log(args)
     figures = stats_figures(found, repo=target.name, path=target.path)
-    directory = budget_dir_from_env()
-    budget = None
-    if directory is not None:
-        budget = host_budget(
-            Pacing(),
-            api_url=target.api_url,
-            token=target.token,
-            auth=target.auth,
-            directory=directory,
-        )
+    budget = _host_budget(target)
     figures["budget"] = None if budget is None else dataclasses.asdict(budget)
     if args.json:
         sys.stdout.write(json.dumps(figures, indent=2) + "\n")
@@ -677,6 +669,16 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _host_budget(target: _Target) -> BudgetStats | None:
+    """What this host's ledger says of the token's write budget (None: no ledger yet)."""
+    directory = budget_dir_from_env()
+    if directory is None:
+        return None
+    return host_budget(
+        Pacing(), api_url=target.api_url, token=target.token, auth=target.auth, directory=directory
+    )
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     target = _target(args)
     facts = gather(
@@ -684,7 +686,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         branch=target.branch,
         credentials=credentials_kind(target.token, target.auth),
         allow_public=target.allow_public,
-        pacing=describe_pacing(Pacing()),
+        pacing=f"{describe_pacing(Pacing())}; now: {describe_budget(_host_budget(target))}",
     )
     checks = diagnose(facts)
     sys.stdout.write(f"gitjsonl doctor: {target.name}:{target.path}\n")

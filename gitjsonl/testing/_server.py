@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -256,6 +257,27 @@ class _Handler(BaseHTTPRequestHandler):
         body = b""
         status = 0
         sent = 0
+        recorded = False
+
+        def record(status: int, sent: int) -> None:
+            # Before the answer goes out: a client that has its answer finds it logged.
+            nonlocal recorded
+            if recorded:
+                return
+            recorded = True
+            server.record(
+                RequestRecord(
+                    method=self.command,
+                    path=path,
+                    query=split.query,
+                    status=status,
+                    bytes_in=len(body),
+                    bytes_out=sent,
+                    token=token,
+                    duration=time.monotonic() - started,
+                )
+            )
+
         try:
             body = self._read_body()
             token = self._token()
@@ -281,7 +303,7 @@ class _Handler(BaseHTTPRequestHandler):
             if state is None:
                 state, _ = server.limiter.primary(token, count=False)
             extra.update(_rate_headers(state))
-            status, sent = self._send(response, extra)
+            status, sent = self._send(response, extra, record)
         except _Dropped:
             self.close_connection = True
             status = 0
@@ -292,7 +314,7 @@ class _Handler(BaseHTTPRequestHandler):
                 refused.status, {"message": refused.message, "documentation_url": DOCS}
             )
             try:
-                status, sent = self._send(answer, {"Connection": "close"})
+                status, sent = self._send(answer, {"Connection": "close"}, record)
             except OSError:
                 status = 0
         except (ConnectionError, TimeoutError):
@@ -301,23 +323,14 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("localhub: unexpected error answering %s %s", self.command, self.path)
             try:
                 status, sent = self._send(
-                    ApiResponse.json(500, {"message": "Server Error", "documentation_url": ""}), {}
+                    ApiResponse.json(500, {"message": "Server Error", "documentation_url": ""}),
+                    {},
+                    record,
                 )
             except OSError:
                 self.close_connection = True
         finally:
-            server.record(
-                RequestRecord(
-                    method=self.command,
-                    path=path,
-                    query=split.query,
-                    status=status,
-                    bytes_in=len(body),
-                    bytes_out=sent,
-                    token=token,
-                    duration=time.monotonic() - started,
-                )
-            )
+            record(status, sent)
 
     def _process(
         self, segments: tuple[str, ...], query: str, token: str | None, body: bytes
@@ -366,7 +379,13 @@ class _Handler(BaseHTTPRequestHandler):
         except ApiError as error:
             return _json_error(error), state
 
-    def _send(self, response: ApiResponse, extra: dict[str, str]) -> tuple[int, int]:
+    def _send(
+        self,
+        response: ApiResponse,
+        extra: dict[str, str],
+        before: Callable[[int, int], None],
+    ) -> tuple[int, int]:
+        before(response.status, len(response.body))
         self.send_response(response.status)
         if response.content_type:
             self.send_header("Content-Type", response.content_type)

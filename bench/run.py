@@ -490,44 +490,11 @@ def bench_segment_counts(hub: LocalHub, counts: list[int]) -> list[dict]:
 MANY_LIMITS = {"per_minute": 24, "per_hour": 150, "minute": 2.0, "hour": 20.0}
 MANY_PROCESSES, MANY_LOGS, MANY_SECONDS = 4, 2, 20
 
-MANY_WORKER = """
-import json, sys, threading, time
-import gitjsonl
-api_url, token, name, budget_dir, seconds = sys.argv[1:6]
-limits = json.loads(sys.argv[6])
-pacing = gitjsonl.Pacing(**limits)
-logs = [
-    gitjsonl.Log("bench/many", path="data/interactions", api_url=api_url, token=token,
-                 pacing=pacing, flush_interval=0.2,
-                 budget_dir=None if budget_dir == "-" else budget_dir)
-    for _ in range(int(sys.argv[7]))
-]
-counts = [0] * len(logs)
-def write(k):
-    end = time.monotonic() + float(seconds)
-    while time.monotonic() < end:
-        logs[k].append({"w": f"{name}-{k}", "i": counts[k]})
-        counts[k] += 1
-        time.sleep(0.02)
-threads = [threading.Thread(target=write, args=(k,)) for k in range(len(logs))]
-for thread in threads:
-    thread.start()
-for thread in threads:
-    thread.join()
-for log in logs:
-    log.close(timeout=120)
-stats = [log.stats() for log in logs]
-print(json.dumps({"counts": counts, "batches": sum(s.batches for s in stats),
-                  "conflicts": sum(s.conflicts_retried for s in stats),
-                  "rate_limited": sum(s.rate_limited for s in stats)}))
-"""
-
 
 def bench_many_processes(shared: bool, seconds: int) -> dict:
     """4 processes x 2 Logs on one token, with the host's budget shared or each process alone."""
-    import subprocess
-
     from gitjsonl.testing import SecondaryLimits
+    from gitjsonl.testing._writers import run_writers
 
     limits = SecondaryLimits(
         per_minute=MANY_LIMITS["per_minute"],
@@ -535,30 +502,19 @@ def bench_many_processes(shared: bool, seconds: int) -> dict:
         minute_window=MANY_LIMITS["minute"],
         hour_window=MANY_LIMITS["hour"],
     )
-    budget_dir = tempfile.mkdtemp(prefix="gitjsonl-bench-budget-") if shared else "-"
+    budget_dir = tempfile.mkdtemp(prefix="gitjsonl-bench-budget-") if shared else None
     with LocalHub(repos=("bench/many",), initial_commit=True, secondary_limits=limits) as hub:
         t0 = time.perf_counter()
-        procs = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    MANY_WORKER,
-                    hub.url,
-                    hub.token,
-                    f"p{n}",
-                    budget_dir,
-                    str(seconds),
-                    json.dumps(MANY_LIMITS),
-                    str(MANY_LOGS),
-                ],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                cwd=HERE.parent,
-            )
-            for n in range(MANY_PROCESSES)
-        ]
-        outs = [json.loads(proc.communicate(timeout=300)[0]) for proc in procs]
+        outs = run_writers(
+            api_url=hub.url,
+            token=hub.token,
+            repo="bench/many",
+            processes=MANY_PROCESSES,
+            logs=MANY_LOGS,
+            seconds=seconds,
+            pacing=gitjsonl.Pacing(**MANY_LIMITS),
+            budget_dir=budget_dir,
+        )
         elapsed = time.perf_counter() - t0
         writes = [r for r in hub.requests if r.method in ("POST", "PATCH", "PUT", "DELETE")]
         limited = sum(1 for r in hub.requests if r.status in (403, 429))

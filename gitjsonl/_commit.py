@@ -12,10 +12,13 @@ decided by ``_retry`` (``RetryPolicy.retrying``) and carried out by tenacity:
 
 - ``NotFastForward`` (someone else committed first): forget the head, re-read
   it (and the active segment only if its blob changed), rebuild on top, retry.
+  A read that still shows the refused head lags: it is read again a few times
+  before a batch is built on it.
 - ``TransientError`` on the ref update (a timeout, a dropped connection, a 5xx):
-  the update may have landed. Before anything else we look for our batch id in
-  the commits above the head we built on (``_batch.find_landed``); if it is
-  there, the batch is done.
+  the update may have landed. Before anything else the same update is sent
+  again; if the branch has moved on, our batch id is looked for only below a
+  head proven newer than the one we built on (``_batch.settle_lost_update``).
+- ``StaleRead``: a read of the branch behind what we know; retried like a race.
 - anything else propagates to the ``Log``, which keeps the records pending.
 """
 
@@ -49,7 +52,7 @@ from ._retry import RetryPolicy
 from ._segments import ActiveSegment, SegmentWrite, plan_segments, sorted_segments
 from ._turn import BranchTurns, Link, Taken, Turn, catch_up
 
-__all__ = ["Committer", "Head", "git_blob_sha"]
+__all__ = ["Committer", "Head"]
 
 logger = logging.getLogger("gitjsonl")
 

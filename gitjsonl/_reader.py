@@ -34,7 +34,7 @@ logger = logging.getLogger("gitjsonl")
 
 
 def find_file(repo: GitHubRepo, path: str, ref: str) -> DirEntry | None:
-    """The entry of the file at ``path`` as of ``ref`` (one request: its folder), or None.
+    """The entry of the file at ``path`` as of ``ref`` (its folder's listing), or None.
 
     The folder is listed rather than the file fetched: the entry carries the
     blob sha, and the blob API reads any size, where the Contents API stops

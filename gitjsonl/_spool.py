@@ -2,12 +2,15 @@
 
 With ``spool_dir`` set, a ``Log`` writes each record to its spool before
 ``append`` returns, marks each batch in it when the batch is formed and again
-when its commit has landed. After a crash the next ``Log`` on the same spool
-gets back every record that was not marked committed, plus the batches that
-were formed but not marked: their commit may have landed just before the
-crash, so the ``Log`` looks for their ids in the branch's history
-(``_batch.find_landed``) before it commits anything, and drops the records of the
-batch it finds. That is how a restart commits every record exactly once.
+when its commit has landed, and notes each ref update before it is sent. After
+a crash the next ``Log`` on the same spool gets back every record that was not
+marked committed, plus the batches that were formed but not marked: their
+commit may have landed just before the crash, so the ``Log`` sends that batch's
+last noted update again (``Committer.settle``), which tells exactly, before it
+commits anything, and drops the records of the batch that landed. (A spool of
+an older version, without noted updates, is looked up by batch id in the
+branch's history, ``_batch.find_landed``.) That is how a restart commits every
+record exactly once.
 
 File format (``<name>.spool``, one entry a line, each behind a CRC-32 of the rest
 of its line so a torn or garbled line is recognised and never replayed)::

@@ -12,13 +12,10 @@ consistent hub unless they ask otherwise.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from gitjsonl.testing import LocalHub
 
 pytest_plugins = ["gitjsonl.testing.pytest_plugin"]
 
@@ -53,37 +50,9 @@ _EXACT_SERVER_TESTS = (
 )
 
 
-def _github_like(request: pytest.FixtureRequest) -> dict[str, Any]:
+@pytest.fixture
+def localhub_defaults(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Every hub of an integration test is GitHub-like (see the module docstring)."""
     if request.module.__name__.startswith(_EXACT_SERVER_TESTS):
         return {}
     return {"read_lag": GITHUB_LIKE_READ_LAG}
-
-
-@pytest.fixture
-def localhub(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LocalHub]:
-    """A LocalHub serving ``owner/repo`` (empty), GitHub-like (see the module docstring)."""
-    with LocalHub(
-        root=tmp_path / "localhub", repos=("owner/repo",), **_github_like(request)
-    ) as hub:
-        yield hub
-
-
-@pytest.fixture
-def localhub_factory(
-    tmp_path: Path, request: pytest.FixtureRequest
-) -> Iterator[Callable[..., LocalHub]]:
-    """LocalHub's keyword arguments in, a hub out (GitHub-like unless told); all stopped after."""
-    hubs: list[LocalHub] = []
-    defaults = _github_like(request)
-
-    def make(**kwargs: Any) -> LocalHub:
-        kwargs.setdefault("root", tmp_path / f"localhub-{len(hubs)}")
-        for key, value in defaults.items():
-            kwargs.setdefault(key, value)
-        hub = LocalHub(**kwargs)
-        hubs.append(hub)
-        return hub
-
-    yield make
-    for hub in hubs:
-        hub.stop()

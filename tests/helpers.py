@@ -71,3 +71,22 @@ def history_is_linear(hub: LocalHub, ref: str = "main") -> bool:
 
 def writes_between(hub: LocalHub, start: int) -> list[tuple[str, str]]:
     return [(r.method, r.path) for r in hub.requests[start:] if r.method in WRITES]
+
+
+def rsa_key_pair() -> tuple[str, str]:
+    """(private key PEM, public key PEM) of a fresh 2048-bit RSA key, for GitHub App tests."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public

@@ -17,8 +17,6 @@ from typing import Any
 
 import github
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 import gitjsonl
 from gitjsonl import (
@@ -33,7 +31,7 @@ from gitjsonl._cli import main
 from gitjsonl._doctor import format_checks, passed
 from gitjsonl.testing import Fault, LocalHub
 
-from .helpers import PATH, REPO, committed_records, make_log
+from .helpers import PATH, REPO, committed_records, make_log, rsa_key_pair
 
 Factory = Callable[..., LocalHub]
 APP_ID = 4242
@@ -98,22 +96,6 @@ def run_cli(hub: LocalHub, *args: str, repo: str = REPO) -> int:
 
 def error_lines(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("gitjsonl: error:")]
-
-
-def rsa_key_pair() -> tuple[str, str]:
-    """(private key PEM, public key PEM) of a fresh 2048-bit RSA key."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
 
 
 def app_log(hub: LocalHub, auth: object) -> Log:

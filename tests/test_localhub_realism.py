@@ -16,12 +16,11 @@ from pathlib import Path
 import github
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gitjsonl.testing import Fault, LocalHub, SecondaryLimits
 from gitjsonl.testing._faults import load_faults
 
+from .helpers import rsa_key_pair
 from .test_localhub_git import REPO, client
 from .test_localhub_openapi import openapi_checked
 
@@ -535,25 +534,10 @@ class TestExpiringTokens:
         assert (r.status_code, r.json()["message"]) == (401, "Bad credentials")
 
 
-def _rsa_pair() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
-
-
 @pytest.fixture(scope="module")
 def keys() -> tuple[str, str]:
     """One RSA key pair for the module (generating one takes a moment)."""
-    return _rsa_pair()
+    return rsa_key_pair()
 
 
 class TestAppInstallations:
@@ -610,7 +594,7 @@ class TestAppInstallations:
 
     def test_jwt_checked_against_the_registered_key(self, hub: LocalHub) -> None:
         """A JWT signed by another key is 401; an unknown installation is 404."""
-        other_private, _ = _rsa_pair()
+        other_private, _ = rsa_key_pair()
         forged = github.Auth.AppAuth(7, other_private).create_jwt()
         with requests.Session() as s:
             r = s.post(

@@ -7,16 +7,14 @@ token, with windows scaled down from a minute and an hour to 2 s and 20 s.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gitjsonl import Pacing
 from gitjsonl.testing import SecondaryLimits
+from gitjsonl.testing._writers import run_writers
 
 from .helpers import WRITES, committed_records, history_is_linear
 
@@ -24,65 +22,22 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: GitHub's 80 a minute and 500 an hour, scaled down (the hub and the pacing agree).
 LIMITS = SecondaryLimits(per_minute=24, per_hour=150, minute_window=2.0, hour_window=20.0)
+PACING = Pacing(per_minute=24, per_hour=150, minute=2.0, hour=20.0)
 PROCESSES, LOGS, SECONDS = 4, 2, 20
-
-WORKER = textwrap.dedent(
-    """
-    import json, sys, threading, time
-    import gitjsonl
-    api_url, token, name, budget_dir, seconds = sys.argv[1:6]
-    pacing = gitjsonl.Pacing(per_minute=24, per_hour=150, minute=2.0, hour=20.0)
-    logs = [
-        gitjsonl.Log("owner/repo", path="data/interactions", api_url=api_url, token=token,
-                     pacing=pacing, flush_interval=0.2, budget_dir=budget_dir)
-        for _ in range(LOGS)
-    ]
-    counts = [0] * len(logs)
-    def write(k):
-        end = time.monotonic() + float(seconds)
-        while time.monotonic() < end:
-            logs[k].append({"w": f"{name}-{k}", "i": counts[k]})
-            counts[k] += 1
-            time.sleep(0.02)
-    threads = [threading.Thread(target=write, args=(k,)) for k in range(len(logs))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for log in logs:
-        log.close(timeout=90)
-    stats = [log.stats() for log in logs]
-    print(json.dumps({
-        "counts": counts,
-        "batches": sum(s.batches for s in stats),
-        "conflicts": sum(s.conflicts_retried for s in stats),
-        "rate_limited": sum(s.rate_limited for s in stats),
-    }))
-    """
-).replace("LOGS", str(LOGS))
 
 
 def run_workers(hub: Any, budget_dir: Path) -> list[dict[str, Any]]:
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                WORKER,
-                hub.url,
-                hub.token,
-                f"p{n}",
-                str(budget_dir),
-                str(SECONDS),
-            ],
-            stdout=subprocess.PIPE,
-            cwd=ROOT,
-        )
-        for n in range(PROCESSES)
-    ]
-    outputs = [proc.communicate(timeout=100)[0] for proc in procs]
-    assert [proc.returncode for proc in procs] == [0] * PROCESSES
-    return [json.loads(out) for out in outputs]
+    return run_writers(
+        api_url=hub.url,
+        token=hub.token,
+        repo="owner/repo",
+        processes=PROCESSES,
+        logs=LOGS,
+        seconds=SECONDS,
+        pacing=PACING,
+        budget_dir=budget_dir,
+        timeout=100,
+    )
 
 
 class TestManyProcessesOneToken:

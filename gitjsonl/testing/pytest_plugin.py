@@ -1,6 +1,8 @@
-"""pytest fixtures for localhub: ``localhub`` and ``localhub_factory``.
+"""pytest fixtures for localhub: ``localhub``, ``localhub_factory`` and ``localhub_defaults``.
 
-Enable with ``pytest_plugins = ["gitjsonl.testing.pytest_plugin"]``.
+Enable with ``pytest_plugins = ["gitjsonl.testing.pytest_plugin"]``. Override
+``localhub_defaults`` in a conftest to give every hub of the tests there the
+same settings (GitHub-like read lag, say); arguments given to the factory win.
 """
 
 from __future__ import annotations
@@ -15,20 +17,29 @@ from ._hub import LocalHub
 
 
 @pytest.fixture
-def localhub(tmp_path: Path) -> Iterator[LocalHub]:
+def localhub_defaults() -> dict[str, Any]:
+    """``LocalHub`` keyword arguments every hub of a test starts from (none by default)."""
+    return {}
+
+
+@pytest.fixture
+def localhub(tmp_path: Path, localhub_defaults: dict[str, Any]) -> Iterator[LocalHub]:
     """A LocalHub serving ``owner/repo`` (empty) under tmp_path, accepting any token."""
-    with LocalHub(root=tmp_path / "localhub", repos=("owner/repo",)) as hub:
+    with LocalHub(root=tmp_path / "localhub", repos=("owner/repo",), **localhub_defaults) as hub:
         yield hub
 
 
 @pytest.fixture
-def localhub_factory(tmp_path: Path) -> Iterator[Callable[..., LocalHub]]:
+def localhub_factory(
+    tmp_path: Path, localhub_defaults: dict[str, Any]
+) -> Iterator[Callable[..., LocalHub]]:
     """A callable taking LocalHub's keyword arguments; every hub is stopped at teardown."""
     hubs: list[LocalHub] = []
 
     def make(**kwargs: Any) -> LocalHub:
-        kwargs.setdefault("root", tmp_path / f"localhub-{len(hubs)}")
-        hub = LocalHub(**kwargs)
+        hub = LocalHub(
+            **{"root": tmp_path / f"localhub-{len(hubs)}", **localhub_defaults, **kwargs}
+        )
         hubs.append(hub)
         return hub
 

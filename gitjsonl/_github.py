@@ -57,6 +57,7 @@ __all__ = [
     "DirEntry",
     "Folder",
     "GitHubRepo",
+    "Head",
     "RateBudget",
     "RepoInfo",
     "app_installation_auth",
@@ -77,6 +78,15 @@ class CommitInfo:
     message: str
     parents: tuple[str, ...]
     date: str = ""  # the committer date, ISO 8601
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """A branch's head, and the validators GitHub sent with it (for a conditional re-read)."""
+
+    sha: str
+    etag: str | None = None
+    last_modified: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -616,6 +626,43 @@ class GitHubRepo:
 
         while (info := self._call(next_commit)) is not None:
             yield info
+
+    def read_head(self, branch: str, known: Head | None = None) -> Head:
+        """The branch's head; given ``known``, a conditional request that costs no rate limit
+        while the head has not moved.
+
+        PyGithub's own conditional re-read (``GithubObject.update()``) sends
+        ``known``'s ETag as ``If-None-Match`` (and its Last-Modified as
+        ``If-Modified-Since``); GitHub answers 304, with no body, when the ref
+        is as it was, and "making a conditional request does not count against
+        your primary rate limit if a 304 response is returned" (GitHub's REST
+        docs, best practices for using the REST API). ``known`` comes back
+        then; otherwise the new head and its validators (``NotFound`` when the
+        branch does not exist).
+        """
+
+        def get() -> Head:
+            headers: dict[str, str | int] = {}
+            if known is not None and known.etag:
+                headers["etag"] = known.etag
+            if known is not None and known.last_modified:
+                headers["last-modified"] = known.last_modified
+            url = f"{self._repo.url}/git/ref/heads/{urllib.parse.quote(branch)}"
+            ref = GitRef(self._repo.requester, headers, {"url": url}, completed=False)
+            try:
+                changed = ref.update()
+            except GithubException as exc:
+                if exc.status != 304:  # a 304 made an error by _refuse_redirects
+                    raise
+                changed = False
+            if not changed and known is not None:
+                return known
+            sha = getattr(ref.object, "sha", None) if changed else None
+            if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{40}", sha):
+                raise GitHubError(f"unexpected answer reading the head of branch {branch}")
+            return Head(sha, ref.etag, ref.last_modified)
+
+        return self._call(get)
 
     # -- writes --------------------------------------------------------------
 

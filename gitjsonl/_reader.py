@@ -16,6 +16,7 @@ is the one lookup of such a file, used by the reader, ``stats``/``verify`` and
 
 from __future__ import annotations
 
+import json
 import logging
 import posixpath
 import threading
@@ -128,34 +129,61 @@ class LogReader:
     ) -> Iterator[dict[str, Any]]:
         """The last ``n`` records (as ``tail``), then every record committed later, as it lands.
 
-        Polls the branch head every ``interval`` seconds (one request while
-        nothing changed). The tail and the polls count from the same snapshot,
-        so no record is yielded twice or missed in between. Ends when ``stop``
-        is set or after ``max_polls`` polls; otherwise when the caller stops
+        Polls the branch head every ``interval`` seconds with a conditional
+        request (``GitHubRepo.read_head``): while the head has not moved GitHub
+        answers 304, which costs no primary rate limit, so an idle follower
+        spends nothing. The tail and the polls count from the same snapshot, so
+        no record is yielded twice or missed in between. Ends when ``stop`` is
+        set or after ``max_polls`` polls; otherwise when the caller stops
         iterating.
+
+        History rewritten under it (a force-push, backwards or elsewhere) is
+        noticed when the segment it follows no longer begins with the records
+        it showed, or is gone: one WARNING, and it follows the new history on
+        from there (see ``_Position.advance`` for which records that shows).
         """
         stop = stop or threading.Event()
+        branch = self._branch()
         snap = self.snapshot()
         read = self._read_back(snap, n)  # the newest segment at least, even for n == 0
+        watch = self._repo.read_head(branch)  # the validators the polls send
+        # Where the next poll continues: the newest segment read, and what it held.
+        position = _Position(_number(read[0][0]), _prints(read[0][1])) if read else _Position()
         yield from self._last(snap, read, n)
-        # Where the next poll continues: the newest segment read, and how many records it held.
-        last, seen = (_number(read[0][0]), len(read[0][1])) if read else (0, 0)
         polls = 0
         while max_polls is None or polls < max_polls:
             polls += 1
             if stop.wait(interval):
                 return
-            if self._repo.get_head(self._branch()) == snap.commit:
+            polled = self._repo.read_head(branch, watch)
+            if polled.sha == snap.commit:
+                watch = polled
                 continue
             snap = self.snapshot()
-            for entry in snap.segments:
-                number = _number(entry)
-                if number < last:
-                    continue
-                records = self.read(entry)
-                yield from records[seen:] if number == last else records
-                # A lagging read may show fewer records than already shown: never go back.
-                last, seen = max((last, seen), (number, len(records)))
+            # Two reads naming the same head: the validators are current. Otherwise one
+            # of them lagged; keep the old validators, so that the next poll asks again.
+            settled = snap.commit == polled.sha
+            if settled:
+                watch = polled
+            segments = {_number(entry): entry for entry in snap.segments}
+            newest = max(segments, default=0)
+            read_now = {
+                number: self.read(entry)
+                for number, entry in segments.items()
+                if number >= position.segment or number == newest
+            }
+            records, after, rewritten = position.advance(read_now, newest=newest)
+            if rewritten and not settled:
+                continue  # a lagging read may show less than was shown: never go back
+            if rewritten:
+                logger.warning(
+                    "gitjsonl: the history of branch %s was rewritten (its head %s does not "
+                    "continue what follow showed); following the new history from there",
+                    branch,
+                    snap.commit,
+                )
+            position = after
+            yield from records
 
     def _read_back(self, snap: Snapshot, n: int) -> list[tuple[DirEntry, list[dict[str, Any]]]]:
         """Segments newest first with their records, read until they hold ``n`` (one at least)."""
@@ -214,6 +242,50 @@ class LogReader:
                 continue
             records.append(line.record)
         return records
+
+
+def _prints(records: list[dict[str, Any]]) -> tuple[int, ...]:
+    """A fingerprint of each record, taken before the caller can change the records."""
+    return tuple(hash(json.dumps(record, sort_keys=True)) for record in records)
+
+
+@dataclass(frozen=True, slots=True)
+class _Position:
+    """Where ``follow`` is: the segment it follows and the records of it already shown."""
+
+    segment: int = 0
+    shown: tuple[int, ...] = ()  # fingerprints (``_prints``) of those records, in order
+
+    def advance(
+        self, read: dict[int, list[dict[str, Any]]], *, newest: int
+    ) -> tuple[list[dict[str, Any]], _Position, bool]:
+        """The records a new snapshot adds, the position after them, and whether the
+        snapshot rewrote what was shown.
+
+        ``read`` holds the records of the followed segment, of every later one
+        (by number) and of the newest, ``newest``, in the snapshot. A
+        snapshot that does not begin with what was shown comes from rewritten
+        history, and the rule is: of the followed segment, the records from
+        the first one that differs from what was shown onwards, then every
+        later segment; when the followed segment is gone, nothing of the new
+        history (its records sit at positions already passed) and then every
+        record appended to it.
+        """
+        if self.segment not in read and self.shown:
+            return [], _Position(newest, _prints(read.get(newest, []))), True
+        current = read.get(self.segment, [])
+        prints = _prints(current)
+        common = 0
+        for old, now in zip(self.shown, prints, strict=False):
+            if old != now:
+                break
+            common += 1
+        records = current[common:]
+        after = _Position(self.segment, prints)
+        for number in sorted(k for k in read if k > self.segment):
+            records.extend(read[number])
+            after = _Position(number, _prints(read[number]))
+        return records, after, common < len(self.shown)
 
 
 def _number(entry: DirEntry) -> int:

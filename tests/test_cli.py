@@ -221,6 +221,17 @@ class TestTail:
         lines = capsys.readouterr().out.splitlines()
         assert [json.loads(x)["id"] for x in lines] == [1, 2, 3]
 
+    def test_follow_on_an_idle_log_polls_at_no_cost(
+        self, cli: Callable[..., int], localhub: LocalHub, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """tail -f on an idle log: 20 polls answered 304, one primary request for the head."""
+        localhub.seed_commit(REPO, {SEG: jsonl([{"id": 1}])})
+        assert cli("tail", "-f", "--interval", "0.01", "--max-polls", "20") == 0
+        heads = [r for r in localhub.requests if r.path.endswith("/git/ref/heads/main")]
+        # The snapshot's read of the head, the validators', then the polls: all 304.
+        assert [r.status for r in heads] == [200, 200] + [304] * 20
+        assert capsys.readouterr().out.splitlines() == ['{"id":1}']
+
 
 class TestCat:
     def test_every_record_in_order(

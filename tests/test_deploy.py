@@ -29,6 +29,7 @@ from gitjsonl import (
 )
 from gitjsonl._cli import main
 from gitjsonl._doctor import format_checks, passed
+from gitjsonl._github import GitHubRepo
 from gitjsonl.testing import Fault, LocalHub
 
 from .helpers import PATH, REPO, committed_records, make_log, rsa_key_pair
@@ -273,6 +274,25 @@ class TestAuth:
         assert len(used) >= 2
         assert not [r for r in hub.requests if r.status == 401]
 
+    def test_a_log_on_an_app_installation_token_end_to_end(
+        self, hub: LocalHub, app_key: tuple[str, str]
+    ) -> None:
+        """GitHub says nothing of permissions to an App token; append, flush and tail still work."""
+        private, public = app_key
+        hub.register_app(APP_ID, public, INSTALLATION_ID)
+        auth = github.Auth.AppAuth(APP_ID, private).get_installation_auth(INSTALLATION_ID)
+        with app_log(hub, auth) as log:
+            log.append({"id": 1})
+            log.append({"id": 2})
+            log.flush(timeout=10)
+            assert log.tail(5) == [{"id": 1}, {"id": 2}]
+        repo = GitHubRepo(REPO, token=None, auth=auth, api_url=hub.url)
+        try:
+            assert repo.repository().can_push is None
+        finally:
+            repo.close()
+        assert committed_records(hub) == [{"id": 1}, {"id": 2}]
+
     def test_an_expired_personal_token_fails_and_keeps_the_records(self, hub: LocalHub) -> None:
         """After expires_in: flush() raises AuthenticationError; the records stay pending."""
         hub.add_token("ghp_short_lived", expires_in=1.0)
@@ -327,11 +347,13 @@ class TestCliAppCredentials:
         tmp_path: Path,
         capsys: pytest.CaptureFixture[str],
     ) -> None:
-        """doctor with the App variables: ✓ credentials naming the App's installation auth."""
+        """doctor with the App variables: ✓ credentials naming the App's installation auth, and
+        · push, as GitHub tells an installation token nothing of its permissions."""
         app_environment(hub, app_key, monkeypatch, tmp_path)
         assert run_cli(hub, "doctor") == 0
         out = capsys.readouterr().out
         assert "✓ credentials: AppInstallationAuth (PyGithub credentials), accepted" in out
+        assert "GitHub did not say" in line(out, "·", "push")
 
     @pytest.mark.parametrize(
         "given",

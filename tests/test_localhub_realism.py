@@ -651,4 +651,4 @@ class TestServeFlags:
         finally:
             proc.terminate()
             proc.communicate(timeout=15)
-        assert (body["visibility"], body["permissions"]["push"]) == ("public", False)
+        assert (body["visibility"], "permissions" in body) == ("public", False)  # anonymous

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 
 from gitjsonl._github import GitHubRepo
-from gitjsonl._reader import LogReader, find_file
+from gitjsonl._reader import LogReader, _Position, _prints, find_file
 from gitjsonl.testing import LocalHub
 
 REPO = "owner/repo"
@@ -34,6 +37,18 @@ def reader(repo: GitHubRepo) -> LogReader:
 
 def ids(records: Iterator[dict[str, Any]] | list[dict[str, Any]]) -> list[int]:
     return [r["id"] for r in records]
+
+
+def remaining(hub: LocalHub) -> int:
+    """The token's primary budget left, as localhub says (``GET /rate_limit`` is free)."""
+    answer = requests.get(
+        f"{hub.url}/rate_limit", headers={"Authorization": f"token {hub.token}"}, timeout=10
+    )
+    return int(answer.headers["x-ratelimit-remaining"])
+
+
+def records(*ids: int) -> list[dict[str, Any]]:
+    return [{"id": i} for i in ids]
 
 
 class TestFindFile:
@@ -95,3 +110,96 @@ class TestFollow:
         assert next(followed) == {"id": 1}
         stop.set()
         assert list(followed) == []
+
+
+class TestFollowCostsNothingWhileIdle:
+    def test_idle_polls_spend_no_primary_budget(self, localhub: LocalHub, repo: GitHubRepo) -> None:
+        """After the tail, 20 polls of an unchanged branch leave x-ratelimit-remaining as it was."""
+        localhub.seed_commit(REPO, {f"{LOG}/00000001.jsonl": jsonl(1)})
+        followed = reader(repo).follow(1, interval=0.01, max_polls=20)
+        assert next(followed) == {"id": 1}
+        before = remaining(localhub)
+        assert list(followed) == []
+        assert remaining(localhub) == before
+        polls = [r for r in localhub.requests if r.path.endswith("/git/ref/heads/main")]
+        assert sum(r.status == 304 for r in polls) == 20
+
+    def test_a_new_commit_is_still_seen_at_the_next_poll(
+        self, localhub: LocalHub, repo: GitHubRepo
+    ) -> None:
+        """Conditional polls still see a commit: it is yielded within a second of landing."""
+        localhub.seed_commit(REPO, {f"{LOG}/00000001.jsonl": jsonl(1)})
+        followed = reader(repo).follow(1, interval=0.05, max_polls=200)
+        assert next(followed) == {"id": 1}
+        landed = time.monotonic()
+        localhub.seed_commit(REPO, {f"{LOG}/00000001.jsonl": jsonl(1, 2)})
+        assert next(followed) == {"id": 2}
+        assert time.monotonic() - landed < 1.0
+
+
+class TestFollowAfterAForcePush:
+    def test_a_branch_moved_back_warns_once_and_shows_what_is_appended_next(
+        self, localhub: LocalHub, repo: GitHubRepo, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Force-moved back to an older commit: one WARNING, then records appended after it."""
+        old = localhub.seed_commit(REPO, {f"{LOG}/00000001.jsonl": jsonl(1)})
+        localhub.seed_commit(REPO, {f"{LOG}/00000001.jsonl": jsonl(1, 2, 3)})
+        followed = reader(repo).follow(3, interval=0.05, max_polls=40)
+        assert ids([next(followed) for _ in range(3)]) == [1, 2, 3]
+        localhub.git(REPO, "update-ref", "refs/heads/main", old)  # someone force-pushed
+        time.sleep(0.3)
+        localhub.seed_commit(REPO, {f"{LOG}/00000001.jsonl": jsonl(1, 20)})
+        with caplog.at_level(logging.WARNING, logger="gitjsonl"):
+            assert next(followed) == {"id": 20}
+        warnings = [r for r in caplog.records if "rewritten" in r.getMessage()]
+        assert len(warnings) == 1
+
+    def test_a_rewritten_segment_shows_the_records_from_where_it_differs(
+        self, localhub: LocalHub, repo: GitHubRepo, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """History replaced by other records: those from the first that differs are shown."""
+        localhub.seed_commit(REPO, {f"{LOG}/00000001.jsonl": jsonl(1)})
+        localhub.seed_commit(REPO, {f"{LOG}/00000001.jsonl": jsonl(1, 2)})
+        followed = reader(repo).follow(2, interval=0.05, max_polls=40)
+        assert ids([next(followed), next(followed)]) == [1, 2]
+        other = localhub.seed_commit(
+            REPO, {f"{LOG}/00000001.jsonl": jsonl(1, 7, 8)}, branch="other"
+        )
+        localhub.git(REPO, "update-ref", "refs/heads/main", other)
+        with caplog.at_level(logging.WARNING, logger="gitjsonl"):
+            assert ids([next(followed), next(followed)]) == [7, 8]
+        assert sum("rewritten" in r.getMessage() for r in caplog.records) == 1
+
+
+class TestPosition:
+    def test_records_appended_to_the_followed_segment_and_later_ones(self) -> None:
+        """A snapshot that continues what was shown: the new records, no rewrite."""
+        position = _Position(1, _prints(records(1, 2)))
+        got, after, rewritten = position.advance({1: records(1, 2, 3), 2: records(4)}, newest=2)
+        assert (ids(got), after, rewritten) == ([3, 4], _Position(2, _prints(records(4))), False)
+
+    def test_fewer_records_than_shown_is_a_rewrite(self) -> None:
+        """The followed segment shorter than what was shown: a rewrite, nothing shown again."""
+        position = _Position(1, _prints(records(1, 2, 3)))
+        got, after, rewritten = position.advance({1: records(1)}, newest=1)
+        assert (got, after, rewritten) == ([], _Position(1, _prints(records(1))), True)
+
+    def test_a_changed_record_shows_from_there(self) -> None:
+        """A segment that differs from record 2 on: records 2 onwards of it are shown."""
+        position = _Position(1, _prints(records(1, 2, 3)))
+        got, _, rewritten = position.advance({1: records(1, 5, 6, 7)}, newest=1)
+        assert (ids(got), rewritten) == ([5, 6, 7], True)
+
+    def test_the_followed_segment_gone_resumes_at_the_new_end(self) -> None:
+        """Rewound past the followed segment: nothing shown, the newest segment followed."""
+        position = _Position(3, _prints(records(9)))
+        got, after, rewritten = position.advance({2: records(5, 6)}, newest=2)
+        assert (got, after, rewritten) == ([], _Position(2, _prints(records(5, 6))), True)
+
+    def test_a_record_changed_after_it_was_shown_is_not_a_rewrite(self) -> None:
+        """Fingerprints are taken at read time: a caller mutating a record changes nothing."""
+        shown = records(1)
+        position = _Position(1, _prints(shown))
+        shown[0]["id"] = 99
+        _, _, rewritten = position.advance({1: records(1, 2)}, newest=1)
+        assert not rewritten

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from ._conditional import Validators
 from ._gitstore import (
     DEFAULT_EMAIL,
     DEFAULT_NAME,
@@ -79,6 +80,7 @@ class ApiRequest:
     access: str = "write"  # "write" | "read" | "anonymous"
     repos: frozenset[str] | None = None  # the token's repositories (None: all)
     raw_query: str = ""
+    kind: str = "pat"  # the token's kind: "pat" | "installation" (a GitHub App's)
 
     @property
     def path(self) -> str:
@@ -235,6 +237,8 @@ class Api:
         self.contents_listing_cap: int | None = 1000
         # Seconds a read naming a branch keeps seeing its previous head (0: off).
         self.read_lag = 0.0
+        # ETag, Last-Modified, Cache-Control and Vary, and the 304s they allow.
+        self.validators = Validators(clock)
 
     def branch_head(self, repo: GitRepo, refname: str) -> str | None:
         """What a read naming ``refname`` sees, given :attr:`read_lag`."""
@@ -292,8 +296,18 @@ class Api:
                 raise ApiError(401, "Requires authentication")
             if req.method in WRITE_METHODS and req.access != "write":
                 raise ApiError(403, "Resource not accessible by personal access token")
-            return handler(self, req, repo, urls, found)
+            return self._validated(req, rest, handler(self, req, repo, urls, found))
         raise _not_found()
+
+    def _validated(self, req: ApiRequest, rest: str, response: ApiResponse) -> ApiResponse:
+        """``response`` with GitHub's cache headers, or the 304 a conditional request earns."""
+        url = f"{req.path}?{req.raw_query}"
+        answer = (response.status, response.content_type, response.body)
+        headers, not_modified = self.validators.headers(req.method, url, rest, req.headers, answer)
+        if not_modified:
+            return ApiResponse(304, b"", headers, content_type="")
+        response.headers = {**headers, **response.headers}
+        return response
 
     def _visible(self, req: ApiRequest, full_name: str) -> bool:
         """Private repositories answer 404, not 403, to whoever may not see them."""
@@ -324,7 +338,12 @@ class Api:
 
     @_route("GET", "")
     def get_repo(self, req: ApiRequest, repo: GitRepo, urls: Urls, m: re.Match[str]) -> ApiResponse:
-        """GET /repos/{o}/{r}: private unless made public; permissions follow the token."""
+        """GET /repos/{o}/{r}: private unless made public; permissions follow the token.
+
+        GitHub says nothing of permissions to a GitHub App's installation token
+        or to a request without credentials (PyGithub's ``permissions`` is then
+        None): the key is left out for them.
+        """
         created = self.store.created.get(urls.full_name, repo.path.stat().st_mtime)
         stamp = dt.datetime.fromtimestamp(created, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = urls.repository(repo.default_branch(), stamp, stamp, 0)
@@ -342,6 +361,8 @@ class Api:
                 "pull": True,
             },
         )
+        if req.kind == "installation" or "authorization" not in req.headers:
+            del body["permissions"]
         return ApiResponse.json(200, body)
 
     @_route("GET", "/branches/(.+)")

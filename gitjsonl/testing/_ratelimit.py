@@ -8,9 +8,30 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 PRIMARY_LIMIT = 5000
 PRIMARY_WINDOW = 3600.0
+
+#: The other resources ``GET /rate_limit`` lists, with the limits GitHub gives a
+#: personal token (resource names from GitHub's OpenAPI description's
+#: rate-limit-overview; the numbers as a recent answer shows them, recalled).
+#: localhub counts none of them: gitjsonl spends only ``core``.
+OTHER_RESOURCES = {
+    "search": 30,
+    "graphql": 5000,
+    "integration_manifest": 5000,
+    "source_import": 100,
+    "code_scanning_upload": 1000,
+    "actions_runner_registration": 10000,
+    "scim": 15000,
+    "dependency_snapshots": 100,
+    "audit_log": 1750,
+    "audit_log_streaming": 15,
+    "code_search": 10,
+    "code_scanning_autofix": 10,
+    "dependency_sbom": 100,
+}
 
 
 @dataclass(frozen=True)
@@ -74,6 +95,19 @@ class RateLimiter:
         )
         return state, allowed
 
+    def refund(self, token: str | None, counted: PrimaryState) -> PrimaryState:
+        """Give back the request counted as ``counted`` (a 304 GitHub does not charge).
+
+        Nothing is given back once the hourly window has started again.
+        """
+        key = token or ""
+        with self._lock:
+            start, used = self._primary.get(key, (0.0, 0))
+            if int(start + PRIMARY_WINDOW) == counted.reset and used > 0:
+                used -= 1
+                self._primary[key] = (start, used)
+        return PrimaryState(PRIMARY_LIMIT, max(0, PRIMARY_LIMIT - used), used, counted.reset)
+
     def secondary_check(self, token: str | None) -> int | None:
         """Count a content-generating request; return retry-after seconds when over."""
         limits = self.secondary
@@ -97,3 +131,15 @@ class RateLimiter:
             minute.append(now)
             hour.append(now)
         return None
+
+
+def rate_limit_body(state: PrimaryState) -> dict[str, Any]:
+    """The answer of ``GET /rate_limit``: every resource GitHub lists, ``core`` counted."""
+
+    def resource(limit: int, used: int, remaining: int) -> dict[str, Any]:
+        return {"limit": limit, "used": used, "remaining": remaining, "reset": state.reset}
+
+    core = resource(state.limit, state.used, state.remaining)
+    resources = {"core": core}
+    resources.update((name, resource(limit, 0, limit)) for name, limit in OTHER_RESOURCES.items())
+    return {"resources": resources, "rate": core}

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from ._api import WRITE_METHODS, Api, ApiError, ApiRequest, ApiResponse
 from ._auth import AuthError, Tokens, app_endpoint
 from ._faults import Fault, FaultPlan
-from ._ratelimit import PrimaryState, RateLimiter
+from ._ratelimit import PrimaryState, RateLimiter, rate_limit_body
 from ._shapes import DOCS
 
 log = logging.getLogger("gitjsonl.testing")
@@ -373,11 +373,16 @@ class _Handler(BaseHTTPRequestHandler):
             base_url=server.base_url,
             access=access,
             repos=grant.repos if grant is not None else None,
+            kind=grant.kind if grant is not None else "anonymous",
         )
         try:
-            return server.api.handle(request), state
+            response = server.api.handle(request)
         except ApiError as error:
             return _json_error(error), state
+        if response.status == 304 and token is not None:
+            # GitHub does not count a 304 to an authorized request (see _conditional).
+            state = server.limiter.refund(token, state)
+        return response, state
 
     def _send(
         self,
@@ -444,15 +449,7 @@ def _rate_headers(state: PrimaryState) -> dict[str, str]:
 
 
 def _rate_limit_body(state: PrimaryState) -> dict[str, Any]:
-    core = {
-        "limit": state.limit,
-        "remaining": state.remaining,
-        "reset": state.reset,
-        "used": state.used,
-        "resource": "core",
-    }
-    search = {"limit": 30, "remaining": 30, "reset": state.reset, "used": 0, "resource": "search"}
-    return {"resources": {"core": core, "search": search}, "rate": core}
+    return rate_limit_body(state)
 
 
 __all__ = ["Fault", "HubServer", "RequestRecord"]

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["gitjsonl.testing.pytest_plugin"]
+# The localhub fixtures come from the pytest11 entry point (pyproject.toml), as
+# they do for users: no pytest_plugins line, so the plugin is registered once.
 
 
 @pytest.fixture(autouse=True, scope="session")

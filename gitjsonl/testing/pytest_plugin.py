@@ -1,6 +1,9 @@
 """pytest fixtures for localhub: ``localhub``, ``localhub_factory`` and ``localhub_defaults``.
 
-Enable with ``pytest_plugins = ["gitjsonl.testing.pytest_plugin"]``. Override
+pytest loads it by itself wherever gitjsonl is installed (the ``pytest11``
+entry point, named ``gitjsonl.testing.pytest_plugin`` like the module, so an
+old ``pytest_plugins`` line naming it is harmless);
+``-p no:gitjsonl.testing.pytest_plugin`` turns it off. Override
 ``localhub_defaults`` in a conftest to give every hub of the tests there the
 same settings (GitHub-like read lag, say); arguments given to the factory win.
 """

@@ -239,6 +239,8 @@ class Api:
         self.read_lag = 0.0
         # ETag, Last-Modified, Cache-Control and Vary, and the 304s they allow.
         self.validators = Validators(clock)
+        # Owners that are organisations (the rest are users).
+        self.organizations: set[str] = set()
 
     def branch_head(self, repo: GitRepo, refname: str) -> str | None:
         """What a read naming ``refname`` sees, given :attr:`read_lag`."""
@@ -346,9 +348,17 @@ class Api:
         """
         created = self.store.created.get(urls.full_name, repo.path.stat().st_mtime)
         stamp = dt.datetime.fromtimestamp(created, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        body = urls.repository(repo.default_branch(), stamp, stamp, 0)
-        public = urls.full_name in self.store.public
         write = req.access == "write"
+        owner = urls.full_name.split("/")[0]
+        body = urls.repository(
+            repo.default_branch(),
+            stamp,
+            stamp,
+            0,
+            organization=owner in self.organizations,
+            writer=write and "authorization" in req.headers,
+        )
+        public = urls.full_name in self.store.public
         body.update(
             id=self.store.id_of(urls.full_name),
             private=not public,

@@ -269,6 +269,11 @@ class LocalHub:
         check_full_name(new)
         self._store.rename(old, new)
 
+    def make_organization(self, login: str) -> None:
+        """Make the owner ``login`` an organisation: its repositories name it in
+        ``organization``, and its ``type`` is Organization (owners are users otherwise)."""
+        self._api.organizations.add(login)
+
     def repo_id(self, full_name: str) -> int:
         """The repository's stable numeric id."""
         self._repo(full_name)

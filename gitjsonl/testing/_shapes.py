@@ -75,8 +75,8 @@ class Urls:
             "site_admin": False,
         }
 
-    def owner(self) -> JSON:
-        """The repository owner as a simple-user object."""
+    def owner(self, kind: str = "User") -> JSON:
+        """The repository owner as a simple-user object (``type`` User or Organization)."""
         login = self.full_name.split("/")[0]
         owner = self.user()
         u = f"{self.base}/users/{login}"
@@ -95,11 +95,30 @@ class Urls:
             repos_url=f"{u}/repos",
             events_url=f"{u}/events{{/privacy}}",
             received_events_url=f"{u}/received_events",
+            type=kind,
         )
         return owner
 
-    def repository(self, default_branch: str, created: str, pushed: str, size: int) -> JSON:
-        """The full-repository object of GET /repos/{owner}/{repo}."""
+    def repository(
+        self,
+        default_branch: str,
+        created: str,
+        pushed: str,
+        size: int,
+        *,
+        organization: bool = False,
+        writer: bool = True,
+    ) -> JSON:
+        """The full-repository object of GET /repos/{owner}/{repo}.
+
+        As GitHub has sent it since 2022 (tests/octokit_fixtures' get-repository,
+        and GitHub's OpenAPI description for the keys added later:
+        ``has_discussions``, the merge commit title and message settings,
+        ``custom_properties``). An organisation's repository names it in
+        ``organization``; the merge settings and ``temp_clone_token`` go only to
+        a token that may push (``writer``), as GitHub leaves them out for
+        readers and anonymous requests.
+        """
         a = self.api
         name = self.full_name.split("/")[1]
         host = self.base.split("://", 1)[-1]
@@ -110,7 +129,7 @@ class Urls:
             "full_name": self.full_name,
             "private": True,
             "visibility": "private",
-            "owner": self.owner(),
+            "owner": self.owner("Organization" if organization else "User"),
             "html_url": self.html,
             "description": None,
             "fork": False,
@@ -144,6 +163,9 @@ class Urls:
             "subscribers_count": 0,
             "size": size,
             "topics": [],
+            "allow_forking": True,
+            "web_commit_signoff_required": False,
+            "custom_properties": {},
             "created_at": created,
             "updated_at": pushed,
             "pushed_at": pushed,
@@ -155,6 +177,10 @@ class Urls:
                 "pull": True,
             },
         }
+        if writer:
+            body.update(_WRITER_SETTINGS)
+        if organization:
+            body["organization"] = self.owner("Organization")
         for key, suffix in _REPO_URLS.items():
             body[key] = a + suffix
         return body
@@ -208,10 +234,10 @@ class Urls:
             "url": f"{self.api}/commits/{commit.sha}",
             "html_url": f"{self.html}/commit/{commit.sha}",
             "comments_url": f"{self.api}/commits/{commit.sha}/comments",
-            # GitHub links a commit's email to an account; unknown emails get an empty
-            # object here (GitHub may send null, which its own schema's oneOf rejects).
-            "author": self.user() if commit.author.email == DEFAULT_EMAIL else {},
-            "committer": self.user() if commit.committer.email == DEFAULT_EMAIL else {},
+            # GitHub links a commit's email to an account, and sends null for an email
+            # it links to none (its OpenAPI description: nullable simple-user).
+            "author": self.user() if commit.author.email == DEFAULT_EMAIL else None,
+            "committer": self.user() if commit.committer.email == DEFAULT_EMAIL else None,
             "parents": [
                 {
                     "sha": p,
@@ -251,6 +277,24 @@ class Urls:
             "_links": {"self": self_url, "git": git_url, "html": html_url},
         }
 
+
+#: The repository settings GitHub shows only to a token that may push (the
+#: octokit/fixtures get-repository recording, an admin's, has them all but the
+#: merge commit title and message, which GitHub added later in 2022).
+_WRITER_SETTINGS: JSON = {
+    "temp_clone_token": "",
+    "allow_squash_merge": True,
+    "allow_merge_commit": True,
+    "allow_rebase_merge": True,
+    "allow_auto_merge": False,
+    "delete_branch_on_merge": False,
+    "allow_update_branch": False,
+    "use_squash_pr_title_as_default": False,
+    "squash_merge_commit_message": "COMMIT_MESSAGES",
+    "squash_merge_commit_title": "COMMIT_OR_PR_TITLE",
+    "merge_commit_message": "PR_TITLE",
+    "merge_commit_title": "MERGE_MESSAGE",
+}
 
 _UNSIGNED: JSON = {
     "verified": False,

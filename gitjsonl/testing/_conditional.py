@@ -1,8 +1,9 @@
 """Cache validators and conditional requests, as GitHub answers them.
 
 GitHub sends ``ETag`` and ``Cache-Control`` on every successful answer with a
-body, ``Last-Modified`` on the reads of a repository, its refs, its contents
-and its commits (the octokit/fixtures recordings, tests/octokit_fixtures), and
+body, ``Last-Modified`` on the reads of a repository, its refs, its contents,
+its commits (the octokit/fixtures recordings, tests/octokit_fixtures) and its
+trees (github3.py's, tests/github3py_cassettes), and
 ``Vary: Accept, Authorization, Cookie, X-GitHub-OTP``: the validators belong to
 one token, so a second token's ``If-None-Match`` with the first one's ETag gets
 the full answer. A ``GET`` whose ``If-None-Match`` names the current ETag (or,
@@ -32,8 +33,10 @@ VARY = "Accept, Authorization, Cookie, X-GitHub-OTP, Accept-Encoding, X-Requeste
 #: What GitHub caches an answer for; "public" when no Authorization was sent.
 CACHE_CONTROL = "{scope}, max-age=60, s-maxage=60"
 #: The reads that carry Last-Modified on GitHub (the repository itself, refs,
-#: contents, commits): paths after /repos/{owner}/{repo}.
-_LAST_MODIFIED = re.compile(r"\A(?:|/git/refs?(?:/.*)?|/contents(?:/.*)?|/commits(?:/.*)?)\Z")
+#: trees, contents, commits): paths after /repos/{owner}/{repo}.
+_LAST_MODIFIED = re.compile(
+    r"\A(?:|/git/refs?(?:/.*)?|/git/trees/.*|/contents(?:/.*)?|/commits(?:/.*)?)\Z"
+)
 #: How many (URL, token) pairs keep the time their answer last changed.
 MEMORY = 10_000
 

@@ -651,8 +651,9 @@ class GitHubRepo:
             ref = GitRef(self._repo.requester, headers, {"url": url}, completed=False)
             try:
                 changed = ref.update()
-            except GithubException as exc:
-                if exc.status != 304:  # a 304 made an error by _refuse_redirects
+            except (GithubException, GitHubError) as exc:
+                # _refuse_redirects makes every 3xx an error, this 304 included.
+                if getattr(exc, "status", None) != 304:
                     raise
                 changed = False
             if not changed and known is not None:

@@ -1,10 +1,12 @@
 """Reading a log back: the tail, every record in order (streaming), or following new ones.
 
 A read pins one commit (one request for the branch head) and lists the log
-folder at it (one request), so what it returns is a consistent snapshot even
-while writers commit. Segments are then fetched newest first (``tail``) or
-oldest first (``records``) one blob at a time: the cost of ``tail(n)`` depends
-on how many segments hold the last ``n`` records, never on how long the log is.
+folder at it (one request per folder level), so what it returns is a
+consistent snapshot even while writers commit. Segments are then fetched
+newest first (``tail``) or oldest first (``records``) one blob at a time: the
+cost of ``tail(n)`` depends on how many segments hold the last ``n`` records,
+never on how long the log is. Every blob read is checked against its sha
+(``read_blob``): a truncated or altered answer is an error, never records.
 
 A legacy single-file log (``data/interactions.jsonl`` next to
 ``data/interactions/``) is read through the blob API, so any size up to GitHub's
@@ -23,14 +25,42 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ._exceptions import NotFound
-from ._github import DirEntry, GitHubRepo
+from ._exceptions import GitHubError, NotFound
+from ._github import DirEntry, GitHubRepo, git_blob_sha
 from ._records import decode_lines
-from ._segments import MANIFEST_NAME, segment_number, sorted_segments
+from ._segments import MANIFEST_NAME, list_log
 
-__all__ = ["LogReader", "Snapshot", "find_file"]
+__all__ = ["LogReader", "Snapshot", "find_file", "read_blob", "warn_ignored"]
 
 logger = logging.getLogger("gitjsonl")
+
+_warned: set[tuple[str, str]] = set()
+_warned_lock = threading.Lock()
+
+
+def warn_ignored(path: str, problems: tuple[str, ...]) -> None:
+    """Log each entry of log ``path`` that is ignored (``list_log``), once per process."""
+    for problem in problems:
+        with _warned_lock:
+            if (path, problem) in _warned:
+                continue
+            _warned.add((path, problem))
+        logger.warning("gitjsonl: log %s: %s", path, problem)
+
+
+def read_blob(repo: GitHubRepo, entry: DirEntry) -> bytes:
+    """The bytes of ``entry``'s blob (one request), checked against its sha.
+
+    A blob answer missing a line, or any other bytes, would be read as the log,
+    or built on by the next batch: it is refused.
+    """
+    data = repo.get_blob(entry.sha)
+    if git_blob_sha(data) != entry.sha:
+        raise GitHubError(
+            f"GitHub answered blob {entry.sha[:12]} ({entry.path}) with {len(data):,} bytes "
+            "that are not that blob"
+        )
+    return data
 
 
 def find_file(repo: GitHubRepo, path: str, ref: str) -> DirEntry | None:
@@ -52,6 +82,7 @@ class Snapshot:
     commit: str
     segments: tuple[DirEntry, ...]  # in append order
     migrated: bool  # the folder holds a migration manifest
+    ignored: tuple[str, ...] = ()  # entries named like segments and not read (``list_log``)
 
 
 #: How many commits below a head are searched for our own last commit (one page).
@@ -81,9 +112,10 @@ class LogReader:
     def snapshot(self) -> Snapshot:
         commit = self._pin()
         entries = self._repo.list_dir(self._path, ref=commit) or []
-        files = {e.name: e for e in entries if e.type == "file"}
-        ordered = tuple(files[name] for _, name in sorted_segments(files))
-        return Snapshot(commit, ordered, MANIFEST_NAME in files)
+        listing = list_log(entries)
+        warn_ignored(self._path, listing.ignored)
+        manifest = any(e.name == MANIFEST_NAME and e.type == "file" for e in entries)
+        return Snapshot(commit, listing.segments, manifest, listing.ignored)
 
     def _pin(self) -> str:
         """The commit a read pins: the branch's head, unless that read is behind our own write.
@@ -138,8 +170,9 @@ class LogReader:
         snap = self.snapshot()
         read = self._read_back(snap, n)  # the newest segment at least, even for n == 0
         yield from self._last(snap, read, n)
-        # Where the next poll continues: the newest segment read, and how many records it held.
-        last, seen = (_number(read[0][0]), len(read[0][1])) if read else (0, 0)
+        # Where the next poll continues: a byte offset into the segments' concatenation,
+        # which a compaction (files merged under a new listing) leaves where it was.
+        done = sum(entry.size for entry in snap.segments)
         polls = 0
         while max_polls is None or polls < max_polls:
             polls += 1
@@ -148,14 +181,15 @@ class LogReader:
             if self._repo.get_head(self._branch()) == snap.commit:
                 continue
             snap = self.snapshot()
+            start = 0
             for entry in snap.segments:
-                number = _number(entry)
-                if number < last:
-                    continue
-                records = self.read(entry)
-                yield from records[seen:] if number == last else records
-                # A lagging read may show fewer records than already shown: never go back.
-                last, seen = max((last, seen), (number, len(records)))
+                end = start + entry.size
+                # A lagging read may end before what was already shown: never go back.
+                if end > done:
+                    data = read_blob(self._repo, entry)
+                    yield from self._decode(data[max(0, done - start) :], entry.path)
+                    done = end
+                start = end
 
     def _read_back(self, snap: Snapshot, n: int) -> list[tuple[DirEntry, list[dict[str, Any]]]]:
         """Segments newest first with their records, read until they hold ``n`` (one at least)."""
@@ -200,7 +234,7 @@ class LogReader:
 
     def read(self, entry: DirEntry) -> list[dict[str, Any]]:
         """The records of one file of the log (one request), corrupt lines skipped and counted."""
-        return self._decode(self._repo.get_blob(entry.sha), entry.path)
+        return self._decode(read_blob(self._repo, entry), entry.path)
 
     def _decode(self, data: bytes, where: str) -> list[dict[str, Any]]:
         records: list[dict[str, Any]] = []
@@ -214,9 +248,3 @@ class LogReader:
                 continue
             records.append(line.record)
         return records
-
-
-def _number(entry: DirEntry) -> int:
-    number = segment_number(entry.name)
-    assert number is not None  # snapshots list segment files only
-    return number

@@ -46,7 +46,10 @@ def tree_sha(entries: Iterable[DirEntry]) -> str:
         mode = "40000" if is_folder(entry) else entry.mode
         if mode not in ("100644", "100755", "120000", "160000", "40000"):
             raise ValueError(f"tree entry {entry.name!r} has mode {entry.mode!r}")
-        raw = bytes.fromhex(entry.sha)
+        try:
+            raw = bytes.fromhex(entry.sha)
+        except ValueError:
+            raw = b""
         if len(raw) != 20:
             raise ValueError(f"tree entry {entry.name!r} has sha {entry.sha!r}")
         body += f"{mode} ".encode() + entry.name.encode("utf-8", "surrogateescape") + b"\0" + raw

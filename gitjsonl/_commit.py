@@ -271,43 +271,35 @@ class Committer:
     def _moved(self, head: Head, found: CatchUp, taken: Taken) -> Head | None:
         """``head`` moved to ``found`` without a read, or None when a read is needed.
 
-        A commit nobody here made lies between (not ``exact``), or the newest
-        commit to this log was made by another process (its folder is not
-        known here), or another log's path lies inside this one's folder.
+        A read is needed when a commit nobody here made lies between (not
+        ``exact``), when the newest commit to this log was made by another
+        process (its folder is not known here), or when another log's path lies
+        inside this one's folder. A commit to another log changes the trees the
+        two paths share: they are taken from its writer when it is of this
+        process, else forgotten (the next tree answer is then checked by
+        following it down, see ``_check_tree``).
         """
-        if not found.exact or any(self._inside(other) for other in found.others):
+        if not found.exact:
             return None
+        newer = found.newer
         base = head
-        link = found.segment
-        if link is not None:
-            state = taken.content(link)
-            if not isinstance(state, Head) or state.commit != link.commit:
+        if found.segment is not None:
+            state = taken.content(found.segment)
+            if not isinstance(state, Head) or state.commit != found.segment.commit:
                 return None
             base = state
-        levels = base.levels
-        if link is None or link.commit != found.commit:  # other logs committed after it
-            levels = self._forget(levels, found.others)
-        return Head(found.commit, found.tree, base.folder, levels, base.texts)
-
-    def _inside(self, other: str) -> bool:
-        """Is the log at ``other`` inside this log's folder (its commits change our folder)?"""
-        return other.startswith(f"{self._path}/")
-
-    def _forget(
-        self, levels: tuple[tuple[DirEntry, ...] | None, ...], others: tuple[str, ...]
-    ) -> tuple[tuple[DirEntry, ...] | None, ...]:
-        """``levels`` without the trees that commits to the logs at ``others`` changed."""
-        known = list(levels)
-        for other in others:
-            theirs = [part for part in other.split("/") if part]
-            shared = 0
-            while shared < min(len(theirs), len(self._parts)) and (
-                theirs[shared] == self._parts[shared]
-            ):
-                shared += 1
-            for index in range(min(shared + 1, len(known))):
-                known[index] = None
-        return tuple(known)
+            newer = newer[newer.index(found.segment) + 1 :]
+        levels = list(base.levels)
+        for link in newer:
+            if link.path.startswith(f"{self._path}/"):
+                return None
+            theirs = taken.content(link)
+            trees = None
+            if isinstance(theirs, Head) and theirs.commit == link.commit:
+                trees = (*theirs.levels, theirs.folder)
+            for index in range(min(_shared(link.path, self._parts) + 1, len(levels))):
+                levels[index] = trees[index] if trees is not None else None
+        return Head(found.commit, found.tree, base.folder, tuple(levels), base.texts)
 
     def _local_head(self, taken: Taken) -> Head | None:
         """The last commit a writer of this process made on the branch, as our head.
@@ -681,6 +673,15 @@ class Committer:
             return self._repo.get_head(branch)
         except NotFound as exc:
             raise _lagging(branch) from exc
+
+
+def _shared(path: str, parts: tuple[str, ...]) -> int:
+    """How many leading folders ``path`` shares with ``parts``."""
+    theirs = [part for part in path.split("/") if part]
+    shared = 0
+    while shared < min(len(theirs), len(parts)) and theirs[shared] == parts[shared]:
+        shared += 1
+    return shared
 
 
 def _hash(entries: tuple[DirEntry, ...]) -> str | None:

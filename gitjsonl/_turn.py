@@ -73,7 +73,7 @@ class CatchUp:
     tree: str
     segment: Link | None
     exact: bool
-    others: tuple[str, ...] = ()  # the other paths the newer links wrote
+    newer: tuple[Link, ...] = ()  # the links from the writer's head on, oldest first
 
 
 def catch_up(chain: Sequence[Link], head: str, path: str) -> CatchUp | None:
@@ -96,8 +96,7 @@ def catch_up(chain: Sequence[Link], head: str, path: str) -> CatchUp | None:
     )
     mine = [link for link in newer if link.path == path]
     tip = newer[-1]
-    others = tuple(dict.fromkeys(link.path for link in newer if link.path != path))
-    return CatchUp(tip.commit, tip.tree, mine[-1] if mine else None, exact, others)
+    return CatchUp(tip.commit, tip.tree, mine[-1] if mine else None, exact, tuple(newer))
 
 
 def chain_to_json(chain: Sequence[Link]) -> dict[str, Any]:

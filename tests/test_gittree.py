@@ -11,7 +11,6 @@ import pytest
 from gitjsonl._github import DirEntry, git_blob_sha
 from gitjsonl._gittree import TREE_MODE, rebuild_path, tree_sha
 
-
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_CONFIG_NOSYSTEM": "1", "HOME": "/"}
 
 
@@ -27,8 +26,7 @@ def git_mktree(entries: list[DirEntry], where: Path) -> str:
     """The sha ``git mktree`` gives the same entries (git itself as the judge)."""
     subprocess.run(["git", "init", "-q", str(where)], check=True, env=ENV)
     text = "".join(
-        f"{e.mode} {'tree' if e.mode == TREE_MODE else 'blob'} {e.sha}\t{e.name}\n"
-        for e in entries
+        f"{e.mode} {'tree' if e.mode == TREE_MODE else 'blob'} {e.sha}\t{e.name}\n" for e in entries
     )
     done = subprocess.run(
         ["git", "mktree", "--missing"],
@@ -43,7 +41,7 @@ def git_mktree(entries: list[DirEntry], where: Path) -> str:
 
 class TestTreeSha:
     def test_same_sha_as_git_with_folders_sorted_as_if_slashed(self, tmp_path: Path) -> None:
-        """"a" (a folder) sorts after "a-b" and "a.txt", as git sorts "a/"."""
+        """ "a" (a folder) sorts after "a-b" and "a.txt", as git sorts "a/"."""
         sub = tree_sha([blob("f", b"hi\n")])
         entries = [folder("a", sub), blob("a.txt", b"x\n"), blob("a-b", b"y\n")]
         assert tree_sha(entries) == git_mktree(entries, tmp_path)

@@ -737,7 +737,10 @@ class GitHubRepo:
             answer_headers, data = self._repo.requester.requestMemoryBlobAndCheck(
                 "POST", f"{self._repo.url}/git/trees", None, headers, cast("Any", body)
             )
-            if not isinstance(data, dict) and _header(answer_headers, "location"):
+            if not (isinstance(data, dict) and "sha" in data) and _header(
+                answer_headers, "location"
+            ):
+                # A redirect this request path does not refuse by itself (see _post_blob).
                 raise GithubException(307, {"message": "Moved"}, answer_headers)
             return _created_tree(data)
 

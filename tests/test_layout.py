@@ -19,6 +19,7 @@ from gitjsonl.testing import LocalHub
 from tests.helpers import PATH, REPO, committed_records, history_is_linear, make_log, segment_files
 
 SEGMENT = 1600  # files under 100 bytes are small
+FULLWIDTH = "\uff10" * 7 + "\uff12"  # 00000002 in fullwidth digits
 
 
 def api(hub: LocalHub, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -97,7 +98,7 @@ class TestCompaction:
         with make_log(localhub, segment_bytes=SEGMENT) as log:
             log.append({"b": -1})
             log.flush(timeout=30)
-            follow = log._reader.follow(1, interval=0.02, max_polls=2000)  # noqa: SLF001
+            follow = log._reader.follow(1, interval=0.02, max_polls=2000)
             assert next(follow) == {"b": -1}  # the generator's snapshot is taken here
             got = []
             for batch in range(12):
@@ -121,7 +122,7 @@ class TestForeignEntries:
             REPO,
             {
                 f"{PATH}/00000001.jsonl": b'{"id":1}\n',
-                f"{PATH}/{'０' * 7}２.jsonl": b'{"id":"fullwidth"}\n',
+                f"{PATH}/{FULLWIDTH}.jsonl": b'{"id":"fullwidth"}\n',
                 f"{PATH}/{'1' * 4301}.jsonl": b'{"id":"long"}\n',
                 f"{PATH}/00000002.jsonl/notes.txt": b"mine\n",
             },

@@ -559,14 +559,16 @@ def _text_record(i: int) -> dict[str, Any]:
 
 def bench_blob_encoding(hub: LocalHub, idx: int, *, utf8: bool, text: bool) -> dict:
     """Bytes one batch of 500 records uploads, with segments as base64 or as UTF-8 text."""
+    from gitjsonl import _github
     from gitjsonl._commit import Committer
 
     repo = f"bench/enc-{idx}"
     hub.create_repo(repo, initial_commit=True)
     make = _text_record if text else record
-    saved = Committer._as_text
-    if not utf8:
+    saved, saved_body = Committer._as_text, _github.utf8_blob_body
+    if not utf8:  # what gitjsonl sent before: a base64 blob, then the tree
         Committer._as_text = lambda self, content: False  # type: ignore[method-assign]
+        _github.utf8_blob_body = lambda content: None
     log = open_log(hub, repo, **FLUSH_ONLY)
     try:
         log.append(make(0))
@@ -578,6 +580,7 @@ def bench_blob_encoding(hub: LocalHub, idx: int, *, utf8: bool, text: bool) -> d
     finally:
         log.close()
         Committer._as_text = saved  # type: ignore[method-assign]
+        _github.utf8_blob_body = saved_body
     t = tally(hub, repo)
     blobs = [r.bytes_in for r in hub.requests if r.path.endswith(("/git/blobs", "/git/trees"))]
     segment = sum(

@@ -301,3 +301,23 @@ class TestCheckout:
         assert main(["cat", "--checkout", str(folder)]) == 0
         out = capsys.readouterr().out.splitlines()
         assert [json.loads(line) for line in out] == [{"a": 1}, {"a": 2}]
+
+
+class TestTreeListingChecked:
+    def test_a_listing_without_its_entries_is_an_error_not_an_empty_folder(
+        self, localhub: LocalHub, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A tree answer missing its "tree" key never makes the writer start segment 1 again."""
+        localhub.seed_commit(REPO, {f"{PATH}/00000001.jsonl": b'{"id":1}\n'})
+
+        def no_entries(data: dict[str, Any]) -> None:
+            data.pop("tree", None)
+
+        TestAnswersChecked.lie(monkeypatch, "GET", "/git/trees/", no_entries, times=1000)
+        with make_log(localhub) as log:
+            log.append({"id": 2})
+            with pytest.raises(GitHubError, match="entries missing"):
+                log.flush(timeout=30)
+            monkeypatch.undo()
+            log.flush(timeout=30)
+        assert committed_records(localhub) == [{"id": 1}, {"id": 2}]

@@ -209,7 +209,9 @@ class TestTrees:
         # What a real user saw (google/go-github#2418); gitjsonl never sends it.
         assert "GitRPC::BadObjectState" in str(info.value.data)
 
-    def test_content_is_written_as_the_utf8_blob(self, localhub: LocalHub) -> None:
+    def test_content_is_written_as_the_utf8_blob(
+        self, localhub: LocalHub, repo: Repository
+    ) -> None:
         """tree[].content becomes a blob of its UTF-8 bytes, named as git names them."""
         text = '{"é":"\\"quoted\\"","n":"日本"}\n'
         with requests.Session() as s:

@@ -248,7 +248,7 @@ class TestFaults:
             Fault(method="PATCH", path=r"/git/refs/", action="error", status=503),
             Fault(method="POST", path=r"/git/commits$", action="error_after", status=500),
             Fault(method="POST", path=r"/git/commits$", action="drop_after"),
-            Fault(method="POST", path=r"/git/blobs$", action="drop"),
+            Fault(method="POST", path=r"/git/trees$", action="drop_after"),
             Fault(method="POST", path=r"/git/trees$", action="error", status=502),
             Fault(method="GET", path=r"/git/ref/", action="error", status=500),
         ],

@@ -595,7 +595,7 @@ class Committer:
     # -- reading the head --------------------------------------------------------
 
     def _load_head(self, previous: Head | None) -> Head:
-        """Read the branch's head; the active segment's bytes only if they changed."""
+        """Read the branch's head; the small files' bytes only if they changed."""
         return self._load_head_at(self._branch_head(), previous)
 
     def _load_head_at(self, commit: str, previous: Head | None) -> Head:

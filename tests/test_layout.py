@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -319,5 +320,50 @@ class TestTreeListingChecked:
             with pytest.raises(GitHubError, match="entries missing"):
                 log.flush(timeout=30)
             monkeypatch.undo()
+            log.flush(timeout=30)
+        assert committed_records(localhub) == [{"id": 1}, {"id": 2}]
+
+
+class TestTreeCheckFallback:
+    @staticmethod
+    def forget_levels(log: gitjsonl.Log) -> None:
+        """As after another process's commit to another log: the trees above are unknown."""
+        committer = log._committer
+        head = committer.head
+        assert head is not None
+        committer._head = dataclasses.replace(head, levels=(None,) * len(head.levels))
+
+    def test_unknown_levels_cost_one_read_of_a_tree_by_sha(self, localhub: LocalHub) -> None:
+        """Without the trees above the folder, the answer's listing is hashed and followed
+        down: one GET of the `data` tree by sha, then batches are local again."""
+        with make_log(localhub) as log:
+            log.append({"id": 1})
+            log.flush(timeout=30)
+            self.forget_levels(log)
+            for i in (2, 3):
+                start = len(localhub.requests)
+                log.append({"id": i})
+                log.flush(timeout=30)
+                gets = [r.path for r in localhub.requests[start:] if r.method == "GET"]
+                assert len(gets) == (1 if i == 2 else 0), gets
+        assert committed_records(localhub) == [{"id": 1}, {"id": 2}, {"id": 3}]
+
+    def test_a_listing_that_does_not_hash_to_its_sha_is_refused(
+        self, localhub: LocalHub, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """On the fallback path, a tree answer whose entries are not its sha is a GitHubError."""
+        with make_log(localhub) as log:
+            log.append({"id": 1})
+            log.flush(timeout=30)
+            self.forget_levels(log)
+
+            def other_entries(data: dict[str, Any]) -> None:
+                planted = {"path": "planted", "mode": "100644", "type": "blob", "sha": "0" * 40}
+                data["tree"] = [*data["tree"], planted]
+
+            TestAnswersChecked.lie(monkeypatch, "POST", "/git/trees", other_entries)
+            log.append({"id": 2})
+            with pytest.raises(GitHubError, match="not what was sent"):
+                log.flush(timeout=30)
             log.flush(timeout=30)
         assert committed_records(localhub) == [{"id": 1}, {"id": 2}]

@@ -506,6 +506,13 @@ class Committer:
     def _mismatch(self, batch: Batch, what: str) -> NoReturn:
         """GitHub stored another tree than the batch's: nothing is committed on it."""
         # Build on a fresh read next time, and upload files as blobs (checked by sha).
+        if self._inline:
+            logger.warning(
+                "gitjsonl: GitHub stored %s for batch %s; this log's files now go up as "
+                "blobs, each checked by its sha",
+                what,
+                batch.id,
+            )
         self._head, self._reload, self._inline = None, True, False
         raise GitHubError(
             f"GitHub stored {what} for batch {batch.id}: not what was sent. Nothing was "

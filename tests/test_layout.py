@@ -18,6 +18,9 @@ from gitjsonl import GitHubError
 from gitjsonl._cli import main
 from gitjsonl.testing import LocalHub
 from tests.helpers import PATH, REPO, committed_records, history_is_linear, make_log, segment_files
+from tests.test_localhub_openapi import _GitHubRequest, _openapi, openapi_checked
+
+__all__ = ["openapi_checked"]
 
 SEGMENT = 1600  # files under 100 bytes are small
 FULLWIDTH = "\uff10" * 7 + "\uff12"  # 00000002 in fullwidth digits
@@ -367,3 +370,24 @@ class TestTreeCheckFallback:
                 log.flush(timeout=30)
             log.flush(timeout=30)
         assert committed_records(localhub) == [{"id": 1}, {"id": 2}]
+
+
+class TestShapes:
+    def test_requests_and_answers_match_githubs_openapi_description(
+        self, localhub: LocalHub, request: pytest.FixtureRequest
+    ) -> None:
+        """Trees with content entries, sha: null deletions and a base64 blob, and every answer,
+        validate against GitHub's OpenAPI description (tests/openapi/); no 422 is ever drawn."""
+        seen: list[Any] = request.getfixturevalue("openapi_checked")
+        localhub.seed_commit(REPO, {f"{PATH}/00000001.jsonl": b'{"id":0}\n\xff\n'})
+        with make_log(localhub, segment_bytes=SEGMENT) as log:
+            for batch in range(8):
+                log.append({"b": batch, "text": 'a "quoted" word'})
+                log.flush(timeout=30)
+        bodies = [r for r, _ in seen if r.method == "POST" and "/git/trees" in r.url]
+        for sent in bodies:  # our hand-built bodies, as the description says a request is
+            _openapi().validate_request(_GitHubRequest(sent, "/repos/{owner}/{repo}/git/trees"))
+        assert any(b'"sha":null' in (r.body or b"") for r in bodies)
+        assert any(b'"content":' in (r.body or b"") for r in bodies)
+        assert any("/git/blobs" in r.url for r, _ in seen)
+        assert not [r for r in localhub.requests if r.status == 422]

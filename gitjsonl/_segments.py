@@ -169,6 +169,18 @@ class SegmentFile:
 
 
 @dataclass(frozen=True, slots=True)
+class SegmentWrite:
+    """One file a batch writes: the segment's whole new content."""
+
+    number: int
+    content: bytes
+
+    @property
+    def name(self) -> str:
+        return segment_name(self.number)
+
+
+@dataclass(frozen=True, slots=True)
 class BatchPlan:
     """What one batch writes: whole new files, and the files a compaction replaces."""
 
@@ -256,15 +268,3 @@ def _pack(lines: Sequence[bytes], number: int, segment_bytes: int) -> list[Segme
         size += len(line)
     writes.append(SegmentWrite(number, b"".join(current)))
     return writes
-
-
-@dataclass(frozen=True, slots=True)
-class SegmentWrite:
-    """One file a batch writes: the segment's whole new content."""
-
-    number: int
-    content: bytes
-
-    @property
-    def name(self) -> str:
-        return segment_name(self.number)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._async import AsyncLog
+from ._checkout import read_checkout
 from ._config import Identity
 from ._doctor import Check
 from ._exceptions import (
@@ -75,4 +76,5 @@ __all__ = [
     "TransientError",
     "ValidationFailed",
     "__version__",
+    "read_checkout",
 ]

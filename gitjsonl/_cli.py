@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._budget import budget_for, host_budget
+from ._checkout import read_checkout
 from ._config import (
     DEFAULT_API_URL,
     DEFAULT_LOG_PATH,
@@ -205,7 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tail.add_argument("--max-polls", type=int, default=None, help=argparse.SUPPRESS)
 
-    add("cat", parents=[common], help="print every record in order (streaming, for pipes)")
+    cat = add("cat", parents=[common], help="print every record in order (streaming, for pipes)")
+    cat.add_argument(
+        "--checkout",
+        metavar="DIR",
+        default=None,
+        help="read the log from a checkout instead: DIR is the log's folder in a clone "
+        "(no token, no request)",
+    )
 
     stats = add("stats", parents=[common], help="segments, records, bytes, commits, writers")
     stats.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -547,7 +555,12 @@ def cmd_cat(args: argparse.Namespace) -> int:
     progress = Progress()
     count = 0
     try:
-        for record in _target(args).reader().records():
+        records = (
+            read_checkout(args.checkout)
+            if args.checkout is not None
+            else _target(args).reader().records()
+        )
+        for record in records:
             sys.stdout.write(_line(record))
             count += 1
             if count % 10000 == 0:

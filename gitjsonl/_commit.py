@@ -1,7 +1,17 @@
-"""Committing one batch: blob(s) -> tree on the head's tree -> commit -> fast-forward.
+"""Committing one batch: a tree on the head's tree -> commit -> fast-forward.
 
-The steady state costs four requests and no reads: the head commit, its tree
-and the active segment's bytes are kept from our own last commit, or learned
+The steady state costs three requests and no reads. The tree carries the
+batch's new files as text (``tree[].content``: GitHub writes the blobs itself;
+bytes that are not UTF-8 go up first as a base64 blob), and deletes the files
+a compaction replaced (``_segments.plan_batch``). What GitHub stored is
+checked at no extra request: the root tree's sha is computed locally from the
+trees along the log's path (``_gittree``) and compared with the answer; where
+those trees are not known (another log of the repository committed in
+between) the answer's own listing is hashed and followed down, reading a tree
+by sha only where needed. The commit answer must name our tree and parent,
+the ref update answer our commit. The head commit, the trees along the path,
+the log folder's entries and the bytes of its small files are kept from our
+own last commit, or learned
 from the commits other writers on this host left on the branch's turn
 (``_turn``): writers of one process or host take turns and never race each
 other. Every write is paid for from the token's shared ``Budget``; the writes
@@ -11,7 +21,7 @@ that can go wrong is an exception from ``_github``; what to do about it is
 decided by ``_retry`` (``RetryPolicy.retrying``) and carried out by tenacity:
 
 - ``NotFastForward`` (someone else committed first): forget the head, re-read
-  it (and the active segment only if its blob changed), rebuild on top, retry.
+  it (and the small files only if their blobs changed), rebuild on top, retry.
   A read that still shows the refused head lags: it is read again a few times
   before a batch is built on it.
 - ``TransientError`` on the ref update (a timeout, a dropped connection, a 5xx):
@@ -27,8 +37,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import NoReturn
 
 import tenacity
 
@@ -38,6 +49,7 @@ from ._config import Identity
 from ._exceptions import (
     ContentsConflict,
     EmptyRepository,
+    GitHubError,
     NotFastForward,
     NotFound,
     ProtectedBranch,
@@ -47,10 +59,19 @@ from ._exceptions import (
     TransientError,
     ValidationFailed,
 )
-from ._github import GitHubRepo, git_blob_sha
+from ._github import CreatedTree, DirEntry, GitHubRepo, git_blob_sha
+from ._gittree import PathTrees, is_folder, rebuild_path, tree_sha
+from ._reader import read_blob, warn_ignored
 from ._retry import RetryPolicy
-from ._segments import ActiveSegment, SegmentWrite, plan_segments, sorted_segments
-from ._turn import BranchTurns, Link, Taken, Turn, catch_up
+from ._segments import (
+    BatchPlan,
+    list_log,
+    plan_batch,
+    segment_name,
+    segment_number,
+    small_run,
+)
+from ._turn import BranchTurns, CatchUp, Link, Taken, Turn, catch_up
 
 __all__ = ["Committer", "Head"]
 
@@ -63,19 +84,25 @@ This folder is an append-only JSON-lines log written by gitjsonl.
 Segments are named `00000001.jsonl`, `00000002.jsonl`, ... in append order;
 each line is one JSON object. To read every record in order:
 
-    cat $(ls | grep -E '^[0-9]{8,}\\.jsonl$' | sort) | jq .
+    cat $(ls | grep -E '^[0-9]{8,12}\\.jsonl$' | sort) | jq .
 
-Only the highest-numbered segment still grows; the others never change.
+A batch adds new files; now and then a few small files at the end are merged
+into one (named after the first of them), so at every commit the files, sorted
+by name, hold every record exactly once, in order.
 """
 
 
 @dataclass(frozen=True, slots=True)
 class Head:
-    """What we know of the branch we build on."""
+    """What we know of the branch we build on: a commit, and the log's trees in it."""
 
     commit: str
-    tree: str
-    active: ActiveSegment | None
+    tree: str  # the commit's root tree
+    folder: tuple[DirEntry, ...]  # the log folder's entries (empty: no folder yet)
+    # The trees above the log folder, root first (``()``: that folder does not exist
+    # yet; None: its entries are not known, e.g. after another log's commit).
+    levels: tuple[tuple[DirEntry, ...] | None, ...]
+    texts: Mapping[str, bytes]  # blob sha -> bytes, for the small files a batch may merge
 
 
 @dataclass(slots=True)
@@ -133,6 +160,9 @@ class Committer:
         self._stale_reads = 0  # reads since then that still showed it
         self._unresolved: _Unresolved | None = None
         self._uploaded: set[str] = set()  # blobs this batch has uploaded already
+        self._parts = tuple(part for part in self._path.split("/") if part)
+        self._inline = True  # send files as text in the tree (False after a tree mismatch)
+        self._reload = False  # read the head from the branch: what we knew was contradicted
         self.conflicts = 0
         self.retries = 0
         self.landed_after_error = 0
@@ -194,17 +224,17 @@ class Committer:
             with self._turn().take() as taken:
                 head = self._catch_up(taken)
                 if head is not None:
-                    writes = plan_segments(head.active, batch.lines, self._segment_bytes)
-                    reservation, wait = self._reserve(len(writes) + 3, force=force)
+                    plan = self._plan(head, batch)
+                    reservation, wait = self._reserve(self._cost(plan), force=force)
                     if wait <= 0:
-                        return self._push_paid(batch, head, writes, reservation, taken)
+                        return self._push_paid(batch, head, plan, reservation, taken)
             # Out of the turn: others may go meanwhile.
             if head is None:
                 loaded = self._load_head(self._stale)  # may write (bootstrap) and wait
                 stale = self._stale is not None and loaded.commit == self._stale.commit
                 if stale and self._stale_reads < STALE_READS_SKIPPED:
                     # Refused, so the branch has moved past this commit: a read that
-                    # still shows it most likely lags. Read again before spending four
+                    # still shows it most likely lags. Read again before spending three
                     # writes on it (a few times: a refusal may also have been spurious).
                     self._stale_reads += 1
                     raise NotFastForward(
@@ -213,6 +243,7 @@ class Committer:
                         status=422,
                     )
                 self._head, self._stale, self._stale_reads = loaded, None, 0
+                self._reload = False
             else:
                 force = self._wait_for_budget(wait)
 
@@ -225,7 +256,7 @@ class Committer:
         None when we know no head yet, and no writer of this process has left one.
         """
         head = self._head
-        if head is None and self._stale is None:
+        if head is None and self._stale is None and not self._reload:
             head = self._local_head(taken)  # never after a lost race: that head is what lost
         if head is None:
             return None
@@ -233,22 +264,42 @@ class Committer:
         found = catch_up(taken.chain, head.commit, self._path)
         if found is None:
             return head
-        if not found.exact:  # someone elsewhere committed in between: read, exactly, by sha
-            self._head = self._load_head_at(found.commit, head)
-            return self._head
-        active = head.active
-        link = found.segment
-        if link is not None:
-            content = taken.content(link)
-            if content is None:
-                cached = head.active
-                if cached is not None and cached.sha == link.segment_sha:
-                    content = cached.content
-                else:
-                    content = self._repo.get_blob(link.segment_sha)
-            active = ActiveSegment(link.segment, content, link.segment_sha)
-        self._head = Head(found.commit, found.tree, active)
+        moved = self._moved(head, found, taken)
+        self._head = moved if moved is not None else self._load_head_at(found.commit, head)
         return self._head
+
+    def _moved(self, head: Head, found: CatchUp, taken: Taken) -> Head | None:
+        """``head`` moved to ``found`` without a read, or None when a read is needed.
+
+        A read is needed when a commit nobody here made lies between (not
+        ``exact``), when the newest commit to this log was made by another
+        process (its folder is not known here), or when another log's path lies
+        inside this one's folder. A commit to another log changes the trees the
+        two paths share: they are taken from its writer when it is of this
+        process, else forgotten (the next tree answer is then checked by
+        following it down, see ``_check_tree``).
+        """
+        if not found.exact:
+            return None
+        newer = found.newer
+        base = head
+        if found.segment is not None:
+            state = taken.content(found.segment)
+            if not isinstance(state, Head) or state.commit != found.segment.commit:
+                return None
+            base = state
+            newer = newer[newer.index(found.segment) + 1 :]
+        levels = list(base.levels)
+        for link in newer:
+            if link.path.startswith(f"{self._path}/"):
+                return None
+            theirs = taken.content(link)
+            trees = None
+            if isinstance(theirs, Head) and theirs.commit == link.commit:
+                trees = (*theirs.levels, theirs.folder)
+            for index in range(min(_shared(link.path, self._parts) + 1, len(levels))):
+                levels[index] = trees[index] if trees is not None else None
+        return Head(found.commit, found.tree, base.folder, tuple(levels), base.texts)
 
     def _local_head(self, taken: Taken) -> Head | None:
         """The last commit a writer of this process made on the branch, as our head.
@@ -260,10 +311,43 @@ class Committer:
         link = taken.local_tip
         if link is None:
             return None
-        content = taken.content(link) if link.path == self._path else None
-        if content is None:
-            return self._load_head_at(link.commit, None)
-        return Head(link.commit, link.tree, ActiveSegment(link.segment, content, link.segment_sha))
+        state = taken.content(link) if link.path == self._path else None
+        if isinstance(state, Head) and state.commit == link.commit:
+            return state
+        return self._load_head_at(link.commit, None)
+
+    def _plan(self, head: Head, batch: Batch) -> BatchPlan:
+        """What the batch writes on ``head`` (``plan_batch``, over what the head knows)."""
+        listing = list_log(head.folder)
+        contents = {
+            segment.number: head.texts[entry.sha]
+            for segment, entry in zip(listing.files(), listing.segments, strict=True)
+            if entry.sha in head.texts
+        }
+        return plan_batch(
+            listing.files(),
+            batch.lines,
+            segment_bytes=self._segment_bytes,
+            next_number=listing.next_number,
+            contents=contents,
+        )
+
+    def _cost(self, plan: BatchPlan) -> int:
+        """The writes ``plan`` costs: tree, commit, ref update, and a blob per binary file."""
+        blobs = [w for w in plan.writes if not self._as_text(w.content)]
+        return 3 + sum(1 for w in blobs if git_blob_sha(w.content) not in self._uploaded)
+
+    def _as_text(self, content: bytes) -> bool:
+        """Does ``content`` go up inline, as text in the tree (else as a base64 blob)?"""
+        if not self._inline:
+            return False
+        if content.isascii():
+            return True
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
 
     def _reserve(self, cost: int, *, force: bool) -> tuple[str | None, float]:
         if self._budget is None:
@@ -282,14 +366,14 @@ class Committer:
         self,
         batch: Batch,
         head: Head,
-        writes: list[SegmentWrite],
+        plan: BatchPlan,
         reservation: str | None,
         taken: Taken,
     ) -> str:
         """``_push``, settling its reservation with the writes really sent."""
         sent = self._repo.writes
         try:
-            ours = self._push(batch, head, writes)
+            ours, folder_sha = self._push(batch, head, plan)
         except RateLimited as exc:
             if self._budget is not None:
                 self._budget.learn(exc)
@@ -297,13 +381,8 @@ class Committer:
         finally:
             if self._budget is not None and reservation is not None:
                 self._budget.settle(reservation, self._repo.writes - sent)
-        last = ours.active
-        assert last is not None
-        assert last.sha is not None
-        taken.add(
-            Link(ours.commit, head.commit, ours.tree, self._path, last.number, last.sha),
-            last.content,
-        )
+        number = segment_number(list_log(ours.folder).segments[-1].name) or 0
+        taken.add(Link(ours.commit, head.commit, ours.tree, self._path, number, folder_sha), ours)
         return ours.commit
 
     @contextlib.contextmanager
@@ -315,22 +394,30 @@ class Committer:
         with self._budget.spend(cost, self._sleep):
             yield
 
-    def _push(self, batch: Batch, head: Head, writes: list[SegmentWrite]) -> Head:
-        """Blobs, tree, commit, fast-forward: the four writes of one batch; our new head."""
-        files: dict[str, str | None] = {}
-        for write in writes:
-            files[f"{self._path}/{write.name}"] = self._blob(write.content)
-        tree = self._repo.create_tree(head.tree, files)
+    def _push(self, batch: Batch, head: Head, plan: BatchPlan) -> tuple[Head, str]:
+        """Tree, commit, fast-forward: the three writes of one batch (a blob before them
+        for bytes that are not UTF-8); our new head, and the log folder's new tree."""
+        texts: dict[str, bytes] = {}
+        blobs: dict[str, str] = {}
+        for write in plan.writes:
+            path = f"{self._path}/{write.name}"
+            if self._as_text(write.content):
+                texts[path] = write.content
+            else:
+                blobs[path] = self._blob(write.content)
+        # Only names of the folder we build on: GitHub refuses to delete an absent path.
+        deletes = [f"{self._path}/{segment_name(number)}" for number in plan.deletes]
+        folder = self._new_folder(head.folder, plan)
+        expected = rebuild_path(self._parts, head.levels, folder)
+        answer = self._repo.post_tree(head.tree, texts=texts, blobs=blobs, deletes=deletes)
+        levels = self._check_tree(batch, head, answer, expected)
         message = commit_message(batch, self._path, skip_ci=self._skip_ci, writer=self._writer_id)
         sha = self._repo.create_commit(
-            message, tree, [head.commit], author=self._author, committer=self._committer
+            message, answer.sha, [head.commit], author=self._author, committer=self._committer
         )
-        last: SegmentWrite = writes[-1]
-        ours = Head(
-            commit=sha,
-            tree=tree,
-            active=ActiveSegment(last.number, last.content, files[f"{self._path}/{last.name}"]),
-        )
+        ours = Head(sha, answer.sha, folder, levels, self._small_texts(head, plan, folder))
+        folder_sha = expected.shas[-1]
+        assert folder_sha is not None  # the folder holds the batch's files
         if self._before_update is not None:
             self._before_update(batch, sha, head.commit)
         try:
@@ -344,7 +431,7 @@ class Committer:
             ) from exc
         except NotFastForward:
             self.conflicts += 1
-            # Read the new head at the next attempt, out of the turn; keep the segment's bytes.
+            # Read the new head at the next attempt, out of the turn; keep the small files.
             self._head, self._stale = None, head
             raise
         except TransientError as exc:
@@ -352,7 +439,85 @@ class Committer:
                 self._unresolved = _Unresolved(batch, head.commit, sha, ours)
             raise
         self._head = ours
-        return ours
+        return ours, folder_sha
+
+    def _new_folder(self, folder: tuple[DirEntry, ...], plan: BatchPlan) -> tuple[DirEntry, ...]:
+        """The log folder's entries once ``plan`` is carried out."""
+        gone = {segment_name(number) for number in plan.deletes}
+        written = {
+            write.name: DirEntry(
+                write.name,
+                f"{self._path}/{write.name}",
+                git_blob_sha(write.content),
+                len(write.content),
+                "file",
+                "100644",
+            )
+            for write in plan.writes
+        }
+        kept = [e for e in folder if e.name not in gone and e.name not in written]
+        return (*kept, *written.values())
+
+    def _small_texts(
+        self, head: Head, plan: BatchPlan, folder: tuple[DirEntry, ...]
+    ) -> dict[str, bytes]:
+        """The bytes the next batch may merge: those of the small files at the folder's end."""
+        known = dict(head.texts)
+        known.update((git_blob_sha(w.content), w.content) for w in plan.writes)
+        listing = list_log(folder)
+        run = small_run(listing.files(), self._segment_bytes)
+        shas = {entry.sha for entry in listing.segments[len(listing.segments) - len(run) :]}
+        return {sha: known[sha] for sha in shas if sha in known}
+
+    def _check_tree(
+        self, batch: Batch, head: Head, answer: CreatedTree, expected: PathTrees
+    ) -> tuple[tuple[DirEntry, ...] | None, ...]:
+        """Is ``answer`` the tree we asked for? The trees above the log folder in it.
+
+        Compared with the root's sha computed locally when every level is known;
+        otherwise the answer's own listing (hashed) is followed down the path, a
+        level read by sha where its sha is not known, until a computed sha.
+        """
+        if expected.shas[0] is not None:
+            if answer.sha != expected.shas[0]:
+                self._mismatch(batch, f"root tree {answer.sha[:12]}, not {expected.shas[0][:12]}")
+            return expected.levels[:-1]
+        rows, learned = answer.entries, []
+        if not answer.truncated and _hash(rows) != answer.sha:
+            self._mismatch(batch, f"root tree {answer.sha[:12]}, listed as other entries")
+        for index, name in enumerate(self._parts):
+            learned.append(rows)
+            entry = next((e for e in rows if e.name == name and is_folder(e)), None)
+            path = "/".join(self._parts[: index + 1])
+            if entry is None:
+                self._mismatch(batch, f"no folder {path}")
+            want = expected.shas[index + 1]
+            if want is not None:
+                if entry.sha != want:
+                    self._mismatch(
+                        batch, f"folder {path} as tree {entry.sha[:12]}, not {want[:12]}"
+                    )
+                return (*learned, *expected.levels[index + 1 : -1])
+            rows = self._repo.tree_entries(entry.sha, path)
+            if _hash(rows) != entry.sha:
+                self._mismatch(batch, f"folder {path} as tree {entry.sha[:12]}, listed otherwise")
+        raise AssertionError("the log folder's sha is always computed")  # pragma: no cover
+
+    def _mismatch(self, batch: Batch, what: str) -> NoReturn:
+        """GitHub stored another tree than the batch's: nothing is committed on it."""
+        # Build on a fresh read next time, and upload files as blobs (checked by sha).
+        if self._inline:
+            logger.warning(
+                "gitjsonl: GitHub stored %s for batch %s; this log's files now go up as "
+                "blobs, each checked by its sha",
+                what,
+                batch.id,
+            )
+        self._head, self._reload, self._inline = None, True, False
+        raise GitHubError(
+            f"GitHub stored {what} for batch {batch.id}: not what was sent. Nothing was "
+            "committed on it; the records stay pending"
+        )
 
     def _blob(self, content: bytes) -> str:
         """Upload ``content`` unless this batch already did (a retry after a conflict)."""
@@ -437,24 +602,25 @@ class Committer:
     # -- reading the head --------------------------------------------------------
 
     def _load_head(self, previous: Head | None) -> Head:
-        """Read the branch's head; the active segment's bytes only if they changed."""
+        """Read the branch's head; the small files' bytes only if they changed."""
         return self._load_head_at(self._branch_head(), previous)
 
     def _load_head_at(self, commit: str, previous: Head | None) -> Head:
-        """The head at ``commit``: its tree, and the active segment (reused if unchanged)."""
+        """The head at ``commit``: the trees along the path, the log folder, and the bytes
+        of its small files (those ``previous`` knows are not read again)."""
         folder = self._repo.read_folder(commit, self._path)
-        by_name = {e.name: e for e in folder.entries or [] if e.type == "file"}
-        segments = sorted_segments(by_name)
-        if not segments:
-            return Head(commit, folder.root_tree, None)
-        number, name = segments[-1]
-        sha = by_name[name].sha
-        cached = previous.active if previous else None
-        if cached is not None and cached.number == number and cached.sha == sha:
-            content = cached.content
-        else:
-            content = self._repo.get_blob(sha)
-        return Head(commit, folder.root_tree, ActiveSegment(number, content, sha))
+        entries = tuple(folder.entries or ())
+        levels: tuple[tuple[DirEntry, ...] | None, ...] = folder.levels
+        if len(levels) != len(self._parts):  # a file where a folder of the path should be
+            levels = (None,) * len(self._parts)
+        listing = list_log(entries)
+        warn_ignored(self._path, listing.ignored)
+        run = small_run(listing.files(), self._segment_bytes)
+        known = previous.texts if previous is not None else {}
+        texts = {}
+        for entry in listing.segments[len(listing.segments) - len(run) :]:
+            texts[entry.sha] = known.get(entry.sha) or read_blob(self._repo, entry)
+        return Head(commit, folder.root_tree, entries, levels, texts)
 
     def _branch_head(self) -> str:
         """The branch's head; the repository's first commit or the branch made if missing.
@@ -514,6 +680,23 @@ class Committer:
             return self._repo.get_head(branch)
         except NotFound as exc:
             raise _lagging(branch) from exc
+
+
+def _shared(path: str, parts: tuple[str, ...]) -> int:
+    """How many leading folders ``path`` shares with ``parts``."""
+    theirs = [part for part in path.split("/") if part]
+    shared = 0
+    while shared < min(len(theirs), len(parts)) and theirs[shared] == parts[shared]:
+        shared += 1
+    return shared
+
+
+def _hash(entries: tuple[DirEntry, ...]) -> str | None:
+    """The sha git gives a tree of ``entries``; None when git could not hold them."""
+    try:
+        return tree_sha(entries)
+    except ValueError:
+        return None
 
 
 #: After a refused update, reads still showing the refused head are retried this

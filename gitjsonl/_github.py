@@ -19,6 +19,7 @@ import base64
 import contextlib
 import email.utils
 import hashlib
+import json
 import logging
 import re
 import time
@@ -54,6 +55,7 @@ logger = logging.getLogger("gitjsonl")
 
 __all__ = [
     "CommitInfo",
+    "CreatedTree",
     "DirEntry",
     "Folder",
     "GitHubRepo",
@@ -65,6 +67,7 @@ __all__ = [
     "credentials_key",
     "git_blob_sha",
     "is_secondary_limit",
+    "json_text",
     "translate_error",
 ]
 
@@ -114,6 +117,9 @@ class Folder:
 
     root_tree: str
     entries: list[DirEntry] | None  # None: no such folder
+    # The entries of each tree above the folder, root first (``()`` for one that does
+    # not exist): what a writer needs to compute the trees its batch makes.
+    levels: tuple[tuple[DirEntry, ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +129,7 @@ class DirEntry:
     sha: str
     size: int
     type: str  # "file" | "dir" | "symlink" | "submodule"
+    mode: str = "100644"  # as the Trees API writes it: "100644", "100755", "040000", ...
 
 
 def _header(headers: Any, name: str) -> str | None:
@@ -298,10 +305,20 @@ _CONTROL_SET = bytes(b for b in range(0x20) if b != 0x0A)
 def utf8_blob_body(content: bytes) -> bytes | None:
     """The JSON body of ``POST git/blobs`` carrying ``content`` as UTF-8 text.
 
-    None when ``content`` is not valid UTF-8 (it then goes up as base64). The
-    body is built with a few ``bytes.replace`` passes rather than ``json.dumps``,
-    which would decode, escape and encode again: it is the largest piece of work
-    the flusher does, and holding the GIL for it delays ``append()`` callers.
+    None when ``content`` is not valid UTF-8 (it then goes up as base64).
+    """
+    text = json_text(content)
+    if text is None:
+        return None
+    return b'{"encoding":"utf-8","content":' + text + b"}"
+
+
+def json_text(content: bytes) -> bytes | None:
+    """``content`` as a JSON string (quotes included), or None when it is not valid UTF-8.
+
+    Built with a few ``bytes.replace`` passes rather than ``json.dumps``, which
+    would decode, escape and encode again: it is the largest piece of work the
+    flusher does, and holding the GIL for it delays ``append()`` callers.
     """
     if not content.isascii():
         try:
@@ -313,7 +330,16 @@ def utf8_blob_body(content: bytes) -> bytes | None:
     # quicker than a regular expression's search over a megabyte.)
     if len(text.translate(None, _CONTROL_SET)) != len(text):
         text = _CONTROL_BYTES.sub(lambda m: _JSON_ESCAPES[m.group()[0]], text)
-    return b'{"encoding":"utf-8","content":"' + text + b'"}'
+    return b'"' + text + b'"'
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedTree:
+    """GitHub's answer to ``POST git/trees``: the tree's sha and its top-level entries."""
+
+    sha: str
+    entries: tuple[DirEntry, ...]
+    truncated: bool
 
 
 def app_installation_auth(app_id: str, private_key: str, installation_id: int) -> Auth.Auth:
@@ -410,6 +436,7 @@ def _dir_entry(element: dict[str, Any], folder: str) -> DirEntry:
         sha=str(element.get("sha", "")),
         size=int(element.get("size") or 0),
         type=kind,
+        mode=str(element.get("mode", "")),
     )
 
 
@@ -576,19 +603,23 @@ class GitHubRepo:
         root = self._get_tree(ref)
         node: dict[str, Any] | None = root
         folder = ""
+        levels: list[tuple[DirEntry, ...]] = []
         for part in [p for p in path.strip("/").split("/") if p]:
             assert node is not None
+            levels.append(tuple(_dir_entry(e, folder) for e in node.get("tree", [])))
             match = next(
                 (e for e in node.get("tree", []) if e.get("path") == part),
                 None,
             )
             if match is None or match.get("type") != "tree":
-                return Folder(str(root["sha"]), None)
+                if match is None:
+                    levels += [()] * (len([p for p in path.split("/") if p]) - len(levels))
+                return Folder(str(root["sha"]), None, tuple(levels))
             folder = f"{folder}/{part}" if folder else part
             node = self._get_tree(str(match["sha"]))
         assert node is not None
         entries = [_dir_entry(e, folder) for e in node.get("tree", [])]
-        return Folder(str(root["sha"]), entries)
+        return Folder(str(root["sha"]), entries, tuple(levels))
 
     def _get_tree(self, ref: str) -> dict[str, Any]:
         def get() -> dict[str, Any]:
@@ -596,12 +627,25 @@ class GitHubRepo:
             _headers, data = self._repo.requester.requestJsonAndCheck("GET", url)
             if not isinstance(data, dict) or not isinstance(data.get("sha"), str):
                 raise GitHubError(f"unexpected answer listing tree {ref}")
+            rows = data.get("tree")
+            # A listing without its entries is not an empty folder (issue 19: a writer
+            # built on one would start 00000001.jsonl again over the real one).
+            if not isinstance(rows, list) or not all(
+                isinstance(row, dict)
+                and all(isinstance(row.get(key), str) for key in ("path", "mode", "type", "sha"))
+                for row in rows
+            ):
+                raise GitHubError(f"unexpected answer listing tree {ref}: entries missing")
             if data.get("truncated"):
                 # Only a tree of more than 100,000 entries (or 7 MB) is cut.
                 raise GitHubError(f"GitHub truncated the listing of tree {ref}")
             return data
 
         return self._call(get)
+
+    def tree_entries(self, sha: str, folder: str) -> tuple[DirEntry, ...]:
+        """The entries of tree ``sha`` (one request), named as inside ``folder``."""
+        return tuple(_dir_entry(e, folder) for e in self._get_tree(sha).get("tree", []))
 
     def get_blob(self, sha: str) -> bytes:
         def get() -> bytes:
@@ -720,6 +764,46 @@ class GitHubRepo:
 
         return self._call(create, write=True)
 
+    def post_tree(
+        self,
+        base_tree: str,
+        *,
+        texts: dict[str, bytes],
+        blobs: dict[str, str],
+        deletes: list[str],
+    ) -> CreatedTree:
+        """A tree: ``base_tree`` with files set to ``texts`` (written inline, as UTF-8 text:
+        GitHub writes each blob itself), to blob shas (``blobs``), and ``deletes`` removed.
+
+        The body is built here: PyGithub would escape every non-ASCII character as
+        six bytes, and cannot send the ``"sha": null`` that deletes a path. Every
+        path in ``deletes`` must exist in ``base_tree``: GitHub refuses the
+        deletion of an absent path (422, see ``testing/_api.py``).
+        """
+        parts = []
+        for path, content in texts.items():
+            text = json_text(content)
+            if text is None:
+                raise ValueError(f"{path}: not UTF-8 text; upload it as a blob")
+            parts.append(_tree_entry(path) + b',"content":' + text + b"}")
+        parts += [_tree_entry(path) + f',"sha":"{sha}"}}'.encode() for path, sha in blobs.items()]
+        parts += [_tree_entry(path) + b',"sha":null}' for path in deletes]
+        body = f'{{"base_tree":{json.dumps(base_tree)},"tree":['.encode() + b",".join(parts) + b"]}"
+
+        def create() -> CreatedTree:
+            headers = {"Content-Type": "application/json; charset=utf-8"}
+            answer_headers, data = self._repo.requester.requestMemoryBlobAndCheck(
+                "POST", f"{self._repo.url}/git/trees", None, headers, cast("Any", body)
+            )
+            if not (isinstance(data, dict) and "sha" in data) and _header(
+                answer_headers, "location"
+            ):
+                # A redirect this request path does not refuse by itself (see _post_blob).
+                raise GithubException(307, {"message": "Moved"}, answer_headers)
+            return _created_tree(data)
+
+        return self._call(create, write=True)
+
     def create_commit(
         self,
         message: str,
@@ -742,13 +826,47 @@ class GitHubRepo:
                 **kwargs,
             )
             sha: str = commit.sha
+            # Counted as committed only if it is the commit we asked for (issue 19).
+            said = (commit.raw_data.get("tree"), commit.raw_data.get("parents"))
+            got_tree = said[0].get("sha") if isinstance(said[0], dict) else None
+            got_parents = (
+                [p.get("sha") if isinstance(p, dict) else None for p in said[1]]
+                if isinstance(said[1], list)
+                else None
+            )
+            if not (isinstance(sha, str) and _SHA.match(sha)) or (
+                got_tree != tree or got_parents != parents
+            ):
+                raise GitHubError(
+                    f"GitHub answered the commit of tree {tree[:12]} on "
+                    f"{', '.join(p[:12] for p in parents) or 'no parent'} with commit "
+                    f"{str(sha)[:12]} of tree {str(got_tree)[:12]} on {got_parents!r:.100}: "
+                    "not the commit asked for"
+                )
             return sha
 
         return self._call(create, write=True)
 
     def update_ref(self, branch: str, sha: str) -> None:
         """Move ``branch`` to ``sha`` if that is a fast-forward (``force`` is never sent true)."""
-        self._call(lambda: self._lazy_ref(branch).edit(sha, force=False), write=True)
+
+        def update() -> None:
+            url = f"{self._repo.url}/git/refs/heads/{urllib.parse.quote(branch)}"
+            _headers, data = self._repo.requester.requestJsonAndCheck(
+                "PATCH", url, input={"sha": sha, "force": False}
+            )
+            obj = data.get("object") if isinstance(data, dict) else None
+            moved_to = obj.get("sha") if isinstance(obj, dict) else None
+            if moved_to != sha:
+                # A 200 naming another commit does not prove ours on the branch (issue 19):
+                # settled like a lost answer (the same update again, then the history).
+                raise TransientError(
+                    f"GitHub answered the update of {branch!r} to {sha[:12]} with "
+                    f"{str(moved_to)[:12]}: not proof the branch is where it was asked to go",
+                    ambiguous=True,
+                )
+
+        self._call(update, write=True)
 
     def create_ref(self, branch: str, sha: str) -> None:
         self._call(lambda: self._repo.create_git_ref(f"refs/heads/{branch}", sha), write=True)
@@ -777,17 +895,6 @@ class GitHubRepo:
             completed=False,
         )
 
-    def _lazy_ref(self, branch: str) -> GitRef:
-        # Repository.get_git_ref() builds the URL of the GET endpoint (git/ref/...);
-        # PATCH lives at git/refs/... (what a fetched ref's own `url` says).
-        return GitRef(
-            self._repo.requester,
-            # Encoded once, like every user value in a URL: "main#x" is not "main".
-            url=f"{self._repo.url}/git/refs/heads/{urllib.parse.quote(branch)}",
-            attributes={"ref": f"refs/heads/{branch}"},
-            completed=False,
-        )
-
     def _lazy_commit(self, sha: str) -> GitCommit:
         return GitCommit(
             self._repo.requester,
@@ -795,6 +902,30 @@ class GitHubRepo:
             attributes={"sha": sha},
             completed=False,
         )
+
+
+_SHA = re.compile(r"\A[0-9a-f]{40}\Z")
+
+
+def _tree_entry(path: str) -> bytes:
+    """The start of a ``tree[]`` entry for a plain file at ``path`` (the caller closes it)."""
+    return f'{{"path":{json.dumps(path)},"mode":"100644","type":"blob"'.encode()
+
+
+def _created_tree(data: Any) -> CreatedTree:
+    """A ``POST git/trees`` answer, checked for the shape a writer builds on."""
+    rows = data.get("tree") if isinstance(data, dict) else None
+    sha = data.get("sha") if isinstance(data, dict) else None
+    if not isinstance(sha, str) or not _SHA.match(sha) or not isinstance(rows, list):
+        raise GitHubError(f"unexpected answer creating a tree: {str(data)[:200]}")
+    entries = []
+    for row in rows:
+        if not isinstance(row, dict) or not all(
+            isinstance(row.get(key), str) for key in ("path", "mode", "sha")
+        ):
+            raise GitHubError(f"unexpected entry in a created tree: {str(row)[:200]}")
+        entries.append(_dir_entry(row, ""))
+    return CreatedTree(sha, tuple(entries), bool(data.get("truncated")))
 
 
 def _commit_info(sha: str, commit: Any, parents: Any) -> CommitInfo:

@@ -15,7 +15,7 @@ from typing import Any
 from ._batch import WRITER_TRAILER, batch_id_of, trailer
 from ._config import legacy_path_for
 from ._github import CommitInfo, DirEntry, GitHubRepo
-from ._reader import LogReader
+from ._reader import LogReader, read_blob
 from ._records import decode_lines
 
 __all__ = [
@@ -39,6 +39,7 @@ class Inspection:
     legacy: tuple[DirEntry, bytes] | None  # the single file, unless migrated
     migrated: bool
     commits: list[CommitInfo]  # newest first, those touching the folder
+    ignored: tuple[str, ...] = ()  # entries named like segments that are not read
 
 
 def inspect_log(
@@ -54,18 +55,18 @@ def inspect_log(
     segments = []
     for index, entry in enumerate(snap.segments, start=1):
         progress(f"reading segment {index}/{len(snap.segments)}")
-        segments.append((entry, repo.get_blob(entry.sha)))
+        segments.append((entry, read_blob(repo, entry)))
     legacy = None
     single = reader.legacy_file(snap)
     if single is not None:
         progress(f"reading {single.path}")
-        legacy = (single, repo.get_blob(single.sha))
+        legacy = (single, read_blob(repo, single))
     commits = []
     for commit in repo.iter_commits(snap.commit, path=path):
         commits.append(commit)
         if len(commits) % 100 == 0:
             progress(f"reading history: {len(commits):,} commits")
-    return Inspection(branch, snap.commit, segments, legacy, snap.migrated, commits)
+    return Inspection(branch, snap.commit, segments, legacy, snap.migrated, commits, snap.ignored)
 
 
 def files_of(inspection: Inspection) -> Iterator[tuple[DirEntry, bytes]]:
@@ -113,7 +114,7 @@ def _commit_json(commit: CommitInfo) -> dict[str, str]:
 
 def find_problems(found: Inspection, segment_bytes: int) -> list[str]:
     """Every problem ``verify`` reports, one sentence each."""
-    problems: list[str] = []
+    problems: list[str] = list(found.ignored)
     for entry, data in files_of(found):
         for decoded in decode_lines(data):
             if decoded.record is None:

@@ -107,9 +107,10 @@ class Log:
             branch's head.
         api_url: GitHub's REST API (GitHub Enterprise: ``https://HOST/api/v3``);
             ``$GITHUB_API_URL`` or ``https://api.github.com`` when ``None``.
-        segment_bytes: A segment closes when the next batch would take it
-            past this size (1 MiB: every file stays readable through the
-            Contents API). A single larger record gets a segment of its own.
+        segment_bytes: No file of the log grows past this size (1 MiB:
+            every file stays readable through the Contents API); files under
+            a sixteenth of it are merged by a later batch. A single larger
+            record gets a file of its own.
         flush_interval: Seconds between the flusher's commits when records
             trickle in (5 s).
         batch_bytes: A batch is committed early once this much is pending

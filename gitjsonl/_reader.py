@@ -1,10 +1,12 @@
 """Reading a log back: the tail, every record in order (streaming), or following new ones.
 
 A read pins one commit (one request for the branch head) and lists the log
-folder at it (one request), so what it returns is a consistent snapshot even
-while writers commit. Segments are then fetched newest first (``tail``) or
-oldest first (``records``) one blob at a time: the cost of ``tail(n)`` depends
-on how many segments hold the last ``n`` records, never on how long the log is.
+folder at it (one request per folder level), so what it returns is a
+consistent snapshot even while writers commit. Segments are then fetched
+newest first (``tail``) or oldest first (``records``) one blob at a time: the
+cost of ``tail(n)`` depends on how many segments hold the last ``n`` records,
+never on how long the log is. Every blob read is checked against its sha
+(``read_blob``): a truncated or altered answer is an error, never records.
 
 A legacy single-file log (``data/interactions.jsonl`` next to
 ``data/interactions/``) is read through the blob API, so any size up to GitHub's
@@ -16,7 +18,7 @@ is the one lookup of such a file, used by the reader, ``stats``/``verify`` and
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
 import posixpath
 import threading
@@ -24,14 +26,42 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ._exceptions import NotFound
-from ._github import DirEntry, GitHubRepo
+from ._exceptions import GitHubError, NotFound
+from ._github import DirEntry, GitHubRepo, git_blob_sha
 from ._records import decode_lines
-from ._segments import MANIFEST_NAME, segment_number, sorted_segments
+from ._segments import MANIFEST_NAME, list_log
 
-__all__ = ["LogReader", "Snapshot", "find_file"]
+__all__ = ["LogReader", "Snapshot", "find_file", "read_blob", "warn_ignored"]
 
 logger = logging.getLogger("gitjsonl")
+
+_warned: set[tuple[str, str]] = set()
+_warned_lock = threading.Lock()
+
+
+def warn_ignored(path: str, problems: tuple[str, ...]) -> None:
+    """Log each entry of log ``path`` that is ignored (``list_log``), once per process."""
+    for problem in problems:
+        with _warned_lock:
+            if (path, problem) in _warned:
+                continue
+            _warned.add((path, problem))
+        logger.warning("gitjsonl: log %s: %s", path, problem)
+
+
+def read_blob(repo: GitHubRepo, entry: DirEntry) -> bytes:
+    """The bytes of ``entry``'s blob (one request), checked against its sha.
+
+    A blob answer missing a line, or any other bytes, would be read as the log,
+    or built on by the next batch: it is refused.
+    """
+    data = repo.get_blob(entry.sha)
+    if git_blob_sha(data) != entry.sha:
+        raise GitHubError(
+            f"GitHub answered blob {entry.sha[:12]} ({entry.path}) with {len(data):,} bytes "
+            "that are not that blob"
+        )
+    return data
 
 
 def find_file(repo: GitHubRepo, path: str, ref: str) -> DirEntry | None:
@@ -53,6 +83,7 @@ class Snapshot:
     commit: str
     segments: tuple[DirEntry, ...]  # in append order
     migrated: bool  # the folder holds a migration manifest
+    ignored: tuple[str, ...] = ()  # entries named like segments and not read (``list_log``)
 
 
 #: How many commits below a head are searched for our own last commit (one page).
@@ -82,9 +113,10 @@ class LogReader:
     def snapshot(self) -> Snapshot:
         commit = self._pin()
         entries = self._repo.list_dir(self._path, ref=commit) or []
-        files = {e.name: e for e in entries if e.type == "file"}
-        ordered = tuple(files[name] for _, name in sorted_segments(files))
-        return Snapshot(commit, ordered, MANIFEST_NAME in files)
+        listing = list_log(entries)
+        warn_ignored(self._path, listing.ignored)
+        manifest = any(e.name == MANIFEST_NAME and e.type == "file" for e in entries)
+        return Snapshot(commit, listing.segments, manifest, listing.ignored)
 
     def _pin(self) -> str:
         """The commit a read pins: the branch's head, unless that read is behind our own write.
@@ -147,8 +179,11 @@ class LogReader:
         snap = self.snapshot()
         read = self._read_back(snap, n)  # the newest segment at least, even for n == 0
         watch = self._repo.read_head(branch)  # the validators the polls send
-        # Where the next poll continues: the newest segment read, and what it held.
-        position = _Position(_number(read[0][0]), _prints(read[0][1])) if read else _Position()
+        # Where the next poll continues: a byte offset into the files' concatenation (a
+        # compaction, files merged under a new listing, leaves it where it was), and the
+        # last lines shown, to notice history rewritten under it.
+        files = _offsets(snap.segments)
+        position = _Position.at(_total(files), self._window(files, _total(files) - 1))
         yield from self._last(snap, read, n)
         polls = 0
         while max_polls is None or polls < max_polls:
@@ -165,25 +200,24 @@ class LogReader:
             settled = snap.commit == polled.sha
             if settled:
                 watch = polled
-            segments = {_number(entry): entry for entry in snap.segments}
-            newest = max(segments, default=0)
-            read_now = {
-                number: self.read(entry)
-                for number, entry in segments.items()
-                if number >= position.segment or number == newest
-            }
-            records, after, rewritten = position.advance(read_now, newest=newest)
-            if rewritten and not settled:
-                continue  # a lagging read may show less than was shown: never go back
-            if rewritten:
+            files = _offsets(snap.segments)
+            window = self._window(files, position.check_from())
+            after = position
+            if not position.continued_by(window):
+                if not settled:
+                    continue  # a lagging read may show less than was shown: never go back
                 logger.warning(
                     "gitjsonl: the history of branch %s was rewritten (its head %s does not "
                     "continue what follow showed); following the new history from there",
                     branch,
                     snap.commit,
                 )
-            position = after
-            yield from records
+                window = self._window(files, position.earliest())
+                after = position.rewound(window, total=_total(files))
+            for start, entry, data in window:
+                if start + len(data) > after.done:
+                    yield from self._decode(data[max(0, after.done - start) :], entry.path)
+            position = after.shown(window)
 
     def _read_back(self, snap: Snapshot, n: int) -> list[tuple[DirEntry, list[dict[str, Any]]]]:
         """Segments newest first with their records, read until they hold ``n`` (one at least)."""
@@ -228,7 +262,7 @@ class LogReader:
 
     def read(self, entry: DirEntry) -> list[dict[str, Any]]:
         """The records of one file of the log (one request), corrupt lines skipped and counted."""
-        return self._decode(self._repo.get_blob(entry.sha), entry.path)
+        return self._decode(read_blob(self._repo, entry), entry.path)
 
     def _decode(self, data: bytes, where: str) -> list[dict[str, Any]]:
         records: list[dict[str, Any]] = []
@@ -243,52 +277,102 @@ class LogReader:
             records.append(line.record)
         return records
 
+    def _window(
+        self, files: list[tuple[int, DirEntry]], offset: int
+    ) -> list[tuple[int, DirEntry, bytes]]:
+        """The files from the one holding byte ``offset`` of the log on, with their bytes."""
+        return [
+            (start, entry, read_blob(self._repo, entry))
+            for start, entry in files
+            if start + entry.size > offset
+        ]
 
-def _prints(records: list[dict[str, Any]]) -> tuple[int, ...]:
-    """A fingerprint of each record, taken before the caller can change the records."""
-    return tuple(hash(json.dumps(record, sort_keys=True)) for record in records)
+
+def _offsets(segments: tuple[DirEntry, ...]) -> list[tuple[int, DirEntry]]:
+    """Each file with the offset of its first byte in the files' concatenation."""
+    files, start = [], 0
+    for entry in segments:
+        files.append((start, entry))
+        start += entry.size
+    return files
+
+
+def _total(files: list[tuple[int, DirEntry]]) -> int:
+    return files[-1][0] + files[-1][1].size if files else 0
+
+
+#: How many of the last lines shown ``follow`` remembers, to find where rewritten
+#: history parts from what it showed.
+RECENT_LINES = 256
+
+
+def _present(window: list[tuple[int, DirEntry, bytes]]) -> set[tuple[int, int, bytes]]:
+    return {line for start, _, data in window for line in _lines(start, data)}
+
+
+def _lines(start: int, data: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """``(first, end, digest)`` of each line of a file that begins at offset ``start``."""
+    at = 0
+    while at < len(data):
+        cut = data.find(b"\n", at)
+        cut = len(data) if cut < 0 else cut + 1
+        yield start + at, start + cut, hashlib.blake2b(data[at:cut], digest_size=16).digest()
+        at = cut
 
 
 @dataclass(frozen=True, slots=True)
 class _Position:
-    """Where ``follow`` is: the segment it follows and the records of it already shown."""
+    """Where ``follow`` is: the bytes of the log shown, and the last lines among them.
 
-    segment: int = 0
-    shown: tuple[int, ...] = ()  # fingerprints (``_prints``) of those records, in order
+    Pure: ``advance`` gets the files of a new snapshot from ``check_from()`` on
+    (``(offset, entry, bytes)``) and decides where to continue and whether the
+    history was rewritten.
+    """
 
-    def advance(
-        self, read: dict[int, list[dict[str, Any]]], *, newest: int
-    ) -> tuple[list[dict[str, Any]], _Position, bool]:
-        """The records a new snapshot adds, the position after them, and whether the
-        snapshot rewrote what was shown.
+    done: int = 0  # bytes of the files' concatenation shown
+    recent: tuple[tuple[int, int, bytes], ...] = ()  # (first, end, digest) of the last lines
 
-        ``read`` holds the records of the followed segment, of every later one
-        (by number) and of the newest, ``newest``, in the snapshot. A
-        snapshot that does not begin with what was shown comes from rewritten
-        history, and the rule is: of the followed segment, the records from
-        the first one that differs from what was shown onwards, then every
-        later segment; when the followed segment is gone, nothing of the new
-        history (its records sit at positions already passed) and then every
-        record appended to it.
+    @classmethod
+    def at(cls, done: int, window: list[tuple[int, DirEntry, bytes]]) -> _Position:
+        """The position of a reader that has shown the first ``done`` bytes (``window``
+        holds the last of them)."""
+        lines = [line for start, _, data in window for line in _lines(start, data)]
+        return cls(done, tuple(line for line in lines if line[1] <= done)[-RECENT_LINES:])
+
+    def check_from(self) -> int:
+        """The offset from which a new snapshot is read to check it: the last line shown."""
+        return self.recent[-1][0] if self.recent else self.done
+
+    def earliest(self) -> int:
+        """The offset from which a rewritten snapshot is read: the oldest line remembered."""
+        return self.recent[0][0] if self.recent else self.done
+
+    def continued_by(self, window: list[tuple[int, DirEntry, bytes]]) -> bool:
+        """Whether a snapshot (its files from ``check_from()`` on) still holds the last
+        line shown where it was: then everything past ``done`` is new."""
+        return not self.recent or self.recent[-1] in _present(window)
+
+    def rewound(self, window: list[tuple[int, DirEntry, bytes]], *, total: int) -> _Position:
+        """Where to continue in rewritten history (its files from ``earliest()`` on).
+
+        After the newest remembered line that is still where it was: what
+        follows it differs from what was shown, so it is shown. When none is,
+        at the new end: the new history's records sit at positions already
+        passed, and what is appended to it is shown.
         """
-        if self.segment not in read and self.shown:
-            return [], _Position(newest, _prints(read.get(newest, []))), True
-        current = read.get(self.segment, [])
-        prints = _prints(current)
-        common = 0
-        for old, now in zip(self.shown, prints, strict=False):
-            if old != now:
-                break
-            common += 1
-        records = current[common:]
-        after = _Position(self.segment, prints)
-        for number in sorted(k for k in read if k > self.segment):
-            records.extend(read[number])
-            after = _Position(number, _prints(read[number]))
-        return records, after, common < len(self.shown)
+        present = _present(window)
+        for index in range(len(self.recent) - 1, -1, -1):
+            if self.recent[index] in present:
+                return _Position(self.recent[index][1], self.recent[: index + 1])
+        return _Position(total)
 
-
-def _number(entry: DirEntry) -> int:
-    number = segment_number(entry.name)
-    assert number is not None  # snapshots list segment files only
-    return number
+    def shown(self, window: list[tuple[int, DirEntry, bytes]]) -> _Position:
+        """The position after showing every byte of ``window`` past ``done``."""
+        lines = list(self.recent)
+        end = self.done
+        for start, _, data in window:
+            for first, last, digest in _lines(start, data):
+                if last > self.done:
+                    lines.append((first, last, digest))
+                    end = max(end, last)
+        return _Position(end, tuple(lines[-RECENT_LINES:]))

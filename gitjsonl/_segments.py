@@ -1,12 +1,28 @@
 """The on-branch layout of a log, and the pure planning of what a batch writes.
 
-A log at ``path`` is a folder of segment files named by an 8-digit sequence
-number, ``00000001.jsonl``, ``00000002.jsonl``, ... in append order. Each line
-is one JSON object and ``\\n``. Only the highest-numbered segment (the *active*
-one) ever changes; every other segment is closed and never rewritten. A
-segment closes when the next batch would take it past ``segment_bytes``, so no
-file outgrows what any Contents-API client can read (1 MB); a single record
-larger than that gets a segment of its own.
+A log at ``path`` is a folder of files named by a sequence number of 8 to 12
+ASCII digits, ``00000001.jsonl``, ``00000002.jsonl``, ... Each line is one JSON
+object and ``\\n``; the files sorted by name concatenate to the log in append
+order, and none outgrows ``segment_bytes`` (a single record larger than that
+gets a file of its own), so every file is readable through the Contents API.
+
+A batch never rewrites a file to add to it: it writes its lines into new
+files numbered after the highest number in the folder, packed up to
+``segment_bytes`` each, so it uploads about what it appends. Small files (under
+``small_bytes``, a sixteenth of ``segment_bytes``) are the newest part of a log
+fed small batches; a batch that finds ``MAX_RUN`` of them at the end, or
+enough to reach ``small_bytes`` with its own lines, merges them with its lines
+into one file, named after the first of them, and deletes the others in the
+same commit (*compaction*). A file so made is no longer small and is never
+rewritten again: each byte is uploaded about twice (once in its batch, once
+when compacted), and a ``tail`` reads at most ``MAX_RUN`` small files before
+the large ones. Logs of earlier versions, whose last file grew in place, are
+read and continued as they are: their files are simply files of this layout.
+
+Only names this layout writes are the log's: ``segment_name(n)`` exactly. A
+name of other digits (fullwidth ones, 13 or more, a different zero padding)
+is someone else's file, and an entry with a segment's name that is not a plain
+file (a folder, a symlink, a submodule) is never read, merged or replaced.
 
 Everything here is a function over plain values: no I/O.
 """
@@ -14,16 +30,27 @@ Everything here is a function over plain values: no I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._github import DirEntry
 
 __all__ = [
     "MANIFEST_NAME",
-    "ActiveSegment",
+    "MAX_RUN",
+    "BatchPlan",
+    "Listing",
+    "SegmentFile",
     "SegmentWrite",
-    "plan_segments",
+    "list_log",
+    "looks_like_segment",
+    "plan_batch",
     "segment_name",
     "segment_number",
+    "small_bytes",
+    "small_run",
     "sorted_segments",
 ]
 
@@ -31,20 +58,37 @@ __all__ = [
 #: readers that the legacy single file is already part of the segments.
 MANIFEST_NAME = "_gitjsonl.json"
 
-_SEGMENT_RE = re.compile(r"^(\d{8,})\.jsonl$")
+#: Digits of the largest segment number this layout writes (a trillion files).
+MAX_DIGITS = 12
+
+#: At most this many small files stand at the end of a log: a batch that finds
+#: them merges them (``plan_batch``). ``tail`` reads them before any large file.
+MAX_RUN = 4
+
+_SEGMENT_RE = re.compile(rf"([0-9]{{8,{MAX_DIGITS}}})\.jsonl", re.ASCII)
 
 
 def segment_name(number: int) -> str:
     """``1`` -> ``"00000001.jsonl"``."""
     if number < 1:
         raise ValueError(f"segment numbers start at 1, got {number}")
+    if number >= 10**MAX_DIGITS:
+        raise ValueError(f"segment numbers have at most {MAX_DIGITS} digits, got {number}")
     return f"{number:08d}.jsonl"
 
 
 def segment_number(name: str) -> int | None:
-    """The sequence number of a segment file name, or ``None`` for any other file."""
-    match = _SEGMENT_RE.match(name)
-    return int(match.group(1)) if match else None
+    """The sequence number of a name this layout writes, or ``None`` for any other name."""
+    match = _SEGMENT_RE.fullmatch(name)
+    if match is None:
+        return None
+    number = int(match.group(1))
+    return number if number >= 1 and segment_name(number) == name else None
+
+
+def looks_like_segment(name: str) -> bool:
+    """A ``.jsonl`` name: ignored with a warning when it is not one of ours."""
+    return name.endswith(".jsonl")
 
 
 def sorted_segments(names: Iterable[str]) -> list[tuple[int, str]]:
@@ -54,12 +98,74 @@ def sorted_segments(names: Iterable[str]) -> list[tuple[int, str]]:
 
 
 @dataclass(frozen=True, slots=True)
-class ActiveSegment:
-    """The segment the next batch appends to, as it stands at the head we build on."""
+class Listing:
+    """A log folder's entries, as the layout sees them."""
+
+    segments: tuple[DirEntry, ...]  # the plain files with a segment's name, in append order
+    next_number: int  # the number the next new file gets
+    ignored: tuple[str, ...]  # one sentence per entry named like a segment and not read
+
+    def files(self) -> list[SegmentFile]:
+        """The segments as ``plan_batch`` sees them (a non-100644 file is never rewritten)."""
+        return [
+            SegmentFile(_number(entry.name), entry.size, entry.mode == "100644")
+            for entry in self.segments
+        ]
+
+
+def list_log(entries: Iterable[DirEntry]) -> Listing:
+    """Which entries of a log folder are its segments, and which look like one but are not.
+
+    A plain file (``type == "file"``) with a name ``segment_name`` writes is a
+    segment. A ``.jsonl`` name of other digits is someone else's file. A folder,
+    symlink or submodule with a segment's name is never read, but its number
+    is taken: the next new file is numbered after it, so it is never replaced.
+    """
+    segments: list[tuple[int, DirEntry]] = []
+    ignored: list[str] = []
+    highest = 0
+    for entry in entries:
+        number = segment_number(entry.name)
+        if number is None:
+            if looks_like_segment(entry.name):
+                ignored.append(f"{_shown(entry.path)}: not a segment name gitjsonl writes; ignored")
+            continue
+        highest = max(highest, number)
+        if entry.type == "file":
+            segments.append((number, entry))
+        else:
+            ignored.append(
+                f"{_shown(entry.path)}: a {entry.type} (mode {entry.mode}), not a plain file; "
+                "never read or replaced"
+            )
+    segments.sort(key=lambda pair: pair[0])
+    return Listing(tuple(entry for _, entry in segments), highest + 1, tuple(ignored))
+
+
+def _shown(path: str) -> str:
+    """A path for a message: a hostile name may be thousands of characters long."""
+    return path if len(path) <= 120 else f"{path[:60]}...{path[-40:]} ({len(path):,} chars)"
+
+
+def _number(name: str) -> int:
+    number = segment_number(name)
+    if number is None:
+        raise ValueError(f"{name!r} is not a segment name")
+    return number
+
+
+def small_bytes(segment_bytes: int) -> int:
+    """Files under this size are small: merged by a later batch, never read alone for long."""
+    return max(1, segment_bytes // 16)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentFile:
+    """A segment file of the folder a batch builds on (a plain file with a segment's name)."""
 
     number: int
-    content: bytes
-    sha: str | None = None  # its blob sha at that head; None when it does not exist yet
+    size: int
+    mergeable: bool = True  # a plain, non-executable file: ours to rewrite in a compaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,35 +180,86 @@ class SegmentWrite:
         return segment_name(self.number)
 
 
-def plan_segments(
-    active: ActiveSegment | None, lines: Sequence[bytes], segment_bytes: int
-) -> list[SegmentWrite]:
-    """Decide which segment files a batch of ``lines`` writes, and their new content.
+@dataclass(frozen=True, slots=True)
+class BatchPlan:
+    """What one batch writes: whole new files, and the files a compaction replaces."""
 
-    The batch goes whole into the active segment when it fits under
-    ``segment_bytes``; otherwise the active segment is closed as it is and the
-    batch is packed, line by line, into new segments (a line longer than the cap
-    alone in its own). An empty active segment is filled rather than closed.
+    writes: tuple[SegmentWrite, ...]
+    deletes: tuple[int, ...] = ()
+
+
+def small_run(segments: Sequence[SegmentFile], segment_bytes: int) -> list[SegmentFile]:
+    """The small files at the end of the log that the next batch may merge (oldest first).
+
+    The longest run of mergeable files under ``small_bytes`` ending with the
+    last segment, cut to the newest ``MAX_RUN``.
+    """
+    limit = small_bytes(segment_bytes)
+    run: list[SegmentFile] = []
+    for segment in reversed(segments):
+        if not segment.mergeable or segment.size >= limit or len(run) == MAX_RUN:
+            break
+        run.append(segment)
+    return run[::-1]
+
+
+def plan_batch(
+    segments: Sequence[SegmentFile],
+    lines: Sequence[bytes],
+    *,
+    segment_bytes: int,
+    next_number: int,
+    contents: Mapping[int, bytes],
+) -> BatchPlan:
+    """Decide which files a batch of ``lines`` writes and which it deletes.
+
+    ``segments`` are the log's segment files in order; ``next_number`` is one
+    more than the highest segment number of any entry in the folder (a folder
+    or symlink with a segment's name included, so it is never replaced);
+    ``contents`` holds the bytes of the ``small_run`` files (and of the last
+    file, when known). A batch under ``small_bytes`` merges the run with its own
+    lines when the run is ``MAX_RUN`` files long or would reach ``small_bytes``:
+    one file named after the run's first, the others deleted. Otherwise the
+    lines go into new files of at most ``segment_bytes`` each, and nothing
+    existing changes.
     """
     if segment_bytes < 1:
         raise ValueError("segment_bytes must be positive")
     if not lines:
-        return []
-    if active is None:
-        active = ActiveSegment(number=1, content=b"")
-    base = active.content
-    if base and not base.endswith(b"\n"):
-        # Someone left a torn last line. Ending it keeps our first record from
-        # being glued to it; readers report the torn line as corrupt.
-        base += b"\n"
-    batch_size = sum(len(line) for line in lines)
-    if len(base) + batch_size <= segment_bytes:
-        return [SegmentWrite(active.number, base + b"".join(lines))]
+        return BatchPlan(())
+    if segments and next_number <= segments[-1].number:
+        raise ValueError("next_number must follow every segment")
+    batch = b"".join(lines)
+    run = small_run(segments, segment_bytes)
+    limit = small_bytes(segment_bytes)
+    if run and len(batch) < limit and all(s.number in contents for s in run):
+        run_bytes = sum(len(contents[s.number]) for s in run)
+        full = len(run) == MAX_RUN or run_bytes + len(batch) >= limit
+        if full and run_bytes + len(batch) <= segment_bytes:
+            merged = b"".join(_ended(contents[s.number]) for s in run) + batch
+            return BatchPlan(
+                (SegmentWrite(run[0].number, merged),), tuple(s.number for s in run[1:])
+            )
+    first = lines
+    last = contents.get(segments[-1].number) if segments else None
+    if last and not last.endswith(b"\n"):
+        # Someone left a torn last line: a blank line keeps our first record from being
+        # glued to it in a checkout's concatenation (readers skip blank lines).
+        first = [b"\n" + lines[0], *lines[1:]]
+    return BatchPlan(tuple(_pack(first, next_number, segment_bytes)))
 
+
+def _ended(content: bytes) -> bytes:
+    """``content`` ending in a newline (a torn last line is ended, not glued to the next)."""
+    return content if not content or content.endswith(b"\n") else content + b"\n"
+
+
+def _pack(lines: Sequence[bytes], number: int, segment_bytes: int) -> list[SegmentWrite]:
+    """``lines`` in new files from ``number`` on, at most ``segment_bytes`` each (a longer
+    line alone in its own)."""
     writes: list[SegmentWrite] = []
-    number, current, size = active.number, [base] if base else [], len(base)
-    if base:  # close the active segment untouched and start a new one
-        number, current, size = number + 1, [], 0
+    current: list[bytes] = []
+    size = 0
     for line in lines:
         if current and size + len(line) > segment_bytes:
             writes.append(SegmentWrite(number, b"".join(current)))

@@ -42,13 +42,14 @@ CHAIN_LENGTH = 32
 #: Seconds a writer waits for its turn before it goes anyway (a process hung mid-batch).
 TURN_WAIT = 60.0
 
-TURN_FORMAT = 1
+TURN_FORMAT = 2  # 2: segment_sha names the log folder's tree
 
 
 @dataclass(frozen=True, slots=True)
 class Link:
     """One commit a gitjsonl writer on this host made: built on ``base``, writing ``path``'s
-    segment number ``segment`` as blob ``segment_sha``."""
+    log, whose newest segment became number ``segment`` and whose folder became tree
+    ``segment_sha``."""
 
     commit: str
     base: str
@@ -72,6 +73,7 @@ class CatchUp:
     tree: str
     segment: Link | None
     exact: bool
+    newer: tuple[Link, ...] = ()  # the links from the writer's head on, oldest first
 
 
 def catch_up(chain: Sequence[Link], head: str, path: str) -> CatchUp | None:
@@ -94,7 +96,7 @@ def catch_up(chain: Sequence[Link], head: str, path: str) -> CatchUp | None:
     )
     mine = [link for link in newer if link.path == path]
     tip = newer[-1]
-    return CatchUp(tip.commit, tip.tree, mine[-1] if mine else None, exact)
+    return CatchUp(tip.commit, tip.tree, mine[-1] if mine else None, exact, tuple(newer))
 
 
 def chain_to_json(chain: Sequence[Link]) -> dict[str, Any]:
@@ -122,16 +124,16 @@ class Taken:
     """A writer's turn: the chain as it stands, and the link it adds when its batch lands."""
 
     chain: tuple[Link, ...]
-    _contents: dict[str, tuple[str, bytes]] = field(repr=False)
+    _contents: dict[str, tuple[str, object]] = field(repr=False)
     local_tip: Link | None = None  # the newest link a writer of this process left
-    added: tuple[Link, bytes] | None = None
+    added: tuple[Link, object] | None = None
 
-    def content(self, link: Link) -> bytes | None:
-        """The bytes of ``link``'s segment, if a writer in this process made it (no read)."""
+    def content(self, link: Link) -> object | None:
+        """What the writer in this process that made ``link`` left of its log (no read)."""
         known = self._contents.get(link.path)
         return known[1] if known is not None and known[0] == link.segment_sha else None
 
-    def add(self, link: Link, content: bytes) -> None:
+    def add(self, link: Link, content: object) -> None:
         self.added = (link, content)
 
 
@@ -143,8 +145,8 @@ class Turn:
         self._file = file
         self._chain: tuple[Link, ...] = ()
         self._local_tip: Link | None = None
-        # The newest segment each path's writers in this process made: path -> (sha, bytes).
-        self._contents: dict[str, tuple[str, bytes]] = {}
+        # What each path's writers in this process last left: path -> (folder sha, state).
+        self._contents: dict[str, tuple[str, object]] = {}
 
     @contextlib.contextmanager
     def take(self, wait: float = TURN_WAIT) -> Iterator[Taken]:

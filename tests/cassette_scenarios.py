@@ -281,7 +281,7 @@ def read_only(ctx: Context) -> dict[str, Any]:
 def _secondary_limit(ctx: Context, retry_after: int | None) -> dict[str, Any]:
     ctx.start_branch()
     ctx.add_fault(
-        Fault(method="POST", path=r"/git/blobs$", action="secondary_limit", retry_after=retry_after)
+        Fault(method="POST", path=r"/git/trees$", action="secondary_limit", retry_after=retry_after)
     )
     with ctx.log() as log:
         append_all(log, records(1, 2))

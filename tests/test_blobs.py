@@ -1,4 +1,4 @@
-"""Segments go up as UTF-8 text, not base64: the request body, and the fallbacks."""
+"""Files go up as UTF-8 text, not base64: the request body, and the fallbacks."""
 
 from __future__ import annotations
 
@@ -69,20 +69,24 @@ class TestUtf8BlobBody:
 
 class TestUploads:
     def test_a_batch_uploads_its_segment_as_text(self, localhub: LocalHub) -> None:
-        """A segment of JSON lines costs about its own size on the wire, not a third more."""
+        """A file of JSON lines goes up as text inside the tree: about its own size on the
+        wire, not a third more, and no blob request."""
         with make_log(localhub) as log:
             for i in range(200):
                 log.append({"id": i, "text": "une phrase accentuée, " * 10})
             log.flush(timeout=30)
         (segment,) = segment_files(localhub).values()
-        (upload,) = [r for r in localhub.requests if r.path.endswith("/git/blobs")]
+        assert not [r for r in localhub.requests if r.path.endswith("/git/blobs")]
+        (upload,) = [
+            r for r in localhub.requests if r.method == "POST" and r.path.endswith("/git/trees")
+        ]
         assert len(segment) < upload.bytes_in < len(segment) * 1.1
-        assert upload.bytes_in < len(segment) * 4 / 3
 
     def test_a_segment_that_is_not_utf8_goes_as_base64(self, localhub: LocalHub) -> None:
-        """A corrupt line in the active segment makes that segment go up as base64, exactly."""
+        """A file that is not UTF-8 (a corrupt line merged with a batch) goes up as a base64
+        blob, exactly, and the tree names it."""
         localhub.seed_commit(REPO, {f"{PATH}/00000001.jsonl": b'{"id":0}\n\xff\xfe\n'})
-        with make_log(localhub) as log:
+        with make_log(localhub, segment_bytes=320) as log:  # files under 20 bytes are merged
             log.append({"id": 1})
         assert segment_files(localhub)["00000001.jsonl"] == b'{"id":0}\n\xff\xfe\n{"id":1}\n'
         (upload,) = [r for r in localhub.requests if r.path.endswith("/git/blobs")]

@@ -644,7 +644,7 @@ class TestSecretsNeverLeak:
                 hub.add_fault(Fault(method="POST", path=".*/git/trees", action="drop"))
                 log.append({"id": 5})
                 log.flush(timeout=10)
-                hub.add_fault(Fault(method="POST", path=".*/git/blobs", status=403, times=None))
+                hub.add_fault(Fault(method="POST", path=".*/git/trees", status=403, times=None))
                 log.append({"id": 6})
                 with pytest.raises(GitJsonlError) as forbidden:
                     log.flush(timeout=10)

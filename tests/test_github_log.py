@@ -223,7 +223,7 @@ class TestGithubLog:
 
     def test_github_failures_keep_records_until_they_commit(self, hub: LocalHub) -> None:
         """Server errors never lose a record: it stays pending and is committed afterwards."""
-        hub.add_fault(Fault(method="POST", path=r"/git/blobs", action="error", status=502, times=2))
+        hub.add_fault(Fault(method="POST", path=r"/git/trees", action="error", status=502, times=2))
         service = GithubLog(hub.token, REPO, api_url=hub.url, pacing=None, flush_interval=0.05)
         for i in range(5):
             service.append({"id": i})

@@ -13,6 +13,7 @@ import requests
 from github import InputGitAuthor, InputGitTreeElement
 from github.Repository import Repository
 
+from gitjsonl._github import git_blob_sha
 from gitjsonl.testing import LocalHub
 
 from .test_localhub_openapi import openapi_checked
@@ -205,6 +206,23 @@ class TestTrees:
                 [InputGitTreeElement("nope", "100644", "blob", sha=None)], base_tree=head.tree
             )
         assert info.value.status == 422
+        # What a real user saw (google/go-github#2418); gitjsonl never sends it.
+        assert "GitRPC::BadObjectState" in str(info.value.data)
+
+    def test_content_is_written_as_the_utf8_blob(
+        self, localhub: LocalHub, repo: Repository
+    ) -> None:
+        """tree[].content becomes a blob of its UTF-8 bytes, named as git names them."""
+        text = '{"é":"\\"quoted\\"","n":"日本"}\n'
+        with requests.Session() as s:
+            r = s.post(
+                f"{localhub.url}/repos/{REPO}/git/trees",
+                json={"tree": [{"path": "f", "mode": "100644", "type": "blob", "content": text}]},
+            )
+        assert r.status_code == 201, r.text
+        (entry,) = r.json()["tree"]
+        assert entry["sha"] == git_blob_sha(text.encode())
+        assert localhub.git(REPO, "cat-file", "-p", entry["sha"]) == text
 
     @pytest.mark.parametrize(
         "entry",

@@ -128,8 +128,8 @@ class TestAppendAndFlush:
 
 
 class TestRequestCounts:
-    def test_steady_state_batch_costs_four_requests(self, localhub: LocalHub) -> None:
-        """After the first batch, each batch is blob, tree, commit and PATCH: no reads."""
+    def test_steady_state_batch_costs_three_requests(self, localhub: LocalHub) -> None:
+        """After the first batch, each batch is tree (files inline), commit and PATCH: no reads."""
         with make_log(localhub) as log:
             log.append({"id": 0})
             log.flush(timeout=30)
@@ -139,8 +139,8 @@ class TestRequestCounts:
                     log.append({"batch": batch, "i": i})
                 log.flush(timeout=30)
                 calls = [(r.method, r.path.split("/")[5]) for r in localhub.requests[start:]]
-                assert [m for m, _ in calls] == ["POST", "POST", "POST", "PATCH"], calls
-                assert [p for _, p in calls] == ["blobs", "trees", "commits", "refs"]
+                assert [m for m, _ in calls] == ["POST", "POST", "PATCH"], calls
+                assert [p for _, p in calls] == ["trees", "commits", "refs"]
 
     def test_bytes_uploaded_per_batch_do_not_grow_with_the_log(self, localhub: LocalHub) -> None:
         """Upload size is bounded by the segment cap, not by the log's total size."""
@@ -248,7 +248,7 @@ class TestFaults:
             Fault(method="PATCH", path=r"/git/refs/", action="error", status=503),
             Fault(method="POST", path=r"/git/commits$", action="error_after", status=500),
             Fault(method="POST", path=r"/git/commits$", action="drop_after"),
-            Fault(method="POST", path=r"/git/blobs$", action="drop"),
+            Fault(method="POST", path=r"/git/trees$", action="drop_after"),
             Fault(method="POST", path=r"/git/trees$", action="error", status=502),
             Fault(method="GET", path=r"/git/ref/", action="error", status=500),
         ],
@@ -545,7 +545,9 @@ class TestReading:
             assert [r["id"] for r in log.records()] == [1, 2]
             assert log.stats().corrupt_lines == 2
             log.append({"id": 3})
-        assert localhub.read_file(REPO, f"{PATH}/00000001.jsonl") == data + b'\n{"id":3}\n'
+        # The torn file is left as it was; the new file keeps our record off its line.
+        assert localhub.read_file(REPO, f"{PATH}/00000001.jsonl") == data
+        assert localhub.read_file(REPO, f"{PATH}/00000002.jsonl") == b'\n{"id":3}\n'
 
     def test_tail_reads_a_legacy_file_larger_than_one_megabyte(self, localhub: LocalHub) -> None:
         """The legacy single file is read through the blob API, whatever its size."""

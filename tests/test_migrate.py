@@ -111,7 +111,14 @@ class TestMigrate:
         assert result.ok
         assert result.commit is not None
         count = len(segments_on_branch(localhub))
-        with Log(REPO, path=DEST, api_url=localhub.url, token=localhub.token, pacing=None) as log:
+        with Log(
+            REPO,
+            path=DEST,
+            api_url=localhub.url,
+            token=localhub.token,
+            pacing=None,
+            segment_bytes=1000,  # as migrated: the full segments are never rewritten
+        ) as log:
             log.append({"id": 30})
         time.sleep(localhub.read_lag)  # a second reader sees it once GitHub's reads catch up
         with Log(REPO, path=DEST, api_url=localhub.url, token=localhub.token, pacing=None) as log:

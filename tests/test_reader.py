@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import requests
 
-from gitjsonl._github import GitHubRepo
-from gitjsonl._reader import LogReader, _Position, _prints, find_file
+from gitjsonl._github import DirEntry, GitHubRepo
+from gitjsonl._reader import RECENT_LINES, LogReader, _Position, find_file
 from gitjsonl.testing import LocalHub
 
 REPO = "owner/repo"
@@ -172,34 +172,54 @@ class TestFollowAfterAForcePush:
 
 
 class TestPosition:
-    def test_records_appended_to_the_followed_segment_and_later_ones(self) -> None:
-        """A snapshot that continues what was shown: the new records, no rewrite."""
-        position = _Position(1, _prints(records(1, 2)))
-        got, after, rewritten = position.advance({1: records(1, 2, 3), 2: records(4)}, newest=2)
-        assert (ids(got), after, rewritten) == ([3, 4], _Position(2, _prints(records(4))), False)
+    """``_Position``: where follow continues, over files given as (offset, entry, bytes)."""
 
-    def test_fewer_records_than_shown_is_a_rewrite(self) -> None:
-        """The followed segment shorter than what was shown: a rewrite, nothing shown again."""
-        position = _Position(1, _prints(records(1, 2, 3)))
-        got, after, rewritten = position.advance({1: records(1)}, newest=1)
-        assert (got, after, rewritten) == ([], _Position(1, _prints(records(1))), True)
+    @staticmethod
+    def window(*files: bytes, start: int = 0) -> list[tuple[int, DirEntry, bytes]]:
+        out, at = [], start
+        for number, data in enumerate(files, 1):
+            name = f"{number:08d}.jsonl"
+            entry = DirEntry(name, f"{LOG}/{name}", "0" * 40, len(data), "file")
+            out.append((at, entry, data))
+            at += len(data)
+        return out
+
+    def test_records_appended_after_what_was_shown_continue_it(self) -> None:
+        """A snapshot that still holds the last line shown where it was: no rewrite."""
+        shown = self.window(jsonl(1, 2))
+        position = _Position.at(len(jsonl(1, 2)), shown)
+        later = self.window(jsonl(1, 2, 3), jsonl(4))
+        assert position.continued_by(later)
+        after = position.shown(later)
+        assert after.done == len(jsonl(1, 2, 3, 4))
+
+    def test_files_merged_under_it_are_not_a_rewrite(self) -> None:
+        """A compaction (two files become one, same bytes) leaves follow where it was."""
+        position = _Position.at(len(jsonl(1, 2)), self.window(jsonl(1), jsonl(2)))
+        assert position.continued_by(self.window(jsonl(1, 2, 3)))
+
+    def test_fewer_bytes_than_shown_is_a_rewrite_resumed_after_what_still_stands(self) -> None:
+        """Moved back to record 1 of 3 shown: a rewrite, continued after record 1."""
+        position = _Position.at(len(jsonl(1, 2, 3)), self.window(jsonl(1, 2, 3)))
+        back = self.window(jsonl(1))
+        assert not position.continued_by(back)
+        assert position.rewound(back, total=len(jsonl(1))).done == len(jsonl(1))
 
     def test_a_changed_record_shows_from_there(self) -> None:
-        """A segment that differs from record 2 on: records 2 onwards of it are shown."""
-        position = _Position(1, _prints(records(1, 2, 3)))
-        got, _, rewritten = position.advance({1: records(1, 5, 6, 7)}, newest=1)
-        assert (ids(got), rewritten) == ([5, 6, 7], True)
+        """History that differs from record 2 on: follow continues after record 1."""
+        position = _Position.at(len(jsonl(1, 2, 3)), self.window(jsonl(1, 2, 3)))
+        other = self.window(jsonl(1, 5, 6, 7))
+        assert not position.continued_by(other)
+        assert position.rewound(other, total=len(jsonl(1, 5, 6, 7))).done == len(jsonl(1))
 
-    def test_the_followed_segment_gone_resumes_at_the_new_end(self) -> None:
-        """Rewound past the followed segment: nothing shown, the newest segment followed."""
-        position = _Position(3, _prints(records(9)))
-        got, after, rewritten = position.advance({2: records(5, 6)}, newest=2)
-        assert (got, after, rewritten) == ([], _Position(2, _prints(records(5, 6))), True)
+    def test_nothing_remembered_still_standing_resumes_at_the_new_end(self) -> None:
+        """No remembered line is where it was: nothing of the new history is shown again."""
+        position = _Position.at(len(jsonl(9)), self.window(jsonl(9)))
+        other = self.window(jsonl(5, 6))
+        assert position.rewound(other, total=len(jsonl(5, 6))).done == len(jsonl(5, 6))
 
-    def test_a_record_changed_after_it_was_shown_is_not_a_rewrite(self) -> None:
-        """Fingerprints are taken at read time: a caller mutating a record changes nothing."""
-        shown = records(1)
-        position = _Position(1, _prints(shown))
-        shown[0]["id"] = 99
-        _, _, rewritten = position.advance({1: records(1, 2)}, newest=1)
-        assert not rewritten
+    def test_only_the_last_lines_are_remembered(self) -> None:
+        """Memory stays bounded however long follow runs: at most RECENT_LINES lines."""
+        many = jsonl(*range(RECENT_LINES * 2))
+        position = _Position.at(len(many), self.window(many))
+        assert len(position.recent) == RECENT_LINES

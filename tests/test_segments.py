@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import itertools
 import random
 
 import pytest
 
+from gitjsonl._github import DirEntry
 from gitjsonl._segments import (
-    ActiveSegment,
-    plan_segments,
+    MAX_RUN,
+    SegmentFile,
+    list_log,
+    plan_batch,
     segment_name,
     segment_number,
+    small_bytes,
+    small_run,
     sorted_segments,
 )
+
+CAP = 1600  # segment_bytes in these tests: files under 100 bytes are small
 
 
 def lines_of(*sizes: int) -> list[bytes]:
@@ -38,74 +44,181 @@ class TestNames:
         names = ["100000000.jsonl", "00000002.jsonl", "README.md", "00000001.jsonl"]
         assert [n for n, _ in sorted_segments(names)] == [1, 2, 100000000]
 
+    def test_only_names_the_layout_writes(self) -> None:
+        """Fullwidth digits, 13+ digits, other zero paddings and number 0 are not segments."""
+        assert segment_number("\uff10" * 7 + "\uff12.jsonl") is None
+        assert segment_number("1" * 4301 + ".jsonl") is None
+        assert segment_number("9" * 13 + ".jsonl") is None
+        assert segment_number("000000002.jsonl") is None
+        assert segment_number("00000000.jsonl") is None
+        assert segment_number("999999999999.jsonl") == 999_999_999_999
+
     def test_number_zero_is_refused(self) -> None:
         """Numbering starts at 1."""
         with pytest.raises(ValueError, match="start at 1"):
             segment_name(0)
 
 
-class TestPlanSegments:
-    def test_first_batch_starts_segment_one(self) -> None:
+def entry(name: str, *, kind: str = "file", mode: str = "100644", size: int = 10) -> DirEntry:
+    return DirEntry(name, f"log/{name}", "0" * 40, size, kind, mode)
+
+
+class TestListLog:
+    def test_foreign_names_and_non_files_are_ignored_and_reported(self) -> None:
+        """A fullwidth or 4,301-digit name is not read; a folder or symlink is not read
+        but its number is taken, so the next file never replaces it."""
+        listing = list_log(
+            [
+                entry("00000001.jsonl"),
+                entry("\uff10" * 7 + "\uff12.jsonl"),
+                entry("1" * 4301 + ".jsonl"),
+                entry("00000002.jsonl", kind="dir", mode="040000"),
+                entry("00000003.jsonl", kind="symlink", mode="120000"),
+                entry("README.md"),
+            ]
+        )
+        assert [e.name for e in listing.segments] == ["00000001.jsonl"]
+        assert listing.next_number == 4
+        assert len(listing.ignored) == 4
+        assert all(len(problem) < 300 for problem in listing.ignored)
+
+    def test_an_executable_file_is_read_but_never_merged(self) -> None:
+        """A 100755 file is a segment, but not one a compaction may rewrite."""
+        listing = list_log([entry("00000001.jsonl", mode="100755")])
+        assert listing.files() == [SegmentFile(1, 10, mergeable=False)]
+
+
+def plan(
+    segments: list[tuple[int, bytes]], lines: list[bytes], *, next_number: int | None = None
+) -> tuple[list[tuple[int, bytes]], list[int]]:
+    files = [SegmentFile(number, len(content)) for number, content in segments]
+    highest = segments[-1][0] if segments else 0
+    result = plan_batch(
+        files,
+        lines,
+        segment_bytes=CAP,
+        next_number=next_number or highest + 1,
+        contents=dict(segments),
+    )
+    return [(w.number, w.content) for w in result.writes], list(result.deletes)
+
+
+class TestPlanBatch:
+    def test_small_threshold_is_a_sixteenth(self) -> None:
+        """Files under segment_bytes/16 are small."""
+        assert small_bytes(CAP) == 100
+        assert small_bytes(3) == 1
+
+    def test_a_small_batch_goes_into_a_new_file(self) -> None:
+        """A batch never rewrites a file to add to it: its lines get the next number."""
+        writes, deletes = plan([(1, b"a" * 9 + b"\n")], lines_of(10, 20))
+        assert writes == [(2, b"".join(lines_of(10, 20)))]
+        assert deletes == []
+
+    def test_first_batch_is_segment_one(self) -> None:
         """With no segment yet, the batch becomes 00000001.jsonl."""
-        (write,) = plan_segments(None, lines_of(10, 20), 100)
-        assert write.number == 1
-        assert write.content == b"".join(lines_of(10, 20))
+        writes, _ = plan([], lines_of(10))
+        assert [n for n, _ in writes] == [1]
 
-    def test_batch_that_fits_appends_to_active(self) -> None:
-        """A batch that fits under the cap extends the active segment."""
-        active = ActiveSegment(3, b"a" * 49 + b"\n", "sha")
-        (write,) = plan_segments(active, lines_of(50), 100)
-        assert write.number == 3
-        assert write.content.startswith(active.content)
-        assert len(write.content) == 100
+    def test_run_of_max_files_is_merged_with_the_batch(self) -> None:
+        """MAX_RUN small files at the end are merged with the batch into the first of them."""
+        run = [(n, b"%d" % n * 9 + b"\n") for n in range(3, 3 + MAX_RUN)]
+        writes, deletes = plan([(1, b"x" * 499 + b"\n"), *run], lines_of(10))
+        assert writes == [(3, b"".join(c for _, c in run) + lines_of(10)[0])]
+        assert deletes == list(range(4, 3 + MAX_RUN))
 
-    def test_batch_that_does_not_fit_rotates(self) -> None:
-        """A batch that would pass the cap leaves the active segment closed as it was."""
-        active = ActiveSegment(3, b"a" * 59 + b"\n", "sha")
-        writes = plan_segments(active, lines_of(50), 100)
-        assert [w.number for w in writes] == [4]
-        assert writes[0].content == b"".join(lines_of(50))
+    def test_run_reaching_small_bytes_is_merged(self) -> None:
+        """Fewer files are merged as soon as they and the batch reach small_bytes."""
+        writes, deletes = plan([(1, b"a" * 59 + b"\n")], lines_of(50))
+        assert writes == [(1, b"a" * 59 + b"\n" + lines_of(50)[0])]
+        assert deletes == []
 
-    def test_record_larger_than_cap_gets_its_own_segment(self) -> None:
-        """A single line over the cap is alone in a segment, never split."""
-        writes = plan_segments(None, lines_of(10, 250, 10), 100)
-        assert [len(w.content) for w in writes] == [10, 250, 10]
-        assert [w.number for w in writes] == [1, 2, 3]
+    def test_large_files_are_never_rewritten(self) -> None:
+        """A file of small_bytes or more closes the run: it is never merged again."""
+        writes, deletes = plan([(1, b"a" * 99 + b"\n"), (2, b"b\n")], lines_of(98))
+        assert writes == [(2, b"b\n" + lines_of(98)[0])]
+        assert deletes == []
 
-    def test_empty_active_segment_is_filled_not_skipped(self) -> None:
-        """An empty active segment (a fresh file) takes the batch."""
-        writes = plan_segments(ActiveSegment(1, b"", "e69de29"), lines_of(150), 100)
-        assert [w.number for w in writes] == [1]
+    def test_big_batch_is_packed_into_full_new_files(self) -> None:
+        """A batch of small_bytes or more leaves the run alone and fills new files."""
+        writes, deletes = plan([(1, b"a\n")], lines_of(*[400] * 9))
+        assert [n for n, _ in writes] == [2, 3, 4]
+        assert [len(c) for _, c in writes] == [1600, 1600, 400]
+        assert deletes == []
 
-    def test_torn_last_line_is_ended_before_appending(self) -> None:
-        """A foreign torn line is terminated so our first record stays a line of its own."""
-        (write,) = plan_segments(ActiveSegment(1, b'{"a":1}\n{"tor', "s"), [b'{"b":2}\n'], 100)
-        assert write.content == b'{"a":1}\n{"tor\n{"b":2}\n'
+    def test_oversized_line_gets_a_file_of_its_own(self) -> None:
+        """A record longer than segment_bytes is never split."""
+        writes, _ = plan([], lines_of(100, 2000, 100))
+        assert [len(c) for _, c in writes] == [100, 2000, 100]
+
+    def test_numbers_follow_a_folder_named_like_a_segment(self) -> None:
+        """next_number (past a folder or symlink with a segment's name) numbers new files."""
+        writes, _ = plan([(1, b"a" * 500 + b"\n")], lines_of(10), next_number=7)
+        assert writes[0][0] == 7
+
+    def test_torn_last_line_is_ended_not_glued(self) -> None:
+        """A small file without its last newline is ended when merged."""
+        writes, _ = plan([(1, b'{"a":1}\n{"tor')], [b"b" * 89 + b"\n"])
+        assert writes == [(1, b'{"a":1}\n{"tor\n' + b"b" * 89 + b"\n")]
+
+    def test_new_file_after_a_torn_large_file_starts_with_a_blank_line(self) -> None:
+        """A torn line at the end of a large file is not glued to our first record."""
+        writes, _ = plan([(1, b"x" * 200)], lines_of(10))
+        assert writes == [(2, b"\n" + lines_of(10)[0])]
+
+    def test_run_without_contents_is_not_merged(self) -> None:
+        """Without the bytes of the run, the batch goes into a new file."""
+        result = plan_batch(
+            [SegmentFile(1, 10)] * 1,
+            lines_of(95),
+            segment_bytes=CAP,
+            next_number=2,
+            contents={},
+        )
+        assert [w.number for w in result.writes] == [2]
+
+    def test_small_run_stops_at_a_file_that_may_not_be_merged(self) -> None:
+        """The run is the newest mergeable small files, at most MAX_RUN."""
+        files = [SegmentFile(n, 10) for n in range(1, 8)]
+        assert [f.number for f in small_run(files, CAP)] == list(range(8 - MAX_RUN, 8))
+        files[5] = SegmentFile(6, 10, mergeable=False)
+        assert [f.number for f in small_run(files, CAP)] == [7]
 
     def test_no_lines_no_writes(self) -> None:
-        """An empty batch writes nothing."""
-        assert plan_segments(None, [], 100) == []
+        """An empty batch plans nothing."""
+        assert plan([], []) == ([], [])
 
-    @pytest.mark.parametrize("seed", range(20))
+    @pytest.mark.parametrize("seed", range(30))
     def test_invariants_on_random_batches(self, seed: int) -> None:
-        """Order is kept, nothing is lost, only the last segment may change, caps hold."""
+        """Every record once, in order; caps hold; at most MAX_RUN small files; only run
+        files are ever rewritten or deleted; a big batch uploads only its own bytes."""
         rng = random.Random(seed)
-        cap = rng.randint(50, 400)
-        active: ActiveSegment | None = None
-        everything: dict[int, bytes] = {}
+        folder: dict[int, bytes] = {}
         expected = b""
-        for _ in range(30):
-            batch = lines_of(*[rng.randint(1, cap + 50) for _ in range(rng.randint(1, 8))])
+        uploaded = appended = 0
+        for _ in range(60):
+            big = rng.random() < 0.2
+            sizes = [rng.randint(1, 3000 if big else 40) for _ in range(rng.randint(1, 6))]
+            batch = lines_of(*sizes)
             expected += b"".join(batch)
-            writes = plan_segments(active, batch, cap)
-            previous = active.number if active else 1
-            assert writes[0].number in (previous, previous + 1)
-            for earlier, later in itertools.pairwise(writes):
-                assert later.number == earlier.number + 1
-            for write in writes:
-                lines = write.content.splitlines(keepends=True)
-                assert len(write.content) <= cap or len(lines) == 1
-                everything[write.number] = write.content
-            last = writes[-1]
-            active = ActiveSegment(last.number, last.content, None)
-        assert b"".join(everything[n] for n in sorted(everything)) == expected
+            files = [SegmentFile(n, len(c)) for n, c in sorted(folder.items())]
+            run = {f.number for f in small_run(files, CAP)}
+            result = plan_batch(
+                files,
+                batch,
+                segment_bytes=CAP,
+                next_number=max(folder, default=0) + 1,
+                contents=dict(folder),
+            )
+            for write in result.writes:
+                assert write.number not in folder or write.number in run
+                assert len(write.content) <= CAP or write.content.count(b"\n") == 1
+                folder[write.number] = write.content
+                uploaded += len(write.content)
+            for number in result.deletes:
+                assert number in run
+                del folder[number]
+            appended += len(b"".join(batch))
+            assert b"".join(folder[n] for n in sorted(folder)) == expected
+            assert len(small_run(files, CAP)) <= MAX_RUN
+        assert uploaded <= 3 * appended

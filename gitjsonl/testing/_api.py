@@ -1023,6 +1023,9 @@ def _apply_tree_entry(
         try:
             builder.delete(path)
         except TreeEditError:
+            # "Returns an error if you try to delete a file that does not exist" (Create a
+            # tree); what users saw is 422 GitRPC::BadObjectState (google/go-github#2418,
+            # mckaywrigley/buildware-ai#29). gitjsonl only deletes paths of its base tree.
             raise ApiError(422, "GitRPC::BadObjectState", doc) from None
         return
     if not isinstance(sha, str) or not SHA_RE.match(sha):

@@ -2,10 +2,26 @@
 
 GitHub allows no more than 80 content-generating requests a minute and 500 an
 hour **per token**, and offers no way to ask how much of that budget is left.
-A batch costs 4 such requests, so a token that flushes faster than about one
-batch every 29 s (sustained) would be throttled. Pacing waits *before* a batch
-so that GitHub never has to say no; the records appended meanwhile join the
-batch, which is how a busy log turns into fewer, larger commits.
+A batch costs a few such requests (4 today: 125 batches an hour, one every
+29 s; 3 would make it 166, one every 22 s). Pacing waits *before* a batch is
+cut, so that GitHub never has to say no; the records appended meanwhile join
+the batch, which is how a busy log turns into fewer, larger commits.
+
+The hour is spent evenly, not first come first served: a sliding window of
+500 lets a writer spend all of it in ten minutes and then wait fifty. Three
+rules decide together (``wait_for``):
+
+- the **windows** (80 a minute, 500 an hour), which GitHub enforces;
+- a **token bucket** refilled at the hourly rate (500/3600 writes a second)
+  and holding at most a minute's budget: in steady state a batch every
+  ``cost / rate`` seconds, and a burst of up to a minute's writes from budget
+  saved while idle;
+- **sustainability**: a burst is paid back smoothly, never by a stall. Writes
+  go only if, after them, a rate of ``SUSTAIN`` times the hourly rate can go
+  on for the whole hour ahead without the hour's window ever refusing one
+  (``sustain_delay``). A writer that waits for this waits at most
+  ``cost / (SUSTAIN * rate)`` seconds (36 s for 4 writes) after the last
+  writes that kept the rule.
 
 Every writer on one token spends one budget: the writes it has sent are a
 ``BudgetState`` that ``_budget`` keeps (in this process, or on this host in a
@@ -17,7 +33,12 @@ ledger file). The decisions over it are here, over plain values:
   decided on; once sent, they are stamped with the time they were done (GitHub
   counts them on arrival, never earlier than that);
 - ``learn_limit``: GitHub said no anyway (another client of the token spent
-  part of the budget): pause, halve the allowance, and let it recover slowly.
+  part of the budget): pause, halve the allowance, and let it recover slowly;
+  unless our own writes explain the answer (``explained``), which is no news
+  about anyone else;
+- ``repair``: every value read back from a ledger is checked; what no correct
+  writer can have written (a pause longer than ``MAX_SERVER_WAIT``, a time far
+  ahead of the clock, Infinity, NaN) is repaired, never obeyed.
 """
 
 from __future__ import annotations
@@ -29,24 +50,36 @@ from dataclasses import dataclass, replace
 from ._stats import BudgetStats
 
 __all__ = [
+    "DEFAULT_BATCH_WRITES",
     "FLIGHT_LIMIT",
+    "MAX_SERVER_WAIT",
     "MIN_ALLOWANCE",
     "RECOVERY_WINDOWS",
+    "SUSTAIN",
     "BudgetState",
     "Pacing",
     "Spent",
     "allowance_at",
+    "bucket_at",
     "budget_stats",
+    "clamp_wait",
     "delay_for",
     "describe_budget",
     "describe_pacing",
+    "explained",
     "learn_limit",
     "prune",
+    "repair",
     "reserve",
     "settle",
+    "sustain_delay",
     "wait_for",
     "windows_at",
 ]
+
+#: What a batch is expected to cost before the first one says (a ``Log`` then asks
+#: the budget for what its last batch sent: 4 with a blob, 3 with the text inline).
+DEFAULT_BATCH_WRITES = 4
 
 #: Seconds writes reserved but not yet settled count as "just sent". Past it they
 #: are a crashed writer's and age out of the windows like any other.
@@ -58,6 +91,17 @@ MIN_ALLOWANCE = 0.125
 #: Minute windows the allowance takes to grow back from nothing to the whole budget
 #: (from half of it, 15: a quarter of an hour at GitHub's windows).
 RECOVERY_WINDOWS = 30
+
+#: The share of the hourly rate that must stay sustainable for an hour after any
+#: writes go: a burst of saved budget slows the next hour by at most this much
+#: instead of stalling at its end. It also caps a burst at ``1 - SUSTAIN`` of the
+#: hour's budget (100 of 500; the bucket's minute cap, 80, binds first).
+SUSTAIN = 0.8
+
+#: The longest wait a server may impose (an hour: GitHub's longest window). A
+#: ``Retry-After`` beyond it (or Infinity) is clamped to it; a pause in a ledger
+#: that ends further ahead was written by a clock that ran ahead, and is repaired.
+MAX_SERVER_WAIT = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +137,8 @@ class BudgetState:
 
     ``allowance`` is the share of the budget allowed at ``since`` (1.0 until a
     secondary limit is met); ``blocked_until`` holds every write back after
-    one; ``limited``, ``waits`` and ``waited`` are counts for ``stats``.
+    one; ``tokens`` is the bucket's level at ``tokens_at`` (``None``: full, never
+    drawn from); ``limited``, ``waits`` and ``waited`` are counts for ``stats``.
     """
 
     spent: tuple[Spent, ...] = ()
@@ -103,6 +148,8 @@ class BudgetState:
     limited: int = 0
     waits: int = 0
     waited: float = 0.0
+    tokens: float | None = None
+    tokens_at: float = 0.0
 
 
 def delay_for(
@@ -152,14 +199,120 @@ def _times(state: BudgetState, now: float) -> list[float]:
     return times
 
 
+def clamp_wait(seconds: float | None, default: float) -> float:
+    """A wait a server asked for, made safe to obey.
+
+    ``None`` or NaN is ``default``; a negative wait is none; Infinity or anything
+    past ``MAX_SERVER_WAIT`` is ``MAX_SERVER_WAIT``.
+    """
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or math.isnan(seconds):
+        return min(MAX_SERVER_WAIT, max(0.0, default))
+    return min(MAX_SERVER_WAIT, max(0.0, float(seconds)))
+
+
+def _hourly(state: BudgetState, now: float, pacing: Pacing) -> tuple[float, float]:
+    """(the hourly rate in writes a second, the bucket's capacity), at the current allowance."""
+    (_, per_minute), (hour, per_hour) = windows_at(state, now, pacing)
+    return per_hour / hour, float(per_minute)
+
+
+def bucket_at(state: BudgetState, now: float, pacing: Pacing) -> float:
+    """The bucket's level at ``now``: refilled at the hourly rate, holding a minute's budget."""
+    rate, capacity = _hourly(state, now, pacing)
+    if state.tokens is None:
+        return capacity
+    return min(capacity, state.tokens + rate * max(0.0, now - state.tokens_at))
+
+
+def _bucket_delay(state: BudgetState, now: float, cost: int, pacing: Pacing) -> float:
+    rate, capacity = _hourly(state, now, pacing)
+    need = min(float(cost), capacity)  # a batch larger than the bucket waits for a full one
+    level = bucket_at(state, now, pacing)
+    return 0.0 if level >= need else (need - level) / rate
+
+
+def sustain_delay(
+    history: Sequence[float], now: float, cost: int, window: float, budget: int
+) -> float:
+    """Seconds before ``cost`` writes may go and still leave ``SUSTAIN`` times the window's
+    rate (``budget / window``) sustainable for the whole window ahead.
+
+    Before the ``index``-th oldest write in the window ages out (``t + window``),
+    only ``room + index`` writes fit: the room left now and the writes aged out by
+    then. Sending ``cost`` now is sustainable while those cover the target rate
+    up to that moment, one batch's worth of slack allowed. Writes the window
+    itself cannot take yet (``room + index < cost``) are ``delay_for``'s concern.
+    """
+    target = SUSTAIN * budget / window
+    recent = [t for t in history if t > now - window]
+    room = budget - len(recent)
+    wait = 0.0
+    for index, time in enumerate(recent):
+        fits = room + index
+        if fits < cost:
+            continue
+        wait = max(wait, time + window - now - fits / target)
+    return wait
+
+
 def wait_for(state: BudgetState, now: float, cost: int, pacing: Pacing) -> float:
-    """Seconds before ``cost`` more writes may go: a pause GitHub imposed, or the windows."""
+    """Seconds before ``cost`` more writes may go: a pause GitHub imposed, the windows,
+    the bucket, or the rate the hour ahead must keep."""
     blocked = max(0.0, state.blocked_until - now)
-    return max(blocked, delay_for(_times(state, now), now, cost, windows_at(state, now, pacing)))
+    windows = windows_at(state, now, pacing)
+    times = _times(state, now)
+    (_, _), (hour, per_hour) = windows
+    return max(
+        blocked,
+        delay_for(times, now, cost, windows),
+        _bucket_delay(state, now, cost, pacing),
+        sustain_delay(times, now, cost, hour, per_hour),
+    )
+
+
+def _finite(value: float, default: float) -> float:
+    return value if math.isfinite(value) else default
+
+
+def repair(state: BudgetState, now: float, pacing: Pacing) -> BudgetState:
+    """``state`` with every value no correct writer can have left replaced by a safe one.
+
+    A ledger is a file anyone with this user's rights can write, and clocks
+    jump: Infinity, NaN and negative numbers are dropped; a pause ending more
+    than ``MAX_SERVER_WAIT`` ahead (written by a clock that ran ahead) becomes
+    the minute GitHub advises when it does not say; times ahead of the clock
+    are brought back to it.
+    """
+    blocked = _finite(state.blocked_until, 0.0)
+    if blocked > now + MAX_SERVER_WAIT:
+        blocked = now + min(pacing.minute, MAX_SERVER_WAIT)
+    allowance = min(1.0, max(MIN_ALLOWANCE, _finite(state.allowance, 1.0)))
+    since = min(now, _finite(state.since, now))
+    tokens = state.tokens
+    if tokens is not None:
+        tokens = max(-float(pacing.per_hour), _finite(tokens, 0.0))
+    tokens_at = min(now, _finite(state.tokens_at, now))
+    spent = tuple(
+        s for s in state.spent if math.isfinite(s.time) and 0 <= s.count <= pacing.per_hour
+    )
+    repaired = replace(
+        state,
+        spent=spent,
+        blocked_until=max(0.0, blocked),
+        allowance=allowance,
+        since=since,
+        tokens=tokens,
+        tokens_at=tokens_at,
+        limited=max(0, state.limited),
+        waits=max(0, state.waits),
+        waited=max(0.0, _finite(state.waited, 0.0)),
+    )
+    return state if repaired == state else repaired
 
 
 def prune(state: BudgetState, now: float, pacing: Pacing) -> BudgetState:
-    """``state`` without the writes that have left every window."""
+    """``state`` repaired, without the writes that have left every window."""
+    state = repair(state, now, pacing)
     horizon = now - max(length for length, _ in pacing.windows())
     # Stamps far ahead of the clock come from before it went back (or a reboot).
     future = now + pacing.minute
@@ -173,17 +326,42 @@ def prune(state: BudgetState, now: float, pacing: Pacing) -> BudgetState:
     return state if kept == state.spent else replace(state, spent=kept)
 
 
-def reserve(state: BudgetState, now: float, cost: int, id: str) -> BudgetState:
-    """``state`` with ``cost`` writes decided on at ``now``, under ``id``."""
+def reserve(
+    state: BudgetState, now: float, cost: int, id: str, pacing: Pacing | None = None
+) -> BudgetState:
+    """``state`` with ``cost`` writes decided on at ``now``, under ``id`` (drawn from the
+    bucket when ``pacing`` is given)."""
+    if pacing is not None:
+        state = replace(state, tokens=bucket_at(state, now, pacing) - cost, tokens_at=now)
     return replace(state, spent=(*state.spent, Spent(now, cost, id, done=False)))
 
 
-def settle(state: BudgetState, id: str, now: float, used: int) -> BudgetState:
-    """The writes reserved under ``id`` as sent: ``used`` of them, done by ``now``."""
+def settle(
+    state: BudgetState, id: str, now: float, used: int, pacing: Pacing | None = None
+) -> BudgetState:
+    """The writes reserved under ``id`` as sent: ``used`` of them, done by ``now``.
+
+    With ``pacing``, the bucket gets back what was reserved and not sent (or
+    gives what was sent beyond the reservation).
+    """
+    if pacing is not None:
+        reserved = sum(s.count for s in state.spent if s.id == id and not s.done)
+        level = bucket_at(state, now, pacing) + reserved - used
+        state = replace(state, tokens=level, tokens_at=now)
     kept = tuple(s for s in state.spent if s.id != id)
     if used > 0:
         kept = (*kept, Spent(now, used, id))
     return replace(state, spent=kept)
+
+
+def explained(state: BudgetState, now: float, pacing: Pacing) -> bool:
+    """Whether this budget's own writes overfill one of GitHub's windows (at its full limits).
+
+    Then a secondary-limit answer is the one the budget could have predicted
+    (writes that went without room), not news of another client.
+    """
+    times = _times(state, now)
+    return any(sum(1 for t in times if t > now - length) > n for length, n in pacing.windows())
 
 
 def learn_limit(
@@ -191,19 +369,27 @@ def learn_limit(
 ) -> tuple[BudgetState, bool]:
     """After a secondary-limit answer: pause every writer and halve the allowance.
 
-    GitHub asks for ``retry_after`` seconds, or at least a minute when it does
-    not say. Answers met during the pause that the first one started are the
-    same episode (several writers were in flight): the pause is extended, the
-    allowance is not halved again. The second value tells whether it was.
+    GitHub asks for ``retry_after`` seconds (clamped: ``clamp_wait``), or at
+    least a minute when it does not say. Answers met during the pause that the
+    first one started are the same episode (several writers were in flight):
+    the pause is extended, the allowance is not halved again. An answer our
+    own writes explain (``explained``) pauses without halving. The second
+    value tells whether the allowance was halved.
     """
-    pause = pacing.minute if retry_after is None else max(0.0, retry_after)
+    pause = clamp_wait(retry_after, pacing.minute)
     blocked_until = max(state.blocked_until, now + pause)
     limited = state.limited + 1
-    if now < state.blocked_until:
+    if now < state.blocked_until or explained(state, now, pacing):
         return replace(state, blocked_until=blocked_until, limited=limited), False
     share = max(MIN_ALLOWANCE, allowance_at(state, now, pacing) * 0.5)
     shrunk = replace(
-        state, allowance=share, since=now, blocked_until=blocked_until, limited=limited
+        state,
+        allowance=share,
+        since=now,
+        blocked_until=blocked_until,
+        limited=limited,
+        tokens=0.0,
+        tokens_at=now,
     )
     return shrunk, True
 

@@ -201,12 +201,13 @@ class TestBudgetFor:
 
 class TestAcquire:
     def test_waits_on_the_clock_then_reserves(self) -> None:
-        """With the minute full, acquire sleeps until writes age out, then reserves."""
+        """With the bucket drawn empty, acquire sleeps until it refills at the hourly rate
+        (4 writes at 100 an hour: 144 s), then reserves."""
         clock = FakeClock()
         budget = budget_on(MemoryStore(), clock)
         budget.settle(budget.acquire(8, clock.sleep), 8)
         budget.acquire(4, clock.sleep)
-        assert clock.sleeps == [pytest.approx(60.0)]
+        assert clock.sleeps == [pytest.approx(144.0)]
         assert budget.stats().waits == 1
 
     def test_a_sleep_cut_short_lets_the_writes_go(self) -> None:
@@ -516,7 +517,8 @@ class TestForeignClient:
 
         limits = SecondaryLimits(per_minute=16, per_hour=10_000, minute_window=2.0)
         hub = localhub_factory(repos=("owner/repo",), initial_commit=True, secondary_limits=limits)
-        pacing = Pacing(per_minute=16, per_hour=10_000, minute=2.0, hour=3600.0)
+        # An hourly rate (10/s) above the minute's (8/s): the minute window is what binds.
+        pacing = Pacing(per_minute=16, per_hour=10_000, minute=2.0, hour=1000.0)
         stop = threading.Event()
 
         def foreign() -> None:  # a CI job on the same token: 4 blobs every 2 s

@@ -103,6 +103,8 @@ SUSTAIN = 0.8
 #: that ends further ahead was written by a clock that ran ahead, and is repaired.
 MAX_SERVER_WAIT = 3600.0
 
+_EPSILON = 1e-6
+
 
 @dataclass(frozen=True, slots=True)
 class Pacing:
@@ -234,24 +236,29 @@ def _bucket_delay(state: BudgetState, now: float, cost: int, pacing: Pacing) -> 
 def sustain_delay(
     history: Sequence[float], now: float, cost: int, window: float, budget: int
 ) -> float:
-    """Seconds before ``cost`` writes may go and still leave ``SUSTAIN`` times the window's
-    rate (``budget / window``) sustainable for the whole window ahead.
+    """Seconds before ``cost`` writes may go and still leave room, for the whole window
+    ahead, for a batch of ``cost`` every ``cost / target`` seconds (``target``: ``SUSTAIN``
+    times the window's rate, ``budget / window``).
 
-    Before the ``index``-th oldest write in the window ages out (``t + window``),
-    only ``room + index`` writes fit: the room left now and the writes aged out by
-    then. Sending ``cost`` now is sustainable while those cover the target rate
-    up to that moment, one batch's worth of slack allowed. Writes the window
-    itself cannot take yet (``room + index < cost``) are ``delay_for``'s concern.
+    The k-th batch of that stream needs ``(k + 1) * cost`` writes of room by then:
+    the room left now and the writes of the window that have aged out by then.
+    So the writes that go never leave the hour ahead a stall: whatever the
+    window held, the next batch fits ``cost / target`` seconds after this one.
+    Writes the window cannot take even now are ``delay_for``'s concern.
     """
     target = SUSTAIN * budget / window
-    recent = [t for t in history if t > now - window]
+    step = cost / target
+    recent = sorted(t for t in history if t > now - window)
     room = budget - len(recent)
     wait = 0.0
-    for index, time in enumerate(recent):
-        fits = room + index
-        if fits < cost:
-            continue
-        wait = max(wait, time + window - now - fits / target)
+    k = 1
+    while k * step <= window:
+        need = (k + 1) * cost - room  # writes that must have aged out by the k-th batch
+        if need > len(recent):
+            break  # a batch too large for the stream (more than 1 - SUSTAIN of the budget)
+        if need > 0:
+            wait = max(wait, recent[need - 1] + window - now - k * step)
+        k += 1
     return wait
 
 
@@ -262,12 +269,15 @@ def wait_for(state: BudgetState, now: float, cost: int, pacing: Pacing) -> float
     windows = windows_at(state, now, pacing)
     times = _times(state, now)
     (_, _), (hour, per_hour) = windows
-    return max(
+    wait = max(
         blocked,
         delay_for(times, now, cost, windows),
         _bucket_delay(state, now, cost, pacing),
         sustain_delay(times, now, cost, hour, per_hour),
     )
+    # A wait computed to end at a moment is, re-computed at that moment, a rounding
+    # error's worth above zero: that is no wait (else a waiter would step for ever).
+    return wait if wait > _EPSILON else 0.0
 
 
 def _finite(value: float, default: float) -> float:

@@ -39,13 +39,16 @@ from ._pacing import (
     BudgetState,
     Pacing,
     Spent,
+    Waiter,
     budget_stats,
+    dequeue,
+    enqueue,
     explained,
     learn_limit,
     prune,
     reserve,
     settle,
-    wait_for,
+    wait_in_line,
 )
 from ._stats import BudgetStats
 
@@ -156,6 +159,7 @@ def state_to_json(state: BudgetState) -> dict[str, Any]:
         "waited": round(state.waited, 3),
         "tokens": None if state.tokens is None else round(state.tokens, 3),
         "tokens_at": round(state.tokens_at, 3),
+        "waiting": [[w.id, round(w.since, 3), round(w.until, 3)] for w in state.waiting],
     }
 
 
@@ -189,6 +193,18 @@ def _spent_row(row: Any) -> Spent | None:
     return Spent(float(when), count, id, done)
 
 
+def _waiter_row(row: Any) -> Waiter | None:
+    """One ``waiting`` row of a ledger, or None for a row no writer of ours wrote."""
+    if not isinstance(row, list) or len(row) != 3:
+        return None
+    id, since, until = row
+    if not isinstance(id, str) or len(id) > 64:
+        return None
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in (since, until)):
+        return None
+    return Waiter(id, float(since), float(until))
+
+
 def state_from_json(data: dict[str, Any] | None) -> BudgetState:
     """A ledger file's state; a fresh one for a missing, torn or unknown file.
 
@@ -203,8 +219,13 @@ def state_from_json(data: dict[str, Any] | None) -> BudgetState:
         row for row in map(_spent_row, rows if isinstance(rows, list) else []) if row is not None
     )
     tokens = data.get("tokens")
+    lines = data.get("waiting")
+    waiting = tuple(
+        w for w in map(_waiter_row, lines if isinstance(lines, list) else []) if w is not None
+    )
     return BudgetState(
         spent=spent,
+        waiting=waiting,
         allowance=_number(data, "allowance", 1.0),
         since=_number(data, "since", 0.0),
         blocked_until=_number(data, "blocked_until", 0.0),
@@ -318,16 +339,21 @@ class Budget:
         self.store = store
         self.clock = clock
         self._release = release
+        self.id = uuid.uuid4().hex[:12]  # this writer's place in the line for room
 
     def release(self) -> None:
-        """This writer is done with the budget (``Log.close``)."""
+        """This writer is done with the budget (``Log.close``): it leaves the line."""
         release, self._release = self._release, lambda: None
+        with contextlib.suppress(OSError):
+            self.store.update(lambda state: dequeue(state, self.id))
         release()
 
     def reserve(self, cost: int, *, force: bool = False) -> tuple[str | None, float]:
         """Reserve ``cost`` writes if they fit now: (its id, 0), else (None, seconds to wait).
 
-        ``force`` reserves them whatever the windows say (a writer shutting down).
+        ``force`` reserves them whatever the budget says (only when a test's sleep
+        does not move the clock: see ``acquire``). A writer told to wait takes its
+        place in line (``_pacing.wait_in_line``); one that reserves leaves it.
         """
         token = uuid.uuid4().hex[:12]
         waits: list[float] = []
@@ -335,20 +361,34 @@ class Budget:
         def change(state: BudgetState) -> BudgetState:
             now = self.clock()
             state = prune(state, now, self.pacing)
-            wait = 0.0 if force else wait_for(state, now, cost, self.pacing)
+            wait = 0.0 if force else wait_in_line(state, now, cost, self.pacing, self.id)
             if wait > 0:
                 waits.append(wait)
-                return replace(state, waits=state.waits + 1, waited=state.waited + wait)
-            return reserve(state, now, cost, token, self.pacing)
+                return self._queued(state, now, wait)
+            return reserve(dequeue(state, self.id), now, cost, token, self.pacing)
 
         self.store.update(change)
         return (None, waits[0]) if waits else (token, 0.0)
 
     def delay(self, cost: int) -> float:
         """Seconds before ``cost`` writes would fit, reserving nothing (the flusher asks
-        before it cuts a batch, so that what is appended meanwhile joins it)."""
-        now = self.clock()
-        return wait_for(prune(self.store.read(), now, self.pacing), now, cost, self.pacing)
+        before it cuts a batch, so that what is appended meanwhile joins it); a writer
+        told to wait takes its place in line."""
+        waits: list[float] = []
+
+        def change(state: BudgetState) -> BudgetState:
+            now = self.clock()
+            state = prune(state, now, self.pacing)
+            wait = wait_in_line(state, now, cost, self.pacing, self.id)
+            waits.append(wait)
+            return self._queued(state, now, wait) if wait > 0 else state
+
+        self.store.update(change)
+        return waits[-1]
+
+    def _queued(self, state: BudgetState, now: float, wait: float) -> BudgetState:
+        state = enqueue(state, now, self.id, wait)
+        return replace(state, waits=state.waits + 1, waited=state.waited + wait)
 
     def settle(self, token: str, used: int) -> None:
         """The writes reserved under ``token`` are done: ``used`` of them were sent."""

@@ -56,16 +56,21 @@ __all__ = [
     "MIN_ALLOWANCE",
     "RECOVERY_WINDOWS",
     "SUSTAIN",
+    "WAITER_GRACE",
     "BudgetState",
     "Pacing",
     "Spent",
+    "Waiter",
     "allowance_at",
+    "ahead_of",
     "bucket_at",
     "budget_stats",
     "clamp_wait",
     "delay_for",
     "describe_budget",
+    "dequeue",
     "describe_pacing",
+    "enqueue",
     "explained",
     "learn_limit",
     "prune",
@@ -74,6 +79,7 @@ __all__ = [
     "settle",
     "sustain_delay",
     "wait_for",
+    "wait_in_line",
     "windows_at",
 ]
 
@@ -105,6 +111,10 @@ MAX_SERVER_WAIT = 3600.0
 
 _EPSILON = 1e-6
 
+#: Seconds past its ``until`` a waiter keeps its place in line (a writer that
+#: crashed, or closed, while waiting loses it then).
+WAITER_GRACE = 10.0
+
 
 @dataclass(frozen=True, slots=True)
 class Pacing:
@@ -134,12 +144,22 @@ class Spent:
 
 
 @dataclass(frozen=True, slots=True)
+class Waiter:
+    """A writer told to wait since ``since``, which comes back by ``until``."""
+
+    id: str
+    since: float
+    until: float
+
+
+@dataclass(frozen=True, slots=True)
 class BudgetState:
     """What every writer on one token shares: its recent writes and what GitHub taught us.
 
     ``allowance`` is the share of the budget allowed at ``since`` (1.0 until a
     secondary limit is met); ``blocked_until`` holds every write back after
-    one; ``tokens`` is the bucket's level at ``tokens_at`` (``None``: full, never
+    one; ``waiting`` are the writers in line for room, first come first
+    served; ``tokens`` is the bucket's level at ``tokens_at`` (``None``: full, never
     drawn from); ``limited``, ``waits`` and ``waited`` are counts for ``stats``.
     """
 
@@ -152,6 +172,7 @@ class BudgetState:
     waited: float = 0.0
     tokens: float | None = None
     tokens_at: float = 0.0
+    waiting: tuple[Waiter, ...] = ()
 
 
 def delay_for(
@@ -280,6 +301,40 @@ def wait_for(state: BudgetState, now: float, cost: int, pacing: Pacing) -> float
     return wait if wait > _EPSILON else 0.0
 
 
+def ahead_of(state: BudgetState, now: float, id: str) -> int:
+    """How many writers are in line before the writer ``id`` (all of them, if it is not)."""
+    mine = next((w for w in state.waiting if w.id == id), None)
+    return sum(
+        1
+        for w in state.waiting
+        if w.id != id and (mine is None or (w.since, w.id) < (mine.since, mine.id))
+    )
+
+
+def wait_in_line(state: BudgetState, now: float, cost: int, pacing: Pacing, id: str) -> float:
+    """``wait_for``, first come first served: a writer with others in line before it
+    waits until the room fits their batches too (each counted at its ``cost``).
+
+    Without a line, writers woken by the same room race for it, and the same
+    ones can lose for minutes on end.
+    """
+    return wait_for(state, now, cost * (ahead_of(state, now, id) + 1), pacing)
+
+
+def enqueue(state: BudgetState, now: float, id: str, wait: float) -> BudgetState:
+    """``state`` with the writer ``id`` in line (keeping its place), back in ``wait`` s."""
+    mine = next((w for w in state.waiting if w.id == id), None)
+    since = now if mine is None else mine.since
+    others = tuple(w for w in state.waiting if w.id != id)
+    return replace(state, waiting=(*others, Waiter(id, since, now + wait)))
+
+
+def dequeue(state: BudgetState, id: str) -> BudgetState:
+    """``state`` without the writer ``id`` in line."""
+    kept = tuple(w for w in state.waiting if w.id != id)
+    return state if kept == state.waiting else replace(state, waiting=kept)
+
+
 def _finite(value: float, default: float) -> float:
     return value if math.isfinite(value) else default
 
@@ -305,9 +360,18 @@ def repair(state: BudgetState, now: float, pacing: Pacing) -> BudgetState:
     spent = tuple(
         s for s in state.spent if math.isfinite(s.time) and 0 <= s.count <= pacing.per_hour
     )
+    waiting = tuple(
+        w
+        for w in state.waiting
+        if math.isfinite(w.since)
+        and math.isfinite(w.until)
+        and w.since <= now + pacing.minute
+        and now - WAITER_GRACE <= w.until <= now + MAX_SERVER_WAIT + WAITER_GRACE
+    )
     repaired = replace(
         state,
         spent=spent,
+        waiting=waiting,
         blocked_until=max(0.0, blocked),
         allowance=allowance,
         since=since,

@@ -94,7 +94,7 @@ def simulate(
     store = MemoryStore()
     if state is not None:
         store.update(lambda _: state)
-    budget = Budget(pacing, store, lambda: now[0])
+    budgets = [Budget(pacing, store, lambda: now[0]) for _ in writers]  # one per Log
     delays: list[float] = []
     commits: list[float] = []
     writes: list[float] = []
@@ -110,7 +110,7 @@ def simulate(
         if when > until:
             break
         now[0] = when
-        writer = writers[index]
+        writer, budget = writers[index], budgets[index]
         _arrive(writer, when)
         if not writer.pending:
             later(when + writer.flush_interval, index)

@@ -13,9 +13,9 @@ rules decide together (``wait_for``):
 
 - the **windows** (80 a minute, 500 an hour), which GitHub enforces;
 - a **token bucket** refilled at the hourly rate (500/3600 writes a second)
-  and holding at most a minute's budget: in steady state a batch every
-  ``cost / rate`` seconds, and a burst of up to a minute's writes from budget
-  saved while idle;
+  and holding at most a minute's budget less a minute's refill (71.7): in
+  steady state a batch every ``cost / rate`` seconds, and a burst of up to a
+  minute's writes from budget saved while idle;
 - **sustainability**: a burst is paid back smoothly, never by a stall. Writes
   go only if, after them, a rate of ``SUSTAIN`` times the hourly rate can go
   on for the whole hour ahead without the hour's window ever refusing one
@@ -234,9 +234,15 @@ def clamp_wait(seconds: float | None, default: float) -> float:
 
 
 def _hourly(state: BudgetState, now: float, pacing: Pacing) -> tuple[float, float]:
-    """(the hourly rate in writes a second, the bucket's capacity), at the current allowance."""
-    (_, per_minute), (hour, per_hour) = windows_at(state, now, pacing)
-    return per_hour / hour, float(per_minute)
+    """(the hourly rate in writes a second, the bucket's capacity), at the current allowance.
+
+    The capacity is a minute's budget less what the bucket refills in a minute
+    (80 - 8.3): a full bucket spent at once and refilled meanwhile never fills
+    the minute's window, so a burst is never followed by the minute's wait.
+    """
+    (minute, per_minute), (hour, per_hour) = windows_at(state, now, pacing)
+    rate = per_hour / hour
+    return rate, max(1.0, per_minute - rate * minute)
 
 
 def bucket_at(state: BudgetState, now: float, pacing: Pacing) -> float:

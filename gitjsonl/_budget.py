@@ -273,17 +273,17 @@ class LedgerStore:
         return self._fallback.update(change)
 
     def read(self) -> BudgetState:
-        return self._read(_ledger.LOCK_WAIT)
+        return self._read(None)
 
     def peek(self) -> BudgetState:
         return self._read(0.0)
 
-    def _read(self, wait: float) -> BudgetState:
+    def _read(self, wait: float | None) -> BudgetState:
         if not self._failed:
             try:
                 state = state_from_json(_ledger.read_locked_json(self.path, wait=wait))
             except _ledger.LockBusy:
-                if wait > 0:
+                if wait != 0.0:
                     self._busy()
                 return self._last.read()
             except OSError as exc:

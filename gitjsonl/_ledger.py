@@ -160,16 +160,16 @@ def _lock(fd: int, operation: int, wait: float) -> bool:
 
 
 @contextlib.contextmanager
-def locked(path: Path, *, wait: float = LOCK_WAIT) -> Iterator[int | None]:
+def locked(path: Path, *, wait: float | None = None) -> Iterator[int | None]:
     """The file at ``path`` (made 0600, its folder 0700), open and locked exclusively.
 
-    Yields its descriptor, or ``None`` when ``wait`` seconds passed without the lock
-    (or the wait was interrupted). ``OSError`` when the file cannot be opened (a
-    read-only folder, say).
+    Yields its descriptor, or ``None`` when ``wait`` seconds (``LOCK_WAIT`` when
+    None) passed without the lock, or the wait was interrupted. ``OSError`` when
+    the file cannot be opened (a read-only folder, say).
     """
     fd = _open(path, create=True)
     try:
-        if not _lock(fd, fcntl.LOCK_EX, wait):
+        if not _lock(fd, fcntl.LOCK_EX, LOCK_WAIT if wait is None else wait):
             yield None
             return
         try:
@@ -203,17 +203,17 @@ def write_json(fd: int, data: dict[str, Any]) -> None:
         view = view[os.write(fd, view) :]
 
 
-def read_locked_json(path: Path, *, wait: float = LOCK_WAIT) -> dict[str, Any] | None:
+def read_locked_json(path: Path, *, wait: float | None = None) -> dict[str, Any] | None:
     """The JSON object at ``path`` read under a shared lock; None when there is no such file.
 
-    ``LockBusy`` when the lock was not had within ``wait`` seconds.
+    ``LockBusy`` when the lock was not had within ``wait`` seconds (``LOCK_WAIT``).
     """
     try:
         fd = _open(path, create=False)
     except FileNotFoundError:
         return None
     try:
-        if not _lock(fd, fcntl.LOCK_SH, wait):
+        if not _lock(fd, fcntl.LOCK_SH, LOCK_WAIT if wait is None else wait):
             raise LockBusy(f"the lock of {path.name} is held by another process")
         try:
             return read_json(fd)

@@ -430,7 +430,7 @@ class Log:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise FlushTimeout(
-                        f"{pending} record(s) not committed within {timeout} s{self._paced()}"
+                        f"{pending} record(s) not committed within {timeout:.3g} s{self._paced()}"
                     )
                 self._changed.wait(remaining if remaining is not None else 1.0)
 

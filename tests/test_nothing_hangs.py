@@ -74,7 +74,8 @@ class TestAsyncLog:
         self, localhub: LocalHub
     ) -> None:
         """A cancelled await flush() leaves no thread behind: asyncio.run() returns."""
-        localhub.add_fault(Fault(method="POST", action="latency", delay=3.0, times=None))
+        # Slow enough that on main the orphaned flush outlived the join below (4 x 8 s).
+        localhub.add_fault(Fault(method="POST", action="latency", delay=8.0, times=None))
 
         async def main() -> None:
             alog = AsyncLog.wrap(make_log(localhub, sleep=None))
@@ -87,7 +88,7 @@ class TestAsyncLog:
             with pytest.raises(FlushTimeout):
                 await alog.aclose(timeout=0.2)
 
-        finishes(lambda: asyncio.run(main()), 30)
+        finishes(lambda: asyncio.run(main()), 20)
 
 
 class TestClosingCutsWaitsShort:

@@ -16,34 +16,24 @@ from __future__ import annotations
 
 import bisect
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from gitjsonl import _pacing
-from gitjsonl._pacing import BudgetState, Pacing
-from gitjsonl.testing._hour import HourResult, Writer, percentile, simulate, steady_arrivals
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gitjsonl.testing._hour import (
+    HourResult,
+    Writer,
+    percentile,
+    simulate,
+    steady_arrivals,
+    windows_only,
+)
 
 HOUR = 3600.0
 HOURS = 3
 LATENCY = 0.5  # seconds a batch's writes take (the simulation's default)
-
-
-@contextmanager
-def windows_only() -> Iterator[None]:
-    """Pacing as on main (07f37aa): the sliding windows, no bucket, no sustainability rule."""
-    original = _pacing.wait_for
-
-    def wait_for(state: BudgetState, now: float, cost: int, pacing: Pacing) -> float:
-        times = _pacing._times(state, now)
-        windows = _pacing.windows_at(state, now, pacing)
-        return max(max(0.0, state.blocked_until - now), _pacing.delay_for(times, now, cost, windows))
-
-    _pacing.wait_for = wait_for
-    try:
-        yield
-    finally:
-        _pacing.wait_for = original
 
 
 def _one_log(cost: int) -> list[Writer]:

@@ -1076,7 +1076,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
 
     print("7. an hour of pacing (simulated)", flush=True)
-    import hour  # noqa: PLC0415 - bench/hour.py, beside this script
+    import hour
 
     results["hour"] = hour.run()
     print(hour.summary(results["hour"]), flush=True)

@@ -4,9 +4,9 @@
 a queue push), so it stays a plain call. Everything that waits on the network
 (``flush``, ``tail``, ``close``, reading records) runs in a worker thread
 through ``asyncio.to_thread`` and is awaited; each is bounded in time as the
-``Log``'s call is, and a cancelled ``flush`` ends its thread's wait at once. ``records()`` pulls the blocking
-iterator a chunk at a time in a worker thread and hands the records over, so
-the loop only ever sees finished lists.
+``Log``'s call is, and a cancelled ``flush`` ends its thread's wait at once.
+``records()`` pulls the blocking iterator a chunk at a time in a worker thread
+and hands the records over, so the loop only ever sees finished lists.
 """
 
 from __future__ import annotations

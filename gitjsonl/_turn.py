@@ -211,7 +211,9 @@ class Turn:
 
 def _check_interrupted() -> None:
     if _ledger.interrupted():
-        raise LogClosed("the log closed while a batch waited for its turn; its records stay pending")
+        raise LogClosed(
+            "the log closed while a batch waited for its turn; its records stay pending"
+        )
 
 
 _turns: Registry[Turn] = Registry()

@@ -63,7 +63,7 @@ class TestServerWaits:
         """Whatever Retry-After says, the Log waits at most an hour (on its clock), shows a
         finite pause, and commits every record."""
         localhub.add_fault(
-            Fault(method="POST", action="secondary_limit", retry_after=cast(int, retry_after))
+            Fault(method="POST", action="secondary_limit", retry_after=cast("int", retry_after))
         )
         with make_log(localhub, pacing=Pacing()) as log:
             sleeps = log._sleep.__self__.sleeps  # type: ignore[attr-defined]
@@ -97,9 +97,7 @@ LEDGERS = [
     pytest.param(lambda now: {"allowance": math.nan}, id="allowance-nan"),
     pytest.param(lambda now: {"allowance": -1.0, "since": now}, id="allowance-negative"),
     pytest.param(lambda now: {"allowance": [1]}, id="allowance-a-list"),
-    pytest.param(
-        lambda now: {"allowance": 0.125, "since": now + 86_400}, id="since-a-day-ahead"
-    ),
+    pytest.param(lambda now: {"allowance": 0.125, "since": now + 86_400}, id="since-a-day-ahead"),
     pytest.param(lambda now: {"spent": [[math.inf, 4, "x", True]]}, id="spent-at-infinity"),
     pytest.param(lambda now: {"spent": [[now, 10**9, "x", True]]}, id="spent-a-billion"),
     pytest.param(lambda now: {"spent": [[now, -5, "x", True]]}, id="spent-negative"),
@@ -116,9 +114,7 @@ LEDGERS = [
 
 class TestLedgerValues:
     @pytest.mark.parametrize("hostile", LEDGERS)
-    def test_a_hostile_ledger_is_repaired_not_obeyed(
-        self, tmp_path: Path, hostile: Any
-    ) -> None:
+    def test_a_hostile_ledger_is_repaired_not_obeyed(self, tmp_path: Path, hostile: Any) -> None:
         """A fresh writer on a ledger holding the value waits at most a minute (GitHub's
         advice when a pause is unknown), shows finite stats, and writes back a ledger with
         no Infinity or NaN in it."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gitjsonl._pacing import BudgetState, Pacing
-from gitjsonl.testing._hour import Writer, percentile, simulate, steady_arrivals
+from gitjsonl._pacing import BudgetState
+from gitjsonl.testing._hour import Writer, percentile, simulate, steady_arrivals, windows_only
 
 HOUR = 3600.0
 
@@ -21,7 +21,9 @@ class TestOneLogAtOneRecordASecond:
         windows allow, and no gap between commits longer than 2x the batch interval."""
         writer, until = one_writer(cost)
         result = simulate([writer], until=until)
-        per_hour = [sum(1 for t in result.commits if h * HOUR <= t < (h + 1) * HOUR) for h in (0, 1)]
+        per_hour = [
+            sum(1 for t in result.commits if h * HOUR <= t < (h + 1) * HOUR) for h in (0, 1)
+        ]
         assert per_hour == [500 // cost] * 2
         assert max(result.gaps()) <= 2 * interval
         assert result.most_in_window(60.0) <= 80
@@ -35,23 +37,12 @@ class TestOneLogAtOneRecordASecond:
         assert max(result.delays) <= 36.5
         assert result.uncommitted < 40  # only what arrived in the last interval
 
-    def test_main_spent_the_hour_in_ten_minutes(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_main_spent_the_hour_in_ten_minutes(self) -> None:
         """Without the bucket and the sustainability rule (windows only, as on main), the
         same Log spends its 500 writes early and then stalls: what this change fixes."""
-        from gitjsonl import _pacing
-
         writer, until = one_writer(4, hours=2)
-
-        def windows_only(state: BudgetState, now: float, cost: int, pacing: Pacing) -> float:
-            return max(
-                max(0.0, state.blocked_until - now),
-                _pacing.delay_for(
-                    _pacing._times(state, now), now, cost, _pacing.windows_at(state, now, pacing)
-                ),
-            )
-
-        monkeypatch.setattr(_pacing, "wait_for", windows_only)
-        result = simulate([writer], until=until)
+        with windows_only():
+            result = simulate([writer], until=until)
         assert len([t for t in result.commits if t < 700.0]) == 125
         assert max(result.gaps()) > 2000
         assert max(result.delays) > 2000

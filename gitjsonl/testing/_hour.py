@@ -13,16 +13,43 @@ the figures' shape; ``bench/hour.py`` prints them.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from .._budget import Budget, MemoryStore
-from .._pacing import BudgetState, Pacing
+from gitjsonl import _pacing
+from gitjsonl._budget import Budget, MemoryStore
+from gitjsonl._pacing import BudgetState, Pacing
 
-__all__ = ["HourResult", "Writer", "percentile", "simulate", "steady_arrivals"]
+__all__ = [
+    "HourResult",
+    "Writer",
+    "percentile",
+    "simulate",
+    "steady_arrivals",
+    "windows_only",
+]
+
+
+@contextlib.contextmanager
+def windows_only() -> Iterator[None]:
+    """Pacing as it was before issue 18: GitHub's sliding windows alone, no bucket and no
+    sustainability rule (for comparison: it spends the hour in ten minutes)."""
+    original = _pacing.wait_for
+
+    def wait_for(state: BudgetState, now: float, cost: int, pacing: Pacing) -> float:
+        times = _pacing._times(state, now)
+        windows = _pacing.windows_at(state, now, pacing)
+        return max(0.0, state.blocked_until - now, _pacing.delay_for(times, now, cost, windows))
+
+    _pacing.wait_for = wait_for
+    try:
+        yield
+    finally:
+        _pacing.wait_for = original
 
 
 def steady_arrivals(rate: float, start: float, end: float) -> list[float]:

@@ -370,10 +370,15 @@ class Budget:
         self.store.update(change)
         return (None, waits[0]) if waits else (token, 0.0)
 
-    def delay(self, cost: int) -> float:
+    def delay(self, cost: int, *, queue: bool = True) -> float:
         """Seconds before ``cost`` writes would fit, reserving nothing (the flusher asks
         before it cuts a batch, so that what is appended meanwhile joins it); a writer
-        told to wait takes its place in line."""
+        told to wait takes its place in line. ``queue=False`` only looks (never waiting
+        for another process's lock either): for an error message."""
+        if not queue:
+            now = self.clock()
+            state = prune(self.store.peek(), now, self.pacing)
+            return wait_in_line(state, now, cost, self.pacing, self.id)
         waits: list[float] = []
 
         def change(state: BudgetState) -> BudgetState:

@@ -445,7 +445,7 @@ class Log:
         if self._budget is None:
             return ""
         try:
-            wait = self._budget.delay(self._batch_writes)
+            wait = self._budget.delay(self._batch_writes, queue=False)
         except OSError:
             return ""
         if wait <= 0:

@@ -1263,10 +1263,18 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
 
+    print("8. an hour of pacing (simulated)", flush=True)
+    import hour
+
+    results["hour"] = hour.run()
+    print(hour.summary(results["hour"]), flush=True)
+
     results["total_seconds"] = time.perf_counter() - started
     results["targets"] = targets(results)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     write_markdown(results, out / "results.md")
+    with (out / "results.md").open("a", encoding="utf-8") as md:
+        md.write(hour.markdown(results["hour"]))
     draw_chart(results, out / "results.png")
     print(f"wrote results.md, results.json, results.png ({results['total_seconds']:.0f} s)")
     print(json.dumps(results["targets"], indent=2))

@@ -3,14 +3,16 @@
 ``append`` is already non-blocking (it encodes the record and takes a lock for
 a queue push), so it stays a plain call. Everything that waits on the network
 (``flush``, ``tail``, ``close``, reading records) runs in a worker thread
-through ``asyncio.to_thread`` and is awaited. ``records()`` pulls the blocking
-iterator a chunk at a time in a worker thread and hands the records over, so
-the loop only ever sees finished lists.
+through ``asyncio.to_thread`` and is awaited; each is bounded in time as the
+``Log``'s call is, and a cancelled ``flush`` ends its thread's wait at once.
+``records()`` pulls the blocking iterator a chunk at a time in a worker thread
+and hands the records over, so the loop only ever sees finished lists.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -83,8 +85,17 @@ class AsyncLog:
         self._log.append(record)
 
     async def flush(self, timeout: float | None = None) -> None:
-        """Return when every record appended before this call is committed."""
-        await asyncio.to_thread(self._log.flush, timeout)
+        """Return when every record appended before this call is committed.
+
+        Cancelling it ends the worker thread's wait too, so that no thread is left
+        behind in the default executor (``asyncio.run`` waits for those at exit).
+        """
+        cancelled = threading.Event()
+        try:
+            await asyncio.to_thread(self._log._flush, timeout, cancelled)
+        except asyncio.CancelledError:
+            self._log._cancel_flush(cancelled)
+            raise
 
     async def tail(self, n: int = 500) -> list[dict[str, Any]]:
         """The last ``n`` committed records on the branch, oldest first."""

@@ -39,12 +39,16 @@ from ._pacing import (
     BudgetState,
     Pacing,
     Spent,
+    Waiter,
     budget_stats,
+    dequeue,
+    enqueue,
+    explained,
     learn_limit,
     prune,
     reserve,
     settle,
-    wait_for,
+    wait_in_line,
 )
 from ._stats import BudgetStats
 
@@ -116,6 +120,10 @@ class Store(Protocol):
 
     def read(self) -> BudgetState: ...
 
+    def peek(self) -> BudgetState:
+        """The state, without ever waiting for another process (for ``stats``)."""
+        ...
+
 
 class MemoryStore:
     """A token's budget state in this process."""
@@ -135,6 +143,8 @@ class MemoryStore:
         with self._lock:
             return self._state
 
+    peek = read
+
 
 def state_to_json(state: BudgetState) -> dict[str, Any]:
     """The ledger file's content (times are the wall clock's, to the millisecond)."""
@@ -147,35 +157,94 @@ def state_to_json(state: BudgetState) -> dict[str, Any]:
         "limited": state.limited,
         "waits": state.waits,
         "waited": round(state.waited, 3),
+        "tokens": None if state.tokens is None else round(state.tokens, 3),
+        "tokens_at": round(state.tokens_at, 3),
+        "waiting": [[w.id, round(w.since, 3), round(w.until, 3)] for w in state.waiting],
     }
 
 
+def _number(data: dict[str, Any], key: str, default: float) -> float:
+    """``data[key]`` if it is a number (not a bool), else ``default``; ``_pacing.repair``
+    judges its value."""
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return default
+    return float(value)
+
+
+def _count(data: dict[str, Any], key: str) -> int:
+    value = data.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return 0
+    return value
+
+
+def _spent_row(row: Any) -> Spent | None:
+    """One ``spent`` row of a ledger, or None for a row no writer of ours wrote."""
+    if not isinstance(row, list) or len(row) != 4:
+        return None
+    when, count, id, done = row
+    if isinstance(when, bool) or not isinstance(when, (int, float)):
+        return None
+    if isinstance(count, bool) or not isinstance(count, int) or not isinstance(id, str):
+        return None
+    if not isinstance(done, bool) or len(id) > 64:
+        return None
+    return Spent(float(when), count, id, done)
+
+
+def _waiter_row(row: Any) -> Waiter | None:
+    """One ``waiting`` row of a ledger, or None for a row no writer of ours wrote."""
+    if not isinstance(row, list) or len(row) != 3:
+        return None
+    id, since, until = row
+    if not isinstance(id, str) or len(id) > 64:
+        return None
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in (since, until)):
+        return None
+    return Waiter(id, float(since), float(until))
+
+
 def state_from_json(data: dict[str, Any] | None) -> BudgetState:
-    """A ledger file's state; a fresh one for a missing, torn or unknown file."""
+    """A ledger file's state; a fresh one for a missing, torn or unknown file.
+
+    Every field is checked for its type here (a wrong one takes its default,
+    a malformed write is dropped); what the values say is judged against the
+    clock by ``_pacing.repair`` before any decision obeys them.
+    """
     if not data or data.get("format") != LEDGER_FORMAT:
         return BudgetState()
-    try:
-        spent = tuple(
-            Spent(float(t), int(n), str(i), bool(d)) for t, n, i, d in data.get("spent", [])
-        )
-        return BudgetState(
-            spent=spent,
-            allowance=float(data.get("allowance", 1.0)),
-            since=float(data.get("since", 0.0)),
-            blocked_until=float(data.get("blocked_until", 0.0)),
-            limited=int(data.get("limited", 0)),
-            waits=int(data.get("waits", 0)),
-            waited=float(data.get("waited", 0.0)),
-        )
-    except (TypeError, ValueError):
-        return BudgetState()
+    rows = data.get("spent")
+    spent = tuple(
+        row for row in map(_spent_row, rows if isinstance(rows, list) else []) if row is not None
+    )
+    tokens = data.get("tokens")
+    lines = data.get("waiting")
+    waiting = tuple(
+        w for w in map(_waiter_row, lines if isinstance(lines, list) else []) if w is not None
+    )
+    return BudgetState(
+        spent=spent,
+        waiting=waiting,
+        allowance=_number(data, "allowance", 1.0),
+        since=_number(data, "since", 0.0),
+        blocked_until=_number(data, "blocked_until", 0.0),
+        limited=_count(data, "limited"),
+        waits=_count(data, "waits"),
+        waited=_number(data, "waited", 0.0),
+        tokens=None if tokens is None else _number(data, "tokens", 0.0),
+        tokens_at=_number(data, "tokens_at", 0.0),
+    )
 
 
 class LedgerStore:
     """A token's budget state in a file that the processes of this host share.
 
     If the file cannot be written (a read-only home, a full disk), this process
-    warns once and keeps the budget to itself.
+    warns once and keeps the budget to itself. If its lock is not had within
+    ``_ledger.LOCK_WAIT`` (a process holding it is stopped or hung), the
+    decision is made on the state this store last saw, with one warning; the
+    next decision tries the ledger again. ``peek`` never waits.
     """
 
     shared = "host"
@@ -184,26 +253,56 @@ class LedgerStore:
         self.path = path
         self._fallback = fallback
         self._failed = False
+        self._busy_told = False
+        # What this store last read or wrote: the decisions' state while the lock is busy.
+        self._last = MemoryStore()
 
     def update(self, change: Callable[[BudgetState], BudgetState]) -> BudgetState:
         if not self._failed:
             try:
                 with _ledger.locked(self.path) as fd:
-                    assert fd is not None  # no wait given: the lock is always taken
-                    state = change(state_from_json(_ledger.read_json(fd)))
-                    _ledger.write_json(fd, state_to_json(state))
-                    return state
+                    if fd is not None:
+                        state = change(state_from_json(_ledger.read_json(fd)))
+                        _ledger.write_json(fd, state_to_json(state))
+                        self._last.update(lambda _: state)
+                        return state
+                self._busy()
+                return self._last.update(change)
             except OSError as exc:
                 self._fail(exc)
         return self._fallback.update(change)
 
     def read(self) -> BudgetState:
+        return self._read(None)
+
+    def peek(self) -> BudgetState:
+        return self._read(0.0)
+
+    def _read(self, wait: float | None) -> BudgetState:
         if not self._failed:
             try:
-                return state_from_json(_ledger.read_locked_json(self.path))
+                state = state_from_json(_ledger.read_locked_json(self.path, wait=wait))
+            except _ledger.LockBusy:
+                if wait != 0.0:
+                    self._busy()
+                return self._last.read()
             except OSError as exc:
                 self._fail(exc)
+            else:
+                self._last.update(lambda _: state)
+                return state
         return self._fallback.read()
+
+    def _busy(self) -> None:
+        if _ledger.interrupted() or self._busy_told:
+            return
+        self._busy_told = True
+        logger.warning(
+            "gitjsonl: the write budget's ledger in %s stayed locked for %.0f s (a process "
+            "holding it is stopped or hung?); this process paces on its last view of it",
+            self.path.parent,
+            _ledger.LOCK_WAIT,
+        )
 
     def _fail(self, exc: OSError) -> None:
         self._failed = True
@@ -240,16 +339,21 @@ class Budget:
         self.store = store
         self.clock = clock
         self._release = release
+        self.id = uuid.uuid4().hex[:12]  # this writer's place in the line for room
 
     def release(self) -> None:
-        """This writer is done with the budget (``Log.close``)."""
+        """This writer is done with the budget (``Log.close``): it leaves the line."""
         release, self._release = self._release, lambda: None
+        with contextlib.suppress(OSError):
+            self.store.update(lambda state: dequeue(state, self.id))
         release()
 
     def reserve(self, cost: int, *, force: bool = False) -> tuple[str | None, float]:
         """Reserve ``cost`` writes if they fit now: (its id, 0), else (None, seconds to wait).
 
-        ``force`` reserves them whatever the windows say (a writer shutting down).
+        ``force`` reserves them whatever the budget says (only when a test's sleep
+        does not move the clock: see ``acquire``). A writer told to wait takes its
+        place in line (``_pacing.wait_in_line``); one that reserves leaves it.
         """
         token = uuid.uuid4().hex[:12]
         waits: list[float] = []
@@ -257,30 +361,56 @@ class Budget:
         def change(state: BudgetState) -> BudgetState:
             now = self.clock()
             state = prune(state, now, self.pacing)
-            wait = 0.0 if force else wait_for(state, now, cost, self.pacing)
+            wait = 0.0 if force else wait_in_line(state, now, cost, self.pacing, self.id)
             if wait > 0:
                 waits.append(wait)
-                return replace(state, waits=state.waits + 1, waited=state.waited + wait)
-            return reserve(state, now, cost, token)
+                return self._queued(state, now, wait)
+            return reserve(dequeue(state, self.id), now, cost, token, self.pacing)
 
         self.store.update(change)
         return (None, waits[0]) if waits else (token, 0.0)
+
+    def delay(self, cost: int, *, queue: bool = True) -> float:
+        """Seconds before ``cost`` writes would fit, reserving nothing (the flusher asks
+        before it cuts a batch, so that what is appended meanwhile joins it); a writer
+        told to wait takes its place in line. ``queue=False`` only looks (never waiting
+        for another process's lock either): for an error message."""
+        if not queue:
+            now = self.clock()
+            state = prune(self.store.peek(), now, self.pacing)
+            return wait_in_line(state, now, cost, self.pacing, self.id)
+        waits: list[float] = []
+
+        def change(state: BudgetState) -> BudgetState:
+            now = self.clock()
+            state = prune(state, now, self.pacing)
+            wait = wait_in_line(state, now, cost, self.pacing, self.id)
+            waits.append(wait)
+            return self._queued(state, now, wait) if wait > 0 else state
+
+        self.store.update(change)
+        return waits[-1]
+
+    def _queued(self, state: BudgetState, now: float, wait: float) -> BudgetState:
+        state = enqueue(state, now, self.id, wait)
+        return replace(state, waits=state.waits + 1, waited=state.waited + wait)
 
     def settle(self, token: str, used: int) -> None:
         """The writes reserved under ``token`` are done: ``used`` of them were sent."""
 
         def change(state: BudgetState) -> BudgetState:
             now = self.clock()
-            return settle(prune(state, now, self.pacing), token, now, used)
+            return settle(prune(state, now, self.pacing), token, now, used, self.pacing)
 
         self.store.update(change)
 
     def acquire(self, cost: int, sleep: Callable[[float], None]) -> str:
         """Wait until ``cost`` writes fit, and reserve them.
 
-        A sleep that does not let the time pass (the ``Log`` is closing, or a
-        test's sleep that does not move this clock) ends the waiting: the
-        writes go, as they would without pacing.
+        A ``Log`` that is closing ends the waiting by raising from ``sleep``
+        (``LogClosed``): its writes never go without room. Only a sleep that
+        does not let the time pass (a test's sleep that does not move this
+        clock) ends the waiting with the writes going, as without pacing.
         """
         while True:
             token, wait = self.reserve(cost)
@@ -310,16 +440,26 @@ class Budget:
         if not is_secondary_limit(error):
             return  # the primary limit is GitHub's hourly count of everything: not ours to pace
         shrunk: list[bool] = []
+        ours: list[bool] = []
 
         def change(state: BudgetState) -> BudgetState:
             now = self.clock()
             state = prune(state, now, self.pacing)
+            ours.append(explained(state, now, self.pacing))
             state, fresh = learn_limit(state, now, error.retry_after, self.pacing)
             shrunk.append(fresh)
             return state
 
         state = self.store.update(change)
-        if not shrunk[0]:
+        if ours[-1] and not shrunk[-1]:
+            logger.info(
+                "gitjsonl: GitHub answered %s (a secondary rate limit) to writes this budget "
+                "counted past its limits; every Log on the token pauses %.0f s",
+                error.status,
+                max(0.0, state.blocked_until - self.clock()),
+            )
+            return
+        if not shrunk[-1]:
             logger.info("gitjsonl: another secondary-limit answer during the same pause")
             return
         stats = budget_stats(state, self.clock(), self.pacing, shared=self.store.shared)
@@ -340,8 +480,9 @@ class Budget:
         )
 
     def stats(self) -> BudgetStats:
+        """What ``stats()`` shows; never waits for another process's lock."""
         now = self.clock()
-        state = prune(self.store.read(), now, self.pacing)
+        state = prune(self.store.peek(), now, self.pacing)
         return budget_stats(state, now, self.pacing, shared=self.store.shared)
 
 
@@ -392,6 +533,9 @@ def host_budget(
     path = ledger_path(directory, key)
     if not portable or not _ledger.AVAILABLE or not path.exists():
         return None
-    state = state_from_json(_ledger.read_locked_json(path))
+    try:
+        state = state_from_json(_ledger.read_locked_json(path, wait=1.0))
+    except _ledger.LockBusy:
+        return None
     now = time.time()
     return budget_stats(prune(state, now, pacing), now, pacing, shared="host")

@@ -10,7 +10,10 @@ in a file name, and no token in a file.
 A file is read and written whole while its lock is held, and its lock is held
 only for that (a ledger) or for one batch's writes (a turn). A lock ends with
 its process however the process ends: ``flock`` locks belong to the open file,
-which the kernel closes.
+which the kernel closes. A process that is stopped (SIGSTOP, a debugger) keeps
+its locks, so no wait for one is unbounded: ``locked`` and ``read_locked_json``
+give up after the wait they are given (``LOCK_WAIT`` by default), and a wait
+ends early when the event of ``waits_end_on`` is set (the ``Log`` is closing).
 
 Linux and macOS (``flock``); elsewhere ``AVAILABLE`` is False and the
 ``Log``s of a process share their budget and turns with each other only.
@@ -24,6 +27,7 @@ release.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import json
 import os
@@ -40,10 +44,58 @@ except ImportError:  # pragma: no cover - Windows: writers share within their pr
 else:
     AVAILABLE = True
 
-__all__ = ["AVAILABLE", "file_key", "locked", "read_json", "read_locked_json", "write_json"]
+__all__ = [
+    "AVAILABLE",
+    "LOCK_WAIT",
+    "LockBusy",
+    "file_key",
+    "locked",
+    "read_json",
+    "read_locked_json",
+    "waits_end_on",
+    "write_json",
+]
 
 #: The longest a poll for a busy lock sleeps between tries.
 _POLL_MAX = 0.02
+
+#: Seconds a ledger's lock is waited for by default: it is held for a read and a
+#: write of a small file, so a longer wait means its holder is stopped or hung.
+LOCK_WAIT = 5.0
+
+#: Set by ``waits_end_on``: an event that ends this context's waits for a lock.
+_interrupt: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
+    "gitjsonl_lock_interrupt", default=None
+)
+
+
+class LockBusy(OSError):
+    """A lock was not taken within its wait (its holder is stopped or hung, or we are closing)."""
+
+
+@contextlib.contextmanager
+def waits_end_on(event: threading.Event) -> Iterator[None]:
+    """In this context (a flusher thread), every wait for a lock ends once ``event`` is set."""
+    token = _interrupt.set(event)
+    try:
+        yield
+    finally:
+        _interrupt.reset(token)
+
+
+def interrupted() -> bool:
+    """Whether this context's waits have been told to end (``waits_end_on``)."""
+    event = _interrupt.get()
+    return event is not None and event.is_set()
+
+
+def pause(seconds: float) -> None:
+    """Sleep ``seconds`` between polls for a lock; woken early by ``waits_end_on``'s event."""
+    event = _interrupt.get()
+    if event is None:
+        time.sleep(seconds)
+    else:
+        event.wait(seconds)
 
 
 class _OpenFiles:
@@ -92,34 +144,32 @@ def _close(fd: int) -> None:
         os.close(fd)
 
 
-def _lock(fd: int, operation: int, wait: float | None) -> bool:
-    """Lock ``fd``; with ``wait``, give up (False) once that many seconds have passed."""
-    if wait is None:
-        fcntl.flock(fd, operation)
-        return True
+def _lock(fd: int, operation: int, wait: float) -> bool:
+    """Lock ``fd``; give up (False) once ``wait`` seconds have passed, or when interrupted."""
     deadline = time.monotonic() + wait
-    pause = 0.001
+    delay = 0.001
     while True:
         try:
             fcntl.flock(fd, operation | fcntl.LOCK_NB)
             return True
         except BlockingIOError:
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or interrupted():
                 return False
-            time.sleep(pause)
-            pause = min(pause * 2, _POLL_MAX)
+            pause(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, _POLL_MAX)
 
 
 @contextlib.contextmanager
 def locked(path: Path, *, wait: float | None = None) -> Iterator[int | None]:
     """The file at ``path`` (made 0600, its folder 0700), open and locked exclusively.
 
-    Yields its descriptor, or ``None`` when ``wait`` seconds passed without the lock.
-    ``OSError`` when the file cannot be opened (a read-only folder, say).
+    Yields its descriptor, or ``None`` when ``wait`` seconds (``LOCK_WAIT`` when
+    None) passed without the lock, or the wait was interrupted. ``OSError`` when
+    the file cannot be opened (a read-only folder, say).
     """
     fd = _open(path, create=True)
     try:
-        if not _lock(fd, fcntl.LOCK_EX, wait):
+        if not _lock(fd, fcntl.LOCK_EX, LOCK_WAIT if wait is None else wait):
             yield None
             return
         try:
@@ -153,14 +203,18 @@ def write_json(fd: int, data: dict[str, Any]) -> None:
         view = view[os.write(fd, view) :]
 
 
-def read_locked_json(path: Path) -> dict[str, Any] | None:
-    """The JSON object at ``path`` read under a shared lock; None when there is no such file."""
+def read_locked_json(path: Path, *, wait: float | None = None) -> dict[str, Any] | None:
+    """The JSON object at ``path`` read under a shared lock; None when there is no such file.
+
+    ``LockBusy`` when the lock was not had within ``wait`` seconds (``LOCK_WAIT``).
+    """
     try:
         fd = _open(path, create=False)
     except FileNotFoundError:
         return None
     try:
-        _lock(fd, fcntl.LOCK_SH, None)
+        if not _lock(fd, fcntl.LOCK_SH, LOCK_WAIT if wait is None else wait):
+            raise LockBusy(f"the lock of {path.name} is held by another process")
         try:
             return read_json(fd)
         finally:

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
-from . import _lifecycle
+from . import _ledger, _lifecycle
 from ._batch import Batch, find_landed, new_batch_id
 from ._budget import Budget, budget_for
 from ._commit import Committer
@@ -59,7 +59,7 @@ from ._exceptions import (
     RateLimited,
 )
 from ._github import GitHubRepo, is_secondary_limit
-from ._pacing import Pacing, describe_pacing
+from ._pacing import DEFAULT_BATCH_WRITES, Pacing, describe_pacing
 from ._queue import PendingQueue, admit
 from ._reader import LogReader
 from ._records import encode_record
@@ -263,6 +263,9 @@ class Log:
         self._schedule = FlushSchedule()
         self._counters = Counters()
         self._flush_target = 0  # flush() waits for this sequence number
+        # What the next batch will cost, as the budget is asked before cutting it:
+        # the writes the last batch sent (its layout decides), until then the default.
+        self._batch_writes = DEFAULT_BATCH_WRITES
         self.writer_id = _new_writer_id()
         self._github = GitHubRepo(
             config.repo,
@@ -397,9 +400,16 @@ class Log:
         """Return when every record appended before this call is committed.
 
         Raises the error of the first attempt made after the call that failed
-        for good (the records stay pending and a later flush tries again), or
-        ``FlushTimeout``.
+        for good (the records stay pending and a later flush tries again),
+        ``FlushTimeout``, or ``LogClosed`` when the log is closed before they
+        are committed (by ``close()`` from another thread: nothing would commit
+        them any more).
         """
+        self._flush(timeout, None)
+
+    def _flush(self, timeout: float | None, cancelled: threading.Event | None) -> None:
+        """``flush``; returns early, committed or not, once ``cancelled`` is set
+        (``_cancel_flush``: an ``AsyncLog`` whose ``flush`` was cancelled)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             if self._closed:
@@ -410,14 +420,41 @@ class Log:
         self._wake.set()
         with self._lock:
             while self._queue.committed_seq < target:
+                if cancelled is not None and cancelled.is_set():
+                    return
                 error = self._counters.last_error
                 if self._counters.last_failed_attempt > started and error is not None:
                     raise error
+                pending = target - self._queue.committed_seq
+                if self._closed:
+                    raise LogClosed(f"this log closed with {pending} record(s) not committed")
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
-                    pending = target - self._queue.committed_seq
-                    raise FlushTimeout(f"{pending} record(s) not committed within {timeout} s")
+                    raise FlushTimeout(
+                        f"{pending} record(s) not committed within {timeout:.3g} s{self._paced()}"
+                    )
                 self._changed.wait(remaining if remaining is not None else 1.0)
+
+    def _cancel_flush(self, cancelled: threading.Event) -> None:
+        """End the ``_flush`` given ``cancelled`` now (it is waiting on the condition)."""
+        with self._lock:
+            cancelled.set()
+            self._changed.notify_all()
+
+    def _paced(self) -> str:
+        """Why a flush is still waiting, if the budget is the reason (for ``FlushTimeout``)."""
+        if self._budget is None:
+            return ""
+        try:
+            wait = self._budget.delay(self._batch_writes, queue=False)
+        except OSError:
+            return ""
+        if wait <= 0:
+            return ""
+        return (
+            f" (the token's write budget has room for the next batch in {wait:.0f} s; "
+            "nothing is sent before then)"
+        )
 
     def close(self, timeout: float | None = 60.0) -> None:
         """Flush, then stop the flusher. Idempotent. Raises if records could not be committed."""
@@ -436,6 +473,7 @@ class Log:
         finally:
             with self._lock:
                 self._closed = True
+                self._changed.notify_all()  # flush() in other threads: nothing will commit now
             self._stop.set()
             self._wake.set()
             self._thread.join(timeout=5.0)
@@ -515,41 +553,73 @@ class Log:
     # -- the flusher's side ------------------------------------------------------------
 
     def _sleep_unless_stopped(self, seconds: float) -> None:
+        """The committer's sleep (retries, the budget): a closed ``Log`` ends it with
+        ``LogClosed``, so that what waited is never sent after ``close()`` gave up."""
+        if not self._stop.is_set():
+            self._sleep(seconds)
+        if self._stop.is_set():
+            raise LogClosed("the log closed while a batch waited; its records stay pending")
+
+    def _wait_unless_stopped(self, seconds: float) -> None:
         if not self._stop.is_set():
             self._sleep(seconds)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self._config.flush_interval)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            try:
-                self._step()
-            except GitJsonlError as exc:  # a spool that cannot be written, say
-                self._failed(exc)
-            except Exception as exc:  # nothing may end the flusher: report it and go on
-                logger.exception("gitjsonl: unexpected error in the flusher")
-                self._failed(_wrap(exc))
+        # A wait for another process's lock (a turn, the ledger) ends when close() stops us.
+        with _ledger.waits_end_on(self._stop):
+            while not self._stop.is_set():
+                self._wake.wait(self._config.flush_interval)
+                self._wake.clear()
+                if self._stop.is_set():
+                    return
+                try:
+                    self._step()
+                except GitJsonlError as exc:  # a spool that cannot be written, say
+                    self._failed(exc)
+                except Exception as exc:  # nothing may end the flusher: report it and go on
+                    logger.exception("gitjsonl: unexpected error in the flusher")
+                    self._failed(_wrap(exc))
 
     def _step(self) -> None:
-        """One turn of the flusher: wait out a rate limit, recover, or commit one batch."""
+        """One turn of the flusher: wait out a rate limit, recover, wait for the budget,
+        or commit one batch."""
         now = self._clock()
         blocked = self._schedule.blocked_for(now)
         if blocked > 0:
-            self._sleep_unless_stopped(blocked)
+            self._wait_unless_stopped(blocked)
             self._wake.set()  # records kept arriving: go on at once
             return
         if self._recovering and not self._recover_landed():
             return
         with self._lock:
-            requested = self._flush_target > self._queue.committed_seq or self._closing
+            target = self._flush_target
+            requested = target > self._queue.committed_seq or self._closing
             self._flush_target = 0
         if not self._schedule.may_attempt(now, requested=requested):
+            return
+        if self._wait_for_budget():
+            with self._lock:  # a flush() asked for must not be forgotten by the next turn
+                self._flush_target = max(self._flush_target, target)
             return
         batch = self._cut_batch()
         if batch is not None:
             self._commit(batch)
+
+    def _wait_for_budget(self) -> bool:
+        """Wait until the token's budget has room for a batch, *before* cutting it (the
+        records appended meanwhile join it); True when it waited (go round again)."""
+        budget = self._budget
+        if budget is None:
+            return False
+        with self._lock:
+            if not len(self._queue):
+                return False
+        wait = budget.delay(self._batch_writes)
+        if wait <= 0:
+            return False
+        self._wait_unless_stopped(wait)
+        self._wake.set()
+        return True
 
     def _cut_batch(self) -> Batch | None:
         with self._lock:
@@ -566,6 +636,7 @@ class Log:
         return batch
 
     def _commit(self, batch: Batch) -> None:
+        sent = self._github.writes
         try:
             sha = self._committer.commit(batch)
         except GitJsonlError as exc:
@@ -574,6 +645,7 @@ class Log:
             logger.exception("gitjsonl: unexpected error while committing a batch")
             self._failed(_wrap(exc))
         else:
+            self._batch_writes = max(1, self._github.writes - sent)
             self._succeeded(batch, sha)
 
     def _succeeded(self, batch: Batch, sha: str) -> None:

@@ -2,10 +2,26 @@
 
 GitHub allows no more than 80 content-generating requests a minute and 500 an
 hour **per token**, and offers no way to ask how much of that budget is left.
-A batch costs 4 such requests, so a token that flushes faster than about one
-batch every 29 s (sustained) would be throttled. Pacing waits *before* a batch
-so that GitHub never has to say no; the records appended meanwhile join the
-batch, which is how a busy log turns into fewer, larger commits.
+A batch costs a few such requests (4 today: 125 batches an hour, one every
+29 s; 3 would make it 166, one every 22 s). Pacing waits *before* a batch is
+cut, so that GitHub never has to say no; the records appended meanwhile join
+the batch, which is how a busy log turns into fewer, larger commits.
+
+The hour is spent evenly, not first come first served: a sliding window of
+500 lets a writer spend all of it in ten minutes and then wait fifty. Three
+rules decide together (``wait_for``):
+
+- the **windows** (80 a minute, 500 an hour), which GitHub enforces;
+- a **token bucket** refilled at the hourly rate (500/3600 writes a second)
+  and holding at most a minute's budget less a minute's refill (71.7): in
+  steady state a batch every ``cost / rate`` seconds, and a burst of up to a
+  minute's writes from budget saved while idle;
+- **sustainability**: a burst is paid back smoothly, never by a stall. Writes
+  go only if, after them, a rate of ``SUSTAIN`` times the hourly rate can go
+  on for the whole hour ahead without the hour's window ever refusing one
+  (``sustain_delay``). A writer that waits for this waits at most
+  ``cost / (SUSTAIN * rate)`` seconds (36 s for 4 writes) after the last
+  writes that kept the rule.
 
 Every writer on one token spends one budget: the writes it has sent are a
 ``BudgetState`` that ``_budget`` keeps (in this process, or on this host in a
@@ -17,7 +33,12 @@ ledger file). The decisions over it are here, over plain values:
   decided on; once sent, they are stamped with the time they were done (GitHub
   counts them on arrival, never earlier than that);
 - ``learn_limit``: GitHub said no anyway (another client of the token spent
-  part of the budget): pause, halve the allowance, and let it recover slowly.
+  part of the budget): pause, halve the allowance, and let it recover slowly;
+  unless our own writes explain the answer (``explained``), which is no news
+  about anyone else;
+- ``repair``: every value read back from a ledger is checked; what no correct
+  writer can have written (a pause longer than ``MAX_SERVER_WAIT``, a time far
+  ahead of the clock, Infinity, NaN) is repaired, never obeyed.
 """
 
 from __future__ import annotations
@@ -29,24 +50,42 @@ from dataclasses import dataclass, replace
 from ._stats import BudgetStats
 
 __all__ = [
+    "DEFAULT_BATCH_WRITES",
     "FLIGHT_LIMIT",
+    "MAX_SERVER_WAIT",
     "MIN_ALLOWANCE",
     "RECOVERY_WINDOWS",
+    "SUSTAIN",
+    "WAITER_GRACE",
     "BudgetState",
     "Pacing",
     "Spent",
+    "Waiter",
+    "ahead_of",
     "allowance_at",
+    "bucket_at",
     "budget_stats",
+    "clamp_wait",
     "delay_for",
+    "dequeue",
     "describe_budget",
     "describe_pacing",
+    "enqueue",
+    "explained",
     "learn_limit",
     "prune",
+    "repair",
     "reserve",
     "settle",
+    "sustain_delay",
     "wait_for",
+    "wait_in_line",
     "windows_at",
 ]
+
+#: What a batch is expected to cost before the first one says (a ``Log`` then asks
+#: the budget for what its last batch sent: 4 with a blob, 3 with the text inline).
+DEFAULT_BATCH_WRITES = 4
 
 #: Seconds writes reserved but not yet settled count as "just sent". Past it they
 #: are a crashed writer's and age out of the windows like any other.
@@ -58,6 +97,23 @@ MIN_ALLOWANCE = 0.125
 #: Minute windows the allowance takes to grow back from nothing to the whole budget
 #: (from half of it, 15: a quarter of an hour at GitHub's windows).
 RECOVERY_WINDOWS = 30
+
+#: The share of the hourly rate that must stay sustainable for an hour after any
+#: writes go: a burst of saved budget slows the next hour by at most this much
+#: instead of stalling at its end. It also caps a burst at ``1 - SUSTAIN`` of the
+#: hour's budget (100 of 500; the bucket's minute cap, 80, binds first).
+SUSTAIN = 0.8
+
+#: The longest wait a server may impose (an hour: GitHub's longest window). A
+#: ``Retry-After`` beyond it (or Infinity) is clamped to it; a pause in a ledger
+#: that ends further ahead was written by a clock that ran ahead, and is repaired.
+MAX_SERVER_WAIT = 3600.0
+
+_EPSILON = 1e-6
+
+#: Seconds past its ``until`` a waiter keeps its place in line (a writer that
+#: crashed, or closed, while waiting loses it then).
+WAITER_GRACE = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +144,23 @@ class Spent:
 
 
 @dataclass(frozen=True, slots=True)
+class Waiter:
+    """A writer told to wait since ``since``, which comes back by ``until``."""
+
+    id: str
+    since: float
+    until: float
+
+
+@dataclass(frozen=True, slots=True)
 class BudgetState:
     """What every writer on one token shares: its recent writes and what GitHub taught us.
 
     ``allowance`` is the share of the budget allowed at ``since`` (1.0 until a
     secondary limit is met); ``blocked_until`` holds every write back after
-    one; ``limited``, ``waits`` and ``waited`` are counts for ``stats``.
+    one; ``waiting`` are the writers in line for room, first come first
+    served; ``tokens`` is the bucket's level at ``tokens_at`` (``None``: full, never
+    drawn from); ``limited``, ``waits`` and ``waited`` are counts for ``stats``.
     """
 
     spent: tuple[Spent, ...] = ()
@@ -103,6 +170,9 @@ class BudgetState:
     limited: int = 0
     waits: int = 0
     waited: float = 0.0
+    tokens: float | None = None
+    tokens_at: float = 0.0
+    waiting: tuple[Waiter, ...] = ()
 
 
 def delay_for(
@@ -152,14 +222,177 @@ def _times(state: BudgetState, now: float) -> list[float]:
     return times
 
 
+def clamp_wait(seconds: float | None, default: float) -> float:
+    """A wait a server asked for, made safe to obey.
+
+    ``None`` or NaN is ``default``; a negative wait is none; Infinity or anything
+    past ``MAX_SERVER_WAIT`` is ``MAX_SERVER_WAIT``.
+    """
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or math.isnan(seconds):
+        return min(MAX_SERVER_WAIT, max(0.0, default))
+    return min(MAX_SERVER_WAIT, max(0.0, float(seconds)))
+
+
+def _hourly(state: BudgetState, now: float, pacing: Pacing) -> tuple[float, float]:
+    """(the hourly rate in writes a second, the bucket's capacity), at the current allowance.
+
+    The capacity is a minute's budget less what the bucket refills in a minute
+    (80 - 8.3): a full bucket spent at once and refilled meanwhile never fills
+    the minute's window, so a burst is never followed by the minute's wait.
+    """
+    (minute, per_minute), (hour, per_hour) = windows_at(state, now, pacing)
+    rate = per_hour / hour
+    return rate, max(1.0, per_minute - rate * minute)
+
+
+def bucket_at(state: BudgetState, now: float, pacing: Pacing) -> float:
+    """The bucket's level at ``now``: refilled at the hourly rate, holding a minute's budget."""
+    rate, capacity = _hourly(state, now, pacing)
+    if state.tokens is None:
+        return capacity
+    return min(capacity, state.tokens + rate * max(0.0, now - state.tokens_at))
+
+
+def _bucket_delay(state: BudgetState, now: float, cost: int, pacing: Pacing) -> float:
+    rate, capacity = _hourly(state, now, pacing)
+    need = min(float(cost), capacity)  # a batch larger than the bucket waits for a full one
+    level = bucket_at(state, now, pacing)
+    return 0.0 if level >= need else (need - level) / rate
+
+
+def sustain_delay(
+    history: Sequence[float], now: float, cost: int, window: float, budget: int
+) -> float:
+    """Seconds before ``cost`` writes may go and still leave room, for the whole window
+    ahead, for a batch of ``cost`` every ``cost / target`` seconds (``target``: ``SUSTAIN``
+    times the window's rate, ``budget / window``).
+
+    The k-th batch of that stream needs ``(k + 1) * cost`` writes of room by then:
+    the room left now and the writes of the window that have aged out by then.
+    So the writes that go never leave the hour ahead a stall: whatever the
+    window held, the next batch fits ``cost / target`` seconds after this one.
+    Writes the window cannot take even now are ``delay_for``'s concern.
+    """
+    target = SUSTAIN * budget / window
+    step = cost / target
+    recent = sorted(t for t in history if t > now - window)
+    room = budget - len(recent)
+    wait = 0.0
+    k = 1
+    while k * step <= window:
+        need = (k + 1) * cost - room  # writes that must have aged out by the k-th batch
+        if need > len(recent):
+            break  # a batch too large for the stream (more than 1 - SUSTAIN of the budget)
+        if need > 0:
+            wait = max(wait, recent[need - 1] + window - now - k * step)
+        k += 1
+    return wait
+
+
 def wait_for(state: BudgetState, now: float, cost: int, pacing: Pacing) -> float:
-    """Seconds before ``cost`` more writes may go: a pause GitHub imposed, or the windows."""
+    """Seconds before ``cost`` more writes may go: a pause GitHub imposed, the windows,
+    the bucket, or the rate the hour ahead must keep."""
     blocked = max(0.0, state.blocked_until - now)
-    return max(blocked, delay_for(_times(state, now), now, cost, windows_at(state, now, pacing)))
+    windows = windows_at(state, now, pacing)
+    times = _times(state, now)
+    (_, _), (hour, per_hour) = windows
+    wait = max(
+        blocked,
+        delay_for(times, now, cost, windows),
+        _bucket_delay(state, now, cost, pacing),
+        sustain_delay(times, now, cost, hour, per_hour),
+    )
+    # A wait computed to end at a moment is, re-computed at that moment, a rounding
+    # error's worth above zero: that is no wait (else a waiter would step for ever).
+    return wait if wait > _EPSILON else 0.0
+
+
+def ahead_of(state: BudgetState, now: float, id: str) -> int:
+    """How many writers are in line before the writer ``id`` (all of them, if it is not)."""
+    mine = next((w for w in state.waiting if w.id == id), None)
+    return sum(
+        1
+        for w in state.waiting
+        if w.id != id and (mine is None or (w.since, w.id) < (mine.since, mine.id))
+    )
+
+
+def wait_in_line(state: BudgetState, now: float, cost: int, pacing: Pacing, id: str) -> float:
+    """``wait_for``, first come first served: a writer with others in line before it
+    waits until the room fits their batches too (each counted at its ``cost``).
+
+    Without a line, writers woken by the same room race for it, and the same
+    ones can lose for minutes on end.
+    """
+    return wait_for(state, now, cost * (ahead_of(state, now, id) + 1), pacing)
+
+
+def enqueue(state: BudgetState, now: float, id: str, wait: float) -> BudgetState:
+    """``state`` with the writer ``id`` in line (keeping its place), back in ``wait`` s."""
+    mine = next((w for w in state.waiting if w.id == id), None)
+    since = now if mine is None else mine.since
+    others = tuple(w for w in state.waiting if w.id != id)
+    return replace(state, waiting=(*others, Waiter(id, since, now + wait)))
+
+
+def dequeue(state: BudgetState, id: str) -> BudgetState:
+    """``state`` without the writer ``id`` in line."""
+    kept = tuple(w for w in state.waiting if w.id != id)
+    return state if kept == state.waiting else replace(state, waiting=kept)
+
+
+def _finite(value: float, default: float) -> float:
+    return value if math.isfinite(value) else default
+
+
+def repair(state: BudgetState, now: float, pacing: Pacing) -> BudgetState:
+    """``state`` with every value no correct writer can have left replaced by a safe one.
+
+    A ledger is a file anyone with this user's rights can write, and clocks
+    jump: Infinity, NaN and negative numbers are dropped; a pause ending more
+    than ``MAX_SERVER_WAIT`` ahead (written by a clock that ran ahead) becomes
+    the minute GitHub advises when it does not say; times ahead of the clock
+    are brought back to it.
+    """
+    blocked = _finite(state.blocked_until, 0.0)
+    if blocked > now + MAX_SERVER_WAIT:
+        blocked = now + min(pacing.minute, MAX_SERVER_WAIT)
+    allowance = min(1.0, max(MIN_ALLOWANCE, _finite(state.allowance, 1.0)))
+    since = min(now, _finite(state.since, now))
+    tokens = state.tokens
+    if tokens is not None:
+        tokens = max(-float(pacing.per_hour), _finite(tokens, 0.0))
+    tokens_at = min(now, _finite(state.tokens_at, now))
+    spent = tuple(
+        s for s in state.spent if math.isfinite(s.time) and 0 <= s.count <= pacing.per_hour
+    )
+    waiting = tuple(
+        w
+        for w in state.waiting
+        if math.isfinite(w.since)
+        and math.isfinite(w.until)
+        and w.since <= now + pacing.minute
+        and now - WAITER_GRACE <= w.until <= now + MAX_SERVER_WAIT + WAITER_GRACE
+    )
+    repaired = replace(
+        state,
+        spent=spent,
+        waiting=waiting,
+        blocked_until=max(0.0, blocked),
+        allowance=allowance,
+        since=since,
+        tokens=tokens,
+        tokens_at=tokens_at,
+        limited=max(0, state.limited),
+        waits=max(0, state.waits),
+        waited=max(0.0, _finite(state.waited, 0.0)),
+    )
+    return state if repaired == state else repaired
 
 
 def prune(state: BudgetState, now: float, pacing: Pacing) -> BudgetState:
-    """``state`` without the writes that have left every window."""
+    """``state`` repaired, without the writes that have left every window."""
+    state = repair(state, now, pacing)
     horizon = now - max(length for length, _ in pacing.windows())
     # Stamps far ahead of the clock come from before it went back (or a reboot).
     future = now + pacing.minute
@@ -173,17 +406,42 @@ def prune(state: BudgetState, now: float, pacing: Pacing) -> BudgetState:
     return state if kept == state.spent else replace(state, spent=kept)
 
 
-def reserve(state: BudgetState, now: float, cost: int, id: str) -> BudgetState:
-    """``state`` with ``cost`` writes decided on at ``now``, under ``id``."""
+def reserve(
+    state: BudgetState, now: float, cost: int, id: str, pacing: Pacing | None = None
+) -> BudgetState:
+    """``state`` with ``cost`` writes decided on at ``now``, under ``id`` (drawn from the
+    bucket when ``pacing`` is given)."""
+    if pacing is not None:
+        state = replace(state, tokens=bucket_at(state, now, pacing) - cost, tokens_at=now)
     return replace(state, spent=(*state.spent, Spent(now, cost, id, done=False)))
 
 
-def settle(state: BudgetState, id: str, now: float, used: int) -> BudgetState:
-    """The writes reserved under ``id`` as sent: ``used`` of them, done by ``now``."""
+def settle(
+    state: BudgetState, id: str, now: float, used: int, pacing: Pacing | None = None
+) -> BudgetState:
+    """The writes reserved under ``id`` as sent: ``used`` of them, done by ``now``.
+
+    With ``pacing``, the bucket gets back what was reserved and not sent (or
+    gives what was sent beyond the reservation).
+    """
+    if pacing is not None:
+        reserved = sum(s.count for s in state.spent if s.id == id and not s.done)
+        level = bucket_at(state, now, pacing) + reserved - used
+        state = replace(state, tokens=level, tokens_at=now)
     kept = tuple(s for s in state.spent if s.id != id)
     if used > 0:
         kept = (*kept, Spent(now, used, id))
     return replace(state, spent=kept)
+
+
+def explained(state: BudgetState, now: float, pacing: Pacing) -> bool:
+    """Whether this budget's own writes overfill one of GitHub's windows (at its full limits).
+
+    Then a secondary-limit answer is the one the budget could have predicted
+    (writes that went without room), not news of another client.
+    """
+    times = _times(state, now)
+    return any(sum(1 for t in times if t > now - length) > n for length, n in pacing.windows())
 
 
 def learn_limit(
@@ -191,19 +449,27 @@ def learn_limit(
 ) -> tuple[BudgetState, bool]:
     """After a secondary-limit answer: pause every writer and halve the allowance.
 
-    GitHub asks for ``retry_after`` seconds, or at least a minute when it does
-    not say. Answers met during the pause that the first one started are the
-    same episode (several writers were in flight): the pause is extended, the
-    allowance is not halved again. The second value tells whether it was.
+    GitHub asks for ``retry_after`` seconds (clamped: ``clamp_wait``), or at
+    least a minute when it does not say. Answers met during the pause that the
+    first one started are the same episode (several writers were in flight):
+    the pause is extended, the allowance is not halved again. An answer our
+    own writes explain (``explained``) pauses without halving. The second
+    value tells whether the allowance was halved.
     """
-    pause = pacing.minute if retry_after is None else max(0.0, retry_after)
+    pause = clamp_wait(retry_after, pacing.minute)
     blocked_until = max(state.blocked_until, now + pause)
     limited = state.limited + 1
-    if now < state.blocked_until:
+    if now < state.blocked_until or explained(state, now, pacing):
         return replace(state, blocked_until=blocked_until, limited=limited), False
     share = max(MIN_ALLOWANCE, allowance_at(state, now, pacing) * 0.5)
     shrunk = replace(
-        state, allowance=share, since=now, blocked_until=blocked_until, limited=limited
+        state,
+        allowance=share,
+        since=now,
+        blocked_until=blocked_until,
+        limited=limited,
+        tokens=0.0,
+        tokens_at=now,
     )
     return shrunk, True
 

@@ -5,7 +5,8 @@ Two things hold the flusher back, and they differ:
 - a **rate limit** is not a failure: GitHub said when to come back (or we
   wait ``RATE_LIMIT_DEFAULT_WAIT``, GitHub's advice when it did not say), and
   nothing is sent before then, not even for ``flush()``; records keep
-  arriving and join a bigger batch;
+  arriving and join a bigger batch; a wait is never longer than
+  ``_pacing.MAX_SERVER_WAIT`` (an hour), whatever the server asked;
 - a **failure** (401, 403, 404, retries exhausted) backs off from
   ``FAILURE_BACKOFF`` doubling to ``FAILURE_BACKOFF_MAX`` for the flusher's own
   attempts, while an explicit ``flush()`` (or ``close()``) tries at once.
@@ -14,6 +15,8 @@ Two things hold the flusher back, and they differ:
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from ._pacing import clamp_wait
 
 __all__ = [
     "FAILURE_BACKOFF",
@@ -44,8 +47,8 @@ class FlushSchedule:
         return requested or self.retry_at <= now
 
     def rate_limited(self, now: float, retry_after: float | None) -> float:
-        """GitHub said to wait; how long we will."""
-        wait = RATE_LIMIT_DEFAULT_WAIT if retry_after is None else max(0.0, retry_after)
+        """GitHub said to wait; how long we will (``clamp_wait``: never for ever)."""
+        wait = clamp_wait(retry_after, RATE_LIMIT_DEFAULT_WAIT)
         self.blocked_until = now + wait
         return wait
 

@@ -23,6 +23,7 @@ import contextlib
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Any
 
 from . import _ledger
 from ._budget import Registry
+from ._exceptions import LogClosed
 from ._github import credentials_key
 
 __all__ = ["CHAIN_LENGTH", "BranchTurns", "CatchUp", "Link", "Taken", "Turn", "catch_up"]
@@ -43,6 +45,9 @@ CHAIN_LENGTH = 32
 TURN_WAIT = 60.0
 
 TURN_FORMAT = 2  # 2: segment_sha names the log folder's tree
+
+#: Seconds between looks at an interrupted wait while this process's turn is busy.
+_SLICE = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +156,12 @@ class Turn:
     @contextlib.contextmanager
     def take(self, wait: float = TURN_WAIT) -> Iterator[Taken]:
         """Hold the turn (give up waiting after ``wait`` s and go anyway: the fast-forward
-        check still keeps the branch whole); the chain is updated on leaving."""
-        mine = self._lock.acquire(timeout=wait)
+        check still keeps the branch whole); the chain is updated on leaving.
+
+        ``LogClosed`` when the wait is interrupted (``_ledger.waits_end_on``: the
+        ``Log`` closed): a batch that waited is not sent after ``close()`` gave up.
+        """
+        mine = self._acquire(wait)
         try:
             with self._host_turn(wait) as fd:
                 chain = self._chain
@@ -173,6 +182,15 @@ class Turn:
             else:
                 logger.debug("gitjsonl: went ahead without the turn after %.0f s", wait)
 
+    def _acquire(self, wait: float) -> bool:
+        """This process's lock, polled in slices so that an interrupted wait ends at once."""
+        deadline = time.monotonic() + wait
+        while not self._lock.acquire(timeout=min(_SLICE, max(0.0, deadline - time.monotonic()))):
+            _check_interrupted()
+            if time.monotonic() >= deadline:
+                return False
+        return True
+
     @contextlib.contextmanager
     def _host_turn(self, wait: float) -> Iterator[int | None]:
         with contextlib.ExitStack() as stack:
@@ -180,6 +198,8 @@ class Turn:
             if self._file is not None:
                 try:
                     fd = stack.enter_context(_ledger.locked(self._file, wait=wait))
+                    if fd is None:
+                        _check_interrupted()
                 except OSError as exc:
                     logger.warning(
                         "gitjsonl: cannot use the turn file in %s (%s); writers of other "
@@ -189,6 +209,13 @@ class Turn:
                     )
                     self._file = None
             yield fd
+
+
+def _check_interrupted() -> None:
+    if _ledger.interrupted():
+        raise LogClosed(
+            "the log closed while a batch waited for its turn; its records stay pending"
+        )
 
 
 _turns: Registry[Turn] = Registry()

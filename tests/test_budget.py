@@ -91,7 +91,8 @@ class TestLedgerStore:
         reservation, wait = one.reserve(8)
         assert reservation is not None
         assert wait == 0.0
-        assert two.reserve(1) == (None, pytest.approx(60.0))
+        # The bucket (8 a minute less 100/60 refilled in it) is 1.67 writes in debt.
+        assert two.reserve(1) == (None, pytest.approx((1 + 8 - (8 - 100 / 60)) * 36.0, abs=0.1))
         assert two.stats().last_minute == 8
         assert two.stats().waits == 1
 
@@ -201,12 +202,13 @@ class TestBudgetFor:
 
 class TestAcquire:
     def test_waits_on_the_clock_then_reserves(self) -> None:
-        """With the minute full, acquire sleeps until writes age out, then reserves."""
+        """With the bucket drawn empty, acquire sleeps until it refills at the hourly rate
+        (100 an hour: 36 s a write, for the 4 and the 1.67 of debt), then reserves."""
         clock = FakeClock()
         budget = budget_on(MemoryStore(), clock)
         budget.settle(budget.acquire(8, clock.sleep), 8)
         budget.acquire(4, clock.sleep)
-        assert clock.sleeps == [pytest.approx(60.0)]
+        assert clock.sleeps == [pytest.approx((4 + 100 / 60) * 36.0)]
         assert budget.stats().waits == 1
 
     def test_a_sleep_cut_short_lets_the_writes_go(self) -> None:
@@ -517,7 +519,8 @@ class TestForeignClient:
         # 15: five batches of three writes fill the window, as gitjsonl paces itself.
         limits = SecondaryLimits(per_minute=15, per_hour=10_000, minute_window=2.0)
         hub = localhub_factory(repos=("owner/repo",), initial_commit=True, secondary_limits=limits)
-        pacing = Pacing(per_minute=15, per_hour=10_000, minute=2.0, hour=3600.0)
+        # An hourly rate (10/s) above the minute's (7.5/s): the minute window is what binds.
+        pacing = Pacing(per_minute=15, per_hour=10_000, minute=2.0, hour=1000.0)
         stop = threading.Event()
 
         def foreign() -> None:  # a CI job on the same token: 4 blobs every 2 s

@@ -451,11 +451,11 @@ class TestRateLimits:
         # The hub counts real seconds; pacing uses its own (real) clock here too.
         log = make_log(
             hub,
-            pacing=gitjsonl.Pacing(per_minute=12, per_hour=1000, minute=1.0),
+            pacing=gitjsonl.Pacing(per_minute=12, per_hour=1000, minute=1.0, hour=60.0),
             sleep=time.sleep,
         )
         hub.secondary_limits = gitjsonl.testing.SecondaryLimits(
-            per_minute=12, per_hour=1000, minute_window=1.0
+            per_minute=12, per_hour=1000, minute_window=1.0, hour_window=60.0
         )
         with log:
             for batch in range(6):

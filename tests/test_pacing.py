@@ -6,20 +6,28 @@ import pytest
 
 from gitjsonl._pacing import (
     FLIGHT_LIMIT,
+    MAX_SERVER_WAIT,
     MIN_ALLOWANCE,
     RECOVERY_WINDOWS,
     BudgetState,
     Pacing,
     Spent,
     allowance_at,
+    bucket_at,
     budget_stats,
+    clamp_wait,
     delay_for,
+    dequeue,
     describe_pacing,
+    enqueue,
+    explained,
     learn_limit,
     prune,
     reserve,
     settle,
+    sustain_delay,
     wait_for,
+    wait_in_line,
     windows_at,
 )
 
@@ -55,14 +63,16 @@ class TestDelayFor:
 
 
 class TestWaitFor:
-    def test_twenty_batches_fit_a_minute_and_the_next_waits(self) -> None:
-        """Twenty 4-write batches fit in GitHub's minute; the twenty-first waits for it to pass."""
+    def test_a_full_bucket_of_batches_goes_and_the_next_waits_for_the_refill(self) -> None:
+        """Seventeen 4-write batches fit the bucket (71.7 writes) at once; the next waits
+        until the bucket has refilled to 4 writes at 500 an hour, never for the minute."""
         state = BudgetState()
-        for i in range(20):
+        for i in range(17):
             assert wait_for(state, 0.0, 4, GITHUB) == 0.0
-            state = settle(reserve(state, 0.0, 4, f"b{i}"), f"b{i}", 0.0, 4)
-        assert wait_for(state, 0.0, 4, GITHUB) == pytest.approx(60.0)
-        assert wait_for(state, 60.5, 4, GITHUB) == 0.0
+            state = settle(reserve(state, 0.0, 4, f"b{i}", GITHUB), f"b{i}", 0.0, 4, GITHUB)
+        level = 80 - 500 / 60 - 68
+        assert wait_for(state, 0.0, 4, GITHUB) == pytest.approx((4 - level) * 7.2)
+        assert wait_for(state, 28.8, 4, GITHUB) == 0.0
 
     def test_writes_in_flight_count_as_sent_now(self) -> None:
         """A reservation not yet settled keeps its writes in the window however long it takes."""
@@ -88,6 +98,75 @@ class TestWaitFor:
         assert wait_for(BudgetState(full.spent, allowance=0.5), 1.0, 1, GITHUB) > 0
 
 
+class TestBucket:
+    def test_a_fresh_bucket_holds_a_minutes_budget(self) -> None:
+        """Never drawn from, the bucket is full: 80 writes less a minute's refill."""
+        assert bucket_at(BudgetState(), 0.0, GITHUB) == pytest.approx(80 - 500 / 60)
+
+    def test_refills_at_the_hourly_rate_up_to_its_cap(self) -> None:
+        """Drawn empty, it refills 500 writes an hour, and never past 80."""
+        state = reserve(BudgetState(tokens=0.0), 0.0, 0, "b", GITHUB)
+        assert bucket_at(state, 72.0, GITHUB) == pytest.approx(10.0)
+        assert bucket_at(state, 10_000.0, GITHUB) == pytest.approx(80 - 500 / 60)
+
+    @pytest.mark.parametrize(("cost", "interval"), [(4, 28.8), (3, 21.6)])
+    def test_steady_state_is_one_batch_per_interval(self, cost: int, interval: float) -> None:
+        """With the bucket empty, the next batch of 4 waits 28.8 s (of 3: 21.6 s)."""
+        state = BudgetState(tokens=0.0, tokens_at=0.0)
+        assert wait_for(state, 0.0, cost, GITHUB) == pytest.approx(interval)
+        assert wait_for(state, 10.0, cost, GITHUB) == pytest.approx(interval - 10.0)
+
+    def test_settling_fewer_writes_gives_the_rest_back(self) -> None:
+        """A batch reserved at 4 that sent 1 write returns 3 to the bucket."""
+        state = settle(reserve(BudgetState(tokens=10.0), 0.0, 4, "b", GITHUB), "b", 0.0, 1, GITHUB)
+        assert bucket_at(state, 0.0, GITHUB) == 9.0
+
+
+class TestSustain:
+    def test_an_empty_hour_asks_for_nothing(self) -> None:
+        """Nothing sent: any batch that fits the windows may go."""
+        assert sustain_delay([], 0.0, 4, 3600.0, 500) == 0.0
+
+    def test_steady_writes_at_the_hourly_rate_keep_going(self) -> None:
+        """An hour of batches every 28.8 s leaves room for the next one as the oldest ages."""
+        history = [i * 28.8 for i in range(125) for _ in range(4)]
+        now = 124 * 28.8 + 28.8 + 0.01  # the oldest batch has just left the window
+        assert sustain_delay(history, now, 4, 3600.0, 500) == 0.0
+
+    def test_a_burst_late_in_a_busy_hour_is_held_back(self) -> None:
+        """With 480 writes sent at the hour's start, 16 more now would leave the next
+        batches no room for the rest of the hour: they wait."""
+        history = [0.0] * 480
+        assert sustain_delay(history, 60.0, 16, 3600.0, 500) > 0
+        assert delay_for(history, 60.0, 16, ((3600.0, 500),)) == 0.0  # the window alone lets it
+
+    def test_the_next_batch_always_fits_one_stream_step_later(self) -> None:
+        """Whatever was sent under the rule, the next batch waits at most cost/(0.8 x rate)."""
+        state = BudgetState()
+        now, longest = 0.0, 0.0
+        for i in range(400):
+            wait = wait_for(state, now, 4, GITHUB)
+            longest = max(longest, wait)
+            now += wait
+            state = settle(reserve(state, now, 4, f"b{i}", GITHUB), f"b{i}", now, 4, GITHUB)
+            state = prune(state, now, GITHUB)
+        assert longest <= 4 / (0.8 * 500 / 3600) + 1e-6
+
+
+class TestLine:
+    def test_a_writer_behind_another_waits_for_both_batches(self) -> None:
+        """With one writer in line, a newcomer waits until two batches fit; the first goes."""
+        state = enqueue(BudgetState(tokens=5.0, tokens_at=0.0), 0.0, "first", 1.0)
+        assert wait_in_line(state, 0.0, 4, GITHUB, "first") == 0.0
+        assert wait_in_line(state, 0.0, 4, GITHUB, "second") == pytest.approx(3 * 7.2)
+        assert wait_in_line(dequeue(state, "first"), 0.0, 4, GITHUB, "second") == 0.0
+
+    def test_a_waiter_that_never_came_back_loses_its_place(self) -> None:
+        """A place in line lapses WAITER_GRACE after the writer said it would be back."""
+        state = enqueue(BudgetState(), 0.0, "gone", 5.0)
+        assert prune(state, 100.0, GITHUB).waiting == ()
+
+
 class TestReserveAndSettle:
     def test_settling_restamps_with_the_writes_really_sent(self) -> None:
         """A batch reserved at t=0 that sent 5 writes by t=3 counts 5 writes at t=3."""
@@ -106,6 +185,40 @@ class TestReserveAndSettle:
     def test_prune_drops_stamps_from_a_clock_that_went_back(self) -> None:
         """A stamp far in the future (before a reboot or a clock step) is not waited for."""
         assert prune(sent(10_000.0), 100.0, GITHUB).spent == ()
+
+
+class TestServerWaits:
+    @pytest.mark.parametrize(
+        ("asked", "obeyed"),
+        [
+            (7.0, 7.0),
+            (None, 60.0),
+            (float("nan"), 60.0),
+            (-5.0, 0.0),
+            (float("inf"), MAX_SERVER_WAIT),
+            (1e12, MAX_SERVER_WAIT),
+        ],
+    )
+    def test_every_wait_a_server_asks_for_is_clamped(
+        self, asked: float | None, obeyed: float
+    ) -> None:
+        """Retry-After is obeyed up to an hour; Infinity, NaN and negatives never are."""
+        assert clamp_wait(asked, 60.0) == obeyed
+
+
+class TestExplained:
+    def test_our_own_overfull_minute_explains_a_limit(self) -> None:
+        """81 writes of ours in the last minute: GitHub's no was predictable, not foreign."""
+        state = BudgetState(spent=(Spent(0.0, 81, "forced"),))
+        assert explained(state, 1.0, GITHUB)
+        assert not explained(BudgetState(spent=(Spent(0.0, 80, "b"),)), 1.0, GITHUB)
+
+    def test_an_explained_limit_pauses_without_halving(self) -> None:
+        """Our own writes past the limit: pause as asked, keep the allowance."""
+        state, shrunk = learn_limit(BudgetState(spent=(Spent(0.0, 81, "f"),)), 1.0, 30, GITHUB)
+        assert not shrunk
+        assert state.allowance == 1.0
+        assert state.blocked_until == 31.0
 
 
 class TestLearnLimit:

@@ -50,6 +50,7 @@ from ._pacing import (
     settle,
     wait_in_line,
 )
+from ._redis import Coordinator, RedisStore
 from ._stats import BudgetStats
 
 __all__ = [
@@ -112,10 +113,20 @@ class Registry(Generic[T]):
 
 
 class Store(Protocol):
-    shared: str  # "host" or "process", for stats
+    """Where a token's budget state lives; ``_pacing`` decides, a store only stores.
+
+    ``MemoryStore`` (this process), ``LedgerStore`` (this host, a file),
+    ``_redis.RedisStore`` (every host, Redis; the host's store while it fails).
+    """
+
+    @property
+    def shared(self) -> str:
+        """Who shares it now, for stats: "hosts", "host" or "process"."""
+        ...
 
     def update(self, change: Callable[[BudgetState], BudgetState]) -> BudgetState:
-        """Apply ``change`` atomically; the new state."""
+        """Apply ``change`` atomically; the new state. ``change`` is pure: it may be run
+        more than once (a store that found a newer state runs it again on that one)."""
         ...
 
     def read(self) -> BudgetState: ...
@@ -362,13 +373,13 @@ class Budget:
             now = self.clock()
             state = prune(state, now, self.pacing)
             wait = 0.0 if force else wait_in_line(state, now, cost, self.pacing, self.id)
+            waits.append(wait)
             if wait > 0:
-                waits.append(wait)
                 return self._queued(state, now, wait)
             return reserve(dequeue(state, self.id), now, cost, token, self.pacing)
 
         self.store.update(change)
-        return (None, waits[0]) if waits else (token, 0.0)
+        return (None, waits[-1]) if waits[-1] > 0 else (token, 0.0)
 
     def delay(self, cost: int, *, queue: bool = True) -> float:
         """Seconds before ``cost`` writes would fit, reserving nothing (the flusher asks
@@ -463,7 +474,7 @@ class Budget:
             logger.info("gitjsonl: another secondary-limit answer during the same pause")
             return
         stats = budget_stats(state, self.clock(), self.pacing, shared=self.store.shared)
-        where = "on this host" if self.store.shared == "host" else "in this process"
+        where = _WHERE.get(self.store.shared, "in this process")
         logger.warning(
             "gitjsonl: GitHub answered %s (a secondary rate limit) although this token's writes "
             "were paced: something else is spending its budget (a CI job, a script, another "
@@ -486,6 +497,9 @@ class Budget:
         return budget_stats(state, now, self.pacing, shared=self.store.shared)
 
 
+_WHERE = {"hosts": "on every host", "host": "on this host"}
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} minutes"
 
@@ -501,23 +515,30 @@ def budget_for(
     auth: object | None,
     directory: Path | None,
     clock: Callable[[], float] = time.monotonic,
+    coordinator: Coordinator | None = None,
 ) -> Budget:
-    """The budget of these credentials, shared on this host when ``directory`` is given.
+    """The budget of these credentials, shared on this host when ``directory`` is given,
+    and by every host through Redis when ``coordinator`` is (the host's while it fails).
 
     A ``clock`` other than ``time.monotonic`` (a test's) keeps the budget in
     this process, shared only with writers on the same clock: no other
     process reads that clock.
     """
     key, portable = credentials_key(api_url, token, auth)
-    shareable = portable and clock is time.monotonic and _ledger.AVAILABLE
-    host = directory if shareable else None
-    memory_key: Hashable = (key, "host" if host is not None else clock)
+    shareable = portable and clock is time.monotonic
+    host = directory if shareable and _ledger.AVAILABLE else None
+    wall = host is not None or (shareable and coordinator is not None)  # on the wall clock
+    memory_key: Hashable = (key, "host" if wall else clock)
     memory = _memory_stores.acquire(memory_key, MemoryStore)
     store: Store = memory if host is None else LedgerStore(ledger_path(host, key), memory)
+    budget_clock = time.time if wall else clock
+    if shareable and coordinator is not None:
+        redis = RedisStore(coordinator, key, store)
+        store, budget_clock = redis, redis.clock
     return Budget(
         pacing,
         store,
-        clock if host is None else time.time,
+        budget_clock,
         release=lambda: _memory_stores.release(memory_key, memory),
     )
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, TypedDict
 
 from ._pacing import Pacing
+from ._redis import check_coordinator_url
 from ._retry import RetryPolicy
 
 __all__ = [
@@ -326,6 +327,7 @@ class LogConfig:
     exit_grace: float
     allow_public: bool
     budget_dir: Path | None
+    coordinator: str | None = field(default=None, repr=False)  # its password stays out of repr
 
     @classmethod
     def create(
@@ -356,6 +358,7 @@ class LogConfig:
         exit_grace: float,
         allow_public: bool,
         budget_dir: str | os.PathLike[str] | None = DEFAULT,
+        coordinator: str | None = DEFAULT,
     ) -> LogConfig:
         """Validate ``Log``'s arguments; ``ValueError``/``TypeError`` name the bad one."""
         path = check_path(path)
@@ -428,7 +431,15 @@ class LogConfig:
             exit_grace=float(exit_grace),
             allow_public=bool(allow_public),
             budget_dir=shared_dir,
+            coordinator=coordinator_from(coordinator),
         )
+
+
+def coordinator_from(coordinator: str | None) -> str | None:
+    """The coordinator's URL: ``coordinator`` (None: none), else ``$GITJSONL_COORDINATOR``."""
+    if coordinator is DEFAULT:
+        coordinator = os.environ.get("GITJSONL_COORDINATOR") or None
+    return None if coordinator is None else check_coordinator_url(coordinator)
 
 
 class LogOptions(TypedDict, total=False):
@@ -463,3 +474,4 @@ class LogOptions(TypedDict, total=False):
     exit_grace: float
     allow_public: bool
     budget_dir: str | os.PathLike[str] | None
+    coordinator: str | None

@@ -63,6 +63,7 @@ from ._pacing import DEFAULT_BATCH_WRITES, Pacing, describe_pacing
 from ._queue import PendingQueue, admit
 from ._reader import LogReader
 from ._records import encode_record
+from ._redis import coordinator_for
 from ._retry import RetryPolicy
 from ._schedule import FlushSchedule
 from ._spool import Spool, spool_name
@@ -153,6 +154,12 @@ class Log:
             branch. The user's cache folder by default (``$XDG_CACHE_HOME`` or
             ``~/.cache``, ``~/Library/Caches`` on macOS, then ``gitjsonl``);
             ``None`` shares them with the other ``Log``s of this process only.
+        coordinator: A ``redis://`` or ``rediss://`` URL (``pip install
+            'gitjsonl[redis]'``): every host on the token shares its budget
+            and takes turns on the branch through that Redis (``?prefix=``
+            names its keys' prefix). ``$GITJSONL_COORDINATOR`` by default,
+            else none. While Redis fails, this host's ``budget_dir`` serves
+            (one WARNING); no record depends on Redis.
     """
 
     def __init__(
@@ -185,6 +192,7 @@ class Log:
         exit_grace: float = DEFAULT_EXIT_GRACE,
         allow_public: bool = False,
         budget_dir: str | os.PathLike[str] | None = DEFAULT,
+        coordinator: str | None = DEFAULT,
     ) -> None:
         self._config = config = LogConfig.create(
             repo,
@@ -212,6 +220,7 @@ class Log:
             exit_grace=exit_grace,
             allow_public=allow_public,
             budget_dir=budget_dir,
+            coordinator=coordinator,
         )
         self._clock = clock
         self._injected_sleep = sleep
@@ -274,6 +283,7 @@ class Log:
             api_url=config.api_url,
             timeout=config.timeout,
         )
+        coordinator = None if config.coordinator is None else coordinator_for(config.coordinator)
         self._budget: Budget | None = None
         if config.pacing is not None:
             self._budget = budget_for(
@@ -283,6 +293,7 @@ class Log:
                 auth=config.auth,
                 directory=config.budget_dir,
                 clock=self._clock,
+                coordinator=coordinator,
             )
         turns = BranchTurns(
             api_url=config.api_url,
@@ -290,6 +301,7 @@ class Log:
             auth=config.auth,
             repo=config.repo,
             directory=config.budget_dir,
+            coordinator=coordinator,
         )
         self._committer = Committer(
             self._github,
@@ -526,11 +538,18 @@ class Log:
             branch=config.branch,
             credentials=credentials_kind(config.token, config.auth),
             allow_public=config.allow_public,
-            pacing=describe_pacing(
-                config.pacing, shared="process" if config.budget_dir is None else "host"
-            ),
+            pacing=describe_pacing(config.pacing, shared=self._shared()),
         )
         return diagnose(facts)
+
+    def _shared(self) -> str:
+        """Where the budget lives (``BudgetStats.shared``) as configured."""
+        if self._budget is not None:
+            return self._budget.store.shared
+        config = self._config
+        if config.coordinator is not None:
+            return "hosts"
+        return "process" if config.budget_dir is None else "host"
 
     def stats(self) -> LogStats:
         """A consistent snapshot of the counters, and of the token's write budget.

@@ -496,7 +496,9 @@ def describe_pacing(pacing: Pacing | None, *, shared: str = "host") -> str:
     """How a Log paces its writes, in a sentence (for ``doctor``)."""
     if pacing is None:
         return "off"
-    where = "on this host" if shared == "host" else "in this process"
+    where = {"hosts": "on every host (a coordinator)", "host": "on this host"}.get(
+        shared, "in this process"
+    )
     return (
         f"{pacing.per_minute} writes a minute and {pacing.per_hour} an hour per token, "
         f"shared by every Log on it {where}; halved for a while if GitHub still says no"

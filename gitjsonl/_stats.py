@@ -13,8 +13,9 @@ __all__ = ["BudgetStats", "Counters", "LogStats"]
 class BudgetStats:
     """The state of the write budget a ``Log`` shares with every writer on its token.
 
-    ``shared`` is ``"host"`` (processes on this host share it through a ledger
-    file) or ``"process"``. ``last_minute``/``last_hour`` count the writes in
+    ``shared`` is where the budget lives: ``"hosts"`` (every host shares it
+    through the coordinator, Redis), ``"host"`` (processes on this host share
+    it through a ledger file) or ``"process"``. ``last_minute``/``last_hour`` count the writes in
     each window, ``allowed_per_minute``/``allowed_per_hour`` what the windows
     allow now: GitHub's budget times ``allowance``, which drops to half after
     a secondary-limit answer and grows back slowly. ``paused_for`` is what is

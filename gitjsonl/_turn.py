@@ -27,12 +27,13 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from . import _ledger
 from ._budget import Registry
 from ._exceptions import LogClosed
 from ._github import credentials_key
+from ._redis import Coordinator, CoordinatorDown, RedisTurns
 
 __all__ = ["CHAIN_LENGTH", "BranchTurns", "CatchUp", "Link", "Taken", "Turn", "catch_up"]
 
@@ -142,12 +143,34 @@ class Taken:
         self.added = (link, content)
 
 
-class Turn:
-    """The turn to commit to one branch, for the writers of this process and (with a file) host."""
+class _FileHeld:
+    """The host's turn file, open and locked: the record as read, and the one to write."""
 
-    def __init__(self, file: Path | None) -> None:
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self.record = _ledger.read_json(fd)
+
+    def save(self, record: dict[str, Any]) -> None:
+        _ledger.write_json(self._fd, record)
+
+
+class _Held(Protocol):
+    """A turn held beyond this process (a host's file, or Redis's lease)."""
+
+    @property
+    def record(self) -> dict[str, Any] | None: ...
+
+    def save(self, record: dict[str, Any]) -> None: ...
+
+
+class Turn:
+    """The turn to commit to one branch, for the writers of this process and (with a file)
+    host, or (with Redis, ``_redis.RedisTurns``) every host; the host's file while Redis fails."""
+
+    def __init__(self, file: Path | None, redis: RedisTurns | None = None) -> None:
         self._lock = threading.Lock()
         self._file = file
+        self._redis = redis
         self._chain: tuple[Link, ...] = ()
         self._local_tip: Link | None = None
         # What each path's writers in this process last left: path -> (folder sha, state).
@@ -163,19 +186,20 @@ class Turn:
         """
         mine = self._acquire(wait)
         try:
-            with self._host_turn(wait) as fd:
+            with self._shared_turn(wait) as held:
                 chain = self._chain
-                if fd is not None:
-                    chain = chain_from_json(_ledger.read_json(fd))
+                if held is not None:
+                    chain = chain_from_json(held.record)
                 taken = Taken(chain, self._contents, self._local_tip)
                 yield taken
-                if taken.added is not None and (mine and (fd is not None or self._file is None)):
+                alone = self._file is None and self._redis is None
+                if taken.added is not None and (mine and (held is not None or alone)):
                     link, content = taken.added
                     self._chain = (*chain, link)[-CHAIN_LENGTH:]
                     self._local_tip = link
                     self._contents = {**self._contents, link.path: (link.segment_sha, content)}
-                    if fd is not None:
-                        _ledger.write_json(fd, chain_to_json(self._chain))
+                    if held is not None:
+                        held.save(chain_to_json(self._chain))
         finally:
             if mine:
                 self._lock.release()
@@ -190,6 +214,25 @@ class Turn:
             if time.monotonic() >= deadline:
                 return False
         return True
+
+    @contextlib.contextmanager
+    def _shared_turn(self, wait: float) -> Iterator[_Held | None]:
+        """Redis's turn while it answers, else the host's (None: neither was had)."""
+        if self._redis is not None:
+            with contextlib.ExitStack() as stack:
+                try:
+                    lease = stack.enter_context(
+                        self._redis.held(wait, _ledger.interrupted, _ledger.pause)
+                    )
+                except CoordinatorDown:
+                    pass  # the coordinator warned once; the host's turn serves meanwhile
+                else:
+                    if lease is None:
+                        _check_interrupted()
+                    yield lease
+                    return
+        with self._host_turn(wait) as fd:
+            yield None if fd is None else _FileHeld(fd)
 
     @contextlib.contextmanager
     def _host_turn(self, wait: float) -> Iterator[int | None]:
@@ -232,22 +275,28 @@ class BranchTurns:
         auth: object | None,
         repo: str,
         directory: Path | None,
+        coordinator: Coordinator | None = None,
     ) -> None:
         key, portable = credentials_key(api_url, token, auth)
         self._key = (key, repo)
         self._directory = directory if portable and _ledger.AVAILABLE else None
-        self._held: tuple[tuple[str, str, str, Path | None], Turn] | None = None
+        self._coordinator = coordinator if portable else None
+        self._held: tuple[tuple[object, ...], Turn] | None = None
 
     def get(self, branch: str) -> Turn:
         if self._held is not None and self._held[0][2] == branch:
             return self._held[1]
         self.release()
-        key = (*self._key, branch, self._directory)
+        coordinator = self._coordinator
+        key = (*self._key, branch, self._directory, coordinator)
         directory = self._directory
-        name = _ledger.file_key(*key[:3])
-        turn = _turns.acquire(
-            key, lambda: Turn(None if directory is None else directory / f"turn-{name}.json")
-        )
+        name = _ledger.file_key(*self._key, branch)
+
+        def make() -> Turn:
+            file = None if directory is None else directory / f"turn-{name}.json"
+            return Turn(file, None if coordinator is None else RedisTurns(coordinator, name))
+
+        turn = _turns.acquire(key, make)
         self._held = (key, turn)
         return turn
 

@@ -41,8 +41,15 @@ def run_writers(
     pacing: Pacing,
     budget_dir: str | Path | None,
     timeout: float = 300.0,
+    hosts: int = 1,
+    coordinator: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Run the writer processes to the end; each one's report, in process order."""
+    """Run the writer processes to the end; each one's report, in process order.
+
+    ``hosts`` > 1 simulates that many hosts: process ``n`` keeps its budget and
+    turns in ``budget_dir/host<n % hosts>``, as separate machines would;
+    ``coordinator`` is the Redis they all share (``Log(coordinator=)``).
+    """
     argv = [
         sys.executable,
         "-m",
@@ -57,12 +64,18 @@ def run_writers(
         str(seconds),
         "--pacing",
         json.dumps(asdict(pacing)),
-        "--budget-dir",
-        "-" if budget_dir is None else str(budget_dir),
+        "--coordinator",
+        coordinator or "-",
     ]
+
+    def folder(n: int) -> str:
+        if budget_dir is None:
+            return "-"
+        return str(Path(budget_dir) / f"host{n % hosts}") if hosts > 1 else str(budget_dir)
+
     procs = [
         subprocess.Popen(
-            [*argv, "--name", f"p{n}"],
+            [*argv, "--name", f"p{n}", "--budget-dir", folder(n)],
             stdout=subprocess.PIPE,
             # The token goes through the environment, never the process list.
             env={**os.environ, "GITHUB_TOKEN": token},
@@ -87,6 +100,7 @@ def _write(args: argparse.Namespace) -> dict[str, Any]:
             pacing=Pacing(**json.loads(args.pacing)),
             flush_interval=0.2,
             budget_dir=None if args.budget_dir == "-" else args.budget_dir,
+            coordinator=None if args.coordinator == "-" else args.coordinator,
         )
         for _ in range(args.logs)
     ]
@@ -124,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, required=True)
     parser.add_argument("--pacing", required=True, help="Pacing's fields, as JSON")
     parser.add_argument("--budget-dir", required=True, help="a folder, or - for none")
+    parser.add_argument("--coordinator", default="-", help="a redis:// URL, or - for none")
     sys.stdout.write(json.dumps(_write(parser.parse_args(argv))) + "\n")
     return 0
 

@@ -1,0 +1,241 @@
+"""The coordinator (Redis): every host on a token shares one budget and takes turns.
+
+Against a real ``redis-server`` started on a free loopback port (``redis_support``);
+fakeredis serves only the scripts' unit tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitjsonl import Log, Pacing
+from gitjsonl._budget import budget_for
+from gitjsonl._exceptions import RateLimited
+from gitjsonl._redis import (
+    Coordinator,
+    CoordinatorDown,
+    RedisTurns,
+    check_coordinator_url,
+    redacted,
+    split_prefix,
+)
+from gitjsonl._turn import BranchTurns, Link
+
+from .helpers import PATH, REPO, committed_records
+from .redis_support import RedisServer, free_port, redis_server
+
+__all__ = ["redis_server"]
+
+PACING = Pacing(per_minute=12, per_hour=100, minute=60.0, hour=3600.0)
+TOKEN = "ghp_" + "x" * 36
+
+
+def two_hosts(url: str, tmp_path: Path) -> tuple[Any, Any]:
+    """Two budgets on one token, as two hosts (separate ledger folders) sharing ``url``."""
+    return tuple(  # type: ignore[return-value]
+        budget_for(
+            PACING,
+            api_url="https://api.github.com",
+            token=TOKEN,
+            auth=None,
+            directory=tmp_path / f"host{n}",
+            coordinator=Coordinator(url),  # each host its own client, as in its own process
+        )
+        for n in range(2)
+    )
+
+
+class TestUrls:
+    def test_redis_and_rediss_urls_are_taken_others_refused(self) -> None:
+        """redis:// and rediss:// URLs with a host pass; any other scheme is a ValueError."""
+        assert check_coordinator_url("redis://:pw@h:6380/2") == "redis://:pw@h:6380/2"
+        assert check_coordinator_url("rediss://h/0") == "rediss://h/0"
+        for bad in ("http://h", "redis://", "h:6379", "redis://h:port"):
+            with pytest.raises(ValueError, match="coordinator"):
+                check_coordinator_url(bad)
+
+    def test_the_password_is_never_shown(self) -> None:
+        """redacted() replaces the password of a URL by ***, and a refused URL's message too."""
+        assert redacted("redis://user:s3cret@h:1/0") == "redis://user:***@h:1/0"
+        assert redacted("rediss://:s3cret@h/0") == "rediss://:***@h/0"
+        with pytest.raises(ValueError) as caught:
+            check_coordinator_url("http://:s3cret@h")
+        assert "s3cret" not in str(caught.value)
+
+    def test_prefix_is_gitjsonls_query_parameter(self) -> None:
+        """?prefix= names the keys' prefix and is taken off the URL redis-py is given."""
+        assert split_prefix("redis://h/0?prefix=app:") == ("redis://h/0", "app:")
+        assert split_prefix("redis://h/0") == ("redis://h/0", "gitjsonl:")
+
+    def test_environment_names_the_coordinator_when_none_is_given(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """$GITJSONL_COORDINATOR is the Log's coordinator when coordinator= is not given."""
+        from gitjsonl._config import coordinator_from
+
+        monkeypatch.setenv("GITJSONL_COORDINATOR", "redis://h:1/0")
+        assert coordinator_from(None) is None
+        from gitjsonl._config import DEFAULT
+
+        assert coordinator_from(DEFAULT) == "redis://h:1/0"
+
+
+class TestSharedBudget:
+    def test_a_reservation_on_one_host_counts_on_the_other(
+        self, redis_server: RedisServer, tmp_path: Path
+    ) -> None:
+        """Writes reserved by one host's budget are in the other host's window at once."""
+        one, two = two_hosts(redis_server.url, tmp_path)
+        token, wait = one.reserve(5)
+        assert token is not None and wait == 0
+        one.settle(token, 5)
+        assert two.stats().last_minute == 5
+        assert two.stats().shared == "hosts"
+        # 12 a minute: 5 spent, 8 more do not fit on the other host either.
+        token, wait = two.reserve(8)
+        assert token is None and wait > 0
+
+    def test_a_limit_answer_on_one_host_pauses_every_host(
+        self, redis_server: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A secondary-limit answer learned on one host halves and pauses the other's budget."""
+        one, two = two_hosts(redis_server.url, tmp_path)
+        error = RateLimited(
+            "You have exceeded a secondary rate limit.", status=403, retry_after=30.0
+        )
+        with caplog.at_level(logging.WARNING, logger="gitjsonl"):
+            two.stats()  # the other host has seen the budget before the answer
+            one.learn(error)
+            stats = two.stats()
+            two.stats()
+        assert stats.paused_for > 25
+        assert stats.allowance == pytest.approx(0.5, abs=0.01)
+        assert stats.limited == 1
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 2, warnings
+        assert "on every host" in warnings[0]
+        assert "another host" in warnings[1]
+
+    def test_the_clock_is_redis(self, redis_server: RedisServer, tmp_path: Path) -> None:
+        """A host whose clock runs an hour ahead stamps its writes on Redis's clock."""
+        one, _ = two_hosts(redis_server.url, tmp_path)
+        real = time.time
+        skewed = pytest.MonkeyPatch()
+        skewed.setattr(time, "time", lambda: real() + 3600)
+        try:
+            token, _ = one.reserve(3)
+            stamp = one.store.read().spent[-1].time
+        finally:
+            skewed.undo()
+        assert token is not None
+        assert abs(stamp - real()) < 5
+
+    def test_keys_are_hashed_prefixed_and_expire(
+        self, redis_server: RedisServer, tmp_path: Path
+    ) -> None:
+        """Every key holds the prefix and no token, and every key has a TTL."""
+        import redis
+
+        url = redis_server.url + "?prefix=t1:"
+        one, _ = two_hosts(url, tmp_path)
+        token, _ = one.reserve(1)
+        assert token is not None
+        turns = BranchTurns(
+            api_url="https://api.github.com",
+            token=TOKEN,
+            auth=None,
+            repo="o/r",
+            directory=None,
+            coordinator=Coordinator(url),
+        )
+        with turns.get("main").take() as taken:
+            taken.add(Link("c" * 40, "b" * 40, "t" * 40, "data", 1, "s" * 40), object())
+        client = redis.Redis.from_url(redis_server.url)
+        keys = [k.decode() for k in client.keys("*")]
+        assert keys and all(k.startswith("t1:") for k in keys)
+        assert not any(TOKEN in k or "o/r" in k for k in keys)
+        assert all(client.pttl(k) > 0 for k in keys), {k: client.pttl(k) for k in keys}
+
+
+class TestTurns:
+    def test_a_lease_that_ran_out_cannot_overwrite_the_record(
+        self, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A holder whose lease expired and was granted again leaves the record to the newer."""
+        import gitjsonl._redis as module
+
+        monkeypatch.setattr(module, "TURN_LEASE", 0.2)
+        slow, fast = (RedisTurns(Coordinator(redis_server.url), "k") for _ in range(2))
+        never: Any = lambda: False  # noqa: E731
+        with slow.held(1.0, never, time.sleep) as first:
+            assert first is not None
+            time.sleep(0.3)
+            with fast.held(1.0, never, time.sleep) as second:
+                assert second is not None and second.fence > first.fence
+                second.save({"by": "fast"})
+            first.save({"by": "slow"})
+        with fast.held(1.0, never, time.sleep) as third:
+            assert third is not None
+            assert third.record == {"by": "fast"}
+
+    def test_a_held_lease_makes_the_other_host_wait(self, redis_server: RedisServer) -> None:
+        """While one host holds the turn, another is refused it until the wait runs out."""
+        one, two = (RedisTurns(Coordinator(redis_server.url), "k") for _ in range(2))
+        never: Any = lambda: False  # noqa: E731
+        with one.held(1.0, never, time.sleep) as lease:
+            assert lease is not None
+            started = time.monotonic()
+            with two.held(0.3, never, time.sleep) as other:
+                assert other is None
+            assert time.monotonic() - started >= 0.3
+
+
+class TestFaults:
+    def test_unreachable_at_start_writes_everything_with_one_warning(
+        self, localhub: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A coordinator nobody answers: every record lands, one WARNING, the host's budget."""
+        url = f"redis://127.0.0.1:{free_port()}/0"
+        with caplog.at_level(logging.WARNING, logger="gitjsonl"):
+            log = Log(
+                REPO,
+                path=PATH,
+                token=localhub.token,
+                api_url=localhub.url,
+                budget_dir=tmp_path,
+                coordinator=url,
+                flush_interval=0.05,
+            )
+            for i in range(20):
+                log.append({"i": i})
+                if i % 5 == 4:
+                    log.flush(timeout=30)
+            stats = log.stats()
+            log.close(timeout=30)
+        assert [r["i"] for r in committed_records(localhub)] == list(range(20))
+        warnings = [r for r in caplog.records if "coordinator" in r.getMessage()]
+        assert len(warnings) == 1
+        assert stats.budget is not None and stats.budget.shared == "host"
+
+    def test_every_call_is_bounded_by_the_socket_timeout(self) -> None:
+        """A Redis that accepts but never answers costs about a second, not the HTTP timeout."""
+        import socket
+
+        with socket.socket() as silent:
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(8)
+            coordinator = Coordinator(f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+            started = time.monotonic()
+            with pytest.raises(CoordinatorDown):
+                coordinator.call(lambda r: r.script("load", ["a", "b"], ["w", 60]))
+            assert time.monotonic() - started < 3
+            # Tried again only after RETRY_EVERY: at once, it does not wait at all.
+            started = time.monotonic()
+            with pytest.raises(CoordinatorDown):
+                coordinator.call(lambda r: r.script("load", ["a", "b"], ["w", 60]))
+            assert time.monotonic() - started < 0.1

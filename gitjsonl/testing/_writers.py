@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -89,8 +90,29 @@ def run_writers(
     return [json.loads(out) for out in outputs]
 
 
+class _Notes(logging.Handler):
+    """Counts what gitjsonl said of its coordinator: falling back (WARNING), back (INFO)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.fell_back = 0
+        self.came_back = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "coordinator" in message and record.levelno == logging.WARNING:
+            self.fell_back += 1
+        elif "coordinator" in message and "answers again" in message:
+            self.came_back += 1
+
+
 def _write(args: argparse.Namespace) -> dict[str, Any]:
     import gitjsonl
+
+    notes = _Notes()
+    logger = logging.getLogger("gitjsonl")
+    logger.addHandler(notes)
+    logger.setLevel(logging.INFO)
 
     logs = [
         gitjsonl.Log(
@@ -126,6 +148,8 @@ def _write(args: argparse.Namespace) -> dict[str, Any]:
         "batches": sum(s.batches for s in stats),
         "conflicts": sum(s.conflicts_retried for s in stats),
         "rate_limited": sum(s.rate_limited for s in stats),
+        "coordinator_warnings": notes.fell_back,
+        "coordinator_back": notes.came_back,
     }
 
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from ._budget import budget_for, host_budget
 from ._checkout import read_checkout
 from ._config import (
+    DEFAULT,
     DEFAULT_API_URL,
     DEFAULT_LOG_PATH,
     DEFAULT_MAX_RECORD_BYTES,
@@ -35,11 +36,19 @@ from ._config import (
     check_branch,
     check_path,
     check_repo,
+    coordinator_from,
     legacy_path_for,
     repo_from_env,
     token_from_env,
 )
-from ._doctor import credentials_kind, diagnose, format_checks, gather, passed
+from ._doctor import (
+    coordinator_check,
+    credentials_kind,
+    diagnose,
+    format_checks,
+    gather,
+    passed,
+)
 from ._exceptions import (
     AuthenticationError,
     EmptyRepository,
@@ -47,12 +56,13 @@ from ._exceptions import (
     NotFound,
     RecordError,
 )
-from ._github import GitHubRepo, app_installation_auth
+from ._github import GitHubRepo, app_installation_auth, credentials_key
 from ._inspect import Inspection, find_problems, inspect_log, stats_figures, total_records
 from ._pacing import Pacing, describe_budget, describe_pacing
 from ._progress import Progress, isatty
 from ._reader import LogReader
 from ._records import BadLine, encode_record, parse_line
+from ._redis import Coordinator, CoordinatorInfo, coordinator_for
 from ._stats import BudgetStats
 
 if TYPE_CHECKING:
@@ -132,6 +142,13 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         "--api-url",
         default=default(None),
         help=f"GitHub's API URL (default: $GITHUB_API_URL or {DEFAULT_API_URL})",
+    )
+    group.add_argument(
+        "--coordinator",
+        metavar="REDIS_URL",
+        default=default(None),
+        help="a redis:// URL every host on the token shares its budget and turns through "
+        "(default: $GITJSONL_COORDINATOR, else none)",
     )
     group.add_argument("--token-file", default=default(None), help="read the token from this file")
     group.add_argument(
@@ -388,6 +405,7 @@ class _Target:
     token: str | None
     auth: object | None
     allow_public: bool
+    coordinator: str | None = field(default=None, repr=False)  # may hold a password
     _resolved: str | None = field(default=None, repr=False)
 
     def branch_name(self) -> str:
@@ -414,6 +432,7 @@ class _Target:
             branch=self.branch,
             api_url=self.api_url,
             allow_public=self.allow_public,
+            coordinator=self.coordinator,
         )
 
 
@@ -466,6 +485,7 @@ def _target(args: argparse.Namespace) -> _Target:
         if branch is not None:
             check_branch(branch)
         api_url = check_api_url(getattr(args, "api_url", None) or api_url_from_env())
+        coordinator = coordinator_from(getattr(args, "coordinator", None) or DEFAULT)
     except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from exc
     token, auth = _credentials(args)
@@ -478,6 +498,7 @@ def _target(args: argparse.Namespace) -> _Target:
         token=token,
         auth=auth,
         allow_public=bool(getattr(args, "allow_public", False)),
+        coordinator=coordinator,
     )
 
 
@@ -657,6 +678,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         token=target.token,
         auth=target.auth,
         directory=budget_dir_from_env(),
+        coordinator=None if target.coordinator is None else coordinator_for(target.coordinator),
     )
     try:
         result = migrate(
@@ -692,6 +714,14 @@ def _host_budget(target: _Target) -> BudgetStats | None:
     )
 
 
+def _coordinator_info(target: _Target) -> CoordinatorInfo | None:
+    """What the coordinator answers, for ``doctor`` (None: no coordinator)."""
+    if target.coordinator is None:
+        return None
+    key, _ = credentials_key(target.api_url, target.token, target.auth)
+    return Coordinator(target.coordinator).info(key)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     target = _target(args)
     facts = gather(
@@ -701,7 +731,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         allow_public=target.allow_public,
         pacing=f"{describe_pacing(Pacing())}; now: {describe_budget(_host_budget(target))}",
     )
-    checks = diagnose(facts)
+    checks = [*diagnose(facts), coordinator_check(_coordinator_info(target))]
     sys.stdout.write(f"gitjsonl doctor: {target.name}:{target.path}\n")
     sys.stdout.write(format_checks(checks) + "\n")
     ok = passed(checks)

@@ -13,8 +13,18 @@ from dataclasses import dataclass
 
 from ._exceptions import AuthenticationError, GitHubError, NotFound
 from ._github import GitHubRepo, RateBudget, RepoInfo
+from ._redis import CoordinatorInfo
 
-__all__ = ["Check", "Facts", "credentials_kind", "diagnose", "format_checks", "gather", "passed"]
+__all__ = [
+    "Check",
+    "Facts",
+    "coordinator_check",
+    "credentials_kind",
+    "diagnose",
+    "format_checks",
+    "gather",
+    "passed",
+]
 
 #: Beyond this much disagreement with GitHub's clock, App JWTs are refused
 #: ("'Issued at' claim must be an Integer representing the time in the past").
@@ -120,6 +130,34 @@ def gather(
         rate=rate,
         local_time=clock(),
         pacing=pacing,
+    )
+
+
+def coordinator_check(info: CoordinatorInfo | None) -> Check:
+    """The coordinator's line: none, unreachable (writing goes on per host), or its figures."""
+    if info is None:
+        return Check(
+            "coordinator",
+            None,
+            "none: the budget and turns are shared by the processes of this host only "
+            "(--coordinator or $GITJSONL_COORDINATOR shares them across hosts)",
+            required=False,
+        )
+    if not info.reachable:
+        return Check(
+            "coordinator",
+            False,
+            f"{info.url} does not answer ({info.detail})",
+            advice="writers use this host's ledger until it answers; start Redis or fix the URL",
+            required=False,
+        )
+    rtt = 0.0 if info.round_trip is None else info.round_trip * 1000
+    return Check(
+        "coordinator",
+        True,
+        f"{info.url}: Redis {info.detail}, round trip {rtt:.1f} ms, "
+        f"{info.writers} writer(s) sharing the token now",
+        required=False,
     )
 
 

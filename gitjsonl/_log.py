@@ -47,7 +47,7 @@ from ._config import (
     MiB,
     OnFull,
 )
-from ._doctor import Check, credentials_kind, diagnose, gather
+from ._doctor import Check, coordinator_check, credentials_kind, diagnose, gather
 from ._exceptions import (
     BufferFull,
     EmptyRepository,
@@ -58,7 +58,7 @@ from ._exceptions import (
     NotFound,
     RateLimited,
 )
-from ._github import GitHubRepo, is_secondary_limit
+from ._github import GitHubRepo, credentials_key, is_secondary_limit
 from ._pacing import DEFAULT_BATCH_WRITES, Pacing, describe_pacing
 from ._queue import PendingQueue, admit
 from ._reader import LogReader
@@ -540,7 +540,11 @@ class Log:
             allow_public=config.allow_public,
             pacing=describe_pacing(config.pacing, shared=self._shared()),
         )
-        return diagnose(facts)
+        checks = diagnose(facts)
+        if config.coordinator is not None:
+            key, _ = credentials_key(config.api_url, config.token, config.auth)
+            checks.append(coordinator_check(coordinator_for(config.coordinator).info(key)))
+        return checks
 
     def _shared(self) -> str:
         """Where the budget lives (``BudgetStats.shared``) as configured."""

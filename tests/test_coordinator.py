@@ -244,3 +244,63 @@ class TestFaults:
             with pytest.raises(CoordinatorDown):
                 coordinator.call(lambda r: r.script("load", ["a", "b"], ["w", 60]))
             assert time.monotonic() - started < 0.1
+
+
+class TestVisible:
+    def test_doctor_names_the_coordinator_its_version_and_writers(
+        self,
+        localhub: Any,
+        redis_server: RedisServer,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """doctor --coordinator prints a line: reachable, Redis's version, round trip, writers."""
+        from gitjsonl._cli import main
+
+        monkeypatch.setenv("GITHUB_TOKEN", localhub.token)
+        code = main(
+            ["--repo", REPO, "--api-url", localhub.url, "--coordinator", redis_server.url, "doctor"]
+        )
+        out = capsys.readouterr().out
+        line = next(x for x in out.splitlines() if "coordinator" in x)
+        assert code == 0, out
+        assert "Redis " in line
+        assert "round trip" in line
+        assert "0 writer(s)" in line
+
+    def test_doctor_says_when_the_coordinator_does_not_answer(
+        self, localhub: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An unreachable coordinator is a ✗ line with advice, its password hidden; writing is
+        still ready (the host's ledger serves)."""
+        from gitjsonl._cli import main
+
+        monkeypatch.setenv("GITHUB_TOKEN", localhub.token)
+        url = f"redis://:s3cret@127.0.0.1:{free_port()}/0"
+        code = main(["--repo", REPO, "--api-url", localhub.url, "--coordinator", url, "doctor"])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        assert "does not answer" in out
+        assert "s3cret" not in out
+
+    def test_stats_say_the_budget_lives_on_every_host(
+        self, localhub: Any, redis_server: RedisServer, tmp_path: Path
+    ) -> None:
+        """A Log with a coordinator that answers reports its budget as shared by "hosts"."""
+        log = Log(
+            REPO,
+            path=PATH,
+            token=localhub.token,
+            api_url=localhub.url,
+            budget_dir=tmp_path,
+            coordinator=redis_server.url,
+        )
+        try:
+            log.append({"i": 1})
+            log.flush(timeout=30)
+            stats = log.stats()
+        finally:
+            log.close(timeout=30)
+        assert stats.budget is not None
+        assert stats.budget.shared == "hosts"
+        assert stats.budget.last_minute >= 3

@@ -34,6 +34,8 @@ decided by ``_retry`` (``RetryPolicy.retrying``) and carried out by tenacity:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import logging
 import random
@@ -103,6 +105,68 @@ class Head:
     # yet; None: its entries are not known, e.g. after another log's commit).
     levels: tuple[tuple[DirEntry, ...] | None, ...]
     texts: Mapping[str, bytes]  # blob sha -> bytes, for the small files a batch may merge
+
+
+#: Bytes of small files a turn record carries for the next writer; past this, it reads them.
+SHARED_TEXT_BYTES = 256 * 1024
+
+
+def _entry_to_json(entry: DirEntry) -> list[object]:
+    return [entry.name, entry.path, entry.sha, entry.size, entry.type, entry.mode]
+
+
+def _entry_from_json(row: object) -> DirEntry:
+    if not isinstance(row, list) or len(row) != 6:
+        raise ValueError("not a tree entry")
+    name, path, sha, size, kind, mode = row
+    if not all(isinstance(v, str) for v in (name, path, sha, kind, mode)):
+        raise ValueError("not a tree entry")
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise ValueError("not a tree entry")
+    return DirEntry(name, path, sha, size, kind, mode)
+
+
+def head_to_json(head: Head) -> dict[str, object] | None:
+    """``head`` for the turn record, so that a writer on another host builds on it without
+    reading; None when its small files are too big to carry."""
+    if sum(len(text) for text in head.texts.values()) > SHARED_TEXT_BYTES:
+        return None
+    return {
+        "commit": head.commit,
+        "tree": head.tree,
+        "folder": [_entry_to_json(e) for e in head.folder],
+        "levels": [None if x is None else [_entry_to_json(e) for e in x] for x in head.levels],
+        "texts": {sha: base64.b64encode(text).decode() for sha, text in head.texts.items()},
+    }
+
+
+def head_from_json(data: object, parts: tuple[str, ...], folder_sha: str) -> Head | None:
+    """A turn record's head, or None unless every byte of it is proven: the folder's entries
+    hash to ``folder_sha`` (the link's), the levels to the root tree, each text to its sha."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        commit, tree = data["commit"], data["tree"]
+        if not isinstance(commit, str) or not isinstance(tree, str):
+            return None
+        folder = tuple(map(_entry_from_json, data["folder"]))
+        levels = tuple(
+            None if x is None else tuple(map(_entry_from_json, x)) for x in data["levels"]
+        )
+        texts = {
+            str(sha): base64.b64decode(str(text), validate=True)
+            for sha, text in dict(data["texts"]).items()
+        }
+        if len(levels) != len(parts) or tree_sha(folder) != folder_sha:
+            return None
+        root = rebuild_path(parts, levels, folder).shas[0]
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        return None
+    if (root is not None and root != tree) or any(
+        git_blob_sha(text) != sha for sha, text in texts.items()
+    ):
+        return None
+    return Head(commit, tree, folder, levels, texts)
 
 
 @dataclass(slots=True)
@@ -284,8 +348,8 @@ class Committer:
         newer = found.newer
         base = head
         if found.segment is not None:
-            state = taken.content(found.segment)
-            if not isinstance(state, Head) or state.commit != found.segment.commit:
+            state = self._known(taken, found.segment)
+            if state is None:
                 return None
             base = state
             newer = newer[newer.index(found.segment) + 1 :]
@@ -293,10 +357,8 @@ class Committer:
         for link in newer:
             if link.path.startswith(f"{self._path}/"):
                 return None
-            theirs = taken.content(link)
-            trees = None
-            if isinstance(theirs, Head) and theirs.commit == link.commit:
-                trees = (*theirs.levels, theirs.folder)
+            theirs = self._known(taken, link)
+            trees = None if theirs is None else (*theirs.levels, theirs.folder)
             for index in range(min(_shared(link.path, self._parts) + 1, len(levels))):
                 levels[index] = trees[index] if trees is not None else None
         return Head(found.commit, found.tree, base.folder, tuple(levels), base.texts)
@@ -311,10 +373,19 @@ class Committer:
         link = taken.local_tip
         if link is None:
             return None
-        state = taken.content(link) if link.path == self._path else None
-        if isinstance(state, Head) and state.commit == link.commit:
+        state = self._known(taken, link) if link.path == self._path else None
+        if state is not None:
             return state
         return self._load_head_at(link.commit, None)
+
+    def _known(self, taken: Taken, link: Link) -> Head | None:
+        """The head ``link``'s writer left: of this process, or proven from the turn record
+        (another process or host); None when neither is known."""
+        state = taken.content(link)
+        if state is not None and not isinstance(state, Head):
+            parts = tuple(part for part in link.path.split("/") if part)
+            state = head_from_json(state, parts, link.segment_sha)
+        return state if state is not None and state.commit == link.commit else None
 
     def _plan(self, head: Head, batch: Batch) -> BatchPlan:
         """What the batch writes on ``head`` (``plan_batch``, over what the head knows)."""
@@ -382,7 +453,8 @@ class Committer:
             if self._budget is not None and reservation is not None:
                 self._budget.settle(reservation, self._repo.writes - sent)
         number = segment_number(list_log(ours.folder).segments[-1].name) or 0
-        taken.add(Link(ours.commit, head.commit, ours.tree, self._path, number, folder_sha), ours)
+        link = Link(ours.commit, head.commit, ours.tree, self._path, number, folder_sha)
+        taken.add(link, ours, shared=head_to_json(ours))
         return ours.commit
 
     @contextlib.contextmanager

@@ -125,6 +125,19 @@ def chain_from_json(data: dict[str, Any] | None) -> tuple[Link, ...]:
         return ()
 
 
+def heads_from_json(data: dict[str, Any] | None) -> dict[str, tuple[str, object]]:
+    """A turn record's heads: path -> (its folder's sha, the head as JSON, unproven)."""
+    heads = data.get("heads") if data and data.get("format") == TURN_FORMAT else None
+    if not isinstance(heads, dict):
+        return {}
+    return {
+        path: (row[0], row[1])
+        for path, row in heads.items()
+        if isinstance(path, str) and isinstance(row, list) and len(row) == 2
+        if isinstance(row[0], str)
+    }
+
+
 @dataclass(slots=True)
 class Taken:
     """A writer's turn: the chain as it stands, and the link it adds when its batch lands."""
@@ -132,15 +145,22 @@ class Taken:
     chain: tuple[Link, ...]
     _contents: dict[str, tuple[str, object]] = field(repr=False)
     local_tip: Link | None = None  # the newest link a writer of this process left
-    added: tuple[Link, object] | None = None
+    added: tuple[Link, object, object] | None = None
+    # What the writers of other processes (or hosts) left in the turn record, as JSON.
+    _shared: dict[str, tuple[str, object]] = field(default_factory=dict, repr=False)
 
     def content(self, link: Link) -> object | None:
-        """What the writer in this process that made ``link`` left of its log (no read)."""
-        known = self._contents.get(link.path)
-        return known[1] if known is not None and known[0] == link.segment_sha else None
+        """What the writer that made ``link`` left of its log (no read): its own object when
+        it is of this process, else the JSON it left in the turn record (to be proven)."""
+        for known in (self._contents.get(link.path), self._shared.get(link.path)):
+            if known is not None and known[0] == link.segment_sha:
+                return known[1]
+        return None
 
-    def add(self, link: Link, content: object) -> None:
-        self.added = (link, content)
+    def add(self, link: Link, content: object, shared: object = None) -> None:
+        """The link this batch made, what it leaves this process, and (JSON, or None) the
+        record's copy for writers elsewhere."""
+        self.added = (link, content, shared)
 
 
 class _FileHeld:
@@ -188,18 +208,25 @@ class Turn:
         try:
             with self._shared_turn(wait) as held:
                 chain = self._chain
+                heads: dict[str, tuple[str, object]] = {}
                 if held is not None:
                     chain = chain_from_json(held.record)
-                taken = Taken(chain, self._contents, self._local_tip)
+                    heads = heads_from_json(held.record)
+                taken = Taken(chain, self._contents, self._local_tip, _shared=heads)
                 yield taken
                 alone = self._file is None and self._redis is None
                 if taken.added is not None and (mine and (held is not None or alone)):
-                    link, content = taken.added
+                    link, content, shared = taken.added
                     self._chain = (*chain, link)[-CHAIN_LENGTH:]
                     self._local_tip = link
                     self._contents = {**self._contents, link.path: (link.segment_sha, content)}
                     if held is not None:
-                        held.save(chain_to_json(self._chain))
+                        heads.pop(link.path, None)
+                        if shared is not None:
+                            heads[link.path] = (link.segment_sha, shared)
+                        record = chain_to_json(self._chain)
+                        record["heads"] = {path: list(head) for path, head in heads.items()}
+                        held.save(record)
         finally:
             if mine:
                 self._lock.release()

@@ -304,3 +304,54 @@ class TestVisible:
         assert stats.budget is not None
         assert stats.budget.shared == "hosts"
         assert stats.budget.last_minute >= 3
+
+
+class TestHeadAcrossHosts:
+    def test_the_next_host_builds_on_the_record_without_reading(
+        self, localhub: Any, redis_server: RedisServer, tmp_path: Path
+    ) -> None:
+        """After another host's batch, a host catches up from the turn record: its next batch
+        reads nothing of the branch (no ref, tree, contents or blob read) and lands."""
+        logs = [
+            Log(
+                REPO,
+                path=PATH,
+                token=localhub.token,
+                api_url=localhub.url,
+                budget_dir=tmp_path / f"host{n}",
+                coordinator=redis_server.url,
+                pacing=None,
+            )
+            for n in range(2)
+        ]
+        try:
+            for n, log in enumerate([*logs, *logs]):
+                if n == 3:
+                    before = len(localhub.requests)
+                log.append({"n": n})
+                log.flush(timeout=30)
+            reads = [r for r in localhub.requests[before:] if r.method == "GET"]
+        finally:
+            for log in logs:
+                log.close(timeout=30)
+        assert [r["n"] for r in committed_records(localhub)] == [0, 1, 2, 3]
+        assert reads == [], [r.path for r in reads]
+
+    def test_a_forged_head_in_the_record_is_never_built_on(self) -> None:
+        """A record's head whose folder does not hash to its link's folder sha is refused."""
+        from gitjsonl._commit import Head, head_from_json, head_to_json
+        from gitjsonl._github import DirEntry, git_blob_sha
+        from gitjsonl._gittree import rebuild_path, tree_sha
+
+        text = b'{"i":1}\n'
+        folder = (DirEntry("00000001.jsonl", "data/00000001.jsonl", git_blob_sha(text), 8, "file"),)
+        trees = rebuild_path(("data",), ((),), folder)
+        assert trees.shas[0] is not None
+        head = Head("c" * 40, trees.shas[0], folder, ((),), {git_blob_sha(text): text})
+        data = head_to_json(head)
+        assert head_from_json(data, ("data",), tree_sha(folder)) == head
+        assert head_from_json(data, ("data",), "0" * 40) is None
+        assert isinstance(data, dict)
+        forged = {**data, "texts": {git_blob_sha(text): "eyJpIjoyfQo="}}  # other bytes
+        assert head_from_json(forged, ("data",), tree_sha(folder)) is None
+        assert head_from_json({**data, "tree": "1" * 40}, ("data",), tree_sha(folder)) is None

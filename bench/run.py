@@ -1269,12 +1269,19 @@ def main(argv: list[str] | None = None) -> int:
     results["hour"] = hour.run()
     print(hour.summary(results["hour"]), flush=True)
 
+    print("9. many hosts, one token (the coordinator)", flush=True)
+    import hosts
+
+    results["hosts"] = hosts.run(5 if args.quick else hosts.SECONDS)
+    print(hosts.summary(results["hosts"]), flush=True)
+
     results["total_seconds"] = time.perf_counter() - started
     results["targets"] = targets(results)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     write_markdown(results, out / "results.md")
     with (out / "results.md").open("a", encoding="utf-8") as md:
         md.write(hour.markdown(results["hour"]))
+        md.write(hosts.markdown(results["hosts"]))
     draw_chart(results, out / "results.png")
     print(f"wrote results.md, results.json, results.png ({results['total_seconds']:.0f} s)")
     print(json.dumps(results["targets"], indent=2))

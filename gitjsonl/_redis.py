@@ -119,6 +119,13 @@ _TAKE = """
 local held = redis.call('PTTL', KEYS[1])
 if held > 0 then return {0, held} end
 local fence = redis.call('INCR', KEYS[2])
+if fence == 1 then
+  -- A new counter (first use, expired, or Redis restarted empty) starts at Redis's clock in
+  -- microseconds, past every fence granted before: a holder from before never matches.
+  local t = redis.call('TIME')
+  fence = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  redis.call('SET', KEYS[2], fence)
+end
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 redis.call('SET', KEYS[1], fence, 'PX', ARGV[1])
 return {fence, redis.call('GET', KEYS[3])}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +166,23 @@ class TestSharedBudget:
         assert all(client.pttl(k) > 0 for k in keys), {k: client.pttl(k) for k in keys}
 
 
+def overwritten_after(url: str, between: Callable[[], None]) -> Any:
+    """The turn record after an older holder, past ``between``, and a newer one both save."""
+    older, newer = (RedisTurns(Coordinator(url), "k") for _ in range(2))
+    never: Any = lambda: False  # noqa: E731
+    with older.held(1.0, never, time.sleep) as first:
+        assert first is not None
+        between()
+        with newer.held(1.0, never, time.sleep) as second:
+            assert second is not None
+            assert second.fence > first.fence
+            second.save({"by": "newer"})
+        first.save({"by": "older"})
+    with newer.held(1.0, never, time.sleep) as third:
+        assert third is not None
+        return third.record
+
+
 class TestTurns:
     def test_a_lease_that_ran_out_cannot_overwrite_the_record(
         self, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
@@ -173,19 +191,19 @@ class TestTurns:
         import gitjsonl._redis as module
 
         monkeypatch.setattr(module, "TURN_LEASE", 0.2)
-        slow, fast = (RedisTurns(Coordinator(redis_server.url), "k") for _ in range(2))
-        never: Any = lambda: False  # noqa: E731
-        with slow.held(1.0, never, time.sleep) as first:
-            assert first is not None
-            time.sleep(0.3)
-            with fast.held(1.0, never, time.sleep) as second:
-                assert second is not None
-                assert second.fence > first.fence
-                second.save({"by": "fast"})
-            first.save({"by": "slow"})
-        with fast.held(1.0, never, time.sleep) as third:
-            assert third is not None
-            assert third.record == {"by": "fast"}
+        assert overwritten_after(redis_server.url, lambda: time.sleep(0.3)) == {"by": "newer"}
+
+    def test_a_lease_from_before_a_restart_cannot_overwrite_the_record(
+        self, redis_server: RedisServer
+    ) -> None:
+        """After Redis restarts empty, new grants are fenced past every earlier one: a holder
+        from before the restart cannot write the record."""
+
+        def restart() -> None:
+            redis_server.kill()
+            redis_server.start()
+
+        assert overwritten_after(redis_server.url, restart) == {"by": "newer"}
 
     def test_a_held_lease_makes_the_other_host_wait(self, redis_server: RedisServer) -> None:
         """While one host holds the turn, another is refused it until the wait runs out."""

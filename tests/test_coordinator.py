@@ -373,3 +373,69 @@ class TestHeadAcrossHosts:
         forged = {**data, "texts": {git_blob_sha(text): "eyJpIjoyfQo="}}  # other bytes
         assert head_from_json(forged, ("data",), tree_sha(folder)) is None
         assert head_from_json({**data, "tree": "1" * 40}, ("data",), tree_sha(folder)) is None
+
+
+class TestNonsense:
+    def test_a_server_answering_nonsense_is_fallen_back_from(
+        self, localhub: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A "Redis" that answers +OK to everything: one WARNING, every record lands once."""
+        import socket
+        import threading
+
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+
+        def serve() -> None:
+            while True:
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+        def answer(conn: socket.socket) -> None:
+            with conn:
+                while conn.recv(65536):
+                    conn.sendall(b"+OK\r\n")
+
+        threading.Thread(target=serve, daemon=True).start()
+        try:
+            with caplog.at_level(logging.WARNING, logger="gitjsonl"):
+                log = Log(
+                    REPO,
+                    path=PATH,
+                    token=localhub.token,
+                    api_url=localhub.url,
+                    budget_dir=tmp_path,
+                    coordinator=f"redis://127.0.0.1:{server.getsockname()[1]}/0",
+                )
+                for i in range(10):
+                    log.append({"i": i})
+                log.flush(timeout=30)
+                log.close(timeout=30)
+        finally:
+            server.close()
+        assert [r["i"] for r in committed_records(localhub)] == list(range(10))
+        assert len([r for r in caplog.records if "coordinator" in r.getMessage()]) == 1
+
+    def test_a_hostile_budget_in_redis_is_repaired_not_obeyed(
+        self, redis_server: RedisServer, tmp_path: Path
+    ) -> None:
+        """A budget state in Redis pausing for 1e308 s, or not JSON at all, never stops writes
+        for more than GitHub's longest advised wait."""
+        import redis
+
+        one, _ = two_hosts(redis_server.url, tmp_path)
+        client = redis.Redis.from_url(redis_server.url)
+        token, _ = one.reserve(1)
+        assert token is not None
+        (key,) = [k for k in client.keys("gitjsonl:budget:*")]
+        client.hset(key, "state", '{"format": 1, "blocked_until": 1e308, "allowance": -5}')
+        _, wait = one.reserve(1)
+        assert wait <= 3600
+        client.hset(key, "state", "\xff not json")
+        token, wait = one.reserve(1)
+        assert token is not None
+        assert wait == 0

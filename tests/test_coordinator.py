@@ -431,7 +431,7 @@ class TestNonsense:
         client = redis.Redis.from_url(redis_server.url)
         token, _ = one.reserve(1)
         assert token is not None
-        (key,) = [k for k in client.keys("gitjsonl:budget:*")]
+        (key,) = client.keys("gitjsonl:budget:*")
         client.hset(key, "state", '{"format": 1, "blocked_until": 1e308, "allowance": -5}')
         _, wait = one.reserve(1)
         assert wait <= 3600

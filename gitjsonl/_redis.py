@@ -399,7 +399,10 @@ class RedisStore:
         from ._budget import state_to_json
 
         def attempt(redis: Coordinator) -> BudgetState:
+            deadline = time.monotonic() + 2 * SOCKET_TIMEOUT  # a decision, however contended
             for _ in range(_CAS_TRIES):
+                if time.monotonic() > deadline:
+                    break
                 state, version = self._load(redis)
                 new = change(state)
                 payload = json.dumps(state_to_json(new), separators=(",", ":"))
@@ -409,7 +412,7 @@ class RedisStore:
                 if saved == 1:
                     self.coordinator.limited[self._state] = new.limited  # ours: no warning
                     return new
-            raise CoordinatorDown("the budget changed under every one of 64 tries")
+            raise CoordinatorDown("the budget changed under every try for 2 s")
 
         try:
             return self.coordinator.call(attempt)

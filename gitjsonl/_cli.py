@@ -17,11 +17,12 @@ import logging
 import os
 import re
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ._budget import budget_for, host_budget
+from ._budget import MemoryStore, budget_for, host_budget
 from ._checkout import read_checkout
 from ._config import (
     DEFAULT,
@@ -58,11 +59,11 @@ from ._exceptions import (
 )
 from ._github import GitHubRepo, app_installation_auth, credentials_key
 from ._inspect import Inspection, find_problems, inspect_log, stats_figures, total_records
-from ._pacing import Pacing, describe_budget, describe_pacing
+from ._pacing import Pacing, budget_stats, describe_budget, describe_pacing, prune
 from ._progress import Progress, isatty
 from ._reader import LogReader
 from ._records import BadLine, encode_record, parse_line
-from ._redis import Coordinator, CoordinatorInfo, coordinator_for
+from ._redis import Coordinator, CoordinatorInfo, RedisStore, coordinator_for
 from ._stats import BudgetStats
 
 if TYPE_CHECKING:
@@ -705,13 +706,32 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _host_budget(target: _Target) -> BudgetStats | None:
-    """What this host's ledger says of the token's write budget (None: no ledger yet)."""
+    """What the coordinator (when one answers) or this host's ledger says of the token's
+    write budget (None: no ledger yet)."""
+    if target.coordinator is not None:
+        shared = _shared_budget(target.coordinator, target)
+        if shared is not None:
+            return shared
     directory = budget_dir_from_env()
     if directory is None:
         return None
     return host_budget(
         Pacing(), api_url=target.api_url, token=target.token, auth=target.auth, directory=directory
     )
+
+
+def _shared_budget(url: str, target: _Target) -> BudgetStats | None:
+    """The token's budget as the coordinator holds it; None when Redis does not answer."""
+    key, _ = credentials_key(target.api_url, target.token, target.auth)
+    coordinator = Coordinator(url)
+    try:
+        state = RedisStore(coordinator, key, MemoryStore()).load_only(coordinator)
+    except Exception:  # unreachable, or answering nonsense: the host's ledger is asked instead
+        return None
+    finally:
+        coordinator.close()
+    now = time.time()
+    return budget_stats(prune(state, now, Pacing()), now, Pacing(), shared="hosts")
 
 
 def _coordinator_info(target: _Target) -> CoordinatorInfo | None:

@@ -511,7 +511,8 @@ def describe_budget(stats: BudgetStats | None) -> str:
         return "no write by gitjsonl on this host with this token yet"
     line = (
         f"{stats.last_minute} of {stats.allowed_per_minute} writes in the last minute, "
-        f"{stats.last_hour} of {stats.allowed_per_hour} in the last hour (this host)"
+        f"{stats.last_hour} of {stats.allowed_per_hour} in the last hour "
+        f"({'every host' if stats.shared == 'hosts' else 'this host'})"
     )
     if stats.allowance < 1.0:
         line += f"; allowance {stats.allowance:.0%} after a secondary-limit answer"

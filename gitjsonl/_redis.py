@@ -395,6 +395,10 @@ class RedisStore:
             max(0.0, state.blocked_until - (time.time() + self._offset)),
         )
 
+    def load_only(self, redis: Coordinator) -> BudgetState:
+        """The state as Redis holds it (for ``Coordinator.call``), without a fallback."""
+        return self._load(redis)[0]
+
     def update(self, change: Callable[[BudgetState], BudgetState]) -> BudgetState:
         from ._budget import state_to_json
 
@@ -421,7 +425,7 @@ class RedisStore:
 
     def read(self) -> BudgetState:
         try:
-            return self.coordinator.call(lambda redis: self._load(redis)[0])
+            return self.coordinator.call(self.load_only)
         except CoordinatorDown:
             return self._fallback.read()  # type: ignore[no-any-return]
 

@@ -439,3 +439,34 @@ class TestNonsense:
         token, wait = one.reserve(1)
         assert token is not None
         assert wait == 0
+
+
+class TestStatsCommand:
+    def test_stats_command_reads_the_budget_from_the_coordinator(
+        self,
+        localhub: Any,
+        redis_server: RedisServer,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """gitjsonl stats --coordinator shows the writes every host spent, from Redis."""
+        from gitjsonl._cli import main
+
+        log = Log(
+            REPO,
+            path=PATH,
+            token=localhub.token,
+            api_url=localhub.url,
+            budget_dir=tmp_path / "elsewhere",
+            coordinator=redis_server.url,
+        )
+        log.append({"i": 1})
+        log.flush(timeout=30)
+        log.close(timeout=30)
+        time.sleep(1.0)  # the hub's reads lag behind its writes, as GitHub's do
+        monkeypatch.setenv("GITHUB_TOKEN", localhub.token)
+        args = ["--repo", REPO, "--api-url", localhub.url, "--coordinator", redis_server.url]
+        assert main([*args, "stats"]) == 0
+        out = capsys.readouterr().out
+        assert "(every host)" in out, out

@@ -558,8 +558,9 @@ class Log:
     def stats(self) -> LogStats:
         """A consistent snapshot of the counters, and of the token's write budget.
 
-        No network: the budget is read from this process, or from the host's
-        small ledger file.
+        No request to GitHub: the budget is read from this process, the host's
+        small ledger file, or the coordinator (one Redis call, bounded to about
+        a second).
         """
         budget = self._budget.stats() if self._budget is not None else None
         with self._lock:

@@ -540,11 +540,11 @@ class Log:
             allow_public=config.allow_public,
             pacing=describe_pacing(config.pacing, shared=self._shared()),
         )
-        checks = diagnose(facts)
+        info = None
         if config.coordinator is not None:
             key, _ = credentials_key(config.api_url, config.token, config.auth)
-            checks.append(coordinator_check(coordinator_for(config.coordinator).info(key)))
-        return checks
+            info = coordinator_for(config.coordinator).info(key)
+        return [*diagnose(facts), coordinator_check(info)]
 
     def _shared(self) -> str:
         """Where the budget lives (``BudgetStats.shared``) as configured."""

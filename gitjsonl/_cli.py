@@ -725,7 +725,8 @@ def _shared_budget(url: str, target: _Target) -> BudgetStats | None:
     key, _ = credentials_key(target.api_url, target.token, target.auth)
     coordinator = Coordinator(url)
     try:
-        state = RedisStore(coordinator, key, MemoryStore()).load_only(coordinator)
+        store = RedisStore(coordinator, key, MemoryStore(), writer=False)
+        state = store.load_only(coordinator)
     except Exception:  # unreachable, or answering nonsense: the host's ledger is asked instead
         return None
     finally:

@@ -92,14 +92,16 @@ _CAS_TRIES = 64
 
 _POLL_MAX = 0.02
 
-# KEYS: state hash, writers set. ARGV: writer id, seen window (s).
+# KEYS: state hash, writers set. ARGV: writer id ('': a reader, not counted), seen window (s).
 # Answers [state or false, version, seconds, microseconds].
 _LOAD = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-redis.call('ZADD', KEYS[2], now, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[2]))
-redis.call('PEXPIRE', KEYS[2], 3600000)
+if ARGV[1] ~= '' then
+  redis.call('ZADD', KEYS[2], now, ARGV[1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[2]))
+  redis.call('PEXPIRE', KEYS[2], 3600000)
+end
 local v = redis.call('HMGET', KEYS[1], 'state', 'version')
 return {v[1], v[2] or '0', t[1], t[2]}
 """
@@ -219,6 +221,8 @@ class Coordinator:
         if self._client is None:
             try:
                 import redis
+                from redis.backoff import NoBackoff
+                from redis.retry import Retry
             except ImportError as exc:
                 raise CoordinatorDown(
                     "redis-py is not installed (pip install 'gitjsonl[redis]')"
@@ -228,6 +232,9 @@ class Coordinator:
                 socket_timeout=SOCKET_TIMEOUT,
                 socket_connect_timeout=SOCKET_TIMEOUT,
                 retry_on_timeout=False,
+                # A dropped connection (Redis closed it while idle) is tried once more, at
+                # once; a timeout never: each call stays bounded by about SOCKET_TIMEOUT.
+                retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
                 health_check_interval=0,
             )
             self._scripts = {
@@ -350,12 +357,15 @@ class RedisStore:
     clock) while Redis answers, else the wall clock the host ledger uses.
     """
 
-    def __init__(self, coordinator: Coordinator, key: str, fallback: Any) -> None:
+    def __init__(
+        self, coordinator: Coordinator, key: str, fallback: Any, *, writer: bool = True
+    ) -> None:
         self.coordinator = coordinator
         self._state = coordinator.key("budget", key)
         self._writers = coordinator.key("writers", key)
         self._fallback = fallback
-        self._writer = uuid.uuid4().hex[:12]
+        # Counted among the writers sharing the token (``doctor``), unless only a reader.
+        self._writer = uuid.uuid4().hex[:12] if writer else ""
         self._offset = 0.0  # Redis's clock minus ours, at the last load
 
     @property

@@ -276,6 +276,15 @@ class TestVisible:
         from gitjsonl._cli import main
 
         monkeypatch.setenv("GITHUB_TOKEN", localhub.token)
+        writer = budget_for(
+            PACING,
+            api_url=localhub.url,
+            token=localhub.token,
+            auth=None,
+            directory=None,
+            coordinator=Coordinator(redis_server.url),
+        )
+        assert writer.reserve(1)[0] is not None  # one writer on the token, seen just now
         code = main(
             ["--repo", REPO, "--api-url", localhub.url, "--coordinator", redis_server.url, "doctor"]
         )
@@ -284,7 +293,7 @@ class TestVisible:
         assert code == 0, out
         assert "Redis " in line
         assert "round trip" in line
-        assert "0 writer(s)" in line
+        assert "1 writer(s) sharing the token now" in line
 
     def test_doctor_says_when_the_coordinator_does_not_answer(
         self, localhub: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -373,6 +382,23 @@ class TestHeadAcrossHosts:
         forged = {**data, "texts": {git_blob_sha(text): "eyJpIjoyfQo="}}  # other bytes
         assert head_from_json(forged, ("data",), tree_sha(folder)) is None
         assert head_from_json({**data, "tree": "1" * 40}, ("data",), tree_sha(folder)) is None
+
+
+class TestDroppedConnection:
+    def test_a_connection_redis_dropped_is_made_again_without_falling_back(
+        self, redis_server: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Redis closing an idle client's connection costs one reconnect, not a WARNING."""
+        import redis
+
+        one, _ = two_hosts(redis_server.url, tmp_path)
+        assert one.reserve(1)[0] is not None
+        redis.Redis.from_url(redis_server.url).client_kill_filter(_type="normal", skipme=True)
+        with caplog.at_level(logging.WARNING, logger="gitjsonl"):
+            token, _ = one.reserve(1)
+        assert token is not None
+        assert caplog.records == []
+        assert one.stats().shared == "hosts"
 
 
 class TestNonsense:

@@ -106,5 +106,5 @@ def test_redis_killed_and_restarted_mid_run_loses_nothing(
 
     # Back on Redis: the restarted, empty server holds the budget and the turn again.
     keys = redis.Redis.from_url(redis_server.url).keys("gitjsonl:*")
-    assert any(k.startswith(b"gitjsonl:budget:") for k in keys)
-    assert any(k.startswith(b"gitjsonl:turn:") for k in keys)
+    assert any(k.startswith(b"gitjsonl:budget:") for k in keys), keys
+    assert any(k.startswith(b"gitjsonl:turn:") for k in keys), keys

@@ -6,6 +6,7 @@ from ._async import AsyncLog
 from ._config import Identity
 from ._doctor import Check
 from ._exceptions import (
+    AnswerTooLarge,
     AuthenticationError,
     BufferFull,
     ContentsConflict,
@@ -15,6 +16,7 @@ from ._exceptions import (
     GitHubError,
     GitJsonlError,
     LogClosed,
+    MalformedAnswer,
     MigrationError,
     NotFastForward,
     NotFound,
@@ -40,6 +42,7 @@ from ._stats import BudgetStats, LogStats
 from ._version import __version__
 
 __all__ = [
+    "AnswerTooLarge",
     "AsyncLog",
     "AuthenticationError",
     "BudgetStats",
@@ -57,6 +60,7 @@ __all__ = [
     "Log",
     "LogClosed",
     "LogStats",
+    "MalformedAnswer",
     "MigrationError",
     "NotFastForward",
     "NotFound",

@@ -39,7 +39,7 @@ from . import _http
 from ._answers import MALFORMED as _MALFORMED
 from ._answers import malformed_answer
 from ._answers import shown_cause as _shown_cause
-from ._config import DEFAULT_API_URL, Identity, check_branch, check_repo
+from ._config import DEFAULT_API_URL, Identity, check_api_url, check_branch, check_repo
 from ._exceptions import (
     AuthenticationError,
     ContentsConflict,
@@ -238,9 +238,12 @@ def credentials(token: str | None, auth: object | None) -> Auth.Auth | None:
                 "auth must be a PyGithub credentials object, such as "
                 f"github.Auth.AppAuth(...).get_installation_auth(...), not {type(auth).__name__}"
             )
-        for secret in (getattr(auth, "token", None), getattr(auth, "password", None)):
-            if isinstance(secret, str):
-                remember_secret(secret)
+        # Only the kinds that hold a fixed secret: an App installation's `token` is a
+        # property that fetches one (its tokens have the ghs_ shape redact knows).
+        if isinstance(auth, Auth.Token):
+            remember_secret(auth.token)
+        elif isinstance(auth, Auth.Login):
+            remember_secret(auth.password)
         return auth
     remember_secret(token)
     return Auth.Token(token) if token else None
@@ -410,9 +413,11 @@ class GitHubRepo:
         api_url: str = DEFAULT_API_URL,
         timeout: float = 30.0,
         user_agent: str = "gitjsonl",
+        allow_insecure_http: bool = False,
     ) -> None:
         self.full_name = full_name
-        self.api_url = api_url.rstrip("/")
+        # Checked here too: the token goes nowhere in clear text, whoever builds this.
+        self.api_url = check_api_url(api_url, allow_insecure_http=allow_insecure_http)
         self._timeout = float(timeout)
         self._gh = Github(
             auth=credentials(token, auth),

@@ -71,7 +71,8 @@ def shown_cause(exc: BaseException) -> BaseException | None:
         shown = str(exc)
     except Exception:
         return None
-    return exc if len(shown) <= 2000 and server_text(shown, 2000) == " ".join(shown.split()) else None
+    clean = len(shown) <= 2000 and server_text(shown, 2000) == " ".join(shown.split())
+    return exc if clean else None
 
 
 def _shown(value: Any) -> str:
@@ -133,24 +134,24 @@ def items(value: Any, what: str) -> list[Any]:
     return value
 
 
-def tree_listing(data: Any, ref: str) -> dict[str, Any]:
+def tree_listing(answer: Any, ref: str) -> dict[str, Any]:
     """A ``GET git/trees/{ref}`` answer, every entry's fields checked."""
     what = f"tree {ref}"
-    data = mapping(data, what)
+    data = mapping(answer, what)
     sha(data.get("sha"), f"{what}: sha")
     for index, entry in enumerate(items(data.get("tree"), f"{what}: tree")):
         where = f"{what}: tree[{index}]"
-        entry = mapping(entry, where)
-        name = text(entry.get("path"), f"{where}.path")
+        fields = mapping(entry, where)
+        name = text(fields.get("path"), f"{where}.path")
         if not name or "/" in name or "\0" in name:
             raise _wrong(f"{where}.path", name, "a name in the folder")
-        kind = text(entry.get("type"), f"{where}.type")
+        kind = text(fields.get("type"), f"{where}.type")
         if kind not in ("blob", "tree", "commit"):
             raise _wrong(f"{where}.type", kind, "blob, tree or commit")
-        sha(entry.get("sha"), f"{where}.sha")
-        text(entry.get("mode"), f"{where}.mode")
+        sha(fields.get("sha"), f"{where}.sha")
+        text(fields.get("mode"), f"{where}.mode")
         if kind == "blob":
-            count(entry.get("size"), f"{where}.size")
+            count(fields.get("size"), f"{where}.size")
     if "truncated" in data:
         flag(data["truncated"], f"{what}: truncated")
     return data

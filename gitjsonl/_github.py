@@ -559,7 +559,8 @@ class GitHubRepo:
     def get_commit(self, sha: str) -> CommitInfo:
         def get() -> CommitInfo:
             commit = self._repo.get_git_commit(sha)
-            return _commit_info(answers.pick(commit, "sha", f"commit {sha}"), commit, commit.parents)
+            named = answers.pick(commit, "sha", f"commit {sha}")
+            return _commit_info(named, commit, commit.parents)
 
         return self._call(get)
 
@@ -763,7 +764,7 @@ class GitHubRepo:
 
 
 def _commit_info(sha: str, commit: Any, parents: Any) -> CommitInfo:
-    """A ``CommitInfo`` from a PyGithub git commit (and the parents it lists), every field checked."""
+    """A ``CommitInfo`` from a PyGithub git commit (and the parents it lists), fields checked."""
     sha = answers.sha(sha, "commit sha")
     what = f"commit {sha}"
     committer = commit.committer

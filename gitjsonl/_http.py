@@ -200,7 +200,7 @@ class _DeadlineResponse(http.client.HTTPResponse):
     def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
         super().__init__(sock, *args, **kwargs)
         # Nothing has been read yet: the buffered reader can be swapped for one over ours.
-        self.fp = io.BufferedReader(_DeadlineReader(self.fp.detach(), sock))  # type: ignore[arg-type]
+        self.fp = io.BufferedReader(_DeadlineReader(self.fp.detach(), sock))
 
 
 class _DeadlineConnection:
@@ -208,7 +208,6 @@ class _DeadlineConnection:
 
     timeout: Any
     sock: socket.socket | None
-    response_class = _DeadlineResponse
 
     def _bound_timeout(self) -> None:
         left = _time_left()
@@ -227,11 +226,11 @@ class _DeadlineConnection:
 
 
 class _HTTPConnection(_DeadlineConnection, urllib3.connection.HTTPConnection):
-    pass
+    response_class = _DeadlineResponse
 
 
 class _HTTPSConnection(_DeadlineConnection, urllib3.connection.HTTPSConnection):
-    pass
+    response_class = _DeadlineResponse
 
 
 class _HTTPPool(urllib3.HTTPConnectionPool):
@@ -303,12 +302,17 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
         if not 300 <= status < 400:
             return
         location = response.headers.get("location", "")
-        target = urllib.parse.urljoin(str(response.request.url or ""), location)
+        asked = str(response.request.url or "")
+        target = urllib.parse.urljoin(asked, location)
         follow = (
             status == 301
             and method in ("GET", "HEAD")
             and bool(location)
             and self.origin.holds(target, within_prefix=True)
+            # PyGithub follows an absolute Location's path alone, and raises a bare
+            # RuntimeError on a relative one or one naming the path it asked for.
+            and bool(urllib.parse.urlsplit(location).scheme)
+            and urllib.parse.urlsplit(target).path != urllib.parse.urlsplit(asked).path
             and _call.followed < _MAX_FOLLOWED
         )
         if follow:

@@ -34,9 +34,17 @@ _PATTERNS = (
     re.compile(r"(?i)(\b(?:bearer|token|basic)\s+)(?=\S*\d)[A-Za-z0-9._~+/=-]{8,}()"),
 )
 
-_secrets: set[str] = set()
-_secrets_lock = threading.Lock()
-_secrets_pattern: re.Pattern[str] | None = None
+
+class _KnownSecrets:
+    """The tokens this process was given, and one pattern matching any of them."""
+
+    def __init__(self) -> None:
+        self.secrets: set[str] = set()
+        self.lock = threading.Lock()
+        self.pattern: re.Pattern[str] | None = None
+
+
+_known = _KnownSecrets()
 
 #: Shorter strings are not removed verbatim (they would mangle ordinary words).
 _MIN_SECRET = 6
@@ -44,21 +52,20 @@ _MIN_SECRET = 6
 
 def remember_secret(secret: str | None) -> None:
     """Remove ``secret`` verbatim from every text ``redact`` sees from now on (in this process)."""
-    global _secrets_pattern
     if not secret or len(secret) < _MIN_SECRET:
         return
-    with _secrets_lock:
-        if secret in _secrets:
+    with _known.lock:
+        if secret in _known.secrets:
             return
-        _secrets.add(secret)
+        _known.secrets.add(secret)
         # Longest first, so that a token containing another is removed whole.
-        alternatives = sorted(_secrets, key=len, reverse=True)
-        _secrets_pattern = re.compile("|".join(re.escape(s) for s in alternatives))
+        alternatives = sorted(_known.secrets, key=len, reverse=True)
+        _known.pattern = re.compile("|".join(re.escape(s) for s in alternatives))
 
 
 def redact(text: str) -> str:
     """``text`` without any credential in it."""
-    known = _secrets_pattern
+    known = _known.pattern
     if known is not None:
         text = known.sub(REMOVED, text)
     for pattern in _PATTERNS:

@@ -225,20 +225,33 @@ class _DeadlineConnection:
         super().request(*args, **kwargs)  # type: ignore[misc]
 
 
-class _HTTPConnection(_DeadlineConnection, urllib3.connection.HTTPConnection):
-    response_class = _DeadlineResponse
+_WITH_DEADLINE: dict[type, type] = {}
+_WITH_DEADLINE_LOCK = threading.Lock()
 
 
-class _HTTPSConnection(_DeadlineConnection, urllib3.connection.HTTPSConnection):
-    response_class = _DeadlineResponse
+def _with_deadline(base: type) -> type:
+    """``base`` (urllib3's connection class) connecting, sending and reading under the deadline."""
+    with _WITH_DEADLINE_LOCK:
+        made = _WITH_DEADLINE.get(base)
+        if made is None:
+            attributes = {"response_class": _DeadlineResponse}
+            made = type(f"Deadline{base.__name__}", (_DeadlineConnection, base), attributes)
+            _WITH_DEADLINE[base] = made
+        return made
 
 
 class _HTTPPool(urllib3.HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
+    # Looked up when a connection is made, not at import: whoever replaced urllib3's
+    # class since (vcrpy, recording cassettes) still sees its requests.
+    @property
+    def ConnectionCls(self) -> Any:  # type: ignore[override]
+        return _with_deadline(urllib3.HTTPConnectionPool.ConnectionCls)
 
 
 class _HTTPSPool(urllib3.HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
+    @property
+    def ConnectionCls(self) -> Any:  # type: ignore[override]
+        return _with_deadline(urllib3.HTTPSConnectionPool.ConnectionCls)
 
 
 _POOLS: dict[str, Any] = {"http": _HTTPPool, "https": _HTTPSPool}

@@ -466,9 +466,7 @@ def test_dripping_write_is_ambiguous(proxy: HostileProxy) -> None:
 # -- 2. size: no answer larger than GitHub sends for the endpoint ----------------------------
 
 _HUGE = [
-    pytest.param(
-        r"/git/ref/heads/main", huge(256 * 2**20, declared=True), id="ref-256MB-declared"
-    ),
+    pytest.param(r"/git/ref/heads/main", huge(256 * 2**20, declared=True), id="ref-256MB-declared"),
     pytest.param(
         r"/git/ref/heads/main", huge(256 * 2**20, declared=False), id="ref-256MB-undeclared"
     ),
@@ -578,58 +576,102 @@ def _move_ref(repo: GitHubRepo, hub: LocalHub) -> Any:
     return repo.update_ref("main", head_of(hub))
 
 
-def _row(rid: str, method: str, path: str, act: Any, call: Any, write: bool = False) -> Any:
-    return pytest.param(Lie(method, path, act, call, write), id=rid)
+def _rows(method: str, path: str, call: Any, *cases: tuple[str, Any], write: bool = False) -> Any:
+    """Rows of lies on one endpoint, each made to the same call."""
+    return [pytest.param(Lie(method, path, act, call, write), id=rid) for rid, act in cases]
 
 
-_REF = r"/git/ref/heads/main"
+_TREES, _BLOBS = r"/git/trees/", r"/git/blobs/"
 _LIES = [
-    _row("ref-not-json", "GET", _REF, raw_body(b"<html>proxy error</html>"), _read_head),
-    _row("ref-json-cut-short", "GET", _REF, raw_body(b'{"ref": "refs/heads/main", "obj'), _read_head),
-    _row("ref-is-a-list", "GET", _REF, lie(lambda d: [d]), _read_head),
-    _row("ref-sha-is-a-number", "GET", _REF, lie(_set("object.sha", 123)), _read_head),
-    _row("ref-sha-not-hex", "GET", _REF, lie(_set("object.sha", "z" * 40)), _read_head),
-    _row("ref-sha-too-short", "GET", _REF, lie(_set("object.sha", "abc")), _read_head),
-    _row("ref-object-missing", "GET", _REF, lie(_set("object", ...)), _read_head),
-    _row("ref-object-is-a-string", "GET", _REF, lie(_set("object", "x")), _read_head),
-    _row("ref-body-cut-short", "GET", _REF, cut_short, _read_head),
-    _row("tree-without-tree", "GET", r"/git/trees/", lie(_set("tree", ...)), _read_root),
-    _row("tree-is-a-dict", "GET", r"/git/trees/", lie(_set("tree", {})), _read_root),
-    _row("tree-size-negative", "GET", r"/git/trees/", lie(_set("tree.0.size", -1)), _read_root),
-    _row("tree-size-string", "GET", r"/git/trees/", lie(_set("tree.0.size", "9")), _read_root),
-    _row("tree-entry-sha-null", "GET", r"/git/trees/", lie(_set("tree.0.sha", _read_root)), _read_root),
-    _row("tree-entry-path-slash", "GET", r"/git/trees/", lie(_set("tree.0.path", "a/b")), _read_root),
-    _row("tree-entry-type-odd", "GET", r"/git/trees/", lie(_set("tree.0.type", "x")), _read_root),
-    _row("tree-truncated-string", "GET", r"/git/trees/", lie(_set("truncated", "no")), _read_root),
-    _row("blob-not-base64", "GET", r"/git/blobs/", lie(_set("content", "@@@@")), _read_blob),
-    _row("blob-utf8-encoding", "GET", r"/git/blobs/", lie(_set("encoding", "utf-8")), _read_blob),
-    _row("blob-cut-short", "GET", r"/git/blobs/", lie(_set("content", "YQ==")), _read_blob),
-    _row("blob-content-number", "GET", r"/git/blobs/", lie(_set("content", 5)), _read_blob),
-    _row("commit-tree-number", "GET", r"/git/commits/", lie(_set("tree", 7)), _read_commit),
-    _row("commit-parents-dict", "GET", r"/git/commits/", lie(_set("parents", {})), _read_commit),
-    _row("commit-message-null", "GET", r"/git/commits/", lie(_set("message", _read_commit)), _read_commit),
-    _row("commits-page-not-list", "GET", r"/commits\?", lie(lambda d: {"x": 1}), _list_commits),
-    _row("commits-page-sha-bad", "GET", r"/commits\?", lie(_set("0.sha", "nope")), _list_commits),
-    _row("blob-create-sha-number", "POST", r"/git/blobs", lie(_set("sha", 42)), _create_blob, True),
-    _row("blob-create-not-json", "POST", r"/git/blobs", raw_body(b"oops"), _create_blob, True),
-    _row("tree-create-sha-missing", "POST", r"/git/trees", lie(_set("sha", ...)), _make_tree, True),
-    _row("tree-create-html", "POST", r"/git/trees", raw_body(b"<h1>502</h1>"), _make_tree, True),
-    _row("commit-create-list", "POST", r"/git/commits", lie(lambda d: []), _make_commit, True),
-    _row("ref-update-not-json", "PATCH", r"/git/refs/", raw_body(b"{{{"), _move_ref, True),
-    _row("ref-update-cut-short", "PATCH", r"/git/refs/", cut_short, _move_ref, True),
+    *_rows(
+        "GET",
+        r"/git/ref/heads/main",
+        _read_head,
+        ("ref-not-json", raw_body(b"<html>proxy error</html>")),
+        ("ref-json-cut-short", raw_body(b'{"ref": "refs/heads/main", "obj')),
+        ("ref-is-a-list", lie(lambda d: [d])),
+        ("ref-sha-is-a-number", lie(_set("object.sha", 123))),
+        ("ref-sha-not-hex", lie(_set("object.sha", "z" * 40))),
+        ("ref-sha-too-short", lie(_set("object.sha", "abc"))),
+        ("ref-object-missing", lie(_set("object", ...))),
+        ("ref-object-is-a-string", lie(_set("object", "x"))),
+        ("ref-body-cut-short", cut_short),
+    ),
+    *_rows(
+        "GET",
+        _TREES,
+        _read_root,
+        ("tree-without-tree", lie(_set("tree", ...))),
+        ("tree-is-a-dict", lie(_set("tree", {}))),
+        ("tree-size-negative", lie(_set("tree.0.size", -1))),
+        ("tree-size-string", lie(_set("tree.0.size", "9"))),
+        ("tree-entry-sha-null", lie(_set("tree.0.sha", None))),
+        ("tree-entry-path-slash", lie(_set("tree.0.path", "a/b"))),
+        ("tree-entry-type-odd", lie(_set("tree.0.type", "x"))),
+        ("tree-truncated-string", lie(_set("truncated", "no"))),
+    ),
+    *_rows(
+        "GET",
+        _BLOBS,
+        _read_blob,
+        ("blob-not-base64", lie(_set("content", "@@@@"))),
+        ("blob-utf8-encoding", lie(_set("encoding", "utf-8"))),
+        ("blob-cut-short", lie(_set("content", "YQ=="))),
+        ("blob-content-number", lie(_set("content", 5))),
+    ),
+    *_rows(
+        "GET",
+        r"/git/commits/",
+        _read_commit,
+        ("commit-tree-number", lie(_set("tree", 7))),
+        ("commit-parents-dict", lie(_set("parents", {}))),
+        ("commit-message-null", lie(_set("message", None))),
+    ),
+    *_rows(
+        "GET",
+        r"/commits\?",
+        _list_commits,
+        ("commits-page-not-list", lie(lambda d: {"x": 1})),
+        ("commits-page-sha-bad", lie(_set("0.sha", "nope"))),
+    ),
+    *_rows(
+        "POST",
+        r"/git/blobs",
+        _create_blob,
+        ("blob-create-sha-number", lie(_set("sha", 42))),
+        ("blob-create-not-json", raw_body(b"oops")),
+        write=True,
+    ),
+    *_rows(
+        "POST",
+        r"/git/trees",
+        _make_tree,
+        ("tree-create-sha-missing", lie(_set("sha", ...))),
+        ("tree-create-html", raw_body(b"<h1>502</h1>")),
+        write=True,
+    ),
+    *_rows("POST", r"/git/commits", _make_commit, ("commit-list", lie(lambda d: [])), write=True),
+    *_rows(
+        "PATCH",
+        r"/git/refs/",
+        _move_ref,
+        ("ref-update-not-json", raw_body(b"{{{")),
+        ("ref-update-cut-short", cut_short),
+        write=True,
+    ),
 ]
 
 
 @pytest.mark.parametrize("lie_", _LIES)
-def test_lying_answer_is_a_malformed_answer(
-    hub: LocalHub, proxy: HostileProxy, lie_: Lie
-) -> None:
+def test_lying_answer_is_a_malformed_answer(hub: LocalHub, proxy: HostileProxy, lie_: Lie) -> None:
     """A malformed, mistyped or cut-short answer is a GitHubError naming it, never anything else."""
     repo = repo_at(proxy)
     proxy.add(lie_.method, lie_.path, lie_.act)
     with pytest.raises(GitHubError) as raised:
         lie_.call(repo, hub)
-    assert isinstance(raised.value, TransientError), repr(raised.value)
+    # A body cut short is the network's failure (TransientError); the rest are lies.
+    expected = TransientError if lie_.act is cut_short else MalformedAnswer
+    assert isinstance(raised.value, expected), repr(raised.value)
     assert raised.value.ambiguous is lie_.write, repr(raised.value)
     no_secret_in(raised.value)
 
@@ -700,7 +742,8 @@ def test_cli_reports_a_lying_server_in_one_line(
     assert status == 1
     assert err.count("\n") == 1, err
     assert err.startswith("gitjsonl: error: "), err
-    assert "GitHub's answer" in err and "unexpected" not in err, err
+    assert "GitHub's answer" in err, err
+    assert "unexpected" not in err, err
     assert SECRET not in err
 
 
@@ -717,9 +760,12 @@ _REDIRECTS = [
 ]
 
 
+def _create_blob_call(repo: GitHubRepo) -> Callable[[], Any]:
+    return lambda: repo.create_blob(b'{"id": 1}\n')
+
+
 @pytest.mark.parametrize(("method", "status", "where"), _REDIRECTS)
 def test_redirect_is_reported_with_its_status(
-    hub: LocalHub,
     proxy: HostileProxy,
     elsewhere: _ElsewhereServer,
     method: str,
@@ -731,11 +777,9 @@ def test_redirect_is_reported_with_its_status(
     base = elsewhere_url(elsewhere) if where == "elsewhere" else proxy.url
     path = r"/git/ref/heads/main" if method == "GET" else r"/git/blobs"
     proxy.add(method, path, redirect(status, f"{base}/repos/{REPO}/git/moved"))
+    call = (lambda: repo.get_head("main")) if method == "GET" else _create_blob_call(repo)
     with pytest.raises(RepositoryMoved) as raised:
-        if method == "GET":
-            repo.get_head("main")
-        else:
-            repo.create_blob(b'{"id": 1}\n')
+        call()
     assert raised.value.status == status
     assert f"answered {status}" in str(raised.value)
     assert elsewhere.requests == []
@@ -828,13 +872,16 @@ def test_cli_never_sends_the_token_to_a_linked_host(
         command = [sys.executable, "-O", "-c", _UNDER_O, *argv]
     else:
         command = [sys.executable, "-m", "gitjsonl", *argv]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 1, (done.returncode, done.stderr)
     assert elsewhere.requests == []
     lines = done.stderr.splitlines()
     assert lines[-1].startswith("gitjsonl: error: "), done.stderr
     assert "outside the API" in lines[-1], done.stderr
-    assert "Traceback" not in done.stderr and "AssertionError" not in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "AssertionError" not in done.stderr
     assert SECRET not in done.stdout + done.stderr
 
 
@@ -890,7 +937,9 @@ _SECRETS_IN_TEXT = [
     pytest.param(f"eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOi{SECRET}.c2lnbmF0dXJl", id="jwt"),
     pytest.param(f"Authorization: Bearer {SECRET}0123", id="bearer"),
     pytest.param(f'{{"token": "{SECRET}"}}', id="json-token-field"),
-    pytest.param(f"-----BEGIN RSA PRIVATE KEY-----\n{SECRET}\n-----END RSA PRIVATE KEY-----", id="key"),
+    pytest.param(
+        f"-----BEGIN RSA PRIVATE KEY-----\n{SECRET}\n-----END RSA PRIVATE KEY-----", id="key"
+    ),
     pytest.param(f"x {PLAIN_TOKEN} y", id="remembered-token"),
 ]
 
@@ -913,7 +962,8 @@ class TestRedact:
         shown = server_text("line one\nline two " + "x" * 5000, 100)
         assert "\n" not in shown
         assert shown.startswith("line one line two ")
-        assert len(shown) < 140 and "5,018 characters in all" in shown
+        assert len(shown) < 140
+        assert "5,018 characters in all" in shown
 
     def test_github_error_messages_are_scrubbed_and_bounded(self) -> None:
         """A GitHubError built from any text holds no credential and at most its limit."""
@@ -983,10 +1033,12 @@ def test_cli_refuses_insecure_http_unless_flagged(
     argv = ["--repo", REPO, "--api-url", "http://ghe.invalid", "tail"]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "--allow-insecure-http" in err and SECRET not in err
+    assert "--allow-insecure-http" in err
+    assert SECRET not in err
     assert main(["--allow-insecure-http", *argv]) == 1  # it tried: no such host
     err = capsys.readouterr().err
-    assert "clear text" not in err and SECRET not in err
+    assert "clear text" not in err
+    assert SECRET not in err
 
 
 def test_origin_compares_scheme_host_and_port() -> None:

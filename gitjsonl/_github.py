@@ -1,9 +1,18 @@
 """The one seam where gitjsonl talks to GitHub: PyGithub, configured deliberately.
 
-Nothing else in the package imports ``github`` or ``requests``. Every method
-here does exactly one HTTP request (``iter_commits`` one per page), returns
-plain values, and translates everything PyGithub, requests and urllib3 raise
-into the exceptions of ``_exceptions`` (``raise ... from exc``).
+Nothing else in the package imports ``github`` or ``requests`` (but this
+module's two helpers: ``_http``, the transport under PyGithub, and
+``_answers``, the checks of what GitHub answers). Every method here does
+exactly one HTTP request (``iter_commits`` one per page), returns plain
+values, and translates everything PyGithub, requests and urllib3 raise into
+the exceptions of ``_exceptions`` (``raise ... from exc``).
+
+Every answer is distrusted where it enters: a call's requests share one
+deadline (``timeout``) and each answer a size cap (``_http``); no request
+leaves the API's host, whatever a redirect or a ``Link`` says (``_http``);
+each field used is checked (``_answers``), a bad one is ``MalformedAnswer``;
+what a server says is scrubbed of credentials and cut short (``_redact``)
+before it is put in an exception.
 
 PyGithub is configured so that our retry policy is the only one:
 ``retry=0`` (its ``GithubRetry`` would sleep 60 s on a secondary limit and

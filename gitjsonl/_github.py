@@ -428,8 +428,9 @@ class GitHubRepo:
         # Checked here too: the token goes nowhere in clear text, whoever builds this.
         self.api_url = check_api_url(api_url, allow_insecure_http=allow_insecure_http)
         self._timeout = float(timeout)
+        given = credentials(token, auth)
         self._gh = Github(
-            auth=credentials(token, auth),
+            auth=given,
             base_url=self.api_url,
             timeout=int(timeout) or 1,
             user_agent=user_agent,
@@ -446,6 +447,11 @@ class GitHubRepo:
         # Each call's requests within `timeout` in all, each answer within its cap,
         # every request on the API's host (see _http).
         _http.install(self._repo.requester, api_url=self.api_url, timeout=self._timeout)
+        # A GitHub App's installation tokens are fetched through a requester of its own.
+        integration = getattr(given, "_AppInstallationAuth__integration", None)
+        fetcher = getattr(integration, "_GithubIntegration__requester", None)
+        if fetcher is not None:
+            _http.install(fetcher, api_url=self.api_url, timeout=self._timeout)
 
     def close(self) -> None:
         self._gh.close()

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import github
 import pytest
 
 import gitjsonl
@@ -461,6 +462,24 @@ def test_dripping_write_is_ambiguous(proxy: HostileProxy) -> None:
     with pytest.raises(TransientError) as raised:
         repo.create_blob(b'{"id": 1}\n')
     assert raised.value.ambiguous is True
+
+
+def test_app_token_fetch_from_a_dripping_server_is_cut_off(
+    hub: LocalHub, proxy: HostileProxy
+) -> None:
+    """A GitHub App's installation-token request (a requester of its own) is bounded too."""
+    from .helpers import rsa_key_pair
+
+    private, public = rsa_key_pair()
+    hub.register_app(4242, public, 77)
+    auth = github.Auth.AppAuth(4242, private).get_installation_auth(77)
+    repo = GitHubRepo(REPO, token=None, auth=auth, api_url=proxy.url, timeout=2)
+    proxy.add("POST", r"/app/installations/77/access_tokens", drip_body(0.1))
+    start = time.monotonic()
+    with pytest.raises(TransientError):
+        repo.get_head("main")
+    assert time.monotonic() - start < 4
+    assert ("POST", "/app/installations/77/access_tokens") in proxy.seen
 
 
 # -- 2. size: no answer larger than GitHub sends for the endpoint ----------------------------

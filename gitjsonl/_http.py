@@ -44,7 +44,13 @@ import urllib3
 import urllib3.exceptions
 
 from ._config import MiB
-from ._exceptions import AnswerTooLarge, GitHubError, RepositoryMoved, TransientError
+from ._exceptions import (
+    AnswerTooLarge,
+    GitHubError,
+    MalformedAnswer,
+    RepositoryMoved,
+    TransientError,
+)
 from ._redact import server_text
 
 __all__ = [
@@ -304,6 +310,11 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
                 sent = not isinstance(exc, requests.exceptions.ConnectTimeout)
                 raise _late(where, timeout, ambiguous=write and sent) from exc
             self._refuse_redirect(response, method, where)
+            if response.status_code == 202 and not write:
+                # PyGithub sleeps 5 s and asks again, for ever: GitHub sends 202 to a read only
+                # while it computes statistics, which gitjsonl never asks for.
+                response.close()
+                raise MalformedAnswer(f"GitHub answered 202 Accepted to {where}", status=202)
             self._read_body(response, answer_cap(method, url), where, timeout, write=write)
             return response
         finally:

@@ -455,6 +455,17 @@ def test_tail_from_a_dripping_server_returns_within_its_time(
         no_secret_in(raised.value, log.stats())
 
 
+def test_202_to_a_read_is_not_waited_for(proxy: HostileProxy) -> None:
+    """A read answered 202 (PyGithub would sleep 5 s and ask again, for ever) is refused."""
+    repo = repo_at(proxy, timeout=2)
+    proxy.add("GET", r"/git/ref/heads/main", raw_body(b"{}", status=202))
+    start = time.monotonic()
+    with pytest.raises(MalformedAnswer) as raised:
+        repo.get_head("main")
+    assert time.monotonic() - start < 2
+    assert raised.value.status == 202
+
+
 def test_dripping_write_is_ambiguous(proxy: HostileProxy) -> None:
     """A write whose answer drips past the timeout may have landed: ambiguous TransientError."""
     repo = repo_at(proxy, timeout=1)
@@ -1008,6 +1019,14 @@ def test_http_api_url_off_this_machine_is_refused(url: str) -> None:
         gitjsonl.Log(REPO, path="data/x", token=TOKEN, api_url=url, pacing=None)
     assert "clear text" in str(raised.value)
     no_secret_in(raised.value)
+
+
+@pytest.mark.parametrize("url", _INSECURE)
+def test_the_seam_refuses_insecure_http_whoever_builds_it(url: str) -> None:
+    """GitHubRepo itself refuses the URL (the check does not rely on its callers)."""
+    with pytest.raises(ValueError, match="clear text"):
+        GitHubRepo(REPO, token=TOKEN, api_url=url)
+    GitHubRepo(REPO, token=TOKEN, api_url=url, allow_insecure_http=True).close()
 
 
 @pytest.mark.parametrize("url", _INSECURE)

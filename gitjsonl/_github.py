@@ -173,7 +173,7 @@ def translate_error(exc: BaseException, *, write: bool) -> GitHubError:
     if isinstance(exc, GithubException):
         status, message = exc.status, _message(exc.data)
         lowered = message.lower()
-        if 300 <= status < 400:
+        if status in _http.REDIRECTS:
             location = server_text(_header(exc.headers, "location") or "", 200)
             return RepositoryMoved(
                 f"the repository has moved (GitHub answered {status}, see {location or 'no'} "
@@ -346,7 +346,7 @@ def _refuse_redirects(requester: Any) -> None:
 
     def checked(verb: str, url: str, *args: Any, **kwargs: Any) -> Any:
         status, headers, output = send(verb, url, *args, **kwargs)
-        if 300 <= status < 400:
+        if status in _http.REDIRECTS:  # not 304: a conditional GET's answer
             raise GithubException(status, {"message": "Moved"}, headers)
         return status, headers, output
 

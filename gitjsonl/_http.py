@@ -56,6 +56,7 @@ from ._redact import server_text
 __all__ = [
     "BLOB_ANSWER_CAP",
     "METADATA_ANSWER_CAP",
+    "REDIRECTS",
     "TREE_ANSWER_CAP",
     "BoundedAdapter",
     "Origin",
@@ -72,6 +73,10 @@ BLOB_ANSWER_CAP = 140 * MiB
 TREE_ANSWER_CAP = 32 * MiB
 #: Everything else (a ref, a commit, a page of 100 commits, an error): a few kB in practice.
 METADATA_ANSWER_CAP = 8 * MiB
+
+#: The statuses that send a client elsewhere (304 Not Modified is an answer, not one of them:
+#: a conditional GET's "nothing new").
+REDIRECTS = frozenset({300, 301, 302, 303, 305, 307, 308})
 
 #: Same-host 301s PyGithub may follow within one call (a rename, then a transfer).
 _MAX_FOLLOWED = 3
@@ -323,7 +328,7 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
 
     def _refuse_redirect(self, response: requests.Response, method: str, where: str) -> None:
         status = response.status_code
-        if not 300 <= status < 400:
+        if status not in REDIRECTS:
             return
         location = response.headers.get("location", "")
         asked = str(response.request.url or "")

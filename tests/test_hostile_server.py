@@ -834,6 +834,15 @@ def test_301_to_the_same_path_is_a_repository_moved(proxy: HostileProxy) -> None
     assert raised.value.status == 301
 
 
+def test_304_is_an_answer_not_a_redirect(proxy: HostileProxy) -> None:
+    """A 304 Not Modified (a conditional GET's answer) passes the transport untouched."""
+    repo = repo_at(proxy)
+    proxy.add("GET", r"/rate_limit", raw_body(b"", status=304))
+    url = f"{proxy.url}/rate_limit"
+    status, _headers, _body = repo._repo.requester.requestJson("GET", url)
+    assert status == 304
+
+
 @pytest.mark.parametrize("base", ["{api}", ""], ids=["absolute", "relative"])
 def test_redirect_loop_on_the_api_host_ends(proxy: HostileProxy, base: str) -> None:
     """301s that go round in circles end in RepositoryMoved, not a RecursionError."""

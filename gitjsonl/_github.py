@@ -612,7 +612,9 @@ class GitHubRepo:
         def get() -> dict[str, Any]:
             url = f"{self._repo.url}/git/trees/{urllib.parse.quote(ref, safe='')}"
             _headers, data = self._repo.requester.requestJsonAndCheck("GET", url)
-            data = answers.tree_listing(data, ref)
+            answers.tree_listing(data, ref)  # every field of every entry
+            if not isinstance(data, dict) or not isinstance(data.get("sha"), str):
+                raise GitHubError(f"unexpected answer listing tree {ref}")
             if data.get("truncated"):
                 # Only a tree of more than 100,000 entries (or 7 MB) is cut.
                 raise GitHubError(f"GitHub truncated the listing of tree {ref}")
@@ -719,9 +721,10 @@ class GitHubRepo:
                 [self._lazy_commit(p) for p in parents],
                 **kwargs,
             )
-            return answers.sha(answers.pick(commit, "sha", "POST git/commits"), "commit sha")
+            sha: str = commit.sha
+            return sha
 
-        return self._call(create, write=True)
+        return self._call(lambda: answers.sha(create(), "POST git/commits: sha"), write=True)
 
     def update_ref(self, branch: str, sha: str) -> None:
         """Move ``branch`` to ``sha`` if that is a fast-forward (``force`` is never sent true)."""

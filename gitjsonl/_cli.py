@@ -53,6 +53,7 @@ from ._pacing import Pacing, describe_budget, describe_pacing
 from ._progress import Progress, isatty
 from ._reader import LogReader
 from ._records import BadLine, encode_record, parse_line
+from ._redact import redact, server_text
 from ._stats import BudgetStats
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ class _StderrHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if getattr(record, "gitjsonl_raised", False) and self.level > logging.DEBUG:
             return  # main() prints the same error once, as its last line
-        message = record.getMessage().removeprefix("gitjsonl: ")
+        message = redact(record.getMessage()).removeprefix("gitjsonl: ")
         sys.stderr.write(f"{PROG}: {record.levelname.lower()}: {message}\n")
 
 
@@ -146,6 +147,13 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=default(False),
         help="write even to a public repository (refused by default: a log of what users "
         "typed would be published)",
+    )
+    group.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        default=default(False),
+        help="accept an http:// --api-url that is not this machine (refused by default: "
+        "the token would cross the network in clear text)",
     )
     group.add_argument(
         "--debug", action="store_true", default=default(False), help="show tracebacks"
@@ -344,7 +352,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # one line, never a traceback, unless --debug
         if debug:
             raise
-        _error(f"unexpected {type(exc).__name__}: {exc} (run with --debug for details)")
+        # Not ours (GitHub's answers become GitHubErrors in _github): still, one scrubbed line.
+        shown = server_text(str(exc))
+        _error(f"unexpected {type(exc).__name__}: {shown} (run with --debug for details)")
         return 1
     finally:
         logger.removeHandler(handler)
@@ -388,6 +398,7 @@ class _Target:
     token: str | None
     auth: object | None
     allow_public: bool
+    allow_insecure_http: bool = False
     _resolved: str | None = field(default=None, repr=False)
 
     def branch_name(self) -> str:
@@ -414,6 +425,7 @@ class _Target:
             branch=self.branch,
             api_url=self.api_url,
             allow_public=self.allow_public,
+            allow_insecure_http=self.allow_insecure_http,
         )
 
 
@@ -465,12 +477,17 @@ def _target(args: argparse.Namespace) -> _Target:
         path = check_path(str(getattr(args, "path", DEFAULT_LOG_PATH)), what="--path")
         if branch is not None:
             check_branch(branch)
-        api_url = check_api_url(getattr(args, "api_url", None) or api_url_from_env())
+        insecure = bool(getattr(args, "allow_insecure_http", False))
+        api_url = check_api_url(
+            getattr(args, "api_url", None) or api_url_from_env(), allow_insecure_http=insecure
+        )
     except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from exc
     token, auth = _credentials(args)
     return _Target(
-        repo=GitHubRepo(name, token=token, auth=auth, api_url=api_url),
+        repo=GitHubRepo(
+            name, token=token, auth=auth, api_url=api_url, allow_insecure_http=insecure
+        ),
         name=name,
         path=path,
         branch=branch,
@@ -478,6 +495,7 @@ def _target(args: argparse.Namespace) -> _Target:
         token=token,
         auth=auth,
         allow_public=bool(getattr(args, "allow_public", False)),
+        allow_insecure_http=insecure,
     )
 
 

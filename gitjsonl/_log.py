@@ -153,6 +153,9 @@ class Log:
             branch. The user's cache folder by default (``$XDG_CACHE_HOME`` or
             ``~/.cache``, ``~/Library/Caches`` on macOS, then ``gitjsonl``);
             ``None`` shares them with the other ``Log``s of this process only.
+        allow_insecure_http: Accept an ``http://`` ``api_url`` that is not a
+            loopback address (False): the token would cross the network in
+            clear text. ``http://127.0.0.1``/``localhost`` (localhub) is always accepted.
     """
 
     def __init__(
@@ -185,6 +188,7 @@ class Log:
         exit_grace: float = DEFAULT_EXIT_GRACE,
         allow_public: bool = False,
         budget_dir: str | os.PathLike[str] | None = DEFAULT,
+        allow_insecure_http: bool = False,
     ) -> None:
         self._config = config = LogConfig.create(
             repo,
@@ -212,6 +216,7 @@ class Log:
             exit_grace=exit_grace,
             allow_public=allow_public,
             budget_dir=budget_dir,
+            allow_insecure_http=allow_insecure_http,
         )
         self._clock = clock
         self._injected_sleep = sleep
@@ -273,6 +278,7 @@ class Log:
             auth=config.auth,
             api_url=config.api_url,
             timeout=config.timeout,
+            allow_insecure_http=config.allow_insecure_http,
         )
         self._budget: Budget | None = None
         if config.pacing is not None:

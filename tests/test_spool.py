@@ -331,7 +331,7 @@ class TestKillAndRestart:
         assert landed_id is not None
         # The crashed process's spool: records 0..4, batch 0..2 formed, never marked committed.
         spool_dir = tmp_path / "spool"
-        with Spool(spool_dir, spool_name("owner/repo", "data/interactions")) as spool:
+        with Spool(spool_dir, spool_name("owner/repo", "data/interactions") + ".0") as spool:
             for seq in range(1, 6):
                 spool.append(seq, json.dumps({"id": seq - 1}).encode() + b"\n")
             landed = Batch(landed_id, (b"",) * 3, 1)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ._exceptions import NotFound
+from ._exceptions import EmptyRepository, NotFound
 from ._github import DirEntry, GitHubRepo
 from ._records import decode_lines
 from ._segments import MANIFEST_NAME, segment_number, sorted_segments
@@ -115,7 +115,10 @@ class LogReader:
         """The last ``n`` records, oldest first."""
         if n <= 0:
             return []
-        snap = self.snapshot()
+        try:
+            snap = self.snapshot()
+        except EmptyRepository:
+            return []  # a log that does not exist yet has no records
         return self._last(snap, self._read_back(snap, n), n)
 
     def follow(
@@ -185,7 +188,10 @@ class LogReader:
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every record in order, one file in memory at a time."""
-        snap = self.snapshot()
+        try:
+            snap = self.snapshot()
+        except EmptyRepository:
+            return  # a log that does not exist yet has no records
         legacy = self.legacy_file(snap)
         if legacy is not None:
             yield from self.read(legacy)

@@ -116,6 +116,19 @@ class TestFastApiExample:
             stats = client.get("/stats").json()
         assert (stats["replayed"], stats["rows"]) == (0, 500)
 
+    def test_starts_on_an_empty_repository(
+        self, example: ModuleType, localhub_factory: Callable[..., LocalHub], tmp_path: Path
+    ) -> None:
+        """On a repository nothing was ever logged to, start-up replays nothing and serves."""
+        from fastapi.testclient import TestClient
+
+        empty = localhub_factory()
+        app = example.create_app(settings(example, empty, tmp_path / "app.db"))
+        with TestClient(app) as client:
+            assert client.get("/stats").json()["replayed"] == 0
+            assert client.post("/chat", json={"session_id": "s", "query": "q"}).status_code == 200
+        assert [r["query"] for r in committed_records(empty)] == ["q"]
+
 
 def free_port() -> int:
     with socket.socket() as probe:

@@ -271,7 +271,9 @@ class TestSpoolName:
     def test_repository_name_is_compared_without_case(self) -> None:
         """``Owner/Repo`` and ``owner/repo`` are one repository on GitHub, hence one spool."""
         assert spool_name("Owner/Repo", "data") != spool_name_v1("Owner/Repo", "data")
-        assert spool_identity("Owner/Repo", "data", None) == spool_identity("owner/repo", "data", None)
+        assert spool_identity("Owner/Repo", "data", None) == spool_identity(
+            "owner/repo", "data", None
+        )
 
 
 class _Line:
@@ -352,7 +354,9 @@ class TestSlots:
             for s in spools:
                 s.close()
 
-    def test_a_restarted_process_recovers_the_slot_its_predecessor_left(self, tmp_path: Path) -> None:
+    def test_a_restarted_process_recovers_the_slot_its_predecessor_left(
+        self, tmp_path: Path
+    ) -> None:
         """A slot whose lock is free is claimed by the next Log, which recovers its records."""
         dead_slot(tmp_path, 0, 1, 3)
         with slot(tmp_path) as spool:
@@ -649,7 +653,8 @@ class TestKillAndRestart:
         assert landed_id is not None
         # The crashed process's spool: records 0..4, batch 0..2 formed, never marked committed.
         spool_dir = tmp_path / "spool"
-        with Spool(spool_dir, spool_name("owner/repo", "data/interactions") + ".0") as spool:
+        # Written by the previous version: its name, no identity entry (an upgrade loses nothing).
+        with Spool(spool_dir, spool_name_v1("owner/repo", "data/interactions")) as spool:
             for seq in range(1, 6):
                 spool.append(seq, json.dumps({"id": seq - 1}).encode() + b"\n")
             landed = Batch(landed_id, (b"",) * 3, 1)
@@ -661,3 +666,67 @@ class TestKillAndRestart:
             log.flush(timeout=30)
             ids = [record["id"] for record in log.records()]
         assert ids == [0, 1, 2, 3, 4]
+
+
+class TestLogOnSlots:
+    def test_recovery_is_a_warning_with_the_count(
+        self, localhub_factory: object, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Records recovered from a dead process's slot are logged at WARNING, with how many."""
+        from gitjsonl import Log
+        from gitjsonl.testing import LocalHub
+
+        assert callable(localhub_factory)
+        hub: LocalHub = localhub_factory(initial_commit=True)
+        name = f"{spool_name('owner/repo', 'data/interactions')}.0"
+        with Spool(
+            tmp_path, name, identity=spool_identity("owner/repo", "data/interactions", None)
+        ) as dead:
+            fill(dead, 1, 3)
+        with (
+            caplog.at_level(logging.WARNING, logger="gitjsonl"),
+            Log(
+                "owner/repo",
+                path="data/interactions",
+                api_url=hub.url,
+                token=hub.token,
+                pacing=None,
+                spool_dir=tmp_path,
+            ),
+        ):
+            pass
+        (warning,) = [r for r in caplog.records if "recovered from the spool" in r.getMessage()]
+        assert warning.levelno == logging.WARNING
+        assert warning.getMessage().startswith("gitjsonl: 3 record(s)")
+        assert [r["id"] for r in committed_records(hub)] == [1, 2, 3]
+
+    def test_a_crash_with_branch_none_is_committed_by_a_restart_naming_the_branch(
+        self, localhub_factory: object, tmp_path: Path
+    ) -> None:
+        """Records spooled by a Log with branch=None reach the branch when it restarts as "main"."""
+        from gitjsonl import Log
+        from gitjsonl.testing import LocalHub
+
+        assert callable(localhub_factory)
+        hub: LocalHub = localhub_factory(initial_commit=True)
+        name = f"{spool_name('owner/repo', 'data/interactions')}.0"
+        with Spool(
+            tmp_path, name, identity=spool_identity("owner/repo", "data/interactions", None)
+        ) as dead:
+            fill(dead, 1, 3)
+        with Log(
+            "owner/repo",
+            path="data/interactions",
+            branch="main",
+            api_url=hub.url,
+            token=hub.token,
+            pacing=None,
+            flush_interval=0.05,
+            spool_dir=tmp_path,
+        ):
+            deadline = time.monotonic() + 20
+            while "append" not in hub.git("owner/repo", "log", "--format=%s", "main"):
+                assert time.monotonic() < deadline, "the adopted records were never committed"
+                time.sleep(0.05)
+        assert [r["id"] for r in committed_records(hub)] == [1, 2, 3]
+        assert not (tmp_path / f"{name}.spool").exists()

@@ -827,7 +827,8 @@ class SlotSpool(Spool):
                 spool.remove()  # nothing left in it: a free, empty slot
                 continue
             logger.warning(
-                "gitjsonl: %d record(s) recovered from %s, which a process that is gone left",
+                "gitjsonl: %d record(s) recovered from the spool %s (left by a process that is "
+                "gone); adopted by this one",
                 len(recovery.lines),
                 spool.path,
             )

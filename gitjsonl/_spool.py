@@ -161,7 +161,9 @@ def _refuse(what: str, where: Path, why: str) -> SpoolError:
 def _check_owned(st: os.stat_result, what: str, where: Path, *, kind: int) -> None:
     """Refuse an entry that is not of ``kind``, not ours, or writable by group or others."""
     if stat.S_IFMT(st.st_mode) != kind:
-        raise _refuse(what, where, "is not a plain " + ("folder" if kind == stat.S_IFDIR else "file"))
+        raise _refuse(
+            what, where, "is not a plain " + ("folder" if kind == stat.S_IFDIR else "file")
+        )
     if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
         raise _refuse(what, where, f"belongs to uid {st.st_uid}, not to this process")
     if st.st_mode & 0o022:
@@ -850,7 +852,9 @@ class SlotSpool(Spool):
         found: list[tuple[str, bytes | None]] = []
         for spelling in self._spellings(present, committer, history):
             identity = spool_identity(repo, path, spelling)
-            found += [(name, identity) for name in _slot_files(present, spool_name(repo, path, spelling))]
+            found += [
+                (name, identity) for name in _slot_files(present, spool_name(repo, path, spelling))
+            ]
             legacy = spool_name_v1(repo, path, spelling)
             if f"{legacy}.spool" in present:
                 found.append((legacy, None))

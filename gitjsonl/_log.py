@@ -328,7 +328,8 @@ class Log:
         self._spool_last_commit = recovery.last_commit
         if recovery.lines:
             logger.warning(
-                "gitjsonl: %d record(s) recovered from the spool %s (left by a process that is gone)",
+                "gitjsonl: %d record(s) recovered from the spool %s (left by a process that is "
+                "gone)",
                 len(recovery.lines),
                 self._spool.path,
             )

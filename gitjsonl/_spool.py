@@ -76,7 +76,7 @@ import stat
 import threading
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -789,10 +789,10 @@ class SlotSpool(Spool):
             landed = settle_candidates(adopted.recovery, committer, history)
             adopted.settled = True
             if landed is not None:
-                batch, sha = landed
-                logger.info("gitjsonl: batch %s of %s had landed (%s)", batch.id, spool.path, sha)
-                spool.batch_committed(batch, sha)
-                adopted.queue.drop_committed(batch)
+                done, sha = landed
+                logger.info("gitjsonl: batch %s of %s had landed (%s)", done.id, spool.path, sha)
+                spool.batch_committed(done, sha)
+                adopted.queue.drop_committed(done)
             return
         batch = adopted.queue.cut(
             self._max_batch_bytes, new_batch_id, resend=committer.unresolved_batch_id
@@ -848,7 +848,7 @@ class SlotSpool(Spool):
         except OSError as exc:
             logger.warning("gitjsonl: cannot list spool folder %s: %s", self.directory, exc)
             return []
-        repo, path, branch = self._log
+        repo, path, _ = self._log
         found: list[tuple[str, bytes | None]] = []
         for spelling in self._spellings(present, committer, history):
             identity = spool_identity(repo, path, spelling)

@@ -257,7 +257,7 @@ class TestALogThatDoesNotExistYet:
     def test_tail_and_records_of_an_empty_repository_are_empty(
         self, localhub_factory: Callable[..., LocalHub]
     ) -> None:
-        """Log.tail() and Log.records() on an empty repository give no records, not EmptyRepository."""
+        """Log.tail() and Log.records() of an empty repository are empty, not EmptyRepository."""
         from gitjsonl import Log
 
         empty = localhub_factory()

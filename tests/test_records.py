@@ -51,7 +51,7 @@ class TestEncodeRecord:
             encode_record(record, 1000)
 
     def test_a_record_of_exactly_max_record_bytes_is_accepted(self) -> None:
-        """max_record_bytes bounds the record's JSON (the newline after it not counted): equal fits."""
+        """max_record_bytes bounds the record's JSON, newline not counted: equal fits."""
         assert len(encode_record({"a": "x" * 10}, 18)) == 19  # 18 bytes of JSON, then "\n"
         with pytest.raises(RecordTooLarge, match="19 bytes as JSON; max_record_bytes is 18"):
             encode_record({"a": "x" * 11}, 18)
@@ -67,7 +67,7 @@ class TestEncodeRecord:
         ids=["key", "value", "in-a-list", "nested"],
     )
     def test_an_integer_readers_cannot_convert_is_refused(self, record: Any) -> None:
-        """An integer of more than 4,300 digits (Python's default conversion limit) is a RecordError."""
+        """An integer of more than 4,300 digits (Python's default limit) is a RecordError."""
         with pytest.raises(RecordError, match="more than 4,300 digits"):
             encode_record(record, 10**6)
 
@@ -78,7 +78,7 @@ class TestEncodeRecord:
 
     @pytest.mark.skipif(not hasattr(sys, "set_int_max_str_digits"), reason="no digit limit")
     def test_an_integer_is_refused_even_where_the_process_lifted_the_limit(self) -> None:
-        """With sys.set_int_max_str_digits(0) a 5,000-digit integer is still refused: readers elsewhere cannot read it."""
+        """A 5,000-digit integer is refused even here with the limit lifted: readers are not."""
         old = sys.get_int_max_str_digits()
         sys.set_int_max_str_digits(0)
         try:
@@ -94,7 +94,7 @@ class TestEncodeRecord:
     )
     @pytest.mark.parametrize("where", ["top", "nested"])
     def test_a_mapping_whose_items_lie_is_refused(self, pairs: list[Any], where: str) -> None:
-        """A dict subclass whose items() repeat a key (or give 1 and "1") is refused, not written twice."""
+        """A dict subclass whose items() repeat a key (or give 1 and "1") is refused."""
 
         class Lying(dict[Any, Any]):
             def items(self) -> Any:

@@ -264,7 +264,7 @@ class TestSpoolName:
     def test_logs_whose_readable_names_collide_get_different_spools(
         self, one: tuple[str, str, str | None], other: tuple[str, str, str | None]
     ) -> None:
-        """Two triples that read alike (or are cut alike) still get different names and identities."""
+        """Triples that read alike (or are cut alike) get different names and identities."""
         assert spool_name(*one) != spool_name(*other)
         assert spool_identity(*one) != spool_identity(*other)
 
@@ -461,7 +461,7 @@ class TestSlots:
         assert branch.default_asked == 0
 
     def test_a_spool_of_the_previous_version_is_recovered(self, tmp_path: Path) -> None:
-        """A spool under the previous version's name (no identity entry) is claimed and recovered."""
+        """A spool under the previous version's name (no identity entry) is recovered."""
         with Spool(tmp_path, spool_name_v1("o/r", "data/interactions")) as old:
             fill(old, 1, 2)
         with slot(tmp_path) as spool:
@@ -512,7 +512,7 @@ class TestFiles:
     def test_a_symlink_planted_at_a_spool_path_is_never_followed(
         self, tmp_path: Path, which: str
     ) -> None:
-        """A link at the spool, lock or temporary path: the target is neither truncated nor written."""
+        """A link at the spool, lock or temporary path: its target is never truncated or written."""
         folder = tmp_path / "spool"
         folder.mkdir(mode=0o700)
         target = tmp_path / "victim"

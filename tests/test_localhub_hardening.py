@@ -442,7 +442,7 @@ class TestFaultsFile:
 
 
 class TestRequestSmuggling:
-    """RFC 9112 framing: a request that could be read two ways is refused and its connection closed."""
+    """RFC 9112 framing: a request that could be read two ways is refused, its connection closed."""
 
     @pytest.fixture
     def hub(self, localhub_factory: Factory) -> LocalHub:
@@ -464,7 +464,7 @@ class TestRequestSmuggling:
     def test_ambiguous_framing_is_400_and_the_next_request_is_never_answered(
         self, hub: LocalHub, framing: str
     ) -> None:
-        """Both Content-Length and Transfer-Encoding (or a coding we cannot frame) is 400 + close."""
+        """Content-Length with Transfer-Encoding (or a coding we cannot frame): 400, closed."""
         before = _state(hub)
         body = b"0\r\n\r\n"
         head = f"POST /repos/{REPO}/git/blobs HTTP/1.1\r\nHost: x\r\n{framing}\r\n".encode()

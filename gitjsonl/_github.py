@@ -96,6 +96,7 @@ class RateBudget:
     remaining: int
     limit: int
     server_time: float | None  # from the Date header, seconds since the epoch
+    reset: float | None = None  # when the budget is full again, seconds since the epoch
 
 
 @dataclass(frozen=True, slots=True)
@@ -531,6 +532,7 @@ class GitHubRepo:
                 remaining=int(core.get("remaining", 0)),
                 limit=int(core.get("limit", 0)),
                 server_time=server_time,
+                reset=float(core["reset"]) if isinstance(core.get("reset"), int) else None,
             )
 
         return self._call(get)

@@ -76,6 +76,32 @@ class TestHistoryWalk:
             resumed.feed(version)
         assert resumed.finish() == recover_history(versions())
 
+    @pytest.mark.parametrize(
+        ("contents", "lines", "overwrites"),
+        [
+            ([b'{"a":1}', b'{"a":1}\n{"b":2}\n'], [b'{"a":1}\n', b'{"b":2}\n'], 0),
+            ([b'{"a":1}\n', b'{"a":1}\n\n{"b":2}\n'], [b'{"a":1}\n', b'{"b":2}\n'], 0),
+            ([b'{"a":1}\n{"b"', b'{"a":1}\n{"b":2}\n'], [b'{"a":1}\n', b'{"b"\n', b'{"b":2}\n'], 1),
+            ([b"", b'{"a":1}\n', b'{"a":1}\n'], [b'{"a":1}\n'], 0),
+        ],
+        ids=["torn-then-completed", "blank-line-appended", "torn-then-different", "from-empty"],
+    )  # fmt: skip
+    def test_appends_read_only_their_new_bytes_and_agree_with_a_full_read(
+        self, contents: list[bytes], lines: list[bytes], overwrites: int
+    ) -> None:
+        """The append shortcut gives what reading every version in full gives, torn lines too."""
+        fed = [FileVersion(f"c{i}", "d", c) for i, c in enumerate(contents)]
+        walk = HistoryWalk()
+        for version in fed:
+            walk.feed(version)
+        slow = HistoryWalk()
+        for version in fed:  # a resumed walk has no previous bytes: it reads in full
+            slow = HistoryWalk.from_state(slow.state())
+            slow.feed(version)
+        assert walk.finish() == slow.finish()
+        assert walk.finish().lines == lines
+        assert len(walk.finish().overwrites) == overwrites
+
     def test_bytes_that_are_not_utf8_survive_a_save(self) -> None:
         """A line that is not UTF-8 comes back byte for byte after a save."""
         walk = HistoryWalk()

@@ -72,6 +72,11 @@ def _records(content: bytes) -> list[bytes]:
     return [line + b"\n" for line in content.split(b"\n") if line.strip()]
 
 
+def _appended(last: bytes | None, content: bytes) -> bool:
+    """``content`` is ``last`` (whole lines) with more after it."""
+    return last is not None and (not last or last.endswith(b"\n")) and content.startswith(last)
+
+
 def _common_prefix(a: list[int], b: list[int]) -> int:
     n = 0
     for x, y in zip(a, b, strict=False):
@@ -131,6 +136,7 @@ class HistoryWalk:
         self._last_lost_by: dict[int, int] = {}  # logical index -> overwrite that last lost it
         self._previous: list[int] | None = None  # logical indices of the last version that existed
         self._deleted_at: FileVersion | None = None  # first deletion since that version
+        self._last_content: bytes | None = None  # that version's bytes (not saved: a hint)
         self.versions = 0  # how many versions were fed
 
     def feed(self, version: FileVersion) -> None:
@@ -140,9 +146,29 @@ class HistoryWalk:
             if self._previous is not None and self._deleted_at is None:
                 self._deleted_at = version
             return
-        node = -1
+        content = version.content
+        if self._previous is not None and _appended(self._last_content, content):
+            # An append, the common case by far: only the new bytes are read (the
+            # comparison runs in C), so a history of 100,000 appends costs the
+            # bytes appended, not the sum of every version's size.
+            self._extend(self._previous, content[len(self._last_content or b"") :])
+            self._last_content = content
+            self._deleted_at = None
+            return
+        self._last_content = content
         current: list[int] = []
-        for line in _records(version.content):
+        self._extend(current, content)
+        if self._previous is not None:
+            kept = _common_prefix(self._previous, current)
+            if kept < len(self._previous):
+                self._lose(version, self._previous[kept:])
+        self._previous = current
+        self._deleted_at = None
+
+    def _extend(self, current: list[int], content: bytes) -> None:
+        """Walk ``content``'s lines down the trie from the end of ``current``, adding to both."""
+        node = current[-1] if current else -1
+        for line in _records(content):
             children = self._children[node + 1]
             child = children.get(line)
             if child is None:
@@ -152,12 +178,6 @@ class HistoryWalk:
                 self._children.append({})
             current.append(child)
             node = child
-        if self._previous is not None:
-            kept = _common_prefix(self._previous, current)
-            if kept < len(self._previous):
-                self._lose(version, self._previous[kept:])
-        self._previous = current
-        self._deleted_at = None
 
     def _lose(self, version: FileVersion, dropped: list[int]) -> None:
         for index in dropped:

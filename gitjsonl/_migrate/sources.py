@@ -30,9 +30,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitjsonl._exceptions import MigrationError
+from gitjsonl._exceptions import MigrationError, SpoolError
 from gitjsonl._github import GitHubRepo, RateBudget
 from gitjsonl._reader import find_file
+from gitjsonl._spool import open_owned, secure_directory
 
 from .history import FileVersion, HistoryWalk
 
@@ -252,14 +253,16 @@ class Checkpoints:
             return
         tmp = self.path.with_suffix(".tmp")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-            fd = os.open(tmp, flags, 0o600)
+            # Our files only, as the spool's: a 0700 folder, 0600 files, no link followed.
+            secure_directory(self.path.parent)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            fd = open_owned(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, "progress file")
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 json.dump({"key": self._key, "walk": walk.state()}, out)
             os.replace(tmp, self.path)
-        except OSError:
-            return
+        except (OSError, SpoolError) as exc:
+            logger.warning("gitjsonl: could not save the history walk in %s: %s", self.path, exc)
 
     def remove(self) -> None:
         if self.path is not None:

@@ -283,6 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="restore records that overwrites of the source lost, from its git history",
     )
     migrate.add_argument(
+        "--from-clone",
+        metavar="DIR",
+        help="read that history from a local git clone (no API request for it; git fetch first)",
+    )
+    migrate.add_argument(
         "--force",
         action="store_true",
         help="migrate even though the destination holds segments (they are renumbered after)",
@@ -667,6 +672,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     target = _target(args)
     if args.segment_bytes < 1:
         raise UsageError("--segment-bytes must be positive")
+    if args.from_clone and not args.recover_history:
+        raise UsageError("--from-clone reads the history for --recover-history; give both")
     progress = Progress()
     # The migration's writes come out of the token's budget, shared with every Log on it.
     budget = budget_for(
@@ -689,6 +696,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             force=args.force,
             progress=progress,
             budget=budget,
+            from_clone=args.from_clone,
+            progress_dir=budget_dir_from_env(),  # a walk stopped half-way goes on from here
         )
     finally:
         budget.release()

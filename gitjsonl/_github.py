@@ -124,6 +124,7 @@ class RateBudget:
     remaining: int
     limit: int
     server_time: float | None  # from the Date header, seconds since the epoch
+    reset: float | None = None  # when the budget is full again, seconds since the epoch
 
 
 @dataclass(frozen=True, slots=True)
@@ -595,6 +596,7 @@ class GitHubRepo:
                 remaining=answers.count(core.get("remaining", 0), "core.remaining"),
                 limit=answers.count(core.get("limit", 0), "core.limit"),
                 server_time=server_time,
+                reset=float(core["reset"]) if isinstance(core.get("reset"), int) else None,
             )
 
         return self._call(get)

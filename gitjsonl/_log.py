@@ -34,7 +34,7 @@ from types import TracebackType
 from typing import Any
 
 from . import _ledger, _lifecycle
-from ._batch import Batch, find_landed, new_batch_id
+from ._batch import Batch, new_batch_id
 from ._budget import Budget, budget_for
 from ._commit import Committer
 from ._config import (
@@ -50,12 +50,10 @@ from ._config import (
 from ._doctor import Check, credentials_kind, diagnose, gather
 from ._exceptions import (
     BufferFull,
-    EmptyRepository,
     FlushTimeout,
     GitHubError,
     GitJsonlError,
     LogClosed,
-    NotFound,
     RateLimited,
 )
 from ._github import GitHubRepo, is_secondary_limit
@@ -65,7 +63,7 @@ from ._reader import LogReader
 from ._records import encode_record
 from ._retry import RetryPolicy
 from ._schedule import FlushSchedule
-from ._spool import Spool, spool_name
+from ._spool import Recovery, SlotSpool, open_slot, settle_candidates
 from ._stats import Counters, LogStats
 from ._turn import BranchTurns
 
@@ -222,7 +220,7 @@ class Log:
         self._injected_sleep = sleep
         self._closing = False
         self._closed = False
-        self._spool: Spool | None = None
+        self._spool: SlotSpool | None = None
         self._recovering: tuple[Batch, ...] = ()  # spooled batches that may have landed
         self._recovered_pushes: dict[str, tuple[str, str]] = {}
         self._spool_last_commit: str | None = None
@@ -323,8 +321,13 @@ class Log:
 
     def _open_spool(self, directory: str | os.PathLike[str]) -> None:
         config = self._config
-        self._spool = Spool(
-            directory, spool_name(config.repo, config.path, config.branch), fsync=config.spool_fsync
+        self._spool = open_slot(
+            directory,
+            config.repo,
+            config.path,
+            config.branch,
+            fsync=config.spool_fsync,
+            max_batch_bytes=config.max_batch_bytes,
         )
         recovery = self._spool.recover()
         # What the last process left goes first, as sequence numbers 1..n,
@@ -334,7 +337,12 @@ class Log:
         self._recovered_pushes = recovery.pushes
         self._spool_last_commit = recovery.last_commit
         if recovery.lines:
-            logger.info("gitjsonl: %d record(s) recovered from the spool", len(recovery.lines))
+            logger.warning(
+                "gitjsonl: %d record(s) recovered from the spool %s (left by a process that is "
+                "gone)",
+                len(recovery.lines),
+                self._spool.path,
+            )
             self._wake.set()
 
     def _start_flusher(self) -> None:
@@ -597,6 +605,9 @@ class Log:
             return
         if self._recovering and not self._recover_landed():
             return
+        if self._spool is not None and self._spool.adopt_step(self._committer, self._github, now):
+            self._wake.set()  # slots of dead processes go one batch a turn; ours go on
+            return
         with self._lock:
             target = self._flush_target
             requested = target > self._queue.committed_seq or self._closing
@@ -713,16 +724,13 @@ class Log:
         earlier one that failed. Batches of an older spool, without the
         update's commit, are looked for by id in the branch's history.
         """
+        left = Recovery(
+            candidates=self._recovering,
+            pushes=self._recovered_pushes,
+            last_commit=self._spool_last_commit,
+        )
         try:
-            for batch in reversed(self._recovering):
-                push = self._recovered_pushes.get(batch.id)
-                if push is not None:
-                    commit, base = push
-                    sha = self._committer.settle(batch, commit=commit, base=base)
-                    if sha is not None:
-                        return self._recovered(batch, sha)
-            unsent = [b for b in self._recovering if b.id not in self._recovered_pushes]
-            found = self._search_landed(unsent) if unsent else None
+            found = settle_candidates(left, self._committer, self._github)
         except GitHubError as exc:
             with self._lock:
                 self._counters.attempts_started += 1
@@ -732,14 +740,6 @@ class Log:
             return self._recovered(*found)
         self._recovering = ()
         return True
-
-    def _search_landed(self, candidates: list[Batch]) -> tuple[Batch, str] | None:
-        try:
-            tip = self._github.get_head(self._committer.branch)
-        except (EmptyRepository, NotFound):
-            return None  # no history: nothing of ours can have landed
-        commits = ((c.sha, c.message) for c in self._github.iter_commits(tip))
-        return find_landed(commits, candidates, stop_at=self._spool_last_commit)
 
     def _recovered(self, batch: Batch, sha: str) -> bool:
         self._recovering = ()

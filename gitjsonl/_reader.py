@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ._exceptions import GitHubError, NotFound
+from ._exceptions import EmptyRepository, GitHubError, NotFound
 from ._github import DirEntry, GitHubRepo, git_blob_sha
 from ._records import decode_lines
 from ._segments import MANIFEST_NAME, list_log
@@ -148,7 +148,10 @@ class LogReader:
         """The last ``n`` records, oldest first."""
         if n <= 0:
             return []
-        snap = self.snapshot()
+        try:
+            snap = self.snapshot()
+        except EmptyRepository:
+            return []  # a log that does not exist yet has no records
         return self._last(snap, self._read_back(snap, n), n)
 
     def follow(
@@ -247,7 +250,10 @@ class LogReader:
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every record in order, one file in memory at a time."""
-        snap = self.snapshot()
+        try:
+            snap = self.snapshot()
+        except EmptyRepository:
+            return  # a log that does not exist yet has no records
         legacy = self.legacy_file(snap)
         if legacy is not None:
             yield from self.read(legacy)

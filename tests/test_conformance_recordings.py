@@ -296,7 +296,9 @@ def load_betamax(path: Path) -> list[Recorded]:
         body = response["body"]
         text = body.get("string") or ""
         if body.get("base64_string"):
-            text = gzip.decompress(base64.b64decode(body["base64_string"])).decode("utf-8")
+            data = base64.b64decode(body["base64_string"])
+            # github3.py's bodies are gzipped; octokit.rb's are plain.
+            text = (gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).decode("utf-8")
         status = response.get("status_code") or response["status"]["code"]
         path = re.sub(r"\Ahttps://api\.github\.com", "", request["uri"])
         sent = request.get("body")
@@ -365,6 +367,7 @@ GITHUB3PY = {
 #: octokit.rb's VCR cassettes, by the scenario name used here.
 OCTOKIT_RB_CASSETTES = {
     "octokit-rb-create-tree": "Objects_create_tree.json",
+    "octokit-rb-repository-not-found": "Repositories_repository_not_found.json",
 }
 
 # ---- the repositories the scripts started from -----------------------------------
@@ -602,7 +605,7 @@ def _octokit_rb_test_repository(hub: LocalHub) -> Substitutions:
 
 
 def _nothing(hub: LocalHub) -> Substitutions:
-    """No repository at all (GET /rate_limit)."""
+    """No repository at all (GET /rate_limit, a repository that does not exist)."""
     return {}
 
 
@@ -633,6 +636,7 @@ SCENARIOS: dict[str, Callable[[LocalHub], Substitutions]] = {
     "github3py-moved": _moved("github3py/github3.py", "sigmavirus24/github3.py", public=False),
     "github3py-moved-anonymous": _moved("sigmavirus24/betamax", "betamaxpy/betamax", public=True),
     "octokit-rb-create-tree": _octokit_rb_test_repository,
+    "octokit-rb-repository-not-found": _nothing,
     "get-repository": _hello_world,
     "rename-repository": _rename_repository,
     "get-content": _hello_world,

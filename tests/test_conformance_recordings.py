@@ -3,9 +3,15 @@
 Each scenario under ``tests/octokit_fixtures/`` (``@octokit/fixtures``, MIT, see
 its LICENSE-NOTE.md) is a sequence of requests a script sent to api.github.com
 in July 2022 and what GitHub answered; each cassette under
-``tests/github3py_cassettes/`` (github3.py's betamax recordings, BSD-3-Clause,
-see its LICENSE-NOTE.md) the same, from 2013 and 2018. We rebuild the
-repository the script started from in a fresh localhub, replay every recorded
+``tests/github3py_cassettes/`` (github3.py's betamax recordings, BSD-3-Clause)
+and ``tests/octokit_rb_cassettes/`` (octokit.rb's VCR recordings, MIT), each
+with its LICENSE-NOTE.md, the same, from 2013 to 2023, trimmed to the exchanges
+on endpoints localhub serves. Together they cover every endpoint gitjsonl uses:
+the repository (and a moved one's 301), /rate_limit, refs (read, create, update,
+delete), trees (read, create), blobs (read, create), git commits (read, create,
+a 422), the commit list with its Link header, branches, Contents reads and
+writes, and a 404. We rebuild the repository the script started from in a
+fresh localhub, replay every recorded
 request in order (method, path, query, body and ``Accept``, with the hub's token
 unless the recording sent none, redirects not followed) and compare, per
 request, these aspects:
@@ -19,7 +25,7 @@ request, these aspects:
 - ``types``: the JSON type (string, integer, boolean, null, ...) at every path
   both bodies have;
 - ``headers``: the presence of the ``x-ratelimit-*``, ``location``, ``etag``,
-  ``last-modified``, ``cache-control`` and ``x-github-media-type`` headers
+  ``last-modified``, ``cache-control``, ``x-github-media-type`` and ``link`` headers
   (each either way: localhub sending one GitHub did not is a difference);
 - ``read``: every field gitjsonl reads of that endpoint (``READS``) that GitHub
   sent is there, with GitHub's type.
@@ -508,15 +514,15 @@ def _create_commit(hub: LocalHub) -> Substitutions:
 
 def _commits(hub: LocalHub) -> Substitutions:
     """A public repository with more commits on develop than the page of 25 recorded."""
-    _seeded(hub, "sigmavirus24/github3.py", {"a": b"a\n"}, branch="develop", public=True, commits=30)
+    _seeded(
+        hub, "sigmavirus24/github3.py", {"a": b"a\n"}, branch="develop", public=True, commits=30
+    )
     return {}
 
 
 def _branch(hub: LocalHub) -> Substitutions:
     """A public repository with a develop branch of two commits (its head has a parent)."""
-    _seeded(
-        hub, "sigmavirus24/github3.py", {"a": b"a\n"}, branch="develop", public=True, commits=2
-    )
+    _seeded(hub, "sigmavirus24/github3.py", {"a": b"a\n"}, branch="develop", public=True, commits=2)
     return {}
 
 
@@ -630,9 +636,7 @@ SCENARIOS: dict[str, Callable[[LocalHub], Substitutions]] = {
     "github3py-pull-file-contents": _public_file("github3py-pull-file-contents"),
     "github3py-repository-2023": _as_recorded("github3py-repository-2023"),
     "github3py-writable-repository": _as_recorded("github3py-writable-repository"),
-    "github3py-another-writable-repository": _as_recorded(
-        "github3py-another-writable-repository"
-    ),
+    "github3py-another-writable-repository": _as_recorded("github3py-another-writable-repository"),
     "github3py-moved": _moved("github3py/github3.py", "sigmavirus24/github3.py", public=False),
     "github3py-moved-anonymous": _moved("sigmavirus24/betamax", "betamaxpy/betamax", public=True),
     "octokit-rb-create-tree": _octokit_rb_test_repository,
@@ -950,8 +954,9 @@ class TestComparison:
 
 
 class TestScenarios:
-    """Each vendored recording, replayed: repository reads (and a renamed one's old name),
-    Contents reads and writes, the git refs lifecycle, a tree, and /rate_limit."""
+    """Each vendored recording, replayed: repository reads (and moved ones' old names),
+    Contents reads and writes, the git refs lifecycle, trees, blobs, git commits, the
+    commit list, branches, errors and /rate_limit."""
 
     @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
     def test_answers_as_github_did(self, outcomes: dict[str, list[Outcome]], scenario: str) -> None:

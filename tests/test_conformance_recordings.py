@@ -123,8 +123,8 @@ NOT_REPLAYED: dict[tuple[str, int], str] = {
 
 _OLDER = (
     "recorded in January 2018: GitHub has added keys to the repository object since "
-    "(allow_forking, disabled, is_template, topics, visibility, "
-    "web_commit_signoff_required, ...), which localhub sends as GitHub does today"
+    "(allow_forking, disabled, is_template, topics, visibility; the later ones are dated in "
+    "NEWER_KEYS), which localhub sends as GitHub does today"
 )
 
 _SIGNED = (
@@ -134,10 +134,7 @@ _SIGNED = (
 )
 
 KNOWN_DIFFERENCES: dict[tuple[str, int], Known] = {
-    ("github3py-repository-tree", 0): _known(
-        "keys",
-        reason=f"{_OLDER}",
-    ),
+    ("github3py-repository-tree", 0): _known("keys", reason=_OLDER),
     ("github3py-rate-limit", 0): _known(
         "nested",
         "headers",
@@ -962,6 +959,38 @@ class TestScenarios:
     def test_answers_as_github_did(self, outcomes: dict[str, list[Outcome]], scenario: str) -> None:
         """Every replayed request answers as GitHub did, bar KNOWN_DIFFERENCES."""
         check(outcomes[scenario])
+
+
+class TestSeeding:
+    """The LocalHub helpers the replays seed with."""
+
+    def test_details_are_what_the_repository_answer_says(self) -> None:
+        """set_details puts the description, homepage, language and license in GET /repos."""
+        with LocalHub(repos=("o/r",)) as hub:
+            hub.set_details(
+                "o/r", description="d", homepage="https://h", language="Python", license_key="other"
+            )
+            body = requests.get(f"{hub.url}/repos/o/r", headers=_headers(hub), timeout=10).json()
+        assert (body["description"], body["homepage"], body["language"]) == (
+            "d",
+            "https://h",
+            "Python",
+        )
+        assert body["license"]["spdx_id"] == "NOASSERTION"
+
+    def test_an_unknown_license_is_refused(self) -> None:
+        """A license key GitHub's recordings do not show is a ValueError, not a made-up object."""
+        with LocalHub(repos=("o/r",)) as hub, pytest.raises(ValueError, match="license_key"):
+            hub.set_details("o/r", license_key="wtfpl")
+
+    def test_anonymous_answers_carry_a_null_temp_clone_token(self) -> None:
+        """A public repository read without credentials has temp_clone_token null."""
+        with LocalHub(repos=("o/r",)) as hub:
+            hub.set_visibility("o/r", "public")
+            headers = {"Accept": "application/vnd.github+json"}
+            body = requests.get(f"{hub.url}/repos/o/r", headers=headers, timeout=10).json()
+        assert "temp_clone_token" in body
+        assert body["temp_clone_token"] is None
 
 
 class TestRates:

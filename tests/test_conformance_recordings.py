@@ -472,14 +472,15 @@ def _seeded(
 
 
 def _served(scenario: str, index: int) -> dict[str, bytes | None]:
-    """The file a recorded Contents or blob GET served, to seed at its path."""
+    """The file a recorded Contents GET served, to seed at its path."""
     body = recorded_body(scenario, index)
-    return {body.get("path", ".gitignore"): base64.b64decode(body["content"])}
+    return {body["path"]: base64.b64decode(body["content"])}
 
 
 def _blob(hub: LocalHub) -> Substitutions:
     """github3.py's .gitignore in January 2018: the blob the recording reads (same sha)."""
-    _seeded(hub, "sigmavirus24/github3.py", _served("github3py-blob", 0), public=True)
+    content = base64.b64decode(recorded_body("github3py-blob", 0)["content"])
+    _seeded(hub, "sigmavirus24/github3.py", {".gitignore": content}, public=True)
     return {}
 
 

@@ -241,6 +241,9 @@ class Api:
         self.validators = Validators(clock)
         # Owners that are organisations (the rest are users).
         self.organizations: set[str] = set()
+        # Repository settings GitHub keeps outside git (description, homepage,
+        # language, license), by full name: LocalHub.set_details.
+        self.details: dict[str, JSON] = {}
 
     def branch_head(self, repo: GitRepo, refname: str) -> str | None:
         """What a read naming ``refname`` sees, given :attr:`read_lag`."""
@@ -373,6 +376,11 @@ class Api:
         )
         if req.kind == "installation" or "authorization" not in req.headers:
             del body["permissions"]
+        if "authorization" not in req.headers:
+            # Anonymous answers carry a null temp_clone_token (github3.py's
+            # recordings of 2021 and 2023); tokens that cannot push get none.
+            body["temp_clone_token"] = None
+        body.update(self.details.get(urls.full_name, {}))
         return ApiResponse.json(200, body)
 
     @_route("GET", "/branches/(.+)")
@@ -395,7 +403,12 @@ class Api:
                 "commit": urls.listed_commit(commit),
                 "_links": {"self": f"{urls.api}/branches/{quote(m[1])}", "html": html},
                 "protected": protected,
-                "protection": {"enabled": protected, "required_status_checks": None},
+                # What GitHub sends for a branch without required status checks
+                # (github3.py's recording of October 2021, Repository.branch).
+                "protection": {
+                    "enabled": protected,
+                    "required_status_checks": {"enforcement_level": "off", "contexts": []},
+                },
                 "protection_url": f"{urls.api}/branches/{quote(m[1])}/protection",
             },
         )

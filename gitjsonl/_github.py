@@ -467,6 +467,13 @@ class GitHubRepo:
         self.api_url = check_api_url(api_url, allow_insecure_http=allow_insecure_http)
         self._timeout = float(timeout)
         given = credentials(token, auth)
+        # What GitHub says of `permissions` is about a user: to a GitHub App's
+        # installation token it says nothing, or all false (a github3.py recording of
+        # 2021, tests/github3py_cassettes/CheckApp_create_check_run.json), though the
+        # installation may push. Such an answer is "did not say", never "may not push".
+        self._installation = isinstance(given, Auth.AppInstallationAuth) or (
+            token is not None and token.startswith("ghs_")
+        )
         self._gh = Github(
             auth=given,
             base_url=self.api_url,
@@ -556,7 +563,7 @@ class GitHubRepo:
             data = answers.mapping(repo.raw_data, "the repository")
             permissions = data.get("permissions")
             push = None
-            if permissions is not None:
+            if permissions is not None and not self._installation:
                 push = answers.flag(answers.mapping(permissions, "permissions").get("push"), "push")
             return RepoInfo(
                 full_name=_checked(check_repo, data.get("full_name"), "full_name"),

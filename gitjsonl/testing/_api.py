@@ -345,9 +345,12 @@ class Api:
     def get_repo(self, req: ApiRequest, repo: GitRepo, urls: Urls, m: re.Match[str]) -> ApiResponse:
         """GET /repos/{o}/{r}: private unless made public; permissions follow the token.
 
-        GitHub says nothing of permissions to a GitHub App's installation token
-        or to a request without credentials (PyGithub's ``permissions`` is then
-        None): the key is left out for them.
+        GitHub says nothing of permissions to a request without credentials
+        (PyGithub's ``permissions`` is then None): the key is left out. To a
+        GitHub App's installation token it answered every permission false, pull
+        included, though the installation could push (github3.py's recording of
+        2021, ``tests/github3py_cassettes/CheckApp_create_check_run.json``): so
+        does localhub, the harsher of the two for a client that trusts the key.
         """
         created = self.store.created.get(urls.full_name, repo.path.stat().st_mtime)
         stamp = dt.datetime.fromtimestamp(created, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -374,7 +377,9 @@ class Api:
                 "pull": True,
             },
         )
-        if req.kind == "installation" or "authorization" not in req.headers:
+        if req.kind == "installation":
+            body["permissions"] = dict.fromkeys(body["permissions"], False)
+        if "authorization" not in req.headers:
             del body["permissions"]
         if "authorization" not in req.headers:
             # Anonymous answers carry a null temp_clone_token (github3.py's

@@ -19,7 +19,12 @@ Configuration comes from the environment: ``GITJSONL_REPO``, ``GITHUB_TOKEN``,
 ``GITHUB_API_URL`` (GitHub Enterprise, or a localhub), ``GITJSONL_PATH``
 (default ``data/interactions``), ``APP_DB`` (SQLite file, default
 ``app.db``) and ``GITJSONL_SPOOL_DIR`` (recommended on a host that can be
-killed: records not yet committed survive there).
+killed: records not yet committed survive there). With several workers
+(``uvicorn --workers 4``, gunicorn ``-w 4``) set the same ``GITJSONL_SPOOL_DIR``
+for all of them: each worker's log claims a slot of its own there, and what a
+killed worker left is committed by the worker that replaces it (or by any live
+one), exactly once. The app starts on an empty repository too: a log nothing
+was written to yet replays nothing.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from ._checkout import read_checkout
 from ._config import Identity
 from ._doctor import Check
 from ._exceptions import (
+    AnswerTooLarge,
     AuthenticationError,
     BufferFull,
     ContentsConflict,
@@ -16,6 +17,7 @@ from ._exceptions import (
     GitHubError,
     GitJsonlError,
     LogClosed,
+    MalformedAnswer,
     MigrationError,
     NotFastForward,
     NotFound,
@@ -41,6 +43,7 @@ from ._stats import BudgetStats, LogStats
 from ._version import __version__
 
 __all__ = [
+    "AnswerTooLarge",
     "AsyncLog",
     "AuthenticationError",
     "BudgetStats",
@@ -58,6 +61,7 @@ __all__ = [
     "Log",
     "LogClosed",
     "LogStats",
+    "MalformedAnswer",
     "MigrationError",
     "NotFastForward",
     "NotFound",

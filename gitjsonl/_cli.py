@@ -63,6 +63,7 @@ from ._pacing import Pacing, budget_stats, describe_budget, describe_pacing, pru
 from ._progress import Progress, isatty
 from ._reader import LogReader
 from ._records import BadLine, encode_record, parse_line
+from ._redact import redact, server_text
 from ._redis import Coordinator, CoordinatorInfo, RedisStore, coordinator_for
 from ._stats import BudgetStats
 
@@ -89,7 +90,7 @@ class _StderrHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if getattr(record, "gitjsonl_raised", False) and self.level > logging.DEBUG:
             return  # main() prints the same error once, as its last line
-        message = record.getMessage().removeprefix("gitjsonl: ")
+        message = redact(record.getMessage()).removeprefix("gitjsonl: ")
         sys.stderr.write(f"{PROG}: {record.levelname.lower()}: {message}\n")
 
 
@@ -164,6 +165,13 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=default(False),
         help="write even to a public repository (refused by default: a log of what users "
         "typed would be published)",
+    )
+    group.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        default=default(False),
+        help="accept an http:// --api-url that is not this machine (refused by default: "
+        "the token would cross the network in clear text)",
     )
     group.add_argument(
         "--debug", action="store_true", default=default(False), help="show tracebacks"
@@ -293,6 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="restore records that overwrites of the source lost, from its git history",
     )
     migrate.add_argument(
+        "--from-clone",
+        metavar="DIR",
+        help="read that history from a local git clone (no API request for it; git fetch first)",
+    )
+    migrate.add_argument(
         "--force",
         action="store_true",
         help="migrate even though the destination holds segments (they are renumbered after)",
@@ -362,7 +375,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # one line, never a traceback, unless --debug
         if debug:
             raise
-        _error(f"unexpected {type(exc).__name__}: {exc} (run with --debug for details)")
+        # Not ours (GitHub's answers become GitHubErrors in _github): still, one scrubbed line.
+        shown = server_text(str(exc))
+        _error(f"unexpected {type(exc).__name__}: {shown} (run with --debug for details)")
         return 1
     finally:
         logger.removeHandler(handler)
@@ -406,6 +421,7 @@ class _Target:
     token: str | None
     auth: object | None
     allow_public: bool
+    allow_insecure_http: bool = False
     coordinator: str | None = field(default=None, repr=False)  # may hold a password
     _resolved: str | None = field(default=None, repr=False)
 
@@ -420,6 +436,7 @@ class _Target:
             path=self.path,
             branch=self.branch_name,
             legacy_path=legacy_path_for(self.path),
+            default_branch=self.branch is None,
         )
 
     def log(self) -> Log:
@@ -433,6 +450,7 @@ class _Target:
             branch=self.branch,
             api_url=self.api_url,
             allow_public=self.allow_public,
+            allow_insecure_http=self.allow_insecure_http,
             coordinator=self.coordinator,
         )
 
@@ -485,13 +503,18 @@ def _target(args: argparse.Namespace) -> _Target:
         path = check_path(str(getattr(args, "path", DEFAULT_LOG_PATH)), what="--path")
         if branch is not None:
             check_branch(branch)
-        api_url = check_api_url(getattr(args, "api_url", None) or api_url_from_env())
+        insecure = bool(getattr(args, "allow_insecure_http", False))
+        api_url = check_api_url(
+            getattr(args, "api_url", None) or api_url_from_env(), allow_insecure_http=insecure
+        )
         coordinator = coordinator_from(getattr(args, "coordinator", None) or DEFAULT)
     except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from exc
     token, auth = _credentials(args)
     return _Target(
-        repo=GitHubRepo(name, token=token, auth=auth, api_url=api_url),
+        repo=GitHubRepo(
+            name, token=token, auth=auth, api_url=api_url, allow_insecure_http=insecure
+        ),
         name=name,
         path=path,
         branch=branch,
@@ -499,6 +522,7 @@ def _target(args: argparse.Namespace) -> _Target:
         token=token,
         auth=auth,
         allow_public=bool(getattr(args, "allow_public", False)),
+        allow_insecure_http=insecure,
         coordinator=coordinator,
     )
 
@@ -671,6 +695,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     target = _target(args)
     if args.segment_bytes < 1:
         raise UsageError("--segment-bytes must be positive")
+    if args.from_clone and not args.recover_history:
+        raise UsageError("--from-clone reads the history for --recover-history; give both")
     progress = Progress()
     # The migration's writes come out of the token's budget, shared with every Log on it.
     budget = budget_for(
@@ -694,6 +720,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             force=args.force,
             progress=progress,
             budget=budget,
+            from_clone=args.from_clone,
+            progress_dir=budget_dir_from_env(),  # a walk stopped half-way goes on from here
         )
     finally:
         budget.release()

@@ -8,6 +8,7 @@ default API URL, where a log's legacy single file lives.
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import math
 import os
 import re
@@ -43,6 +44,7 @@ __all__ = [
     "check_path",
     "check_positive",
     "check_repo",
+    "is_loopback",
     "legacy_path_for",
     "repo_from_env",
     "token_from_env",
@@ -232,11 +234,37 @@ def _check_date(date: object) -> None:
         raise ValueError(f"Identity date is before 1970, which git cannot store: {date!r}")
 
 
-def check_api_url(url: object) -> str:
-    """An ``http(s)://`` base URL without query or fragment, trailing ``/`` removed."""
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` names this machine only (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_api_url(url: object, *, allow_insecure_http: bool = False) -> str:
+    """An ``http(s)://`` base URL without query, fragment or credentials, trailing ``/`` removed.
+
+    ``http://`` only to a loopback address (localhub, a test server) unless
+    ``allow_insecure_http``: the token would cross the network in clear text.
+    A user name or password in the URL is refused (it would show in a
+    ``repr`` and a log line, and a token belongs in ``token=``).
+    """
     if not isinstance(url, str):
         raise TypeError(f"api_url must be a string, not {type(url).__name__}")
     parts = urllib.parse.urlsplit(url)
+    if "@" in parts.netloc:
+        shown = urllib.parse.urlunsplit(
+            (parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", "")
+        )
+        raise ValueError(
+            f"api_url must not hold a user name or password (give the token as token= or "
+            f"$GITHUB_TOKEN): {shown!r} with its credentials hidden"
+        )
     try:
         port_ok = parts.port is None or parts.port > 0
     except ValueError:  # a port that is not a number, or over 65535
@@ -251,6 +279,12 @@ def check_api_url(url: object) -> str:
         or url != url.strip()
     ):
         raise ValueError(f"api_url must be an http(s) URL such as {DEFAULT_API_URL}, not {url!r}")
+    if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
+        raise ValueError(
+            f"api_url {url!r} is http://: the token would cross the network in clear text. "
+            "Use https://, or pass allow_insecure_http=True (command line: "
+            "--allow-insecure-http) if the network on the way is yours"
+        )
     return url.rstrip("/")
 
 
@@ -327,6 +361,7 @@ class LogConfig:
     exit_grace: float
     allow_public: bool
     budget_dir: Path | None
+    allow_insecure_http: bool = False
     coordinator: str | None = field(default=None, repr=False)  # its password stays out of repr
 
     @classmethod
@@ -358,6 +393,7 @@ class LogConfig:
         exit_grace: float,
         allow_public: bool,
         budget_dir: str | os.PathLike[str] | None = DEFAULT,
+        allow_insecure_http: bool = False,
         coordinator: str | None = DEFAULT,
     ) -> LogConfig:
         """Validate ``Log``'s arguments; ``ValueError``/``TypeError`` name the bad one."""
@@ -411,7 +447,10 @@ class LogConfig:
             token=token if token is not None or auth is not None else token_from_env(),
             auth=auth,
             branch=None if branch is None else check_branch(branch),
-            api_url=check_api_url(api_url if api_url is not None else api_url_from_env()),
+            api_url=check_api_url(
+                api_url if api_url is not None else api_url_from_env(),
+                allow_insecure_http=bool(allow_insecure_http),
+            ),
             segment_bytes=segment_bytes,
             flush_interval=float(flush_interval),
             batch_bytes=batch_bytes,
@@ -431,6 +470,7 @@ class LogConfig:
             exit_grace=float(exit_grace),
             allow_public=bool(allow_public),
             budget_dir=shared_dir,
+            allow_insecure_http=bool(allow_insecure_http),
             coordinator=coordinator_from(coordinator),
         )
 
@@ -474,4 +514,5 @@ class LogOptions(TypedDict, total=False):
     exit_grace: float
     allow_public: bool
     budget_dir: str | os.PathLike[str] | None
+    allow_insecure_http: bool
     coordinator: str | None

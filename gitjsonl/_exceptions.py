@@ -23,9 +23,11 @@ Class tree::
     │   ├── NotFastForward              422: the branch moved under us (retried internally)
     │   ├── ContentsConflict            409 on a Contents API PUT: the file changed under us
     │   ├── ValidationFailed            other 422s: GitHub refused the request's content
-    │   ├── RepositoryMoved             301/307: renamed or transferred and not followed; .location
+    │   ├── RepositoryMoved             3xx: renamed or transferred and not followed; .location
     │   └── TransientError              5xx, timeout or dropped connection; .ambiguous
-    │       └── StaleRead               a read of the branch is behind our own writes
+    │       ├── StaleRead               a read of the branch is behind our own writes
+    │       └── MalformedAnswer         an answer GitHub would not send (not JSON, wrong types)
+    │           └── AnswerTooLarge      an answer larger than GitHub ever sends for that request
     ├── CorruptLog                      a reader met a log it cannot make sense of
     ├── MigrationError                  gitjsonl migrate refused or failed verification
     └── SpoolError                      the local spool is unusable
@@ -34,7 +36,10 @@ Class tree::
 
 from __future__ import annotations
 
+from ._redact import redact
+
 __all__ = [
+    "AnswerTooLarge",
     "AuthenticationError",
     "BufferFull",
     "ContentsConflict",
@@ -44,6 +49,7 @@ __all__ = [
     "GitHubError",
     "GitJsonlError",
     "LogClosed",
+    "MalformedAnswer",
     "MigrationError",
     "NotFastForward",
     "NotFound",
@@ -90,10 +96,17 @@ class GitHubError(GitJsonlError):
     """GitHub, or the network on the way to it, refused or failed a request.
 
     ``status`` is the HTTP status (``None`` when no response arrived) and
-    ``message`` GitHub's own message.
+    ``message`` GitHub's own message, with any credential in it removed and
+    cut to ``MESSAGE_LIMIT`` characters (a server may echo the token, or send
+    a megabyte of error page).
     """
 
+    MESSAGE_LIMIT = 2000
+
     def __init__(self, message: str, *, status: int | None = None) -> None:
+        message = redact(message)
+        if len(message) > self.MESSAGE_LIMIT:
+            message = f"{message[: self.MESSAGE_LIMIT]}... ({len(message):,} characters in all)"
         super().__init__(message if status is None else f"{status}: {message}")
         self.status = status
         self.message = message
@@ -181,6 +194,20 @@ class TransientError(GitHubError):
     def __init__(self, message: str, *, status: int | None = None, ambiguous: bool = True) -> None:
         super().__init__(message, status=status)
         self.ambiguous = ambiguous
+
+
+class MalformedAnswer(TransientError):
+    """GitHub answered something it never sends: not JSON, a field missing or of the wrong type
+    (a sha that is not 40 hex digits, a negative size), a body cut short.
+
+    A proxy's error page, a truncated transfer or a lying server: retried like
+    any transient failure, and ``ambiguous`` for a write (it may have been
+    carried out even though its answer cannot be read).
+    """
+
+
+class AnswerTooLarge(MalformedAnswer):
+    """An answer larger than GitHub can send for that request; no more than the cap was read."""
 
 
 class CorruptLog(GitJsonlError):

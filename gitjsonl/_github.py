@@ -1,9 +1,18 @@
 """The one seam where gitjsonl talks to GitHub: PyGithub, configured deliberately.
 
-Nothing else in the package imports ``github`` or ``requests``. Every method
-here does exactly one HTTP request (``iter_commits`` one per page), returns
-plain values, and translates everything PyGithub, requests and urllib3 raise
-into the exceptions of ``_exceptions`` (``raise ... from exc``).
+Nothing else in the package imports ``github`` or ``requests`` (but this
+module's two helpers: ``_http``, the transport under PyGithub, and
+``_answers``, the checks of what GitHub answers). Every method here does
+exactly one HTTP request (``iter_commits`` one per page), returns plain
+values, and translates everything PyGithub, requests and urllib3 raise into
+the exceptions of ``_exceptions`` (``raise ... from exc``).
+
+Every answer is distrusted where it enters: a call's requests share one
+deadline (``timeout``) and each answer a size cap (``_http``); no request
+leaves the API's host, whatever a redirect or a ``Link`` says (``_http``);
+each field used is checked (``_answers``), a bad one is ``MalformedAnswer``;
+what a server says is scrubbed of credentials and cut short (``_redact``)
+before it is put in an exception.
 
 PyGithub is configured so that our retry policy is the only one:
 ``retry=0`` (its ``GithubRetry`` would sleep 60 s on a secondary limit and
@@ -35,7 +44,12 @@ from github.GitCommit import GitCommit
 from github.GitRef import GitRef
 from github.GitTree import GitTree
 
-from ._config import DEFAULT_API_URL, Identity
+from . import _answers as answers
+from . import _http
+from ._answers import MALFORMED as _MALFORMED
+from ._answers import malformed_answer
+from ._answers import shown_cause as _shown_cause
+from ._config import DEFAULT_API_URL, Identity, check_api_url, check_branch, check_repo
 from ._exceptions import (
     AuthenticationError,
     ContentsConflict,
@@ -50,6 +64,7 @@ from ._exceptions import (
     TransientError,
     ValidationFailed,
 )
+from ._redact import redact, remember_secret, server_text
 
 logger = logging.getLogger("gitjsonl")
 
@@ -109,6 +124,7 @@ class RateBudget:
     remaining: int
     limit: int
     server_time: float | None  # from the Date header, seconds since the epoch
+    reset: float | None = None  # when the budget is full again, seconds since the epoch
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,9 +174,10 @@ def _retry_after(headers: Any, now: float) -> float | None:
 
 
 def _message(data: Any) -> str:
+    """What GitHub said in an error's body: scrubbed and cut (it may echo the token)."""
     if isinstance(data, dict):
-        return str(data.get("message") or data)
-    return str(data or "")
+        return server_text(data.get("message") or data)
+    return server_text(data or "")
 
 
 def translate_error(exc: BaseException, *, write: bool) -> GitHubError:
@@ -174,8 +191,8 @@ def translate_error(exc: BaseException, *, write: bool) -> GitHubError:
     if isinstance(exc, GithubException):
         status, message = exc.status, _message(exc.data)
         lowered = message.lower()
-        if status in (301, 302, 307, 308):
-            location = _header(exc.headers, "location") or ""
+        if status in _http.REDIRECTS:
+            location = server_text(_header(exc.headers, "location") or "", 200)
             return RepositoryMoved(
                 f"the repository has moved (GitHub answered {status}, see {location or 'no'} "
                 "Location)",
@@ -248,7 +265,14 @@ def credentials(token: str | None, auth: object | None) -> Auth.Auth | None:
                 "auth must be a PyGithub credentials object, such as "
                 f"github.Auth.AppAuth(...).get_installation_auth(...), not {type(auth).__name__}"
             )
+        # Only the kinds that hold a fixed secret: an App installation's `token` is a
+        # property that fetches one (its tokens have the ghs_ shape redact knows).
+        if isinstance(auth, Auth.Token):
+            remember_secret(auth.token)
+        elif isinstance(auth, Auth.Login):
+            remember_secret(auth.password)
         return auth
+    remember_secret(token)
     return Auth.Token(token) if token else None
 
 
@@ -359,7 +383,7 @@ def _refuse_redirects(requester: Any) -> None:
 
     def checked(verb: str, url: str, *args: Any, **kwargs: Any) -> Any:
         status, headers, output = send(verb, url, *args, **kwargs)
-        if 300 <= status < 400:
+        if status in _http.REDIRECTS:  # not 304: a conditional GET's answer
             raise GithubException(status, {"message": "Moved"}, headers)
         return status, headers, output
 
@@ -390,28 +414,12 @@ class RedactSecrets(logging.Filter):
     logger when this module is imported; it only ever removes secrets.
     """
 
-    _PATTERNS = (
-        re.compile(r'("token"\s*:\s*")[^"]+(")'),
-        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{16,}|github_pat_[A-Za-z0-9_]{16,})"),
-        re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"),
-        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
-    )
-
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # a record that cannot be formatted is not ours to fix
             return True
-        redacted = message
-        for pattern in self._PATTERNS:
-            redacted = pattern.sub(
-                lambda m: (
-                    f"{m.group(1)}(secret removed){m.group(2)}"
-                    if m.re.groups == 2
-                    else "(secret removed)"
-                ),
-                redacted,
-            )
+        redacted = redact(message)  # the one home of what a secret looks like
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
@@ -452,11 +460,22 @@ class GitHubRepo:
         api_url: str = DEFAULT_API_URL,
         timeout: float = 30.0,
         user_agent: str = "gitjsonl",
+        allow_insecure_http: bool = False,
     ) -> None:
         self.full_name = full_name
-        self.api_url = api_url.rstrip("/")
+        # Checked here too: the token goes nowhere in clear text, whoever builds this.
+        self.api_url = check_api_url(api_url, allow_insecure_http=allow_insecure_http)
+        self._timeout = float(timeout)
+        given = credentials(token, auth)
+        # What GitHub says of `permissions` is about a user: to a GitHub App's
+        # installation token it says nothing, or all false (a github3.py recording of
+        # 2021, tests/github3py_cassettes/CheckApp_create_check_run.json), though the
+        # installation may push. Such an answer is "did not say", never "may not push".
+        self._installation = isinstance(given, Auth.AppInstallationAuth) or (
+            token is not None and token.startswith("ghs_")
+        )
         self._gh = Github(
-            auth=credentials(token, auth),
+            auth=given,
             base_url=self.api_url,
             timeout=int(timeout) or 1,
             user_agent=user_agent,
@@ -470,6 +489,14 @@ class GitHubRepo:
         self._info: RepoInfo | None = None
         self.writes = 0  # write requests sent (or tried), for the budget to count
         _refuse_redirects(self._repo.requester)
+        # Each call's requests within `timeout` in all, each answer within its cap,
+        # every request on the API's host (see _http).
+        _http.install(self._repo.requester, api_url=self.api_url, timeout=self._timeout)
+        # A GitHub App's installation tokens are fetched through a requester of its own.
+        integration = getattr(given, "_AppInstallationAuth__integration", None)
+        fetcher = getattr(integration, "_GithubIntegration__requester", None)
+        if fetcher is not None:
+            _http.install(fetcher, api_url=self.api_url, timeout=self._timeout)
 
     def close(self) -> None:
         self._gh.close()
@@ -488,12 +515,14 @@ class GitHubRepo:
             self.writes += 1
         return self._translated(fn, write=write)
 
-    @staticmethod
-    def _translated(fn: Callable[[], T], *, write: bool) -> T:
+    def _translated(self, fn: Callable[[], T], *, write: bool) -> T:
         try:
-            return fn()
+            with _http.deadline(self._timeout):
+                return fn()
         except (GithubException, requests.exceptions.RequestException, OSError) as exc:
-            raise translate_error(exc, write=write) from exc
+            raise translate_error(exc, write=write) from _shown_cause(exc)
+        except _MALFORMED as exc:
+            raise malformed_answer(exc, write=write) from _shown_cause(exc)
 
     def _follow_move(self) -> bool:
         """After a 307: find the repository's new name (GitHub redirects reads) and use it."""
@@ -530,13 +559,17 @@ class GitHubRepo:
 
         def get() -> RepoInfo:
             repo = self._gh.get_repo(self.full_name)
-            default_branch = repo.default_branch  # fetches it (lazy until now), once
-            permissions = repo.permissions
+            _ = repo.default_branch  # fetches it (lazy until now), once
+            data = answers.mapping(repo.raw_data, "the repository")
+            permissions = data.get("permissions")
+            push = None
+            if permissions is not None and not self._installation:
+                push = answers.flag(answers.mapping(permissions, "permissions").get("push"), "push")
             return RepoInfo(
-                full_name=repo.full_name,
-                default_branch=default_branch,
-                private=bool(repo.private),
-                can_push=None if permissions is None else bool(permissions.push),
+                full_name=_checked(check_repo, data.get("full_name"), "full_name"),
+                default_branch=_checked(check_branch, data.get("default_branch"), "default_branch"),
+                private=answers.flag(data.get("private"), "private"),
+                can_push=push,
             )
 
         self._info = self._call(get)
@@ -548,7 +581,8 @@ class GitHubRepo:
         def get() -> bool:
             url = f"{self._repo.url}/branches/{urllib.parse.quote(branch)}"
             _headers, data = self._repo.requester.requestJsonAndCheck("GET", url)
-            return bool(isinstance(data, dict) and data.get("protected"))
+            protected = answers.mapping(data, f"branch {branch}").get("protected", False)
+            return answers.flag(protected, f"branch {branch}: protected")
 
         return self._call(get)
 
@@ -558,16 +592,18 @@ class GitHubRepo:
         def get() -> RateBudget:
             url = f"{self.api_url}/rate_limit"
             headers, data = self._repo.requester.requestJsonAndCheck("GET", url)
-            core = data.get("resources", {}).get("core", {}) if isinstance(data, dict) else {}
+            resources = answers.mapping(data, "rate_limit").get("resources", {})
+            core = answers.mapping(answers.mapping(resources, "resources").get("core", {}), "core")
             date = _header(headers, "date")
             server_time = None
             if date:
                 with contextlib.suppress(TypeError, ValueError):
                     server_time = email.utils.parsedate_to_datetime(date).timestamp()
             return RateBudget(
-                remaining=int(core.get("remaining", 0)),
-                limit=int(core.get("limit", 0)),
+                remaining=answers.count(core.get("remaining", 0), "core.remaining"),
+                limit=answers.count(core.get("limit", 0), "core.limit"),
                 server_time=server_time,
+                reset=float(core["reset"]) if isinstance(core.get("reset"), int) else None,
             )
 
         return self._call(get)
@@ -576,21 +612,41 @@ class GitHubRepo:
         """The commit sha the branch points at (``NotFound`` when it does not exist)."""
 
         def get() -> str:
-            sha: str = self._repo.get_git_ref(f"heads/{branch}").object.sha
-            return sha
+            ref = self._repo.get_git_ref(f"heads/{branch}")
+            return answers.sha(answers.pick(ref, "object.sha", f"branch {branch}"), "object.sha")
 
         return self._call(get)
 
     def get_commit(self, sha: str) -> CommitInfo:
         def get() -> CommitInfo:
             commit = self._repo.get_git_commit(sha)
-            return _commit_info(commit.sha, commit, commit.parents)
+            named = answers.pick(commit, "sha", f"commit {sha}")
+            return _commit_info(named, commit, commit.parents)
 
         return self._call(get)
 
     def list_dir(self, path: str, ref: str) -> list[DirEntry] | None:
         """The entries of a folder at commit (or tree) ``ref``; ``None`` when there is none."""
         return self.read_folder(ref, path).entries
+
+    def folder_at(self, ref: str, path: str) -> list[DirEntry] | None:
+        """The entries of folder ``path`` at ``ref`` in one request, or ``None`` when that
+        request cannot tell (then ``list_dir`` asks level by level).
+
+        GitHub's Trees API resolves any tree-ish, ``<commit-ish>:<path>``
+        included (scripting/Scripting-News#94: ``git/trees/HEAD:blog/days``;
+        gogs/docs-api#29), which is undocumented: a 404 or 422 here may mean a
+        missing folder or branch, or a server that does not take the form, so
+        it is never taken for an answer.
+        """
+        target = (
+            f"{urllib.parse.quote(ref, safe='')}:{urllib.parse.quote(path.strip('/'), safe='/')}"
+        )
+        try:
+            data = self._get_tree(target)
+        except (NotFound, ValidationFailed):
+            return None
+        return [_dir_entry(e, path.strip("/")) for e in data.get("tree", [])]
 
     def read_folder(self, ref: str, path: str) -> Folder:
         """The root tree of commit ``ref`` and the entries of folder ``path`` in it.
@@ -623,8 +679,11 @@ class GitHubRepo:
 
     def _get_tree(self, ref: str) -> dict[str, Any]:
         def get() -> dict[str, Any]:
-            url = f"{self._repo.url}/git/trees/{urllib.parse.quote(ref, safe='')}"
+            # A tree-ish "<ref>:<path>" comes quoted by folder_at; anything else is quoted here.
+            quoted = ref if ":" in ref else urllib.parse.quote(ref, safe="")
+            url = f"{self._repo.url}/git/trees/{quoted}"
             _headers, data = self._repo.requester.requestJsonAndCheck("GET", url)
+            answers.tree_listing(data, ref)  # every field of every entry
             if not isinstance(data, dict) or not isinstance(data.get("sha"), str):
                 raise GitHubError(f"unexpected answer listing tree {ref}")
             rows = data.get("tree")
@@ -650,7 +709,10 @@ class GitHubRepo:
     def get_blob(self, sha: str) -> bytes:
         def get() -> bytes:
             blob = self._repo.get_git_blob(sha)
-            return base64.b64decode(blob.content)
+            data = answers.mapping(blob.raw_data, f"blob {sha}")
+            return answers.blob_content(
+                data.get("content"), data.get("encoding"), data.get("size"), sha
+            )
 
         return self._call(get)
 
@@ -666,7 +728,8 @@ class GitHubRepo:
             if commit is None:
                 return None
             # Attributes the list response carries; `raw_data` would fetch each commit again.
-            return _commit_info(commit.sha, commit.commit, commit.parents)
+            git_commit = answers.pick(commit, "commit", "a page of commits")
+            return _commit_info(commit.sha, git_commit, commit.parents)
 
         while (info := self._call(next_commit)) is not None:
             yield info
@@ -727,8 +790,8 @@ class GitHubRepo:
 
         def create() -> str:
             encoded = base64.b64encode(content).decode("ascii")
-            sha: str = self._repo.create_git_blob(encoded, "base64").sha
-            return sha
+            blob = self._repo.create_git_blob(encoded, "base64")
+            return answers.sha(answers.pick(blob, "sha", "POST git/blobs"), "blob sha")
 
         return self._call(create, write=True)
 
@@ -741,12 +804,8 @@ class GitHubRepo:
         answer_headers, data = self._repo.requester.requestMemoryBlobAndCheck(
             "POST", f"{self._repo.url}/git/blobs", None, headers, cast("Any", body)
         )
-        if isinstance(data, dict) and isinstance(data.get("sha"), str):
-            return str(data["sha"])
-        if _header(answer_headers, "location"):
-            # A redirect this request path does not refuse by itself (see _refuse_redirects).
-            raise GithubException(307, {"message": "Moved"}, answer_headers)
-        raise GitHubError(f"unexpected answer creating a blob: {str(data)[:200]}")
+        del answer_headers  # a redirect never gets here: _http refuses it, with its status
+        return answers.sha(answers.mapping(data, "POST git/blobs").get("sha"), "blob sha")
 
     def create_tree(self, base_tree: str | None, files: dict[str, str | None]) -> str:
         """A tree: ``base_tree`` with each path set to a blob sha (``None`` deletes it)."""
@@ -759,8 +818,7 @@ class GitHubRepo:
                 tree = self._repo.create_git_tree(elements)
             else:
                 tree = self._repo.create_git_tree(elements, base_tree=self._lazy_tree(base_tree))
-            sha: str = tree.sha
-            return sha
+            return answers.sha(answers.pick(tree, "sha", "POST git/trees"), "tree sha")
 
         return self._call(create, write=True)
 
@@ -845,7 +903,7 @@ class GitHubRepo:
                 )
             return sha
 
-        return self._call(create, write=True)
+        return self._call(lambda: answers.sha(create(), "POST git/commits: sha"), write=True)
 
     def update_ref(self, branch: str, sha: str) -> None:
         """Move ``branch`` to ``sha`` if that is a fast-forward (``force`` is never sent true)."""
@@ -869,7 +927,12 @@ class GitHubRepo:
         self._call(update, write=True)
 
     def create_ref(self, branch: str, sha: str) -> None:
-        self._call(lambda: self._repo.create_git_ref(f"refs/heads/{branch}", sha), write=True)
+
+        def create() -> None:
+            ref = self._repo.create_git_ref(f"refs/heads/{branch}", sha)
+            answers.sha(answers.pick(ref, "object.sha", "POST git/refs"), "object.sha")
+
+        self._call(create, write=True)
 
     def put_file(self, path: str, message: str, content: bytes, *, branch: str | None) -> str:
         """Create a file through the Contents API (works on an empty repository); its commit."""
@@ -879,9 +942,8 @@ class GitHubRepo:
             if branch is not None:
                 kwargs["branch"] = branch
             result = self._repo.create_file(path, message, content, **kwargs)
-            commit = result["commit"]
-            sha: str = commit.sha
-            return sha
+            commit = answers.mapping(result, "PUT contents").get("commit")
+            return answers.sha(answers.pick(commit, "sha", "PUT contents"), "commit.sha")
 
         return self._call(put, write=True)
 
@@ -929,14 +991,29 @@ def _created_tree(data: Any) -> CreatedTree:
 
 
 def _commit_info(sha: str, commit: Any, parents: Any) -> CommitInfo:
-    """A ``CommitInfo`` from a PyGithub git commit (and the parents it lists)."""
+    """A ``CommitInfo`` from a PyGithub git commit (and the parents it lists), fields checked."""
+    sha = answers.sha(sha, "commit sha")
+    what = f"commit {sha}"
+    committer = commit.committer
+    date = answers.pick(committer, "date", what).isoformat() if committer is not None else ""
     return CommitInfo(
         sha=sha,
-        tree_sha=commit.tree.sha,
-        message=commit.message,
-        parents=tuple(parent.sha for parent in parents),
-        date=commit.committer.date.isoformat() if commit.committer else "",
+        tree_sha=answers.sha(answers.pick(commit, "tree.sha", what), f"{what}: tree.sha"),
+        message=answers.text(commit.message, f"{what}: message"),
+        parents=tuple(
+            answers.sha(answers.pick(parent, "sha", what), f"{what}: parents[].sha")
+            for parent in answers.items(parents, f"{what}: parents")
+        ),
+        date=date,
     )
+
+
+def _checked(check: Callable[[Any], str], value: Any, what: str) -> str:
+    """``value`` as ``check`` (a _config validator) accepts it, or an ``AnswerShapeError``."""
+    try:
+        return check(value)
+    except (TypeError, ValueError) as exc:
+        raise answers.AnswerShapeError(f"GitHub's answer gave {what} = {value!r:.100}") from exc
 
 
 def _input_author(identity: Identity) -> InputGitAuthor:

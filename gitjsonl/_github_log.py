@@ -14,7 +14,8 @@ closed) is reported with a WARNING on the ``gitjsonl`` logger. Unlike it, a
 record is never lost to a GitHub failure: rate limits, 409s, 5xx and network
 errors leave it pending, retried by the flusher thread, and committed once
 GitHub answers again (see ``Log.stats()`` via ``log``). With ``spool_dir`` the
-pending records also survive the process being killed.
+pending records also survive the process being killed; every worker of a
+server may share one ``spool_dir`` (each claims a slot of its own there).
 
 Unlike the reference, ``append`` does not need a running event loop.
 """
@@ -103,6 +104,9 @@ class GithubLog:
         try:
             return await asyncio.to_thread(self._log.tail, n)
         except (NotFound, EmptyRepository):
+            # A log that does not exist yet (no repository content, no branch, no
+            # folder) has no records, as the reference answered its 404. Log.tail
+            # gives [] itself for an empty repository and a missing folder.
             return []
         except GitJsonlError as exc:
             logger.warning("GithubLog.load_recent error: %s", exc)

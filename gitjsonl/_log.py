@@ -34,7 +34,7 @@ from types import TracebackType
 from typing import Any
 
 from . import _ledger, _lifecycle
-from ._batch import Batch, find_landed, new_batch_id
+from ._batch import Batch, new_batch_id
 from ._budget import Budget, budget_for
 from ._commit import Committer
 from ._config import (
@@ -50,12 +50,10 @@ from ._config import (
 from ._doctor import Check, coordinator_check, credentials_kind, diagnose, gather
 from ._exceptions import (
     BufferFull,
-    EmptyRepository,
     FlushTimeout,
     GitHubError,
     GitJsonlError,
     LogClosed,
-    NotFound,
     RateLimited,
 )
 from ._github import GitHubRepo, credentials_key, is_secondary_limit
@@ -66,7 +64,7 @@ from ._records import encode_record
 from ._redis import coordinator_for
 from ._retry import RetryPolicy
 from ._schedule import FlushSchedule
-from ._spool import Spool, spool_name
+from ._spool import Recovery, SlotSpool, open_slot, settle_candidates
 from ._stats import Counters, LogStats
 from ._turn import BranchTurns
 
@@ -154,6 +152,9 @@ class Log:
             branch. The user's cache folder by default (``$XDG_CACHE_HOME`` or
             ``~/.cache``, ``~/Library/Caches`` on macOS, then ``gitjsonl``);
             ``None`` shares them with the other ``Log``s of this process only.
+        allow_insecure_http: Accept an ``http://`` ``api_url`` that is not a
+            loopback address (False): the token would cross the network in
+            clear text. ``http://127.0.0.1``/``localhost`` (localhub) is always accepted.
         coordinator: A ``redis://`` or ``rediss://`` URL (``pip install
             'gitjsonl[redis]'``): every host on the token shares its budget
             and takes turns on the branch through that Redis (``?prefix=``
@@ -192,6 +193,7 @@ class Log:
         exit_grace: float = DEFAULT_EXIT_GRACE,
         allow_public: bool = False,
         budget_dir: str | os.PathLike[str] | None = DEFAULT,
+        allow_insecure_http: bool = False,
         coordinator: str | None = DEFAULT,
     ) -> None:
         self._config = config = LogConfig.create(
@@ -220,13 +222,14 @@ class Log:
             exit_grace=exit_grace,
             allow_public=allow_public,
             budget_dir=budget_dir,
+            allow_insecure_http=allow_insecure_http,
             coordinator=coordinator,
         )
         self._clock = clock
         self._injected_sleep = sleep
         self._closing = False
         self._closed = False
-        self._spool: Spool | None = None
+        self._spool: SlotSpool | None = None
         self._recovering: tuple[Batch, ...] = ()  # spooled batches that may have landed
         self._recovered_pushes: dict[str, tuple[str, str]] = {}
         self._spool_last_commit: str | None = None
@@ -282,6 +285,7 @@ class Log:
             auth=config.auth,
             api_url=config.api_url,
             timeout=config.timeout,
+            allow_insecure_http=config.allow_insecure_http,
         )
         coordinator = None if config.coordinator is None else coordinator_for(config.coordinator)
         self._budget: Budget | None = None
@@ -325,12 +329,18 @@ class Log:
             branch=lambda: self._committer.branch,
             legacy_path=config.legacy_path,
             known_head=self._committer.known_head,
+            default_branch=config.branch is None,
         )
 
     def _open_spool(self, directory: str | os.PathLike[str]) -> None:
         config = self._config
-        self._spool = Spool(
-            directory, spool_name(config.repo, config.path, config.branch), fsync=config.spool_fsync
+        self._spool = open_slot(
+            directory,
+            config.repo,
+            config.path,
+            config.branch,
+            fsync=config.spool_fsync,
+            max_batch_bytes=config.max_batch_bytes,
         )
         recovery = self._spool.recover()
         # What the last process left goes first, as sequence numbers 1..n,
@@ -340,7 +350,12 @@ class Log:
         self._recovered_pushes = recovery.pushes
         self._spool_last_commit = recovery.last_commit
         if recovery.lines:
-            logger.info("gitjsonl: %d record(s) recovered from the spool", len(recovery.lines))
+            logger.warning(
+                "gitjsonl: %d record(s) recovered from the spool %s (left by a process that is "
+                "gone)",
+                len(recovery.lines),
+                self._spool.path,
+            )
             self._wake.set()
 
     def _start_flusher(self) -> None:
@@ -615,6 +630,9 @@ class Log:
             return
         if self._recovering and not self._recover_landed():
             return
+        if self._spool is not None and self._spool.adopt_step(self._committer, self._github, now):
+            self._wake.set()  # slots of dead processes go one batch a turn; ours go on
+            return
         with self._lock:
             target = self._flush_target
             requested = target > self._queue.committed_seq or self._closing
@@ -731,16 +749,13 @@ class Log:
         earlier one that failed. Batches of an older spool, without the
         update's commit, are looked for by id in the branch's history.
         """
+        left = Recovery(
+            candidates=self._recovering,
+            pushes=self._recovered_pushes,
+            last_commit=self._spool_last_commit,
+        )
         try:
-            for batch in reversed(self._recovering):
-                push = self._recovered_pushes.get(batch.id)
-                if push is not None:
-                    commit, base = push
-                    sha = self._committer.settle(batch, commit=commit, base=base)
-                    if sha is not None:
-                        return self._recovered(batch, sha)
-            unsent = [b for b in self._recovering if b.id not in self._recovered_pushes]
-            found = self._search_landed(unsent) if unsent else None
+            found = settle_candidates(left, self._committer, self._github)
         except GitHubError as exc:
             with self._lock:
                 self._counters.attempts_started += 1
@@ -750,14 +765,6 @@ class Log:
             return self._recovered(*found)
         self._recovering = ()
         return True
-
-    def _search_landed(self, candidates: list[Batch]) -> tuple[Batch, str] | None:
-        try:
-            tip = self._github.get_head(self._committer.branch)
-        except (EmptyRepository, NotFound):
-            return None  # no history: nothing of ours can have landed
-        commits = ((c.sha, c.message) for c in self._github.iter_commits(tip))
-        return find_landed(commits, candidates, stop_at=self._spool_last_commit)
 
     def _recovered(self, batch: Batch, sha: str) -> bool:
         self._recovering = ()

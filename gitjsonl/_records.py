@@ -51,14 +51,26 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def encode_record(record: Mapping[str, Any], max_record_bytes: int) -> bytes:
-    """Return ``record`` as one UTF-8 JSON line ending in ``\\n``, or raise ``RecordError``."""
+    """Return ``record`` as one UTF-8 JSON line ending in ``\\n``, or raise ``RecordError``.
+
+    ``max_record_bytes`` bounds the record's JSON, the newline after it not
+    counted. A record holding a container that is not a plain ``dict``,
+    ``list`` or ``tuple`` (a subclass whose ``items()`` may say other than its
+    keys do) is judged again from the line json wrote: that line must read
+    back with ``parse_line``, without a key twice, and pass the same checks.
+    """
     if not isinstance(record, Mapping):
         raise RecordError(f"a record must be a JSON object (a dict), not {type(record).__name__}")
     try:
         value = record if isinstance(record, dict) else dict(record)
     except Exception as exc:  # a Mapping whose methods raise is the caller's record's fault
         raise RecordError(f"record cannot be read as a mapping: {exc!r}") from exc
-    _check_shape(value)
+    try:
+        plain = _check_shape(value)
+    except RecordError:
+        raise
+    except Exception as exc:  # a subclass's __iter__ or values() that raises
+        raise RecordError(f"record cannot be read: {exc!r}") from exc
     try:
         text = _encoder.encode(value)
     except ValueError as exc:  # NaN / Infinity, circular reference
@@ -71,17 +83,46 @@ def encode_record(record: Mapping[str, Any], max_record_bytes: int) -> bytes:
         line = text.encode("utf-8") + b"\n"
     except UnicodeEncodeError as exc:  # lone surrogates
         raise RecordError(f"record holds a string that is not valid Unicode: {exc}") from exc
-    if len(line) > max_record_bytes:
+    if len(line) - 1 > max_record_bytes:
         raise RecordTooLarge(
-            f"record is {len(line):,} bytes as JSON; max_record_bytes is {max_record_bytes:,}"
+            f"record is {len(line) - 1:,} bytes as JSON; max_record_bytes is {max_record_bytes:,}"
         )
+    if not plain:
+        _judge_written(text)
     return line
+
+
+def _judge_written(text: str) -> None:
+    """The line json wrote reads back as written: a record, no key twice, the same checks."""
+    parsed = parse_line(text)
+    if isinstance(parsed, BadLine):
+        raise RecordError(f"record does not read back as written: {parsed}")
+    try:
+        json.loads(text, object_pairs_hook=_unique_pairs)
+    except ValueError as exc:
+        raise RecordError(f"record does not read back as written: {exc}") from exc
+    _check_shape(parsed)
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        names = [name for name, _ in pairs]
+        twice = next(name for name in names if names.count(name) > 1)
+        raise ValueError(f"the key {twice[:40]!r} is written twice (a mapping's items() repeat it)")
+    return value
 
 
 #: Deeper records are refused; json would overflow Python's stack near 1,000.
 MAX_DEPTH = 200
 
 _CONTAINERS = (dict, list, tuple)
+
+#: The most digits an integer may have: Python's default limit on converting
+#: integers to and from text (``sys.int_info.default_max_str_digits``), which
+#: a reader in another process applies even where this one lifted it.
+MAX_INT_DIGITS = 4300
+_INT_BOUND = 10**MAX_INT_DIGITS
 
 
 def _json_key(key: object) -> object:
@@ -92,21 +133,36 @@ def _json_key(key: object) -> object:
         return "false"
     if key is None:
         return "null"
+    if isinstance(key, int):
+        _check_int(key)
     return key if isinstance(key, str) else str(key)
 
 
-def _check_shape(value: dict[Any, Any]) -> None:
+def _check_int(number: int) -> None:
+    if -_INT_BOUND < number < _INT_BOUND:
+        return
+    raise RecordError(
+        f"record holds an integer of more than {MAX_INT_DIGITS:,} digits, "
+        "which readers cannot convert (write it as a string)"
+    )
+
+
+def _check_shape(value: dict[Any, Any]) -> bool:
     """Refuse what json would serialise into a line that does not read back the same.
 
     Keys that json converts to the same name (``{1: "a", "1": "b"}``: a line
-    with a duplicate key, of which readers keep one), and nesting deeper than
-    ``MAX_DEPTH``. Iterative, so hostile depth cannot overflow the stack here.
+    with a duplicate key, of which readers keep one), integers too long for a
+    reader to convert, and nesting deeper than ``MAX_DEPTH``. Iterative, so
+    hostile depth cannot overflow the stack here. True when every container is
+    a plain ``dict``, ``list`` or ``tuple`` (json writes what was checked).
     """
+    plain = True
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise RecordError(f"record is nested more than {MAX_DEPTH} levels deep")
+        plain = plain and type(item) in _CONTAINERS
         if isinstance(item, dict):
             if not all(type(key) is str for key in item):
                 names = [_json_key(key) for key in item]
@@ -117,7 +173,12 @@ def _check_shape(value: dict[Any, Any]) -> None:
             children = item.values()
         else:
             children = item
-        stack.extend((child, depth + 1) for child in children if isinstance(child, _CONTAINERS))
+        for child in children:
+            if isinstance(child, _CONTAINERS):
+                stack.append((child, depth + 1))
+            elif type(child) is int and not -_INT_BOUND < child < _INT_BOUND:
+                _check_int(child)
+    return plain
 
 
 @dataclass(frozen=True, slots=True)

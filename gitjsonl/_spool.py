@@ -15,6 +15,7 @@ record exactly once.
 File format (``<name>.spool``, one entry a line, each behind a CRC-32 of the rest
 of its line so a torn or garbled line is recognised and never replayed)::
 
+    <crc> I <identity, hex>                          header: whose log this spool is
     <crc> H <sha or ->                               header: newest commit known to hold ours
     <crc> R <seq> <the record's JSON line>           a record, as appended
     <crc> F <batch id> <first seq> <last seq>        a batch was formed (its commit may land)
@@ -32,45 +33,181 @@ The file is compacted (rewritten through a temporary file and an atomic
 rename) when everything in it is committed, and when the committed part
 ahead of the first uncommitted record passes ``compact_bytes``.
 
-A spool belongs to one process: it is locked with ``flock(2)`` on
+A spool file belongs to one process: it is locked with ``flock(2)`` on
 ``<name>.lock`` and a second opener gets ``SpoolLocked``.
+
+Slots: one ``spool_dir`` serves any number of processes (``uvicorn --workers
+4``, gunicorn ``-w 4``, restarts with new pids). Each ``Log`` claims the first
+free *slot* of its log, ``<name>.<k>.spool`` with its lock ``<name>.<k>.lock``
+(``open_slot``), held for the ``Log``'s life: a slot whose lock is free was
+left by a process that is gone, and claiming it recovers what it left. A live
+``Log`` also looks every ``ADOPT_INTERVAL`` seconds for other free slots that
+still hold records (a worker that died and was not replaced, fewer workers
+after a restart) and *adopts* them one at a time: it holds the dead slot's
+lock, settles its batches that may have landed exactly as a restart does, and
+commits the rest through the normal batch path, each batch marked in the
+adopted file itself, so a crash at any point leaves that file as correct as
+before and the next adopter carries on. Nothing is copied between files, so
+nothing can be committed twice.
+
+Names: ``<readable prefix>.<32 hex digits of SHA-256 over an unambiguous
+encoding of (repository, path, branch)>``; the file's ``I`` entry records that
+identity and a spool of another log is refused (``SpoolError``). A ``Log`` on
+the default branch also adopts the slots written under the other spelling of
+its branch (``branch=None`` and ``branch="main"`` name one log), and spools of
+the previous version (``<name>.<crc32>.spool``, no identity entry) are
+recovered under their old name.
+
+Files: folders are created ``0700``, files ``0600`` (``O_EXCL`` where new), all
+opened with ``O_NOFOLLOW``; an existing folder or file that is not ours, not
+what it should be (a symlink, a fifo) or writable by group or others is
+refused with ``SpoolError``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import os
 import re
+import stat
 import threading
 import zlib
 from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
-from ._batch import Batch
-from ._exceptions import SpoolError, SpoolLocked
+from ._batch import Batch, find_landed, new_batch_id
+from ._exceptions import EmptyRepository, GitJsonlError, NotFound, SpoolError, SpoolLocked
+from ._queue import PendingQueue
 
-__all__ = ["Recovery", "Spool", "parse_spool", "spool_name"]
+__all__ = [
+    "Recovery",
+    "SlotSpool",
+    "Spool",
+    "open_owned",
+    "open_slot",
+    "parse_spool",
+    "secure_directory",
+    "spool_identity",
+    "spool_name",
+    "spool_name_v1",
+]
 
 logger = logging.getLogger("gitjsonl.spool")
 
 #: Compact once the committed bytes ahead of the first pending record pass this.
 COMPACT_BYTES = 1024 * 1024
+#: Slots per log and spool folder: more processes than this on one log get SpoolLocked.
+MAX_SLOTS = 256
+#: Seconds between two looks for slots that dead processes left.
+ADOPT_INTERVAL = 5.0
+#: After an adopted batch failed: the first wait before trying again, and the longest.
+ADOPT_BACKOFF = 5.0
+ADOPT_BACKOFF_MAX = 300.0
 
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_PREFIX_CHARS = 80
+
+
+def spool_identity(repo: str, path: str, branch: str | None) -> bytes:
+    """Whose a spool is, unambiguously: the JSON of (repository, path, branch).
+
+    A repository's name is compared as GitHub does, without case; ``None`` is
+    the repository's default branch, whatever its name.
+    """
+    triple = [repo.strip("/").lower(), path.strip("/"), branch]
+    return json.dumps(triple, ensure_ascii=True, separators=(",", ":")).encode()
 
 
 def spool_name(repo: str, path: str, branch: str | None = None) -> str:
-    """The spool file's base name for one log: readable, filesystem-safe, unique per log."""
+    """The spool's base name for one log: a readable prefix, then a hash that cannot collide.
+
+    The prefix only helps a person find the file; the 128-bit SHA-256 prefix
+    of ``spool_identity`` is what tells two logs apart.
+    """
+    text = _readable([repo, path, *([branch] if branch else [])])
+    digest = hashlib.sha256(spool_identity(repo, path, branch)).hexdigest()[:32]
+    return f"{text[:_PREFIX_CHARS]}.{digest}"
+
+
+def _readable(parts: list[str]) -> str:
+    return "__".join(_NAME_UNSAFE.sub("_", part.strip("/").replace("/", "__")) for part in parts)
+
+
+def spool_name_v1(repo: str, path: str, branch: str | None = None) -> str:
+    """The name the previous version gave a log's spool (read at upgrade, never written anew)."""
     parts = [repo.strip("/"), path.strip("/")]
     if branch:
         parts.append(branch)
     text = "__".join(_NAME_UNSAFE.sub("_", part.replace("/", "__")) for part in parts)
-    # Different logs whose names collapse to the same text still get different files.
     digest = format(zlib.crc32("\0".join(parts).encode()), "08x")
     return f"{text}.{digest}"
+
+
+# -- files that are ours and only ours -----------------------------------------------
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def _refuse(what: str, where: Path, why: str) -> SpoolError:
+    return SpoolError(f"spool {what} {where} {why}; refusing to use it (see README, spool_dir)")
+
+
+def _check_owned(st: os.stat_result, what: str, where: Path, *, kind: int) -> None:
+    """Refuse an entry that is not of ``kind``, not ours, or writable by group or others."""
+    if stat.S_IFMT(st.st_mode) != kind:
+        raise _refuse(
+            what, where, "is not a plain " + ("folder" if kind == stat.S_IFDIR else "file")
+        )
+    if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+        raise _refuse(what, where, f"belongs to uid {st.st_uid}, not to this process")
+    if st.st_mode & 0o022:
+        raise _refuse(what, where, f"is writable by group or others (mode {st.st_mode & 0o777:o})")
+
+
+def secure_directory(directory: Path) -> None:
+    """Make ``directory`` (0700, and its missing parents) or check that an existing one is ours."""
+    missing: list[Path] = []
+    probe = directory
+    while not os.path.lexists(probe) and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another process made it first
+            os.mkdir(folder, 0o700)
+    try:
+        st = os.stat(directory)  # the folder the user named may be reached through a link
+    except OSError as exc:
+        raise SpoolError(f"cannot use spool folder {directory}: {exc}") from exc
+    _check_owned(st, "folder", directory, kind=stat.S_IFDIR)
+
+
+def open_owned(where: Path, flags: int, what: str) -> int:
+    """Open a file of ours without following a link; new files are 0600. Checked after opening."""
+    try:
+        fd = os.open(where, flags | _NOFOLLOW | _CLOEXEC, 0o600)
+    except OSError as exc:
+        raise SpoolError(f"cannot open spool {what} {where}: {exc}") from exc
+    try:
+        _check_owned(os.fstat(fd), what, where, kind=stat.S_IFREG)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _read_all(fd: int) -> bytes:
+    chunks: list[bytes] = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _entry(*fields: bytes) -> bytes:
@@ -97,6 +234,8 @@ class Recovery:
     corrupt_lines: int = 0
     #: For candidates whose ref update was sent: batch id -> (commit, base) of the last one.
     pushes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: Whose log the file says it is (``spool_identity``); None in a file of the previous version.
+    identity: bytes | None = None
 
     def remaining_after(self, landed: Batch | None) -> tuple[bytes, ...]:
         """The records still to commit once ``landed`` (a leading batch) is known to be in."""
@@ -112,6 +251,7 @@ class _Parsed:
     pushes: dict[str, tuple[str, str]] = field(default_factory=dict)
     committed: dict[str, tuple[int, int]] = field(default_factory=dict)
     last_commit: str | None = None
+    identity: bytes | None = None
     torn: int = 0
     corrupt: int = 0
 
@@ -134,6 +274,8 @@ def _parse_entry(body: bytes, parsed: _Parsed) -> bool:
             parsed.last_commit = sha.decode()
         elif kind == b"H":
             parsed.last_commit = None if rest == b"-" else rest.decode()
+        elif kind == b"I":
+            parsed.identity = bytes.fromhex(rest.decode("ascii"))
         else:
             return False
     except (ValueError, UnicodeDecodeError):
@@ -192,6 +334,7 @@ def parse_spool(data: bytes, where: str = "spool") -> Recovery:
         candidates=tuple(candidates),
         pushes={b.id: parsed.pushes[b.id] for b in candidates if b.id in parsed.pushes},
         last_commit=parsed.last_commit,
+        identity=parsed.identity,
         torn_lines=parsed.torn,
         corrupt_lines=parsed.corrupt,
     )
@@ -213,6 +356,7 @@ class Spool:
         *,
         fsync: bool = False,
         compact_bytes: int = COMPACT_BYTES,
+        identity: bytes | None = None,
     ) -> None:
         try:
             import fcntl
@@ -220,27 +364,29 @@ class Spool:
             raise SpoolError("the spool needs a POSIX system (fcntl.flock)") from exc
         self._fcntl = fcntl
         self.directory = Path(directory)
+        self.name = name
         self.path = self.directory / f"{name}.spool"
+        self.identity = identity
         self._fsync = fsync
         self._compact_bytes = compact_bytes
         self._closed = False
         self._torn = False  # a failed write left bytes that do not end in a newline
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self._lock_fd = os.open(self.directory / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise SpoolError(f"cannot open spool {self.path}: {exc}") from exc
+        secure_directory(self.directory)
+        self._lock_fd = open_owned(self.directory / f"{name}.lock", os.O_RDWR | os.O_CREAT, "lock")
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             os.close(self._lock_fd)
-            raise SpoolLocked(
-                f"spool {self.path} is in use by another Log (this or another process); "
-                "give each process its own spool_dir"
-            ) from exc
+            raise SpoolLocked(f"spool {self.path} is in use by another Log") from exc
         try:
-            data = self.path.read_bytes() if self.path.exists() else b""
-            self._recovery = parse_spool(data, str(self.path))
+            self._recovery = parse_spool(self._read_existing(), str(self.path))
+            found = self._recovery.identity
+            if identity is not None and found is not None and found != identity:
+                raise SpoolError(
+                    f"spool {self.path} belongs to another log "
+                    f"({found.decode(errors='replace')}, not {identity.decode()}); "
+                    "refusing to recover it"
+                )
             self._last_commit = self._recovery.last_commit
             # Start a fresh file holding only what is still owed, numbered 1..n.
             self._uncommitted: deque[tuple[int, int]] = deque()  # (seq, offset)
@@ -263,6 +409,19 @@ class Spool:
             self._release()
             raise
         self._lock = threading.Lock()
+
+    def _read_existing(self) -> bytes:
+        """The spool file's bytes (empty when there is none), never through a link."""
+        try:
+            fd = open_owned(self.path, os.O_RDONLY, "file")
+        except SpoolError as exc:
+            if isinstance(exc.__cause__, FileNotFoundError):
+                return b""
+            raise
+        try:
+            return _read_all(fd)
+        finally:
+            os.close(fd)
 
     # -- what Log calls ----------------------------------------------------------
 
@@ -357,7 +516,8 @@ class Spool:
     # -- the file ------------------------------------------------------------------
 
     def _header(self) -> bytes:
-        return _entry(b"H", (self._last_commit or "-").encode())
+        who = _entry(b"I", self.identity.hex().encode()) if self.identity is not None else b""
+        return who + _entry(b"H", (self._last_commit or "-").encode())
 
     @staticmethod
     def _push_entry(batch_id: str, commit: str, base: str) -> bytes:
@@ -413,28 +573,357 @@ class Spool:
         self._size = len(header) + len(rest)
 
     def _replace(self, content: bytes) -> int:
-        """Atomically make ``content`` the spool file; an O_APPEND descriptor on it."""
+        """Atomically make ``content`` the spool file; an O_APPEND descriptor on it.
+
+        The temporary file is made anew (``O_EXCL``, never through a link: one
+        left behind, or planted, is removed first; we hold the lock) and the
+        descriptor written through is the one kept after the rename.
+        """
         tmp = self.path.with_suffix(".spool.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        fd = open_owned(tmp, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL, "file")
         try:
             view = memoryview(content)
             while view:
                 view = view[os.write(fd, view) :]
             if self._fsync:
                 os.fsync(fd)
-        finally:
+            os.replace(tmp, self.path)
+        except BaseException:
             os.close(fd)
-        os.replace(tmp, self.path)
+            raise
         if self._fsync:
             dir_fd = os.open(self.directory, os.O_RDONLY)
             try:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
-        return os.open(self.path, os.O_RDWR | os.O_APPEND)
+        return fd
+
+    def remove(self) -> None:
+        """Delete the (fully committed) file and release the lock: the slot is free and empty."""
+        with self._lock:
+            if self._closed:
+                return
+            if self._uncommitted:
+                raise SpoolError(f"spool {self.path} still holds records")
+            self._closed = True
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            os.close(self._fd)
+        self._release()
 
     def _release(self) -> None:
         try:
             self._fcntl.flock(self._lock_fd, self._fcntl.LOCK_UN)
         finally:
             os.close(self._lock_fd)
+
+
+# -- slots: one spool folder, any number of processes ---------------------------------
+
+
+class _Committer(Protocol):
+    """What adopting needs from ``Committer``."""
+
+    @property
+    def branch(self) -> str: ...
+
+    @property
+    def unresolved_batch_id(self) -> str | None: ...
+
+    def commit(self, batch: Batch) -> str: ...
+
+    def settle(self, batch: Batch, *, commit: str, base: str) -> str | None: ...
+
+
+class _History(Protocol):
+    """What looking for a batch by id needs from ``GitHubRepo``."""
+
+    def default_branch(self) -> str: ...
+
+    def get_head(self, branch: str) -> str: ...
+
+    def iter_commits(self, sha: str, path: str | None = None) -> Iterator[_CommitInfo]: ...
+
+
+class _CommitInfo(Protocol):
+    @property
+    def sha(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
+
+
+def settle_candidates(
+    recovery: Recovery, committer: _Committer, history: _History
+) -> tuple[Batch, str] | None:
+    """Which of a spool's formed batches landed before its process died, and where.
+
+    A batch whose ref update was noted is settled by sending that update again
+    (``Committer.settle``), newest first: a later batch holds the records of an
+    earlier one that failed. Batches of an older spool, without a noted update,
+    are looked for by id in the branch's history. Raises ``GitHubError`` while
+    GitHub cannot tell.
+    """
+    for batch in reversed(recovery.candidates):
+        push = recovery.pushes.get(batch.id)
+        if push is not None:
+            sha = committer.settle(batch, commit=push[0], base=push[1])
+            if sha is not None:
+                return batch, sha
+    unsent = [b for b in recovery.candidates if b.id not in recovery.pushes]
+    if not unsent:
+        return None
+    try:
+        tip = history.get_head(committer.branch)
+    except (EmptyRepository, NotFound):
+        return None  # no history: nothing of ours can have landed
+    commits = ((c.sha, c.message) for c in history.iter_commits(tip))
+    return find_landed(commits, unsent, stop_at=recovery.last_commit)
+
+
+@dataclass(slots=True)
+class _Adopted:
+    """A dead process's slot this ``Log`` is committing, from that slot's own file."""
+
+    spool: Spool
+    queue: PendingQueue
+    recovery: Recovery
+    settled: bool = False
+    retry_at: float = 0.0
+    backoff: float = ADOPT_BACKOFF
+
+
+class SlotSpool(Spool):
+    """The spool of one ``Log``: the slot it claimed, and the dead slots it adopts.
+
+    Everything ``Spool`` does is about the claimed slot's file; ``adopt_step``
+    is the flusher's extra work (see the module's docstring).
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        name: str,
+        *,
+        identity: bytes,
+        log: tuple[str, str, str | None],
+        fsync: bool,
+        max_batch_bytes: int,
+        compact_bytes: int = COMPACT_BYTES,
+    ) -> None:
+        super().__init__(
+            directory, name, fsync=fsync, compact_bytes=compact_bytes, identity=identity
+        )
+        self._log = log
+        self._max_batch_bytes = max_batch_bytes
+        self._adopted: _Adopted | None = None
+        self._routes: dict[str, Spool] = {}  # batch id -> the adopted file that formed it
+        self._next_look = 0.0
+        self._default_branch: str | None = None
+
+    # -- the claimed slot, as Log sees it --------------------------------------------
+
+    def batch_pushing(self, batch: Batch, commit: str, base: str) -> None:
+        """Note a ref update in the file that formed ``batch`` (ours, or an adopted one)."""
+        target = self._routes.get(batch.id)
+        if target is not None:
+            target.batch_pushing(batch, commit, base)
+        else:
+            super().batch_pushing(batch, commit, base)
+
+    def close(self) -> None:
+        """Release the adopted slot (its file says what is left) and our own."""
+        adopted, self._adopted = self._adopted, None
+        if adopted is not None:
+            adopted.spool.close()
+        super().close()
+
+    def abandon_after_fork(self) -> None:
+        adopted, self._adopted = self._adopted, None
+        if adopted is not None:
+            adopted.spool.abandon_after_fork()
+        super().abandon_after_fork()
+
+    @property
+    def adopting(self) -> int:
+        """Records of a dead process's slot still to commit (0 when none is adopted)."""
+        adopted = self._adopted
+        return len(adopted.queue) if adopted is not None else 0
+
+    # -- adopting dead slots -----------------------------------------------------------
+
+    def adopt_step(self, committer: _Committer, history: _History, now: float) -> bool:
+        """One piece of work on a dead slot; True when the flusher's turn is taken by it.
+
+        Called by the flusher before it cuts a batch of its own. While the
+        committer owes a resend of a batch that is not the adopted one, nothing
+        here runs (that batch must be settled first, by its owner).
+        """
+        owed = committer.unresolved_batch_id
+        adopted = self._adopted
+        inflight = adopted.queue.inflight if adopted is not None else None
+        if owed is not None and (inflight is None or inflight.id != owed):
+            return False
+        if adopted is None:
+            if now < self._next_look:
+                return False
+            self._next_look = now + ADOPT_INTERVAL
+            adopted = self._adopted = self._claim_dead_slot(committer, history)
+            if adopted is None:
+                return False
+        if now < adopted.retry_at:
+            return owed is not None  # an adopted batch that may have landed goes first
+        try:
+            self._adopted_work(adopted, committer, history)
+        except GitJsonlError:
+            adopted.retry_at = now + adopted.backoff
+            adopted.backoff = min(adopted.backoff * 2, ADOPT_BACKOFF_MAX)
+            raise
+        adopted.backoff = ADOPT_BACKOFF
+        return True
+
+    def _adopted_work(self, adopted: _Adopted, committer: _Committer, history: _History) -> None:
+        spool = adopted.spool
+        if not adopted.settled:
+            landed = settle_candidates(adopted.recovery, committer, history)
+            adopted.settled = True
+            if landed is not None:
+                done, sha = landed
+                logger.info("gitjsonl: batch %s of %s had landed (%s)", done.id, spool.path, sha)
+                spool.batch_committed(done, sha)
+                adopted.queue.drop_committed(done)
+            return
+        batch = adopted.queue.cut(
+            self._max_batch_bytes, new_batch_id, resend=committer.unresolved_batch_id
+        )
+        if batch is None:
+            self._adopted = None
+            spool.remove()
+            logger.warning(
+                "gitjsonl: committed %d record(s) a process that is gone left in %s",
+                len(adopted.recovery.lines),
+                spool.path,
+            )
+            return
+        if batch.id not in self._routes:
+            spool.batch_formed(batch)
+            self._routes[batch.id] = spool
+        sha = committer.commit(batch)
+        del self._routes[batch.id]
+        spool.batch_committed(batch, sha)
+        adopted.queue.drop_committed(batch)
+
+    def _claim_dead_slot(self, committer: _Committer, history: _History) -> _Adopted | None:
+        """Lock the first slot of this log that a dead process left records in, if any."""
+        for name, identity in self._adoptable(committer, history):
+            try:
+                spool = Spool(self.directory, name, fsync=self._fsync, identity=identity)
+            except SpoolLocked:
+                continue  # a live process's
+            except SpoolError as exc:
+                logger.error("gitjsonl: not adopting spool %s: %s", name, exc)
+                continue
+            recovery = spool.recover()
+            if not recovery.lines:
+                spool.remove()  # nothing left in it: a free, empty slot
+                continue
+            logger.warning(
+                "gitjsonl: %d record(s) recovered from the spool %s (left by a process that is "
+                "gone); adopted by this one",
+                len(recovery.lines),
+                spool.path,
+            )
+            queue = PendingQueue()
+            queue.extend(recovery.lines)
+            return _Adopted(spool, queue, recovery, settled=not recovery.candidates)
+        return None
+
+    def _adoptable(
+        self, committer: _Committer, history: _History
+    ) -> list[tuple[str, bytes | None]]:
+        """Slots of this log (and of its other branch spelling) that hold a spool file, not ours."""
+        try:
+            present = set(os.listdir(self.directory))
+        except OSError as exc:
+            logger.warning("gitjsonl: cannot list spool folder %s: %s", self.directory, exc)
+            return []
+        repo, path, _ = self._log
+        found: list[tuple[str, bytes | None]] = []
+        for spelling in self._spellings(present, committer, history):
+            identity = spool_identity(repo, path, spelling)
+            found += [
+                (name, identity) for name in _slot_files(present, spool_name(repo, path, spelling))
+            ]
+            legacy = spool_name_v1(repo, path, spelling)
+            if f"{legacy}.spool" in present:
+                found.append((legacy, None))
+        return [(name, identity) for name, identity in found if name != self.name]
+
+    def _spellings(
+        self, present: set[str], committer: _Committer, history: _History
+    ) -> list[str | None]:
+        """Our branch argument, and the other one naming the same branch if files use it."""
+        repo, path, branch = self._log
+        own = (spool_name(repo, path, branch), spool_name_v1(repo, path, branch))
+        if branch is None:
+            # Spools of this log under a branch's name start like ours: only
+            # then is it worth asking which branch is the default.
+            start = _readable([repo, path])[:_PREFIX_CHARS]
+            others = [e for e in present if e.startswith(start) and not e.startswith(own)]
+            if not any(e.endswith(".spool") for e in others):
+                return [branch]
+            return [branch, committer.branch]  # resolved as the first commit resolves it
+        names = (spool_name(repo, path, None), spool_name_v1(repo, path, None))
+        if not any(entry.startswith(names) for entry in present):
+            return [branch]
+        if self._default_branch is None:
+            self._default_branch = history.default_branch()
+        return [branch, None] if self._default_branch == branch else [branch]
+
+
+def _slot_files(present: Iterable[str], name: str) -> list[str]:
+    """The slots ``<name>.<k>`` that have a spool file, in slot order."""
+    pattern = re.compile(re.escape(name) + r"\.(\d{1,3})\.spool")
+    slots = [int(m.group(1)) for m in map(pattern.fullmatch, present) if m]
+    return [f"{name}.{k}" for k in sorted(slots)]
+
+
+def open_slot(
+    directory: str | os.PathLike[str],
+    repo: str,
+    path: str,
+    branch: str | None,
+    *,
+    fsync: bool = False,
+    max_batch_bytes: int,
+) -> SlotSpool:
+    """Claim the first free slot of this log in ``directory``; its records are recovered.
+
+    A spool of the previous version under this log's old name is claimed first
+    when it is free, so an upgrade recovers it like any restart.
+    """
+    folder = Path(directory)
+    identity = spool_identity(repo, path, branch)
+    name = spool_name(repo, path, branch)
+    legacy = spool_name_v1(repo, path, branch)
+    names = [f"{name}.{k}" for k in range(MAX_SLOTS)]
+    if os.path.lexists(folder / f"{legacy}.spool"):
+        names.insert(0, legacy)
+    for slot in names:
+        try:
+            return SlotSpool(
+                folder,
+                slot,
+                identity=identity,
+                log=(repo, path, branch),
+                fsync=fsync,
+                max_batch_bytes=max_batch_bytes,
+            )
+        except SpoolLocked:
+            continue
+    raise SpoolLocked(
+        f"all {MAX_SLOTS} spool slots of {repo}:{path} in {folder} are in use by live Logs"
+    )

@@ -478,6 +478,7 @@ def every_option() -> dict[str, Any]:
         "exit_grace": 1.0,
         "allow_public": True,
         "budget_dir": None,
+        "allow_insecure_http": True,
         "coordinator": None,
     }
 

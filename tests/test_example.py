@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -11,10 +15,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import httpx
 import pytest
 
 from gitjsonl import Log
 from gitjsonl.testing import LocalHub
+
+from .helpers import committed_records
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "fastapi_app.py"
 
@@ -108,3 +115,137 @@ class TestFastApiExample:
         with TestClient(example.create_app(settings(example, hub, db))) as client:
             stats = client.get("/stats").json()
         assert (stats["replayed"], stats["rows"]) == (0, 500)
+
+    def test_starts_on_an_empty_repository(
+        self, example: ModuleType, localhub_factory: Callable[..., LocalHub], tmp_path: Path
+    ) -> None:
+        """On a repository nothing was ever logged to, start-up replays nothing and serves."""
+        from fastapi.testclient import TestClient
+
+        empty = localhub_factory()
+        app = example.create_app(settings(example, empty, tmp_path / "app.db"))
+        with TestClient(app) as client:
+            assert client.get("/stats").json()["replayed"] == 0
+            assert client.post("/chat", json={"session_id": "s", "query": "q"}).status_code == 200
+        assert [r["query"] for r in committed_records(empty)] == ["q"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def worker_pids(supervisor: int) -> list[int]:
+    """The supervisor's child processes (uvicorn's workers), from /proc."""
+    children = Path(f"/proc/{supervisor}/task/{supervisor}/children")
+    return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+
+
+def wait_until_serving(url: str, proc: subprocess.Popen[bytes], deadline: float) -> None:
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the server exited at start"
+        try:
+            if httpx.get(f"{url}/stats", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the server did not start")
+
+
+def drain_spools(hub: LocalHub, spool_dir: Path) -> None:
+    """A restart with as many Logs as slot files: each claims one, recovers it and commits it."""
+    logs = [
+        Log(
+            "owner/repo",
+            path="data/interactions",
+            api_url=hub.url,
+            token=hub.token,
+            pacing=None,
+            flush_interval=0.05,
+            spool_dir=spool_dir,
+        )
+        for _ in spool_dir.glob("*.spool")
+    ]
+    for log in logs:
+        log.close(timeout=60)
+
+
+SERVERS = {
+    "uvicorn": ["-m", "uvicorn", "--workers", "4", "--timeout-graceful-shutdown", "60"],
+    # uvicorn.workers is deprecated in favour of the uvicorn-worker package; same class.
+    "gunicorn": ["-m", "gunicorn", "-w", "4", "-k", "uvicorn.workers.UvicornWorker"],
+}
+
+
+def server_command(server: str, port: int) -> list[str]:
+    bind = ["--host", "127.0.0.1", "--port", str(port)]
+    if server == "gunicorn":
+        bind = ["--bind", f"127.0.0.1:{port}", "--graceful-timeout", "60"]
+    return [sys.executable, *SERVERS[server], *bind, "examples.fastapi_app:app"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads workers from /proc")
+@pytest.mark.parametrize("server_name", sorted(SERVERS))
+def test_four_workers_on_one_spool_dir_killed_every_few_seconds_lose_nothing(
+    localhub_factory: Callable[..., LocalHub], tmp_path: Path, server_name: str
+) -> None:
+    """Under uvicorn --workers 4 (or gunicorn -w 4) on one empty repository and one spool
+    folder, with a worker SIGKILLed every 2 s, every acknowledged record is on the branch once."""
+    hub = localhub_factory()  # an empty repository: the app must start on it
+    spool_dir = tmp_path / "spool"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "GITJSONL_REPO": "owner/repo",
+        "GITHUB_TOKEN": hub.token,
+        "GITHUB_API_URL": hub.url,
+        "GITJSONL_SPOOL_DIR": str(spool_dir),
+        "APP_DB": str(tmp_path / "app.db"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "PYTHONPATH": str(EXAMPLE.parent.parent),
+    }
+    server = subprocess.Popen(
+        server_command(server_name, port),
+        env=env,
+        cwd=EXAMPLE.parent.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    acknowledged: list[str] = []
+    kills = 0
+    try:
+        wait_until_serving(url, server, time.monotonic() + 60)
+        started = time.monotonic()
+        next_kill = started + 2.0
+        with httpx.Client(timeout=10) as client:
+            i = 0
+            while time.monotonic() - started < 20:
+                i += 1
+                try:
+                    answer = client.post(f"{url}/chat", json={"session_id": "s", "query": f"q{i}"})
+                except httpx.HTTPError:
+                    continue  # the worker that had it was killed: not acknowledged
+                if answer.status_code == 200:
+                    acknowledged.append(answer.json()["id"])
+                if time.monotonic() >= next_kill and (pids := worker_pids(server.pid)):
+                    os.kill(pids[kills % len(pids)], signal.SIGKILL)
+                    kills += 1
+                    next_kill += 2.0
+    finally:
+        server.send_signal(signal.SIGTERM)  # the live workers flush and close
+        _, stderr = server.communicate(timeout=120)
+    assert kills >= 5
+    assert len(acknowledged) > 200
+    assert b"SpoolLocked" not in stderr
+    drain_spools(hub, spool_dir)  # what the last killed workers left, as a restart commits it
+    ids = [record["id"] for record in committed_records(hub)]  # read with git itself
+    assert len(ids) == len(set(ids)), "a record was committed twice"
+    missing = set(acknowledged) - set(ids)
+    assert not missing, f"{len(missing)} acknowledged record(s) lost"
+    hub.fsck("owner/repo")

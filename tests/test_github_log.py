@@ -249,3 +249,46 @@ class TestGithubLog:
             return recent
 
         assert run(main()) == []
+
+
+class TestALogThatDoesNotExistYet:
+    """A log nobody has written to has no records: ``[]``, as the reference answered."""
+
+    def test_tail_and_records_of_an_empty_repository_are_empty(
+        self, localhub_factory: Callable[..., LocalHub]
+    ) -> None:
+        """Log.tail() and Log.records() of an empty repository are empty, not EmptyRepository."""
+        from gitjsonl import Log
+
+        empty = localhub_factory()
+        with Log(
+            REPO, path="data/interactions", api_url=empty.url, token=empty.token, pacing=None
+        ) as log:
+            assert log.tail(500) == []
+            assert list(log.records()) == []
+
+    def test_tail_of_a_missing_folder_is_empty(self, hub: LocalHub) -> None:
+        """A branch without the log's folder yet: tail() is []."""
+        from gitjsonl import Log
+
+        with Log(
+            REPO, path="data/nothing-yet", api_url=hub.url, token=hub.token, pacing=None
+        ) as log:
+            assert log.tail(5) == []
+
+    def test_a_missing_branch_still_raises(self, hub: LocalHub) -> None:
+        """A branch that does not exist is NotFound for Log.tail (a misspelt name is not a log)."""
+        from gitjsonl import Log, NotFound
+
+        with (
+            Log(
+                REPO,
+                path="data/interactions",
+                branch="no-such",
+                api_url=hub.url,
+                token=hub.token,
+                pacing=None,
+            ) as log,
+            pytest.raises(NotFound),
+        ):
+            log.tail(5)

@@ -190,8 +190,11 @@ class TestPermissions:
         body = get(hub, f"/repos/{PUBLIC}", token=None).json()
         assert "permissions" not in body
 
-    def test_an_app_installation_token_is_told_nothing(self, hub: LocalHub) -> None:
-        """An installation token's repository answer has no permissions: PyGithub reads None."""
+    def test_an_app_installation_token_is_told_all_false_and_not_believed(
+        self, hub: LocalHub
+    ) -> None:
+        """An installation token is answered every permission false, as GitHub did in 2021,
+        and gitjsonl reads that as "GitHub did not say", never as "may not push"."""
         private, public = rsa_key_pair()
         hub.register_app(4242, public, 77)
         auth = github.Auth.AppAuth(4242, private).get_installation_auth(77)
@@ -202,6 +205,11 @@ class TestPermissions:
             repo.close()
         assert (info.full_name, info.can_push) == (REPO, None)
         assert any(r.token and r.token.startswith("ghs_") for r in hub.requests)
+        answered = [r for r in hub.requests if r.path == f"/repos/{REPO}" and r.status == 200]
+        assert answered, "the repository was read"
+        token = next(r.token for r in answered if r.token)
+        body = get(hub, f"/repos/{REPO}", token=token).json()
+        assert not any(body["permissions"].values())
 
 
 class TestRateLimit:

@@ -439,3 +439,109 @@ class TestFaultsFile:
         assert "Traceback" not in proc.stderr
         assert proc.stderr.count("\n") == 1
         assert "faults file" in proc.stderr
+
+
+class TestRequestSmuggling:
+    """RFC 9112 framing: a request that could be read two ways is refused, its connection closed."""
+
+    @pytest.fixture
+    def hub(self, localhub_factory: Factory) -> LocalHub:
+        return localhub_factory(initial_commit=True)
+
+    SMUGGLED = f"GET /repos/{REPO}/git/refs/heads/main HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+
+    @pytest.mark.parametrize(
+        "framing",
+        [
+            "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+            "Transfer-Encoding: chunked\r\nContent-Length: 0\r\n",
+            "Transfer-Encoding: gzip, chunked\r\n",
+            "Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n",
+            "Transfer-Encoding: xchunked\r\n",
+        ],
+        ids=["length-then-chunked", "chunked-then-length", "two-codings", "two-headers", "unknown"],
+    )
+    def test_ambiguous_framing_is_400_and_the_next_request_is_never_answered(
+        self, hub: LocalHub, framing: str
+    ) -> None:
+        """Content-Length with Transfer-Encoding (or a coding we cannot frame): 400, closed."""
+        before = _state(hub)
+        body = b"0\r\n\r\n"
+        head = f"POST /repos/{REPO}/git/blobs HTTP/1.1\r\nHost: x\r\n{framing}\r\n".encode()
+        status, raw = _raw(hub, head + body + self.SMUGGLED)
+        assert status == 400
+        assert b"Connection: close" in raw
+        assert raw.count(b"HTTP/1.1 ") == 1, "a smuggled second request was answered"
+        assert _state(hub) == before
+
+    def test_one_chunked_coding_still_works(self, hub: LocalHub) -> None:
+        """The refusal is narrow: a plain chunked body is still read and answered."""
+        body = b'{"content": "hi"}'
+        chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+        head = f"POST /repos/{REPO}/git/blobs HTTP/1.1\r\nHost: x\r\n"
+        head += "Transfer-Encoding: Chunked\r\nConnection: close\r\n\r\n"
+        status, _ = _raw(hub, head.encode() + chunked)
+        assert status == 201
+
+
+class TestHandlerCap:
+    """Connections are served by a bounded number of threads; past the cap, 503 and close."""
+
+    def test_past_the_cap_a_connection_gets_503_and_is_closed(
+        self, localhub_factory: Factory
+    ) -> None:
+        """With two idle connections holding the two handlers, a third is answered 503 at once."""
+        hub = localhub_factory(initial_commit=True, idle_timeout=5.0)
+        server = hub._server
+        server.max_handlers = 2
+        host, port = hub.url.removeprefix("http://").split(":")
+        idlers = [socket.create_connection((host, int(port)), timeout=5) for _ in range(2)]
+        try:
+            deadline = time.monotonic() + 5
+            while server.handlers < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            started = time.monotonic()
+            status, raw = _raw(hub, f"GET /repos/{REPO} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            assert status == 503
+            assert b"Connection: close" in raw
+            assert time.monotonic() - started < 2
+        finally:
+            for conn in idlers:
+                conn.close()
+        deadline = time.monotonic() + 5
+        while server.handlers and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with requests.get(f"{hub.url}/repos/{REPO}", timeout=5) as answer:
+            assert answer.status_code == 200  # the threads came back: served again
+
+    def test_the_cap_is_bounded_by_default(self, localhub: LocalHub) -> None:
+        """A hub never runs an unbounded number of handler threads."""
+        from gitjsonl.testing._server import DEFAULT_MAX_HANDLERS
+
+        assert localhub._server.max_handlers == DEFAULT_MAX_HANDLERS <= 1024
+
+
+class TestTreeishWithDotDot:
+    """A tree-ish or sub-path with ``..`` names nothing: 404, never 500 (or a file outside)."""
+
+    @pytest.mark.parametrize(
+        "treeish",
+        [
+            "..",
+            "main..main",
+            "main:..",
+            "main:../x",
+            "main:data/../..",
+            "main:a%2F..%2F..",
+            "refs/heads/../../config",
+            "refs%2Fheads%2F..%2F..%2Fconfig",
+            "main/..",
+            "..%2F..%2F..",
+        ],
+    )
+    def test_dot_dot_in_a_tree_ish_is_404(self, localhub_factory: Factory, treeish: str) -> None:
+        """GET git/trees/<tree-ish with ..> answers 404 Not Found."""
+        hub = localhub_factory(initial_commit=True)
+        status, body = _exact(hub, "GET", f"/repos/{REPO}/git/trees/{treeish}")
+        assert status == 404, body
+        assert "Not Found" in body

@@ -24,17 +24,28 @@ class TestPublicNames:
         assert all(issubclass(e, gitjsonl.GitJsonlError) for e in errors)
 
     def test_only_the_seam_imports_pygithub(self) -> None:
-        """PyGithub and requests are imported by _github.py alone (the one I/O seam)."""
+        """PyGithub and requests are imported by the seam alone: _github.py and the two
+        helpers only it imports (_http.py, its transport; _answers.py, its answer checks)."""
         import pathlib
 
         package = pathlib.Path(gitjsonl.__file__).parent
+        seam = {"_github.py", "_http.py", "_answers.py"}
         offenders = []
         for path in package.rglob("*.py"):
             text = path.read_text()
             # The seam itself, and the test tools (localhub, which is a server).
-            if path.name == "_github.py" or "testing" in path.relative_to(package).parts:
+            if path.name in seam or "testing" in path.relative_to(package).parts:
                 continue
-            for banned in ("import github", "from github", "import requests", "from requests"):
+            for banned in (
+                "import github",
+                "from github",
+                "import requests",
+                "from requests",
+                "from ._http",
+                "from ._answers",
+                "import _http",
+                "import _answers",
+            ):
                 if banned in text:
                     offenders.append(f"{path.name}: {banned}")
         assert offenders == []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import sys
+from collections import OrderedDict, defaultdict
 from typing import Any
 
 import pytest
@@ -48,11 +50,65 @@ class TestEncodeRecord:
         with pytest.raises(RecordError, match=match):
             encode_record(record, 1000)
 
-    def test_size_limit_counts_the_whole_line(self) -> None:
-        """max_record_bytes bounds the encoded line, newline included."""
-        assert len(encode_record({"a": "x" * 10}, 19)) == 19
-        with pytest.raises(RecordTooLarge, match="max_record_bytes"):
-            encode_record({"a": "x" * 11}, 19)
+    def test_a_record_of_exactly_max_record_bytes_is_accepted(self) -> None:
+        """max_record_bytes bounds the record's JSON, newline not counted: equal fits."""
+        assert len(encode_record({"a": "x" * 10}, 18)) == 19  # 18 bytes of JSON, then "\n"
+        with pytest.raises(RecordTooLarge, match="19 bytes as JSON; max_record_bytes is 18"):
+            encode_record({"a": "x" * 11}, 18)
+
+    @pytest.mark.parametrize(
+        "record",
+        [
+            {10**5000: 1},
+            {"a": 10**5000},
+            {"a": [-(10**4300)]},
+            {"a": {"b": 10**4300}},
+        ],
+        ids=["key", "value", "in-a-list", "nested"],
+    )
+    def test_an_integer_readers_cannot_convert_is_refused(self, record: Any) -> None:
+        """An integer of more than 4,300 digits (Python's default limit) is a RecordError."""
+        with pytest.raises(RecordError, match="more than 4,300 digits"):
+            encode_record(record, 10**6)
+
+    def test_the_longest_integer_readers_convert_is_kept(self) -> None:
+        """An integer of exactly 4,300 digits is encoded and reads back equal."""
+        number = 10**4300 - 1
+        assert parse_line(encode_record({"n": number}, 10**6)) == {"n": number}
+
+    @pytest.mark.skipif(not hasattr(sys, "set_int_max_str_digits"), reason="no digit limit")
+    def test_an_integer_is_refused_even_where_the_process_lifted_the_limit(self) -> None:
+        """A 5,000-digit integer is refused even here with the limit lifted: readers are not."""
+        old = sys.get_int_max_str_digits()
+        sys.set_int_max_str_digits(0)
+        try:
+            with pytest.raises(RecordError, match="digits"):
+                encode_record({int("9" * 5000): 1}, 10**6)
+        finally:
+            sys.set_int_max_str_digits(old)
+
+    @pytest.mark.parametrize(
+        "pairs",
+        [[("a", 1), ("a", 2)], [(1, "x"), ("1", "y")], [("a", 1), ("b", 2), ("a", 3)]],
+        ids=["repeated", "int-and-str", "repeated-later"],
+    )
+    @pytest.mark.parametrize("where", ["top", "nested"])
+    def test_a_mapping_whose_items_lie_is_refused(self, pairs: list[Any], where: str) -> None:
+        """A dict subclass whose items() repeat a key (or give 1 and "1") is refused."""
+
+        class Lying(dict[Any, Any]):
+            def items(self) -> Any:
+                return list(pairs)
+
+        lying = Lying(a=1)
+        record = lying if where == "top" else {"outer": [lying]}
+        with pytest.raises(RecordError, match="written twice"):
+            encode_record(record, 1000)
+
+    def test_an_honest_dict_subclass_is_encoded_as_it_reads(self) -> None:
+        """An OrderedDict or defaultdict still encodes, and reads back equal."""
+        record = {"o": OrderedDict([("b", 1), ("a", 2)]), "d": defaultdict(list, x=[1])}
+        assert parse_line(encode_record(record, 1000)) == {"o": {"b": 1, "a": 2}, "d": {"x": [1]}}
 
     def test_circular_record_is_refused(self) -> None:
         """A record that contains itself is a RecordError, not a RecursionError."""

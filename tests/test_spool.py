@@ -11,12 +11,23 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gitjsonl._batch import Batch
 from gitjsonl._exceptions import SpoolError, SpoolLocked
-from gitjsonl._spool import Recovery, Spool, parse_spool, spool_name
+from gitjsonl._spool import (
+    ADOPT_INTERVAL,
+    Recovery,
+    SlotSpool,
+    Spool,
+    open_slot,
+    parse_spool,
+    spool_identity,
+    spool_name,
+    spool_name_v1,
+)
 
 from .helpers import committed_records
 
@@ -240,6 +251,317 @@ class TestSpoolName:
         assert len(names) == 5
         assert all("/" not in name for name in names)
 
+    @pytest.mark.parametrize(
+        ("one", "other"),
+        [
+            (("o/r", "data/interactions", None), ("o/r", "data__interactions", None)),
+            (("o/r", "a/b", "c"), ("o/r", "a", "b/c")),
+            (("o/r", "a__b", None), ("o/r", "a/b", None)),
+            (("o/r", "data/interactions", None), ("o/r", "data/interactions", "")),
+            (("o/r", "x" * 200, None), ("o/r", "x" * 200 + "y", None)),
+        ],
+    )
+    def test_logs_whose_readable_names_collide_get_different_spools(
+        self, one: tuple[str, str, str | None], other: tuple[str, str, str | None]
+    ) -> None:
+        """Triples that read alike (or are cut alike) get different names and identities."""
+        assert spool_name(*one) != spool_name(*other)
+        assert spool_identity(*one) != spool_identity(*other)
+
+    def test_repository_name_is_compared_without_case(self) -> None:
+        """``Owner/Repo`` and ``owner/repo`` are one repository on GitHub, hence one spool."""
+        assert spool_name("Owner/Repo", "data") != spool_name_v1("Owner/Repo", "data")
+        assert spool_identity("Owner/Repo", "data", None) == spool_identity(
+            "owner/repo", "data", None
+        )
+
+
+class _Line:
+    def __init__(self, sha: str, message: str) -> None:
+        self.sha = sha
+        self.message = message
+
+
+class FakeBranch:
+    """A committer and a history over one in-memory branch: what adoption needs, nothing more."""
+
+    def __init__(self, default: str = "main") -> None:
+        self.branch = default
+        self.commits: list[tuple[str, Batch]] = []  # oldest first
+        self.unresolved_batch_id: str | None = None
+        self.fail_next = 0
+        self.default_asked = 0
+
+    def commit(self, batch: Batch) -> str:
+        if self.fail_next:
+            self.fail_next -= 1
+            from gitjsonl._exceptions import GitHubError
+
+            raise GitHubError("503 from the fake")
+        sha = f"c{len(self.commits)}"
+        self.commits.append((sha, batch))
+        return sha
+
+    def settle(self, batch: Batch, *, commit: str, base: str) -> str | None:
+        return next((sha for sha, b in self.commits if b.id == batch.id), None)
+
+    def default_branch(self) -> str:
+        self.default_asked += 1
+        return self.branch
+
+    def get_head(self, branch: str) -> str:
+        return self.commits[-1][0]
+
+    def iter_commits(self, sha: str, path: str | None = None) -> Any:
+        for commit_sha, b in reversed(self.commits):
+            yield _Line(commit_sha, f"x\n\nGitjsonl-Batch: {b.id}")
+
+    def lines(self) -> list[bytes]:
+        return [line for _sha, b in self.commits for line in b.lines]
+
+
+def slot(tmp_path: Path, branch: str | None = None) -> SlotSpool:
+    return open_slot(tmp_path, "o/r", "data/interactions", branch, max_batch_bytes=100)
+
+
+def dead_slot(tmp_path: Path, k: int, first: int, last: int, branch: str | None = None) -> Path:
+    """A slot a killed process left: records first..last appended, nothing committed."""
+    name = f"{spool_name('o/r', 'data/interactions', branch)}.{k}"
+    identity = spool_identity("o/r", "data/interactions", branch)
+    with Spool(tmp_path, name, identity=identity) as spool:
+        fill(spool, first, last)
+    return tmp_path / f"{name}.spool"
+
+
+def adopt_all(spool: SlotSpool, branch: FakeBranch, start: float = 0.0) -> float:
+    """Run the flusher's adoption turns until it has nothing more to do; the clock it reached."""
+    now = start
+    for _ in range(3):  # a look finds one dead slot: a few looks find them all
+        now += ADOPT_INTERVAL
+        while spool.adopt_step(branch, branch, now):
+            pass
+    return now
+
+
+class TestSlots:
+    def test_each_live_log_claims_a_slot_of_its_own(self, tmp_path: Path) -> None:
+        """Four Logs on one spool folder each get a slot: none is refused with SpoolLocked."""
+        spools = [slot(tmp_path) for _ in range(4)]
+        try:
+            assert len({s.path for s in spools}) == 4
+            assert [s.name.rsplit(".", 1)[1] for s in spools] == ["0", "1", "2", "3"]
+        finally:
+            for s in spools:
+                s.close()
+
+    def test_a_restarted_process_recovers_the_slot_its_predecessor_left(
+        self, tmp_path: Path
+    ) -> None:
+        """A slot whose lock is free is claimed by the next Log, which recovers its records."""
+        dead_slot(tmp_path, 0, 1, 3)
+        with slot(tmp_path) as spool:
+            assert spool.recover().lines == (line(1), line(2), line(3))
+
+    def test_live_log_adopts_a_dead_slot_and_commits_it_once(self, tmp_path: Path) -> None:
+        """Records a dead process left in another slot are committed once, and its file removed."""
+        path = dead_slot(tmp_path, 1, 1, 5)
+        with slot(tmp_path) as spool:
+            assert spool.name.endswith(".0")
+            branch = FakeBranch()
+            adopt_all(spool, branch)
+            assert branch.lines() == [line(i) for i in range(1, 6)]
+            assert not path.exists()
+            adopt_all(spool, branch, start=100.0)
+            assert len(branch.lines()) == 5, "adopted twice"
+
+    def test_a_slot_held_by_a_live_log_is_not_adopted(self, tmp_path: Path) -> None:
+        """A slot whose lock is held (its Log is alive) is left alone, records and all."""
+        with slot(tmp_path) as alive, slot(tmp_path) as other:
+            alive.append(1, line(1))
+            branch = FakeBranch()
+            adopt_all(other, branch)
+            assert branch.lines() == []
+            assert alive.pending == 1
+
+    def test_a_batch_that_landed_before_the_death_is_not_committed_again(
+        self, tmp_path: Path
+    ) -> None:
+        """A dead slot's formed batch that is on the branch is settled, not sent again."""
+        name = f"{spool_name('o/r', 'data/interactions')}.1"
+        branch = FakeBranch()
+        with Spool(tmp_path, name) as dead:
+            fill(dead, 1, 4)
+            landed = batch("b1", 1, 2)
+            dead.batch_formed(landed)
+            dead.batch_pushing(landed, "c0", "base")
+            branch.commits.append(("c0", landed))  # it landed; the answer never came
+        with slot(tmp_path) as spool:
+            adopt_all(spool, branch)
+        assert branch.lines() == [line(i) for i in range(1, 5)]
+
+    def test_adoption_stops_at_a_failure_and_goes_on_after_it(self, tmp_path: Path) -> None:
+        """A failed adopted batch is kept in its file and committed on a later turn, once."""
+        from gitjsonl._exceptions import GitHubError
+
+        dead_slot(tmp_path, 1, 1, 3)
+        branch = FakeBranch()
+        branch.fail_next = 1
+        with slot(tmp_path) as spool:
+            with pytest.raises(GitHubError):
+                spool.adopt_step(branch, branch, ADOPT_INTERVAL)
+            adopt_all(spool, branch, start=1000.0)
+        assert branch.lines() == [line(i) for i in range(1, 4)]
+
+    def test_a_closed_adopter_leaves_the_rest_for_the_next(self, tmp_path: Path) -> None:
+        """An adopter closed mid-way releases the slot with what is left; the next one ends it."""
+        dead_slot(tmp_path, 1, 1, 30)  # 30 records of 9 bytes: several batches of 100 bytes
+        branch = FakeBranch()
+        with slot(tmp_path) as spool:
+            spool.adopt_step(branch, branch, ADOPT_INTERVAL)  # claims it and commits one batch
+            assert 0 < len(branch.lines()) < 30
+        with slot(tmp_path) as spool:
+            adopt_all(spool, branch)
+        assert branch.lines() == [line(i) for i in range(1, 31)]
+
+    def test_no_adoption_while_the_committer_owes_a_resend_of_its_own(self, tmp_path: Path) -> None:
+        """While the Log's own batch may have landed, an adopted one never goes first."""
+        dead_slot(tmp_path, 1, 1, 3)
+        branch = FakeBranch()
+        branch.unresolved_batch_id = "ours"
+        with slot(tmp_path) as spool:
+            assert not spool.adopt_step(branch, branch, ADOPT_INTERVAL)
+        assert branch.lines() == []
+
+    def test_slots_of_the_other_branch_spelling_are_adopted(self, tmp_path: Path) -> None:
+        """Records spooled with branch=None are committed by a Log with branch="main", and back."""
+        dead_slot(tmp_path, 0, 1, 2, branch=None)
+        branch = FakeBranch()
+        with slot(tmp_path, branch="main") as spool:
+            adopt_all(spool, branch)
+        assert branch.lines() == [line(1), line(2)]
+        dead_slot(tmp_path, 0, 3, 4, branch="main")
+        with slot(tmp_path, branch=None) as spool:
+            adopt_all(spool, branch)
+        assert branch.lines() == [line(i) for i in range(1, 5)]
+
+    def test_another_branch_is_not_the_default_branch(self, tmp_path: Path) -> None:
+        """A slot spooled with branch=None is not committed to a branch that is not the default."""
+        path = dead_slot(tmp_path, 0, 1, 2, branch=None)
+        branch = FakeBranch(default="main")
+        with slot(tmp_path, branch="dev") as spool:
+            adopt_all(spool, branch)
+        assert branch.lines() == []
+        assert path.exists()
+
+    def test_the_default_branch_is_asked_only_when_such_files_exist(self, tmp_path: Path) -> None:
+        """Without spools of the other spelling, looking for them costs no request."""
+        branch = FakeBranch()
+        with slot(tmp_path, branch="main") as spool:
+            adopt_all(spool, branch)
+        assert branch.default_asked == 0
+
+    def test_a_spool_of_the_previous_version_is_recovered(self, tmp_path: Path) -> None:
+        """A spool under the previous version's name (no identity entry) is recovered."""
+        with Spool(tmp_path, spool_name_v1("o/r", "data/interactions")) as old:
+            fill(old, 1, 2)
+        with slot(tmp_path) as spool:
+            assert spool.recover().lines == (line(1), line(2))
+            spool.batch_formed(batch("b1", 1, 2))
+            spool.batch_committed(batch("b1", 1, 2), "sha")
+        with slot(tmp_path) as spool:
+            assert spool.recover().lines == ()
+
+    def test_a_spool_of_another_log_is_refused(self, tmp_path: Path) -> None:
+        """A file whose identity entry names another log is refused, not recovered into this one."""
+        name = f"{spool_name('o/r', 'data/interactions')}.0"
+        with Spool(tmp_path, name, identity=spool_identity("o/r", "data/other", None)) as foreign:
+            fill(foreign, 1, 2)
+        with pytest.raises(SpoolError, match="another log"):
+            slot(tmp_path)
+        assert parse_spool((tmp_path / f"{name}.spool").read_bytes()).lines == (line(1), line(2))
+
+    def test_a_foreign_file_in_a_slot_to_adopt_is_left_alone(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A slot file of another log met while adopting is reported and never committed."""
+        name = f"{spool_name('o/r', 'data/interactions')}.1"
+        with Spool(tmp_path, name, identity=spool_identity("o/r", "data/other", None)) as foreign:
+            fill(foreign, 1, 2)
+        branch = FakeBranch()
+        with caplog.at_level(logging.ERROR, logger="gitjsonl"), slot(tmp_path) as spool:
+            adopt_all(spool, branch)
+        assert branch.lines() == []
+        assert "another log" in caplog.text
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+class TestFiles:
+    def test_folders_are_0700_and_files_0600(self, tmp_path: Path) -> None:
+        """The spool folder (and the parents we make) are 0700, spool and lock files 0600."""
+        folder = tmp_path / "a" / "spool"
+        with slot(folder) as spool:
+            spool.append(1, line(1))
+            assert mode(folder) == mode(folder.parent) == 0o700
+            assert mode(spool.path) == 0o600
+            assert mode(folder / f"{spool.name}.lock") == 0o600
+
+    @pytest.mark.parametrize("which", ["spool", "lock", "spool.tmp"])
+    def test_a_symlink_planted_at_a_spool_path_is_never_followed(
+        self, tmp_path: Path, which: str
+    ) -> None:
+        """A link at the spool, lock or temporary path: its target is never truncated or written."""
+        folder = tmp_path / "spool"
+        folder.mkdir(mode=0o700)
+        target = tmp_path / "victim"
+        target.write_bytes(b"precious\n")
+        name = f"{spool_name('o/r', 'data/interactions')}.0"
+        (folder / f"{name}.{which}").symlink_to(target)
+        if which == "spool.tmp":  # a stale temporary name: removed and made anew, never followed
+            with slot(folder) as spool:
+                spool.append(1, line(1))
+                spool.batch_formed(batch("b", 1, 1))
+                spool.batch_committed(batch("b", 1, 1), "sha")  # compacts: a rewrite
+        else:
+            with pytest.raises(SpoolError, match="cannot open spool"):
+                slot(folder)
+        assert target.read_bytes() == b"precious\n"
+
+    @pytest.mark.parametrize("bits", [0o020, 0o002])
+    def test_a_folder_others_can_write_is_refused(self, tmp_path: Path, bits: int) -> None:
+        """A spool folder writable by group or others is refused with SpoolError, not used."""
+        folder = tmp_path / "spool"
+        folder.mkdir()
+        folder.chmod(0o700 | bits)
+        with pytest.raises(SpoolError, match="writable by group or others"):
+            slot(folder)
+
+    def test_a_spool_file_others_can_write_is_refused(self, tmp_path: Path) -> None:
+        """An existing spool file writable by others is refused rather than recovered."""
+        path = dead_slot(tmp_path, 0, 1, 1)
+        path.chmod(0o666)
+        with pytest.raises(SpoolError, match="writable by group or others"):
+            slot(tmp_path)
+
+    @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root")
+    def test_a_file_of_another_owner_is_refused(self, tmp_path: Path) -> None:
+        """A lock file that belongs to another user is refused with SpoolError."""
+        name = f"{spool_name('o/r', 'data/interactions')}.0"
+        lock = tmp_path / f"{name}.lock"
+        lock.touch(mode=0o600)
+        os.chown(lock, 65534, 65534)
+        with pytest.raises(SpoolError, match="belongs to uid 65534"):
+            slot(tmp_path)
+
+    def test_a_folder_that_is_a_file_is_refused(self, tmp_path: Path) -> None:
+        """A spool_dir that is a plain file is a clear SpoolError."""
+        folder = tmp_path / "spool"
+        folder.write_bytes(b"")
+        with pytest.raises(SpoolError):
+            slot(folder)
+
 
 WRITER = textwrap.dedent(
     """
@@ -331,7 +653,8 @@ class TestKillAndRestart:
         assert landed_id is not None
         # The crashed process's spool: records 0..4, batch 0..2 formed, never marked committed.
         spool_dir = tmp_path / "spool"
-        with Spool(spool_dir, spool_name("owner/repo", "data/interactions")) as spool:
+        # Written by the previous version: its name, no identity entry (an upgrade loses nothing).
+        with Spool(spool_dir, spool_name_v1("owner/repo", "data/interactions")) as spool:
             for seq in range(1, 6):
                 spool.append(seq, json.dumps({"id": seq - 1}).encode() + b"\n")
             landed = Batch(landed_id, (b"",) * 3, 1)
@@ -343,3 +666,67 @@ class TestKillAndRestart:
             log.flush(timeout=30)
             ids = [record["id"] for record in log.records()]
         assert ids == [0, 1, 2, 3, 4]
+
+
+class TestLogOnSlots:
+    def test_recovery_is_a_warning_with_the_count(
+        self, localhub_factory: object, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Records recovered from a dead process's slot are logged at WARNING, with how many."""
+        from gitjsonl import Log
+        from gitjsonl.testing import LocalHub
+
+        assert callable(localhub_factory)
+        hub: LocalHub = localhub_factory(initial_commit=True)
+        name = f"{spool_name('owner/repo', 'data/interactions')}.0"
+        with Spool(
+            tmp_path, name, identity=spool_identity("owner/repo", "data/interactions", None)
+        ) as dead:
+            fill(dead, 1, 3)
+        with (
+            caplog.at_level(logging.WARNING, logger="gitjsonl"),
+            Log(
+                "owner/repo",
+                path="data/interactions",
+                api_url=hub.url,
+                token=hub.token,
+                pacing=None,
+                spool_dir=tmp_path,
+            ),
+        ):
+            pass
+        (warning,) = [r for r in caplog.records if "recovered from the spool" in r.getMessage()]
+        assert warning.levelno == logging.WARNING
+        assert warning.getMessage().startswith("gitjsonl: 3 record(s)")
+        assert [r["id"] for r in committed_records(hub)] == [1, 2, 3]
+
+    def test_a_crash_with_branch_none_is_committed_by_a_restart_naming_the_branch(
+        self, localhub_factory: object, tmp_path: Path
+    ) -> None:
+        """Records spooled by a Log with branch=None reach the branch when it restarts as "main"."""
+        from gitjsonl import Log
+        from gitjsonl.testing import LocalHub
+
+        assert callable(localhub_factory)
+        hub: LocalHub = localhub_factory(initial_commit=True)
+        name = f"{spool_name('owner/repo', 'data/interactions')}.0"
+        with Spool(
+            tmp_path, name, identity=spool_identity("owner/repo", "data/interactions", None)
+        ) as dead:
+            fill(dead, 1, 3)
+        with Log(
+            "owner/repo",
+            path="data/interactions",
+            branch="main",
+            api_url=hub.url,
+            token=hub.token,
+            pacing=None,
+            flush_interval=0.05,
+            spool_dir=tmp_path,
+        ):
+            deadline = time.monotonic() + 20
+            while "append" not in hub.git("owner/repo", "log", "--format=%s", "main"):
+                assert time.monotonic() < deadline, "the adopted records were never committed"
+                time.sleep(0.05)
+        assert [r["id"] for r in committed_records(hub)] == [1, 2, 3]
+        assert not (tmp_path / f"{name}.spool").exists()

@@ -24,9 +24,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from gitjsonl._batch import new_batch_id, trailers
@@ -38,9 +40,10 @@ from gitjsonl._reader import find_file
 from gitjsonl._retry import RetryPolicy
 from gitjsonl._segments import MANIFEST_NAME, segment_name, sorted_segments
 
-from .history import FileVersion, RecoveredHistory, recover_history
+from .history import RecoveredHistory
 from .plan import MigrationPlan, plan_migration, verify_migration
 from .report import format_result
+from .sources import ApiHistory, Checkpoints, CloneHistory, PrimaryPacer, walk_history
 
 __all__ = ["MANIFEST_FORMAT", "MigrationResult", "migrate"]
 
@@ -97,8 +100,16 @@ def migrate(
     sleep: Callable[[float], None] = time.sleep,
     progress: OnProgress | None = None,
     budget: Budget | None = None,
+    from_clone: str | os.PathLike[str] | None = None,
+    progress_dir: Path | None = None,
+    pacer: PrimaryPacer | None = None,
 ) -> MigrationResult:
     """Move the single-file log ``source`` into segments under ``destination``, in one commit.
+
+    With ``recover``, the source's history is read from the clone ``from_clone``
+    when given (no API request for it), else through the API, paced against
+    the primary rate limit (``pacer``); the walk is saved in ``progress_dir``
+    now and then, and a run stopped half-way goes on where it stopped.
 
     Raises ``MigrationError`` when the source is missing, the destination holds
     segments of its own (unless ``force``: they are renumbered to follow the
@@ -122,8 +133,12 @@ def migrate(
         force=force,
         progress=progress or (lambda _message: None),
         pay=_payer(budget, sleep),
+        from_clone=from_clone,
+        progress_dir=progress_dir,
+        pacer=pacer or PrimaryPacer(repo.rate_limit, sleep=sleep),
     )
     result: MigrationResult = policy.retrying(sleep=sleep)(run.attempt)
+    run.forget_progress()
     return result
 
 
@@ -154,6 +169,9 @@ class _Migration:
         force: bool,
         progress: OnProgress,
         pay: Callable[[Callable[[], Any]], Any],
+        from_clone: str | os.PathLike[str] | None = None,
+        progress_dir: Path | None = None,
+        pacer: PrimaryPacer | None = None,
     ) -> None:
         self.repo = repo
         self.source = source
@@ -166,6 +184,10 @@ class _Migration:
         self.force = force
         self.progress = progress
         self.pay = pay
+        self.from_clone = from_clone
+        self.progress_dir = progress_dir
+        self.pacer = pacer or PrimaryPacer(repo.rate_limit)
+        self._checkpoints: list[Checkpoints] = []
         self.batch_id = new_batch_id()
         # Survive a retry: blobs are content-addressed, and a source blob's
         # history cannot change without its sha changing.
@@ -245,7 +267,7 @@ class _Migration:
         if cached is not None:
             return cached
         if self.recover:
-            recovery = recover_history(self._versions(head))
+            recovery = self._recover(head)
             found: tuple[bytes, RecoveredHistory | None] = (recovery.content, recovery)
         else:
             self.progress(f"reading {self.source} ({source.size:,} bytes)")
@@ -253,21 +275,22 @@ class _Migration:
         self._content[source.sha] = found
         return found
 
-    def _versions(self, head: str) -> Iterator[FileVersion]:
-        """The source at every commit that touched it, oldest first, one blob at a time."""
-        commits = list(self.repo.iter_commits(head, path=self.source))
-        commits.reverse()
-        blobs: dict[str, bytes] = {}
-        for index, info in enumerate(commits, start=1):
-            self.progress(f"reading history {index}/{len(commits)}")
-            entry = find_file(self.repo, self.source, info.sha)
-            if entry is None:
-                yield FileVersion(info.sha, info.date, None)
-                continue
-            if entry.sha not in blobs:
-                blobs.clear()  # keep one version in memory, enough for consecutive repeats
-                blobs[entry.sha] = self.repo.get_blob(entry.sha)
-            yield FileVersion(info.sha, info.date, blobs[entry.sha])
+    def _recover(self, head: str) -> RecoveredHistory:
+        """Every record the source ever held, from a clone or the API, resuming a saved walk."""
+        history: CloneHistory | ApiHistory
+        if self.from_clone is not None:
+            history = CloneHistory(self.from_clone, self.source, head)
+        else:
+            history = ApiHistory(self.repo, self.source, head, self.pacer)
+        key = (self.repo.api_url, self.repo.full_name.lower(), self.branch, self.source, head)
+        checkpoints = Checkpoints(self.progress_dir, key)
+        self._checkpoints.append(checkpoints)
+        return walk_history(history, checkpoints, self.progress).finish()
+
+    def forget_progress(self) -> None:
+        """The migration is done (or planned, for a dry run): its saved walks are not needed."""
+        for checkpoints in self._checkpoints:
+            checkpoints.remove()
 
     # -- writing -------------------------------------------------------------
 

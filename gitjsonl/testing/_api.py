@@ -241,6 +241,9 @@ class Api:
         self.validators = Validators(clock)
         # Owners that are organisations (the rest are users).
         self.organizations: set[str] = set()
+        # Repository settings GitHub keeps outside git (description, homepage,
+        # language, license), by full name: LocalHub.set_details.
+        self.details: dict[str, JSON] = {}
 
     def branch_head(self, repo: GitRepo, refname: str) -> str | None:
         """What a read naming ``refname`` sees, given :attr:`read_lag`."""
@@ -250,6 +253,8 @@ class Api:
         """A commit sha (exact) or a branch/tag name (lagging) as a commit sha."""
         if SHA_RE.match(name):
             return name if repo.object_type(name) == "commit" else None
+        if name == "HEAD":  # the default branch (scripting/Scripting-News#94: trees/HEAD:path)
+            name = f"refs/heads/{repo.default_branch()}"
         candidates = (
             [name] if name.startswith("refs/") else [f"refs/heads/{name}", f"refs/tags/{name}"]
         )
@@ -342,9 +347,12 @@ class Api:
     def get_repo(self, req: ApiRequest, repo: GitRepo, urls: Urls, m: re.Match[str]) -> ApiResponse:
         """GET /repos/{o}/{r}: private unless made public; permissions follow the token.
 
-        GitHub says nothing of permissions to a GitHub App's installation token
-        or to a request without credentials (PyGithub's ``permissions`` is then
-        None): the key is left out for them.
+        GitHub says nothing of permissions to a request without credentials
+        (PyGithub's ``permissions`` is then None): the key is left out. To a
+        GitHub App's installation token it answered every permission false, pull
+        included, though the installation could push (github3.py's recording of
+        2021, ``tests/github3py_cassettes/CheckApp_create_check_run.json``): so
+        does localhub, the harsher of the two for a client that trusts the key.
         """
         created = self.store.created.get(urls.full_name, repo.path.stat().st_mtime)
         stamp = dt.datetime.fromtimestamp(created, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -371,8 +379,15 @@ class Api:
                 "pull": True,
             },
         )
-        if req.kind == "installation" or "authorization" not in req.headers:
+        if req.kind == "installation":
+            body["permissions"] = dict.fromkeys(body["permissions"], False)
+        if "authorization" not in req.headers:
             del body["permissions"]
+        if "authorization" not in req.headers:
+            # Anonymous answers carry a null temp_clone_token (github3.py's
+            # recordings of 2021 and 2023); tokens that cannot push get none.
+            body["temp_clone_token"] = None
+        body.update(self.details.get(urls.full_name, {}))
         return ApiResponse.json(200, body)
 
     @_route("GET", "/branches/(.+)")
@@ -395,7 +410,12 @@ class Api:
                 "commit": urls.listed_commit(commit),
                 "_links": {"self": f"{urls.api}/branches/{quote(m[1])}", "html": html},
                 "protected": protected,
-                "protection": {"enabled": protected, "required_status_checks": None},
+                # What GitHub sends for a branch without required status checks
+                # (github3.py's recording of October 2021, Repository.branch).
+                "protection": {
+                    "enabled": protected,
+                    "required_status_checks": {"enforcement_level": "off", "contexts": []},
+                },
                 "protection_url": f"{urls.api}/branches/{quote(m[1])}/protection",
             },
         )

@@ -33,9 +33,10 @@ VARY = "Accept, Authorization, Cookie, X-GitHub-OTP, Accept-Encoding, X-Requeste
 #: What GitHub caches an answer for; "public" when no Authorization was sent.
 CACHE_CONTROL = "{scope}, max-age=60, s-maxage=60"
 #: The reads that carry Last-Modified on GitHub (the repository itself, refs,
-#: trees, contents, commits): paths after /repos/{owner}/{repo}.
+#: trees, git commits, contents, commits; not blobs or branches, as github3.py's
+#: recordings show): paths after /repos/{owner}/{repo}.
 _LAST_MODIFIED = re.compile(
-    r"\A(?:|/git/refs?(?:/.*)?|/git/trees/.*|/contents(?:/.*)?|/commits(?:/.*)?)\Z"
+    r"\A(?:|/git/refs?(?:/.*)?|/git/trees/.*|/git/commits/.*|/contents(?:/.*)?|/commits(?:/.*)?)\Z"
 )
 #: How many (URL, token) pairs keep the time their answer last changed.
 MEMORY = 10_000

@@ -18,6 +18,7 @@ from ._gitstore import DEFAULT_EMAIL, DEFAULT_NAME, MAX_READ_LAG, GitRepo, Perso
 from ._names import check_full_name, valid_path
 from ._ratelimit import RateLimiter, SecondaryLimits
 from ._server import DEFAULT_MAX_BODY, HubServer, RequestRecord
+from ._shapes import LICENSES
 from ._store import RepoStore
 from ._trees import TreeBuilder
 
@@ -273,6 +274,29 @@ class LocalHub:
         """Make the owner ``login`` an organisation: its repositories name it in
         ``organization``, and its ``type`` is Organization (owners are users otherwise)."""
         self._api.organizations.add(login)
+
+    def set_details(
+        self,
+        full_name: str,
+        *,
+        description: str | None = None,
+        homepage: str | None = None,
+        language: str | None = None,
+        license_key: str | None = None,
+    ) -> None:
+        """Set what GitHub keeps of a repository outside git, as its answer names them:
+        ``description``, ``homepage``, ``language`` and ``license`` (``license_key``, a
+        key of ``LICENSES``: ``bsd-3-clause`` or ``other``). None: null, as on a new
+        repository."""
+        self._repo(full_name)
+        if license_key is not None and license_key not in LICENSES:
+            raise ValueError(f"license_key must be one of {sorted(LICENSES)}")
+        self._api.details[full_name] = {
+            "description": description,
+            "homepage": homepage,
+            "language": language,
+            "license": LICENSES[license_key] if license_key is not None else None,
+        }
 
     def repo_id(self, full_name: str) -> int:
         """The repository's stable numeric id."""

@@ -40,7 +40,15 @@ SECONDARY_DOC = (
 )
 # A 100 MB blob is ~134 MB of base64 inside JSON: the cap leaves room for that.
 DEFAULT_MAX_BODY = 200 * 1024 * 1024
+#: Connections served at once (a thread each); past it a new one gets 503 and is closed.
+DEFAULT_MAX_HANDLERS = 256
 _MAX_LINE = 65536
+# What an overloaded GitHub front end answers (a 503; the body is recalled, not sourced).
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n"
+    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+)
+_BUSY_BODY = b'{"message":"Service Unavailable: too many connections","documentation_url":""}'
 
 
 @dataclass(frozen=True)
@@ -73,8 +81,12 @@ class HubServer(ThreadingHTTPServer):
         *,
         max_body: int = DEFAULT_MAX_BODY,
         idle_timeout: float | None = 30.0,
+        max_handlers: int = DEFAULT_MAX_HANDLERS,
     ) -> None:
         super().__init__(address, _Handler)
+        self.max_handlers = max_handlers  # read at every connection: a test may lower it
+        self._handlers = 0
+        self._handlers_lock = threading.Lock()
         self.api = api
         self.limiter = limiter
         self.faults = faults
@@ -89,6 +101,38 @@ class HubServer(ThreadingHTTPServer):
         self.records_lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection in a thread of its own, unless ``max_handlers`` are busy."""
+        with self._handlers_lock:
+            busy = self._handlers >= self.max_handlers
+            if not busy:
+                self._handlers += 1
+        if busy:
+            _refuse_busy(request)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._handler_done()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._handler_done()
+
+    def _handler_done(self) -> None:
+        with self._handlers_lock:
+            self._handlers -= 1
+
+    @property
+    def handlers(self) -> int:
+        """Connections being served now."""
+        with self._handlers_lock:
+            return self._handlers
 
     def track(self, conn: socket.socket, *, add: bool) -> None:
         """Remember open connections so :meth:`close_connections` can end them."""
@@ -129,6 +173,14 @@ class _Refused(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+def _refuse_busy(conn: socket.socket) -> None:
+    """Answer 503 on a connection no thread is left for (from the accepting thread: brief)."""
+    with contextlib.suppress(OSError):
+        conn.settimeout(1.0)
+        conn.sendall(_BUSY % (len(_BUSY_BODY), _BUSY_BODY))
+    log.warning("localhub: more than the connections allowed at once; answered 503")
 
 
 def decode_segments(raw_path: str) -> tuple[str, ...] | None:
@@ -202,9 +254,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _read_body(self) -> bytes:
         """The body, never more than ``max_body`` bytes of it (413 past that, 400 if malformed)."""
         cap = self.server.max_body
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked(cap)
+        codings = self.headers.get_all("Transfer-Encoding") or []
         lengths = self.headers.get_all("Content-Length") or []
+        if codings:
+            # RFC 9112 6.1 and 6.3: both headers are a message that may be smuggled;
+            # a coding we cannot decode (anything but one "chunked") cannot be framed.
+            # Either is 400 and the connection closed (``_Refused`` closes it).
+            if lengths:
+                raise _Refused(400, "A request with both Content-Length and Transfer-Encoding")
+            names = [name.strip().lower() for text in codings for name in text.split(",")]
+            if names != ["chunked"]:
+                raise _Refused(400, "Problems parsing the Transfer-Encoding header")
+            return self._read_chunked(cap)
         if not lengths:
             return b""
         if len(set(lengths)) != 1 or not lengths[0].strip().isdigit():

@@ -342,3 +342,24 @@ _REPO_URLS = {
     "releases_url": "/releases{/id}",
     "deployments_url": "/deployments",
 }
+
+
+#: GitHub's license objects (license-simple) by key, as its recordings show them
+#: (github3.py's cassettes of 2021 and 2023): what a repository's ``license`` is
+#: once GitHub has detected one.
+LICENSES: dict[str, JSON] = {
+    "bsd-3-clause": {
+        "key": "bsd-3-clause",
+        "name": 'BSD 3-Clause "New" or "Revised" License',
+        "spdx_id": "BSD-3-Clause",
+        "url": "https://api.github.com/licenses/bsd-3-clause",
+        "node_id": "MDc6TGljZW5zZTU=",
+    },
+    "other": {
+        "key": "other",
+        "name": "Other",
+        "spdx_id": "NOASSERTION",
+        "url": None,
+        "node_id": "MDc6TGljZW5zZTA=",
+    },
+}

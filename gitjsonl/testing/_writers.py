@@ -41,8 +41,14 @@ def run_writers(
     pacing: Pacing,
     budget_dir: str | Path | None,
     timeout: float = 300.0,
+    branch: str | None = None,
+    start_at: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Run the writer processes to the end; each one's report, in process order."""
+    """Run the writer processes to the end; each one's report, in process order.
+
+    ``start_at`` (a ``time.time()``): every process waits for it before its first
+    append, so that their first flushes come at about the same moment.
+    """
     argv = [
         sys.executable,
         "-m",
@@ -59,6 +65,10 @@ def run_writers(
         json.dumps(asdict(pacing)),
         "--budget-dir",
         "-" if budget_dir is None else str(budget_dir),
+        "--branch",
+        "-" if branch is None else branch,
+        "--start-at",
+        "0" if start_at is None else repr(start_at),
     ]
     procs = [
         subprocess.Popen(
@@ -87,10 +97,12 @@ def _write(args: argparse.Namespace) -> dict[str, Any]:
             pacing=Pacing(**json.loads(args.pacing)),
             flush_interval=0.2,
             budget_dir=None if args.budget_dir == "-" else args.budget_dir,
+            branch=None if args.branch == "-" else args.branch,
         )
         for _ in range(args.logs)
     ]
     counts = [0] * len(logs)
+    time.sleep(max(0.0, args.start_at - time.time()))  # the barrier
 
     def write(k: int) -> None:
         end = time.monotonic() + args.seconds
@@ -124,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, required=True)
     parser.add_argument("--pacing", required=True, help="Pacing's fields, as JSON")
     parser.add_argument("--budget-dir", required=True, help="a folder, or - for none")
+    parser.add_argument("--branch", default="-", help="a branch, or - for the default")
+    parser.add_argument("--start-at", type=float, default=0.0, help="a time.time() to wait for")
     sys.stdout.write(json.dumps(_write(parser.parse_args(argv))) + "\n")
     return 0
 

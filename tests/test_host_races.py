@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from gitjsonl import Pacing
+from gitjsonl.testing import Fault
 from gitjsonl.testing._writers import run_writers
 
-from .helpers import REPO, committed_records, history_is_linear
+from .helpers import REPO, committed_records, history_is_linear, make_log
 
 #: A budget that never makes a writer wait: the turn, not pacing, is under test.
 PACING = Pacing(per_minute=100_000, per_hour=1_000_000)
@@ -66,6 +67,33 @@ def assert_each_record_once_in_order(
         mine = [r["i"] for r in records[earlier:] if r["w"] == f"p{n}-0"]
         assert mine == list(range(result["counts"][0]))
     assert history_is_linear(hub, ref=ref)
+
+
+class TestACommitTheChainMissed:
+    def test_a_landed_update_whose_answer_was_lost_is_built_on_by_the_next_writer(
+        self, localhub_factory: Any, tmp_path: Path
+    ) -> None:
+        """A ref update that landed but whose answer was lost leaves no link; the next writer
+        of this host builds on it anyway (the turn knew it was sent), and loses no race."""
+        hub = localhub_factory(repos=(REPO,), initial_commit=True, read_lag=READ_LAG)
+        budget = tmp_path / "budget"
+        first = make_log(hub, budget_dir=budget, sleep=time.sleep)
+        first.append({"w": "a", "i": 0})
+        first.flush(timeout=30)
+        hub.add_fault(Fault(method="PATCH", path=r"/git/refs/", action="drop_after"))
+        first.append({"w": "a", "i": 1})
+        first.flush(timeout=30)  # landed; the answer was lost, and the resend confirmed it
+        start = len(hub.requests)
+        second = make_log(hub, budget_dir=budget, sleep=time.sleep)
+        second.append({"w": "b", "i": 0})
+        second.flush(timeout=30)
+        assert refused_updates(hub, start) == 0
+        assert second.stats().conflicts_retried == 0
+        first.close()
+        second.close()
+        records = [(r["w"], r["i"]) for r in committed_records(hub)]
+        assert records == [("a", 0), ("a", 1), ("b", 0)]
+        hub.fsck(REPO)
 
 
 @pytest.mark.slow

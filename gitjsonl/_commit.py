@@ -37,7 +37,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -73,7 +73,7 @@ from ._segments import (
 )
 from ._turn import BranchTurns, CatchUp, Link, Taken, Turn, catch_up
 
-__all__ = ["Committer", "Head"]
+__all__ = ["Committer", "Head", "with_pending"]
 
 logger = logging.getLogger("gitjsonl")
 
@@ -261,7 +261,7 @@ class Committer:
         if head is None:
             return None
         self._head = head
-        found = catch_up(taken.chain, head.commit, self._path)
+        found = catch_up(with_pending(taken.chain, taken.pending), head.commit, self._path)
         if found is None:
             return head
         moved = self._moved(head, found, taken)
@@ -373,7 +373,7 @@ class Committer:
         """``_push``, settling its reservation with the writes really sent."""
         sent = self._repo.writes
         try:
-            ours, folder_sha = self._push(batch, head, plan)
+            ours = self._push(batch, head, plan, taken)
         except RateLimited as exc:
             if self._budget is not None:
                 self._budget.learn(exc)
@@ -381,8 +381,6 @@ class Committer:
         finally:
             if self._budget is not None and reservation is not None:
                 self._budget.settle(reservation, self._repo.writes - sent)
-        number = segment_number(list_log(ours.folder).segments[-1].name) or 0
-        taken.add(Link(ours.commit, head.commit, ours.tree, self._path, number, folder_sha), ours)
         return ours.commit
 
     @contextlib.contextmanager
@@ -394,9 +392,10 @@ class Committer:
         with self._budget.spend(cost, self._sleep):
             yield
 
-    def _push(self, batch: Batch, head: Head, plan: BatchPlan) -> tuple[Head, str]:
+    def _push(self, batch: Batch, head: Head, plan: BatchPlan, taken: Taken) -> Head:
         """Tree, commit, fast-forward: the three writes of one batch (a blob before them
-        for bytes that are not UTF-8); our new head, and the log folder's new tree."""
+        for bytes that are not UTF-8); our new head, left in the turn as a link (and as
+        the pending link while the ref update is out: it may land unanswered)."""
         texts: dict[str, bytes] = {}
         blobs: dict[str, str] = {}
         for write in plan.writes:
@@ -420,9 +419,13 @@ class Committer:
         assert folder_sha is not None  # the folder holds the batch's files
         if self._before_update is not None:
             self._before_update(batch, sha, head.commit)
+        number = segment_number(list_log(folder).segments[-1].name) or 0
+        link = Link(sha, head.commit, answer.sha, self._path, number, folder_sha)
+        taken.intend(link)
         try:
             self._repo.update_ref(self.branch, sha)
         except ProtectedBranch as exc:
+            taken.intend(None)
             raise ProtectedBranch(
                 f"branch {self.branch!r} of {self._repo.full_name} is protected and refuses "
                 f"gitjsonl's commits ({exc.message.strip()}). Give the log a branch of its "
@@ -430,6 +433,7 @@ class Committer:
                 status=exc.status,
             ) from exc
         except NotFastForward:
+            taken.intend(None)
             self.conflicts += 1
             # Read the new head at the next attempt, out of the turn; keep the small files.
             self._head, self._stale = None, head
@@ -437,9 +441,12 @@ class Committer:
         except TransientError as exc:
             if exc.ambiguous:
                 self._unresolved = _Unresolved(batch, head.commit, sha, ours)
+            else:
+                taken.intend(None)
             raise
         self._head = ours
-        return ours, folder_sha
+        taken.add(link, ours)
+        return ours
 
     def _new_folder(self, folder: tuple[DirEntry, ...], plan: BatchPlan) -> tuple[DirEntry, ...]:
         """The log folder's entries once ``plan`` is carried out."""
@@ -680,6 +687,26 @@ class Committer:
             return self._repo.get_head(branch)
         except NotFound as exc:
             raise _lagging(branch) from exc
+
+
+def with_pending(chain: Sequence[Link], pending: Link | None) -> tuple[Link, ...]:
+    """The chain a writer catches up along: with the turn's pending link at its end when
+    that ref update was sent on the chain's tip (an empty chain: on whatever it names).
+
+    The update may have landed without its writer saying so (its answer lost, or the
+    writer killed before it left the link): a writer at the tip builds on it. The guess
+    is proven like any link (the writer's own head must be its base, or in the chain
+    below it), and a wrong one costs one refused update, never a duplicate: a commit on
+    the pending one is a fast-forward only while the branch is at the pending one's
+    base, and then it carries the pending batch, once. A pending link sent on an older
+    commit says nothing (the chain has moved on past it).
+    """
+    links = tuple(chain)
+    if pending is None or any(link.commit == pending.commit for link in links):
+        return links
+    if links and links[-1].commit != pending.base:
+        return links
+    return (*links, pending)
 
 
 def _shared(path: str, parts: tuple[str, ...]) -> int:

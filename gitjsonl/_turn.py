@@ -15,6 +15,12 @@ handles them as before.
 A link is trusted only by a writer whose own head appears in the chain: a
 commit sha it read or made itself, so the chain is of the same repository and
 history (a ledger folder outliving a repository is harmless).
+
+A writer also leaves, just before its ref update, the link that update would
+make (``Taken.intend``): the turn's ``pending`` link until the update is
+answered. Should the answer never come (a lost answer, a writer killed right
+after its update landed), the next writer still knows the commit may be on
+the branch, and may build on it (``_commit.with_pending``).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,11 +110,23 @@ def catch_up(chain: Sequence[Link], head: str, path: str) -> CatchUp | None:
     return CatchUp(tip.commit, tip.tree, mine[-1] if mine else None, exact, tuple(newer))
 
 
-def chain_to_json(chain: Sequence[Link]) -> dict[str, Any]:
-    return {
-        "format": TURN_FORMAT,
-        "chain": [[x.commit, x.base, x.tree, x.path, x.segment, x.segment_sha] for x in chain],
-    }
+def chain_to_json(chain: Sequence[Link], pending: Link | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {"format": TURN_FORMAT, "chain": [_row(x) for x in chain]}
+    if pending is not None:
+        data["pending"] = _row(pending)
+    return data
+
+
+def _row(x: Link) -> list[object]:
+    return [x.commit, x.base, x.tree, x.path, x.segment, x.segment_sha]
+
+
+def pending_from_json(data: dict[str, Any] | None) -> Link | None:
+    """A turn file's pending link; None for none, or a torn or unknown file."""
+    if not data or data.get("format") != TURN_FORMAT or data.get("pending") is None:
+        return None
+    links = chain_from_json({"format": TURN_FORMAT, "chain": [data["pending"]]})
+    return links[0] if len(links) == 1 else None
 
 
 def chain_from_json(data: dict[str, Any] | None) -> tuple[Link, ...]:
@@ -132,6 +150,9 @@ class Taken:
     _contents: dict[str, tuple[str, object]] = field(repr=False)
     local_tip: Link | None = None  # the newest link a writer of this process left
     added: tuple[Link, object] | None = None
+    # A ref update sent on the chain's tip and never answered here: it may have landed.
+    pending: Link | None = None
+    _keep: Callable[[Link | None], None] | None = field(default=None, repr=False)
 
     def content(self, link: Link) -> object | None:
         """What the writer in this process that made ``link`` left of its log (no read)."""
@@ -140,6 +161,12 @@ class Taken:
 
     def add(self, link: Link, content: object) -> None:
         self.added = (link, content)
+
+    def intend(self, link: Link | None) -> None:
+        """Kept in the turn at once: the ref update making ``link`` is about to be sent
+        (None: the one intended was refused, it never lands)."""
+        if self._keep is not None:
+            self._keep(link)
 
 
 class Turn:
@@ -150,6 +177,7 @@ class Turn:
         self._file = file
         self._chain: tuple[Link, ...] = ()
         self._local_tip: Link | None = None
+        self._pending: Link | None = None
         # What each path's writers in this process last left: path -> (folder sha, state).
         self._contents: dict[str, tuple[str, object]] = {}
 
@@ -164,15 +192,25 @@ class Turn:
         mine = self._acquire(wait)
         try:
             with self._host_turn(wait) as fd:
-                chain = self._chain
+                chain, pending = self._chain, self._pending
                 if fd is not None:
-                    chain = chain_from_json(_ledger.read_json(fd))
-                taken = Taken(chain, self._contents, self._local_tip)
+                    data = _ledger.read_json(fd)
+                    chain, pending = chain_from_json(data), pending_from_json(data)
+                held = mine and (fd is not None or self._file is None)
+
+                def keep(link: Link | None) -> None:
+                    if held:
+                        self._pending = link
+                        if fd is not None:
+                            _ledger.write_json(fd, chain_to_json(chain, link))
+
+                taken = Taken(chain, self._contents, self._local_tip, pending=pending, _keep=keep)
                 yield taken
-                if taken.added is not None and (mine and (fd is not None or self._file is None)):
+                if taken.added is not None and held:
                     link, content = taken.added
                     self._chain = (*chain, link)[-CHAIN_LENGTH:]
                     self._local_tip = link
+                    self._pending = None
                     self._contents = {**self._contents, link.path: (link.segment_sha, content)}
                     if fd is not None:
                         _ledger.write_json(fd, chain_to_json(self._chain))

@@ -10,6 +10,9 @@ branch that does not exist yet, and into an empty repository.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -94,6 +97,55 @@ class TestACommitTheChainMissed:
         records = [(r["w"], r["i"]) for r in committed_records(hub)]
         assert records == [("a", 0), ("a", 1), ("b", 0)]
         hub.fsck(REPO)
+
+    def test_a_writer_killed_right_after_its_update_landed_is_built_on(
+        self, localhub_factory: Any, tmp_path: Path
+    ) -> None:
+        """A process that dies between its ref update landing and leaving its link (a SIGKILL
+        under gunicorn) costs the other writers of this host no race."""
+        hub = localhub_factory(repos=(REPO,), initial_commit=True, read_lag=READ_LAG)
+        budget = tmp_path / "budget"
+        live = make_log(hub, budget_dir=budget, sleep=time.sleep)
+        live.append({"w": "live", "i": 0})
+        live.flush(timeout=30)
+        dying = subprocess.run(
+            [sys.executable, "-c", DIES_AFTER_ITS_UPDATE, hub.url, str(budget)],
+            env={**os.environ, "GITHUB_TOKEN": hub.token},
+            timeout=60,
+            check=False,
+        )
+        assert dying.returncode == 9  # killed with its commit on the branch, no link left
+        start = len(hub.requests)
+        live.append({"w": "live", "i": 1})
+        live.flush(timeout=30)
+        assert refused_updates(hub, start) == 0
+        assert live.stats().conflicts_retried == 0
+        live.close()
+        records = [(r["w"], r["i"]) for r in committed_records(hub)]
+        assert records == [("live", 0), ("dying", 0), ("live", 1)]
+        hub.fsck(REPO)
+
+
+#: A writer process that dies the moment its ref update has landed (argv: API URL, budget_dir).
+DIES_AFTER_ITS_UPDATE = """
+import os, sys
+import gitjsonl
+from gitjsonl._github import GitHubRepo
+
+update = GitHubRepo.update_ref
+
+def update_and_die(self, *args, **kwargs):
+    update(self, *args, **kwargs)
+    os._exit(9)
+
+GitHubRepo.update_ref = update_and_die
+log = gitjsonl.Log(
+    "owner/repo", path="data/interactions", api_url=sys.argv[1], pacing=None,
+    budget_dir=sys.argv[2],
+)
+log.append({"w": "dying", "i": 0})
+log.flush(timeout=30)
+"""
 
 
 @pytest.mark.slow

@@ -165,7 +165,9 @@ def settle_lost_update(
     the batch landed exactly when its id is among the commits above ``base``
     (history only moves by fast-forward, so a batch that is not there now
     never will be). A walk that never meets ``base`` is ``"unproven"``: read
-    the branch again later.
+    the branch again later. So is a head that *is* ``base``: the refusal
+    proved the branch has left it, so that read lags (the batch may well be
+    on the branch, under a commit built on it).
     """
     for count, (sha, message) in enumerate(commits):
         if count >= limit:
@@ -173,5 +175,5 @@ def settle_lost_update(
         if batch_id_of(message) == batch_id:
             return LANDED, sha
         if sha == base:
-            return NOT_LANDED, None
+            return (NOT_LANDED if count > 0 else UNPROVEN), None
     return UNPROVEN, None

@@ -16,6 +16,7 @@ from gitjsonl._batch import (
     commit_message,
     find_landed,
     new_batch_id,
+    settle_lost_update,
     trailer,
     trailers,
 )
@@ -151,3 +152,24 @@ class TestFindLanded:
         """A gitjsonl commit of a batch that is not a candidate is walked past."""
         commits = [("c2", landed("other")), ("c1", landed("also-other"))]
         assert find_landed(commits, (batch("b1", 1, 1),), stop_at=None) is None
+
+
+class TestSettleLostUpdate:
+    def test_landed_when_the_id_is_above_the_base(self) -> None:
+        """The batch's commit, met before the base, is where it landed."""
+        commits = [("n", "other"), ("k", landed("b1")), ("base", "x")]
+        assert settle_lost_update(iter(commits), "b1", base="base") == ("landed", "k")
+
+    def test_not_landed_when_the_base_is_met_below_a_newer_head(self) -> None:
+        """A head proven newer than the base, without the id above it: it never lands."""
+        commits = [("n", "other"), ("base", "x"), ("older", landed("b1"))]
+        assert settle_lost_update(iter(commits), "b1", base="base") == ("not landed", None)
+
+    def test_a_head_that_is_the_base_itself_proves_nothing(self) -> None:
+        """The update was refused, so the branch left the base: a read showing it lags."""
+        commits = [("base", "x"), ("older", "y")]
+        assert settle_lost_update(iter(commits), "b1", base="base") == ("unproven", None)
+
+    def test_a_walk_that_never_meets_the_base_proves_nothing(self) -> None:
+        """A head older than the base (a lagging read): ask again later."""
+        assert settle_lost_update(iter([("older", "y")]), "b1", base="base") == ("unproven", None)

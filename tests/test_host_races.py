@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from gitjsonl import Pacing
+from gitjsonl._commit import with_pending
+from gitjsonl._turn import Link, Turn, catch_up, chain_from_json, chain_to_json, pending_from_json
 from gitjsonl.testing import Fault
 from gitjsonl.testing._writers import run_writers
 
@@ -32,6 +34,77 @@ PROCESSES = 4
 STARTUP = 2.5
 #: Reads of a branch lag by this much: within GitHub's observed 0.3-1 s.
 READ_LAG = 0.6
+
+
+def link(commit: str, base: str, path: str = "log") -> Link:
+    return Link(commit, base, f"tree-{commit}", path, 1, f"folder-{commit}")
+
+
+class TestWithPending:
+    def test_a_pending_update_on_the_tip_is_caught_up_to(self) -> None:
+        """An update sent on the chain's tip and never answered is where a writer there goes."""
+        chain = (link("b", "a"), link("c", "b"))
+        known = with_pending(chain, link("d", "c"))
+        assert known == (*chain, link("d", "c"))
+        found = catch_up(known, "c", "log")
+        assert found is not None
+        assert (found.commit, found.exact) == ("d", True)
+
+    def test_a_pending_update_on_an_older_commit_says_nothing(self) -> None:
+        """Sent on a commit the chain has moved past, it never lands: it is left out."""
+        chain = (link("b", "a"), link("c", "b"))
+        assert with_pending(chain, link("x", "b")) == chain
+        assert with_pending(chain, None) == chain
+
+    def test_a_pending_update_that_is_already_a_link_is_not_added_twice(self) -> None:
+        """Its answer came after all (or a later writer built on it): the chain has it."""
+        chain = (link("b", "a"), link("c", "b"))
+        assert with_pending(chain, link("c", "b")) == chain
+
+    def test_on_an_empty_chain_only_a_writer_at_its_base_trusts_it(self) -> None:
+        """With no chain, the pending link is proven only by a head that is its base."""
+        known = with_pending((), link("b", "a"))
+        found = catch_up(known, "a", "log")
+        assert found is not None and found.commit == "b"
+        assert catch_up(known, "z", "log") is None  # another history: nothing learned
+
+
+class TestPendingInTheTurn:
+    def test_pending_round_trips_through_json_and_a_torn_one_reads_as_none(self) -> None:
+        """A turn file's pending link reads back the same; none, or a torn one, is None."""
+        chain = (link("b", "a"),)
+        data = chain_to_json(chain, link("c", "b"))
+        assert pending_from_json(data) == link("c", "b")
+        assert chain_from_json(data) == chain
+        assert pending_from_json(chain_to_json(chain)) is None
+        assert pending_from_json({**data, "pending": ["c"]}) is None
+        assert pending_from_json({**data, "format": 1}) is None
+        assert pending_from_json(None) is None
+
+    def test_an_intended_link_outlives_a_turn_that_never_added_it(self, tmp_path: Path) -> None:
+        """Intended and left without an answer, the link is the next turn's pending one,
+        in another process too; a link added, or an intent withdrawn, clears it."""
+        mine, theirs = Turn(tmp_path / "turn.json"), Turn(tmp_path / "turn.json")
+        with mine.take() as taken:
+            taken.intend(link("b", "a"))
+        with theirs.take() as taken:
+            assert taken.pending == link("b", "a")
+            taken.intend(link("c", "b"))
+            taken.add(link("c", "b"), None)
+        with mine.take() as taken:
+            assert (taken.chain, taken.pending) == ((link("c", "b"),), None)
+            taken.intend(link("d", "c"))
+            taken.intend(None)  # refused: it never lands
+        with theirs.take() as taken:
+            assert taken.pending is None
+
+    def test_a_turn_of_one_process_keeps_its_pending_link_in_memory(self) -> None:
+        """Without a turn file, the writers of one process see each other's pending link."""
+        turn = Turn(None)
+        with turn.take() as taken:
+            taken.intend(link("b", "a"))
+        with turn.take() as taken:
+            assert taken.pending == link("b", "a")
 
 
 def refused_updates(hub: Any, since: int = 0) -> int:
@@ -98,36 +171,42 @@ class TestACommitTheChainMissed:
         assert records == [("a", 0), ("a", 1), ("b", 0)]
         hub.fsck(REPO)
 
-    def test_a_writer_killed_right_after_its_update_landed_is_built_on(
-        self, localhub_factory: Any, tmp_path: Path
+    @pytest.mark.parametrize("sent", [True, False], ids=["update-sent", "update-never-sent"])
+    def test_a_writer_killed_at_its_update_costs_the_others_no_race(
+        self, localhub_factory: Any, tmp_path: Path, sent: bool
     ) -> None:
-        """A process that dies between its ref update landing and leaving its link (a SIGKILL
-        under gunicorn) costs the other writers of this host no race."""
+        """A process that dies at its ref update (a SIGKILL under gunicorn), after it landed
+        or before it was sent, leaves no link; the others of this host lose no race, and
+        its batch is on the branch once (a guess built on a commit never sent lands it)."""
         hub = localhub_factory(repos=(REPO,), initial_commit=True, read_lag=READ_LAG)
         budget = tmp_path / "budget"
+        spool = tmp_path / "spool"
         live = make_log(hub, budget_dir=budget, sleep=time.sleep)
         live.append({"w": "live", "i": 0})
         live.flush(timeout=30)
         dying = subprocess.run(
-            [sys.executable, "-c", DIES_AFTER_ITS_UPDATE, hub.url, str(budget)],
+            [sys.executable, "-c", DIES_AT_ITS_UPDATE, hub.url, str(budget), str(sent), str(spool)],
             env={**os.environ, "GITHUB_TOKEN": hub.token},
             timeout=60,
             check=False,
         )
-        assert dying.returncode == 9  # killed with its commit on the branch, no link left
+        assert dying.returncode == 9  # killed at its update: no link left
         start = len(hub.requests)
         live.append({"w": "live", "i": 1})
         live.flush(timeout=30)
         assert refused_updates(hub, start) == 0
         assert live.stats().conflicts_retried == 0
         live.close()
+        # The dead writer's spool, recovered by the next Log to start: settled, not resent.
+        make_log(hub, budget_dir=budget, spool_dir=spool, sleep=time.sleep).close(timeout=30)
         records = [(r["w"], r["i"]) for r in committed_records(hub)]
         assert records == [("live", 0), ("dying", 0), ("live", 1)]
         hub.fsck(REPO)
 
 
-#: A writer process that dies the moment its ref update has landed (argv: API URL, budget_dir).
-DIES_AFTER_ITS_UPDATE = """
+#: A writer process that dies at its first ref update, once it landed or before it is sent
+#: (argv: API URL, budget_dir, "True" for landed, spool_dir).
+DIES_AT_ITS_UPDATE = """
 import os, sys
 import gitjsonl
 from gitjsonl._github import GitHubRepo
@@ -135,13 +214,14 @@ from gitjsonl._github import GitHubRepo
 update = GitHubRepo.update_ref
 
 def update_and_die(self, *args, **kwargs):
-    update(self, *args, **kwargs)
+    if sys.argv[3] == "True":
+        update(self, *args, **kwargs)
     os._exit(9)
 
 GitHubRepo.update_ref = update_and_die
 log = gitjsonl.Log(
     "owner/repo", path="data/interactions", api_url=sys.argv[1], pacing=None,
-    budget_dir=sys.argv[2],
+    budget_dir=sys.argv[2], spool_dir=sys.argv[4],
 )
 log.append({"w": "dying", "i": 0})
 log.flush(timeout=30)

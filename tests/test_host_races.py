@@ -117,7 +117,13 @@ def refused_updates(hub: Any, since: int = 0) -> int:
 
 
 def fresh_writers(
-    hub: Any, budget_dir: Path, *, processes: int, seconds: float, branch: str | None
+    hub: Any,
+    budget_dir: Path,
+    *,
+    processes: int,
+    seconds: float,
+    branch: str | None,
+    start_at: float | None = None,
 ) -> list[dict[str, Any]]:
     return run_writers(
         api_url=hub.url,
@@ -130,7 +136,7 @@ def fresh_writers(
         budget_dir=budget_dir,
         timeout=120,
         branch=branch,
-        start_at=time.time() + STARTUP,
+        start_at=start_at or time.time() + STARTUP,
     )
 
 
@@ -185,7 +191,7 @@ class TestACommitTheChainMissed:
         live.append({"w": "live", "i": 0})
         live.flush(timeout=30)
         dying = subprocess.run(
-            [sys.executable, "-c", DIES_AT_ITS_UPDATE, hub.url, str(budget), str(sent), str(spool)],
+            [sys.executable, "-c", DIES_AT_ITS_UPDATE, hub.url, *(str(budget), str(sent)), str(spool), "0"],
             env={**os.environ, "GITHUB_TOKEN": hub.token},
             timeout=60,
             check=False,
@@ -205,9 +211,9 @@ class TestACommitTheChainMissed:
 
 
 #: A writer process that dies at its first ref update, once it landed or before it is sent
-#: (argv: API URL, budget_dir, "True" for landed, spool_dir).
+#: (argv: API URL, budget_dir, "True" for landed, spool_dir, a time.time() to start at).
 DIES_AT_ITS_UPDATE = """
-import os, sys
+import os, sys, time
 import gitjsonl
 from gitjsonl._github import GitHubRepo
 
@@ -223,6 +229,7 @@ log = gitjsonl.Log(
     "owner/repo", path="data/interactions", api_url=sys.argv[1], pacing=None,
     budget_dir=sys.argv[2], spool_dir=sys.argv[4],
 )
+time.sleep(max(0.0, float(sys.argv[5]) - time.time()))
 log.append({"w": "dying", "i": 0})
 log.flush(timeout=30)
 """
@@ -266,4 +273,34 @@ class TestFreshProcessesOfOneHost:
         assert refused_updates(hub) == 0
         assert sum(r["conflicts"] for r in results) == 0
         assert_each_record_once_in_order(hub, results, "main")
+        hub.fsck(REPO)
+
+    def test_a_worker_killed_at_its_update_among_fresh_workers(
+        self, localhub_factory: Any, tmp_path: Path
+    ) -> None:
+        """Fresh processes writing at once, and one killed as its update lands a second in
+        (gunicorn's SIGKILL): no race lost among them, its spooled batch on the branch once."""
+        hub = localhub_factory(repos=(REPO,), initial_commit=True, read_lag=READ_LAG)
+        budget, spool = tmp_path / "budget", tmp_path / "spool"
+        start_at = time.time() + STARTUP
+        script = [DIES_AT_ITS_UPDATE, hub.url, str(budget), "True", str(spool)]
+        dying = subprocess.Popen(
+            [sys.executable, "-c", *script, repr(start_at + 1.0)],
+            env={**os.environ, "GITHUB_TOKEN": hub.token},
+        )
+        results = fresh_writers(
+            hub, budget, processes=PROCESSES, seconds=3.0, branch=None, start_at=start_at
+        )
+        assert dying.wait(timeout=60) == 9
+        assert refused_updates(hub) == 0
+        assert sum(r["conflicts"] for r in results) == 0
+        make_log(hub, budget_dir=budget, spool_dir=spool, sleep=time.sleep).close(timeout=30)
+        records = committed_records(hub)
+        assert [r for r in records if r["w"] == "dying"] == [{"w": "dying", "i": 0}]
+        kept = [r for r in records if r["w"] != "dying"]
+        assert len(kept) == sum(sum(r["counts"]) for r in results)
+        for n, result in enumerate(results):
+            mine = [r["i"] for r in kept if r["w"] == f"p{n}-0"]
+            assert mine == list(range(result["counts"][0]))
+        assert history_is_linear(hub)
         hub.fsck(REPO)

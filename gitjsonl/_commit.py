@@ -423,9 +423,25 @@ class Committer:
         link = Link(sha, head.commit, answer.sha, self._path, number, folder_sha)
         taken.intend(link)
         try:
+            self._update_ref(batch, head, sha, ours)
+        finally:
+            if self._head is not ours and not self._settling(sha):
+                # Refused, or failed in a way this writer will not settle: should the
+                # update have landed all the same, nobody may build on it (its batch is
+                # sent again), so the turn forgets it.
+                taken.intend(None)
+        taken.add(link, ours)
+        return ours
+
+    def _settling(self, commit: str) -> bool:
+        """Will this writer settle whether its update to ``commit`` landed (``_resolve``)?"""
+        return self._unresolved is not None and self._unresolved.commit == commit
+
+    def _update_ref(self, batch: Batch, head: Head, sha: str, ours: Head) -> None:
+        """The ref update of a batch: our head is ``ours`` once it landed."""
+        try:
             self._repo.update_ref(self.branch, sha)
         except ProtectedBranch as exc:
-            taken.intend(None)
             raise ProtectedBranch(
                 f"branch {self.branch!r} of {self._repo.full_name} is protected and refuses "
                 f"gitjsonl's commits ({exc.message.strip()}). Give the log a branch of its "
@@ -433,7 +449,6 @@ class Committer:
                 status=exc.status,
             ) from exc
         except NotFastForward:
-            taken.intend(None)
             self.conflicts += 1
             # Read the new head at the next attempt, out of the turn; keep the small files.
             self._head, self._stale = None, head
@@ -441,12 +456,8 @@ class Committer:
         except TransientError as exc:
             if exc.ambiguous:
                 self._unresolved = _Unresolved(batch, head.commit, sha, ours)
-            else:
-                taken.intend(None)
             raise
         self._head = ours
-        taken.add(link, ours)
-        return ours
 
     def _new_folder(self, folder: tuple[DirEntry, ...], plan: BatchPlan) -> tuple[DirEntry, ...]:
         """The log folder's entries once ``plan`` is carried out."""
@@ -697,9 +708,11 @@ def with_pending(chain: Sequence[Link], pending: Link | None) -> tuple[Link, ...
     writer killed before it left the link): a writer at the tip builds on it. The guess
     is proven like any link (the writer's own head must be its base, or in the chain
     below it), and a wrong one costs one refused update, never a duplicate: a commit on
-    the pending one is a fast-forward only while the branch is at the pending one's
-    base, and then it carries the pending batch, once. A pending link sent on an older
-    commit says nothing (the chain has moved on past it).
+    the pending one is a fast-forward only while the branch is at the pending one or at
+    its base, and then it carries the pending batch, once (a writer leaves its update
+    pending only while it, or a restart from its spool, settles that same commit, which
+    finds the batch under ours). A pending link sent on an older commit says nothing:
+    the chain has moved on past it, so it can never land.
     """
     links = tuple(chain)
     if pending is None or any(link.commit == pending.commit for link in links):

@@ -65,7 +65,8 @@ class TestWithPending:
         """With no chain, the pending link is proven only by a head that is its base."""
         known = with_pending((), link("b", "a"))
         found = catch_up(known, "a", "log")
-        assert found is not None and found.commit == "b"
+        assert found is not None
+        assert found.commit == "b"
         assert catch_up(known, "z", "log") is None  # another history: nothing learned
 
 
@@ -190,8 +191,9 @@ class TestACommitTheChainMissed:
         live = make_log(hub, budget_dir=budget, sleep=time.sleep)
         live.append({"w": "live", "i": 0})
         live.flush(timeout=30)
+        script = [DIES_AT_ITS_UPDATE, hub.url, str(budget), str(sent), str(spool), "0"]
         dying = subprocess.run(
-            [sys.executable, "-c", DIES_AT_ITS_UPDATE, hub.url, *(str(budget), str(sent)), str(spool), "0"],
+            [sys.executable, "-c", *script],
             env={**os.environ, "GITHUB_TOKEN": hub.token},
             timeout=60,
             check=False,

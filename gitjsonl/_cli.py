@@ -417,6 +417,7 @@ class _Target:
             path=self.path,
             branch=self.branch_name,
             legacy_path=legacy_path_for(self.path),
+            default_branch=self.branch is None,
         )
 
     def log(self) -> Log:

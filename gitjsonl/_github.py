@@ -629,6 +629,25 @@ class GitHubRepo:
         """The entries of a folder at commit (or tree) ``ref``; ``None`` when there is none."""
         return self.read_folder(ref, path).entries
 
+    def folder_at(self, ref: str, path: str) -> list[DirEntry] | None:
+        """The entries of folder ``path`` at ``ref`` in one request, or ``None`` when that
+        request cannot tell (then ``list_dir`` asks level by level).
+
+        GitHub's Trees API resolves any tree-ish, ``<commit-ish>:<path>``
+        included (scripting/Scripting-News#94: ``git/trees/HEAD:blog/days``;
+        gogs/docs-api#29), which is undocumented: a 404 or 422 here may mean a
+        missing folder or branch, or a server that does not take the form, so
+        it is never taken for an answer.
+        """
+        target = (
+            f"{urllib.parse.quote(ref, safe='')}:{urllib.parse.quote(path.strip('/'), safe='/')}"
+        )
+        try:
+            data = self._get_tree(target)
+        except (NotFound, ValidationFailed):
+            return None
+        return [_dir_entry(e, path.strip("/")) for e in data.get("tree", [])]
+
     def read_folder(self, ref: str, path: str) -> Folder:
         """The root tree of commit ``ref`` and the entries of folder ``path`` in it.
 
@@ -660,7 +679,9 @@ class GitHubRepo:
 
     def _get_tree(self, ref: str) -> dict[str, Any]:
         def get() -> dict[str, Any]:
-            url = f"{self._repo.url}/git/trees/{urllib.parse.quote(ref, safe='')}"
+            # A tree-ish "<ref>:<path>" comes quoted by folder_at; anything else is quoted here.
+            quoted = ref if ":" in ref else urllib.parse.quote(ref, safe="")
+            url = f"{self._repo.url}/git/trees/{quoted}"
             _headers, data = self._repo.requester.requestJsonAndCheck("GET", url)
             answers.tree_listing(data, ref)  # every field of every entry
             if not isinstance(data, dict) or not isinstance(data.get("sha"), str):

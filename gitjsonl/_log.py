@@ -317,6 +317,7 @@ class Log:
             branch=lambda: self._committer.branch,
             legacy_path=config.legacy_path,
             known_head=self._committer.known_head,
+            default_branch=config.branch is None,
         )
 
     def _open_spool(self, directory: str | os.PathLike[str]) -> None:

@@ -72,7 +72,8 @@ def find_file(repo: GitHubRepo, path: str, ref: str) -> DirEntry | None:
     at 1 MB.
     """
     parent, name = posixpath.split(path.strip("/"))
-    for entry in repo.list_dir(parent, ref=ref) or []:
+    found = repo.folder_at(ref, parent) if parent else None
+    for entry in (found if found is not None else repo.list_dir(parent, ref=ref)) or []:
         if entry.name == name and entry.type == "file":
             return entry
     return None
@@ -80,7 +81,7 @@ def find_file(repo: GitHubRepo, path: str, ref: str) -> DirEntry | None:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    commit: str
+    commit: str  # the commit read; unpinned (a cold reader), the branch as read by name
     segments: tuple[DirEntry, ...]  # in append order
     migrated: bool  # the folder holds a migration manifest
     ignored: tuple[str, ...] = ()  # entries named like segments and not read (``list_log``)
@@ -101,8 +102,12 @@ class LogReader:
         branch: Callable[[], str],
         legacy_path: str | None,
         known_head: Callable[[], str | None] | None = None,
+        default_branch: bool = False,
     ) -> None:
         self._repo = repo
+        # The branch is the repository's default one (not named by the user): a cold
+        # read names it HEAD, as GitHub's Trees API takes, instead of asking its name.
+        self._default_branch = default_branch
         self._known_head = known_head
         self._path = path.strip("/")
         self._branch = branch
@@ -110,9 +115,27 @@ class LogReader:
         self._lock = threading.Lock()
         self.corrupt_lines = 0
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, *, pinned: bool = True) -> Snapshot:
+        """The log folder at one commit (``pinned``), or, for a reader that has written
+        nothing (no read-your-writes to keep), at the branch as one read shows it.
+
+        The folder is listed in one request as ``<ref>:<path>`` where the server
+        takes that form, else level by level; unpinned, the branch is not read
+        apart: a cold ``tail`` costs that one request and its blobs.
+        """
+        ours = self._known_head() if self._known_head is not None else None
+        if not pinned and ours is None:
+            branch = "HEAD" if self._default_branch else self._branch()
+            found = self._repo.folder_at(branch, self._path) if "/" not in branch else None
+            if found is not None:
+                return self._snapshot(branch, found)
         commit = self._pin()
-        entries = self._repo.list_dir(self._path, ref=commit) or []
+        entries = self._repo.folder_at(commit, self._path)
+        if entries is None:
+            entries = self._repo.list_dir(self._path, ref=commit) or []
+        return self._snapshot(commit, entries)
+
+    def _snapshot(self, commit: str, entries: list[DirEntry]) -> Snapshot:
         listing = list_log(entries)
         warn_ignored(self._path, listing.ignored)
         manifest = any(e.name == MANIFEST_NAME and e.type == "file" for e in entries)
@@ -149,7 +172,7 @@ class LogReader:
         if n <= 0:
             return []
         try:
-            snap = self.snapshot()
+            snap = self.snapshot(pinned=False)
         except EmptyRepository:
             return []  # a log that does not exist yet has no records
         return self._last(snap, self._read_back(snap, n), n)
@@ -251,7 +274,7 @@ class LogReader:
     def records(self) -> Iterator[dict[str, Any]]:
         """Every record in order, one file in memory at a time."""
         try:
-            snap = self.snapshot()
+            snap = self.snapshot(pinned=False)
         except EmptyRepository:
             return  # a log that does not exist yet has no records
         legacy = self.legacy_file(snap)

@@ -323,7 +323,7 @@ class TestTreeListingChecked:
         with make_log(localhub) as log:
             log.append({"id": 2})
             # Refused where the answer enters (_answers) or where it is read (_github).
-            with pytest.raises(GitHubError, match="entries missing|tree = None"):
+            with pytest.raises(GitHubError, match=r"entries missing|tree = None"):
                 log.flush(timeout=30)
             monkeypatch.undo()
             log.flush(timeout=30)
@@ -394,3 +394,49 @@ class TestShapes:
         assert any(b'"content":' in (r.body or b"") for r in bodies)
         assert any("/git/blobs" in r.url for r, _ in seen)
         assert not [r for r in localhub.requests if r.status == 422]
+
+
+class TestColdTail:
+    @staticmethod
+    def record(i: int) -> dict[str, Any]:
+        return {"type": "interaction", "session_id": f"s{i % 7}", "n": i, "text": "x" * 420}
+
+    def test_a_cold_tail_after_a_trickle_costs_at_most_eight_requests(
+        self, localhub: LocalHub
+    ) -> None:
+        """After each of 40 batches of 30 records of ~500 bytes (15 KB a batch, 1 MiB
+        segments), a fresh Log's tail(500) costs at most 8 requests and is the true tail."""
+        localhub.read_lag = 0  # what is counted here is requests, not the wait for reads
+        worst = 0
+        with make_log(localhub) as log:
+            for batch in range(40):
+                for i in range(batch * 30, (batch + 1) * 30):
+                    log.append(self.record(i))
+                log.flush(timeout=30)
+                before = len(localhub.requests)
+                with make_log(localhub) as cold:
+                    tail = cold.tail(500)
+                    spent = len(localhub.requests) - before
+                worst = max(worst, spent)
+                want = list(range(max(0, (batch + 1) * 30 - 500), (batch + 1) * 30))
+                assert [r["n"] for r in tail] == want
+        assert worst <= 8, worst
+
+    def test_a_server_refusing_the_tree_ish_path_form_is_read_level_by_level(
+        self, localhub: LocalHub
+    ) -> None:
+        """Where git/trees/<ref>:<path> answers 404 or 422, the folder is listed level by
+        level instead: the same records, a few requests more."""
+        from gitjsonl.testing import Fault
+
+        localhub.read_lag = 0
+        with make_log(localhub) as log:
+            for i in range(5):
+                log.append({"n": i})
+            log.flush(timeout=30)
+        localhub.add_fault(Fault(method="GET", path=r"/git/trees/[^/?]+:", status=404, times=None))
+        with make_log(localhub) as cold:
+            assert [r["n"] for r in cold.tail(3)] == [2, 3, 4]
+            assert [r["n"] for r in cold.records()] == [0, 1, 2, 3, 4]
+        refused = [r for r in localhub.requests if ":" in r.path and r.status == 404]
+        assert refused, "the tree-ish form was tried first"

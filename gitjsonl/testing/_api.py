@@ -253,6 +253,8 @@ class Api:
         """A commit sha (exact) or a branch/tag name (lagging) as a commit sha."""
         if SHA_RE.match(name):
             return name if repo.object_type(name) == "commit" else None
+        if name == "HEAD":  # the default branch (scripting/Scripting-News#94: trees/HEAD:path)
+            name = f"refs/heads/{repo.default_branch()}"
         candidates = (
             [name] if name.startswith("refs/") else [f"refs/heads/{name}", f"refs/tags/{name}"]
         )

@@ -16,7 +16,8 @@ from the commits other writers on this host left on the branch's turn
 (``_turn``): writers of one process or host take turns and never race each
 other. A ref update's link is left pending in the turn before it is sent, so
 an update that landed unanswered (a lost answer, a writer killed as it
-landed) is built on by the next writer, not raced (``with_pending``). Every write is paid for from the token's shared ``Budget``; the writes
+landed) is built on by the next writer, not raced (``with_pending``).
+Every write is paid for from the token's shared ``Budget``; the writes
 of a batch are reserved inside the turn, and a batch that must wait for the
 budget leaves the turn to sleep. Everything
 that can go wrong is an exception from ``_github``; what to do about it is

@@ -110,11 +110,22 @@ class TestPendingInTheTurn:
 
 def refused_updates(hub: Any, since: int = 0) -> int:
     """Ref updates the hub refused as not a fast-forward (lost races)."""
-    return sum(
-        1
-        for r in hub.requests[since:]
-        if r.method == "PATCH" and "/git/refs/" in r.path and r.status == 422
-    )
+    return sum(1 for r in hub.requests[since:] if _refused(r))
+
+
+def _refused(r: Any) -> bool:
+    return bool(r.method == "PATCH" and "/git/refs/" in r.path and r.status == 422)
+
+
+def requests_around_refusals(hub: Any, since: int = 0) -> str:
+    """The requests before each refused update, for a failure's message."""
+    requests = hub.requests[since:]
+    lines = []
+    for n, r in enumerate(requests):
+        if _refused(r):
+            lines += [f"{q.method} {q.path} {q.status}" for q in requests[max(0, n - 8) : n + 1]]
+            lines.append("--")
+    return "\n".join(lines)
 
 
 def fresh_writers(
@@ -248,7 +259,7 @@ class TestFreshProcessesOfOneHost:
         before = fresh_writers(hub, budget, processes=1, seconds=1.0, branch=None)
         start = len(hub.requests)
         results = fresh_writers(hub, budget, processes=PROCESSES, seconds=1.5, branch=None)
-        assert refused_updates(hub, start) == 0
+        assert refused_updates(hub, start) == 0, requests_around_refusals(hub, start)
         assert sum(r["conflicts"] for r in results) == 0
         assert_each_record_once_in_order(hub, results, "main", sum(before[0]["counts"]))
         hub.fsck(REPO)
@@ -261,7 +272,7 @@ class TestFreshProcessesOfOneHost:
         results = fresh_writers(
             hub, tmp_path / "budget", processes=PROCESSES, seconds=1.5, branch="log"
         )
-        assert refused_updates(hub) == 0
+        assert refused_updates(hub) == 0, requests_around_refusals(hub)
         assert sum(r["conflicts"] for r in results) == 0
         assert_each_record_once_in_order(hub, results, "log")
         hub.fsck(REPO)
@@ -272,7 +283,7 @@ class TestFreshProcessesOfOneHost:
         results = fresh_writers(
             hub, tmp_path / "budget", processes=PROCESSES, seconds=1.5, branch=None
         )
-        assert refused_updates(hub) == 0
+        assert refused_updates(hub) == 0, requests_around_refusals(hub)
         assert sum(r["conflicts"] for r in results) == 0
         assert_each_record_once_in_order(hub, results, "main")
         hub.fsck(REPO)
@@ -294,7 +305,7 @@ class TestFreshProcessesOfOneHost:
             hub, budget, processes=PROCESSES, seconds=3.0, branch=None, start_at=start_at
         )
         assert dying.wait(timeout=60) == 9
-        assert refused_updates(hub) == 0
+        assert refused_updates(hub) == 0, requests_around_refusals(hub)
         assert sum(r["conflicts"] for r in results) == 0
         make_log(hub, budget_dir=budget, spool_dir=spool, sleep=time.sleep).close(timeout=30)
         records = committed_records(hub)

@@ -14,7 +14,10 @@ the log folder's entries and the bytes of its small files are kept from our
 own last commit, or learned
 from the commits other writers on this host left on the branch's turn
 (``_turn``): writers of one process or host take turns and never race each
-other. Every write is paid for from the token's shared ``Budget``; the writes
+other. A ref update's link is left pending in the turn before it is sent, so
+an update that landed unanswered (a lost answer, a writer killed as it
+landed) is built on by the next writer, not raced (``with_pending``).
+Every write is paid for from the token's shared ``Budget``; the writes
 of a batch are reserved inside the turn, and a batch that must wait for the
 budget leaves the turn to sleep. Everything
 that can go wrong is an exception from ``_github``; what to do about it is
@@ -39,7 +42,7 @@ import binascii
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -75,7 +78,7 @@ from ._segments import (
 )
 from ._turn import BranchTurns, CatchUp, Link, Taken, Turn, catch_up
 
-__all__ = ["Committer", "Head"]
+__all__ = ["Committer", "Head", "with_pending"]
 
 logger = logging.getLogger("gitjsonl")
 
@@ -325,7 +328,7 @@ class Committer:
         if head is None:
             return None
         self._head = head
-        found = catch_up(taken.chain, head.commit, self._path)
+        found = catch_up(with_pending(taken.chain, taken.pending), head.commit, self._path)
         if found is None:
             return head
         moved = self._moved(head, found, taken)
@@ -444,7 +447,7 @@ class Committer:
         """``_push``, settling its reservation with the writes really sent."""
         sent = self._repo.writes
         try:
-            ours, folder_sha = self._push(batch, head, plan)
+            ours = self._push(batch, head, plan, taken)
         except RateLimited as exc:
             if self._budget is not None:
                 self._budget.learn(exc)
@@ -452,9 +455,6 @@ class Committer:
         finally:
             if self._budget is not None and reservation is not None:
                 self._budget.settle(reservation, self._repo.writes - sent)
-        number = segment_number(list_log(ours.folder).segments[-1].name) or 0
-        link = Link(ours.commit, head.commit, ours.tree, self._path, number, folder_sha)
-        taken.add(link, ours, shared=head_to_json(ours))
         return ours.commit
 
     @contextlib.contextmanager
@@ -466,9 +466,10 @@ class Committer:
         with self._budget.spend(cost, self._sleep):
             yield
 
-    def _push(self, batch: Batch, head: Head, plan: BatchPlan) -> tuple[Head, str]:
+    def _push(self, batch: Batch, head: Head, plan: BatchPlan, taken: Taken) -> Head:
         """Tree, commit, fast-forward: the three writes of one batch (a blob before them
-        for bytes that are not UTF-8); our new head, and the log folder's new tree."""
+        for bytes that are not UTF-8); our new head, left in the turn as a link (and as
+        the pending link while the ref update is out: it may land unanswered)."""
         texts: dict[str, bytes] = {}
         blobs: dict[str, str] = {}
         for write in plan.writes:
@@ -492,6 +493,26 @@ class Committer:
         assert folder_sha is not None  # the folder holds the batch's files
         if self._before_update is not None:
             self._before_update(batch, sha, head.commit)
+        number = segment_number(list_log(folder).segments[-1].name) or 0
+        link = Link(sha, head.commit, answer.sha, self._path, number, folder_sha)
+        taken.intend(link)
+        try:
+            self._update_ref(batch, head, sha, ours)
+        finally:
+            if self._head is not ours and not self._settling(sha):
+                # Refused, or failed in a way this writer will not settle: should the
+                # update have landed all the same, nobody may build on it (its batch is
+                # sent again), so the turn forgets it.
+                taken.intend(None)
+        taken.add(link, ours, shared=head_to_json(ours))
+        return ours
+
+    def _settling(self, commit: str) -> bool:
+        """Will this writer settle whether its update to ``commit`` landed (``_resolve``)?"""
+        return self._unresolved is not None and self._unresolved.commit == commit
+
+    def _update_ref(self, batch: Batch, head: Head, sha: str, ours: Head) -> None:
+        """The ref update of a batch: our head is ``ours`` once it landed."""
         try:
             self._repo.update_ref(self.branch, sha)
         except ProtectedBranch as exc:
@@ -511,7 +532,6 @@ class Committer:
                 self._unresolved = _Unresolved(batch, head.commit, sha, ours)
             raise
         self._head = ours
-        return ours, folder_sha
 
     def _new_folder(self, folder: tuple[DirEntry, ...], plan: BatchPlan) -> tuple[DirEntry, ...]:
         """The log folder's entries once ``plan`` is carried out."""
@@ -752,6 +772,28 @@ class Committer:
             return self._repo.get_head(branch)
         except NotFound as exc:
             raise _lagging(branch) from exc
+
+
+def with_pending(chain: Sequence[Link], pending: Link | None) -> tuple[Link, ...]:
+    """The chain a writer catches up along: with the turn's pending link at its end when
+    that ref update was sent on the chain's tip (an empty chain: on whatever it names).
+
+    The update may have landed without its writer saying so (its answer lost, or the
+    writer killed before it left the link): a writer at the tip builds on it. The guess
+    is proven like any link (the writer's own head must be its base, or in the chain
+    below it), and a wrong one costs one refused update, never a duplicate: a commit on
+    the pending one is a fast-forward only while the branch is at the pending one or at
+    its base, and then it carries the pending batch, once (a writer leaves its update
+    pending only while it, or a restart from its spool, settles that same commit, which
+    finds the batch under ours). A pending link sent on an older commit says nothing:
+    the chain has moved on past it, so it can never land.
+    """
+    links = tuple(chain)
+    if pending is None or any(link.commit == pending.commit for link in links):
+        return links
+    if links and links[-1].commit != pending.base:
+        return links
+    return (*links, pending)
 
 
 def _shared(path: str, parts: tuple[str, ...]) -> int:

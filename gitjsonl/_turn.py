@@ -15,6 +15,12 @@ handles them as before.
 A link is trusted only by a writer whose own head appears in the chain: a
 commit sha it read or made itself, so the chain is of the same repository and
 history (a ledger folder outliving a repository is harmless).
+
+A writer also leaves, just before its ref update, the link that update would
+make (``Taken.intend``): the turn's ``pending`` link until the update is
+answered. Should the answer never come (a lost answer, a writer killed right
+after its update landed), the next writer still knows the commit may be on
+the branch, and may build on it (``_commit.with_pending``).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -105,11 +111,23 @@ def catch_up(chain: Sequence[Link], head: str, path: str) -> CatchUp | None:
     return CatchUp(tip.commit, tip.tree, mine[-1] if mine else None, exact, tuple(newer))
 
 
-def chain_to_json(chain: Sequence[Link]) -> dict[str, Any]:
-    return {
-        "format": TURN_FORMAT,
-        "chain": [[x.commit, x.base, x.tree, x.path, x.segment, x.segment_sha] for x in chain],
-    }
+def chain_to_json(chain: Sequence[Link], pending: Link | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {"format": TURN_FORMAT, "chain": [_row(x) for x in chain]}
+    if pending is not None:
+        data["pending"] = _row(pending)
+    return data
+
+
+def _row(x: Link) -> list[object]:
+    return [x.commit, x.base, x.tree, x.path, x.segment, x.segment_sha]
+
+
+def pending_from_json(data: dict[str, Any] | None) -> Link | None:
+    """A turn file's pending link; None for none, or a torn or unknown file."""
+    if not data or data.get("format") != TURN_FORMAT or data.get("pending") is None:
+        return None
+    links = chain_from_json({"format": TURN_FORMAT, "chain": [data["pending"]]})
+    return links[0] if len(links) == 1 else None
 
 
 def chain_from_json(data: dict[str, Any] | None) -> tuple[Link, ...]:
@@ -146,6 +164,9 @@ class Taken:
     _contents: dict[str, tuple[str, object]] = field(repr=False)
     local_tip: Link | None = None  # the newest link a writer of this process left
     added: tuple[Link, object, object] | None = None
+    # A ref update sent on the chain's tip and never answered here: it may have landed.
+    pending: Link | None = None
+    _keep: Callable[[Link | None], None] | None = field(default=None, repr=False)
     # What the writers of other processes (or hosts) left in the turn record, as JSON.
     _shared: dict[str, tuple[str, object]] = field(default_factory=dict, repr=False)
 
@@ -161,6 +182,12 @@ class Taken:
         """The link this batch made, what it leaves this process, and (JSON, or None) the
         record's copy for writers elsewhere."""
         self.added = (link, content, shared)
+
+    def intend(self, link: Link | None) -> None:
+        """Kept in the turn at once: the ref update making ``link`` is about to be sent
+        (None: the one intended was refused, it never lands)."""
+        if self._keep is not None:
+            self._keep(link)
 
 
 class _FileHeld:
@@ -193,6 +220,7 @@ class Turn:
         self._redis = redis
         self._chain: tuple[Link, ...] = ()
         self._local_tip: Link | None = None
+        self._pending: Link | None = None
         # What each path's writers in this process last left: path -> (folder sha, state).
         self._contents: dict[str, tuple[str, object]] = {}
 
@@ -207,26 +235,49 @@ class Turn:
         mine = self._acquire(wait)
         try:
             with self._shared_turn(wait) as held:
-                chain = self._chain
+                chain, pending = self._chain, self._pending
                 heads: dict[str, tuple[str, object]] = {}
                 if held is not None:
                     chain = chain_from_json(held.record)
+                    pending = pending_from_json(held.record)
                     heads = heads_from_json(held.record)
-                taken = Taken(chain, self._contents, self._local_tip, _shared=heads)
-                yield taken
                 alone = self._file is None and self._redis is None
-                if taken.added is not None and (mine and (held is not None or alone)):
+                holds = mine and (held is not None or alone)
+
+                def record_of(links: Sequence[Link], intended: Link | None) -> dict[str, Any]:
+                    record = chain_to_json(links, intended)
+                    record["heads"] = {path: list(head) for path, head in heads.items()}
+                    return record
+
+                def keep(link: Link | None) -> None:
+                    # The host's file is written at once; Redis's record when the turn
+                    # ends (a holder that dies mid-update leaves no pending link there:
+                    # the next host may lose one race to it, never commit it twice).
+                    if holds:
+                        self._pending = link
+                        if held is not None:
+                            held.save(record_of(chain, link))
+
+                taken = Taken(
+                    chain,
+                    self._contents,
+                    self._local_tip,
+                    pending=pending,
+                    _keep=keep,
+                    _shared=heads,
+                )
+                yield taken
+                if taken.added is not None and holds:
                     link, content, shared = taken.added
                     self._chain = (*chain, link)[-CHAIN_LENGTH:]
                     self._local_tip = link
+                    self._pending = None
                     self._contents = {**self._contents, link.path: (link.segment_sha, content)}
                     if held is not None:
                         heads.pop(link.path, None)
                         if shared is not None:
                             heads[link.path] = (link.segment_sha, shared)
-                        record = chain_to_json(self._chain)
-                        record["heads"] = {path: list(head) for path, head in heads.items()}
-                        held.save(record)
+                        held.save(record_of(self._chain, None))
         finally:
             if mine:
                 self._lock.release()

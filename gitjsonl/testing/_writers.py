@@ -44,12 +44,16 @@ def run_writers(
     timeout: float = 300.0,
     hosts: int = 1,
     coordinator: str | None = None,
+    branch: str | None = None,
+    start_at: float | None = None,
 ) -> list[dict[str, Any]]:
     """Run the writer processes to the end; each one's report, in process order.
 
     ``hosts`` > 1 simulates that many hosts: process ``n`` keeps its budget and
     turns in ``budget_dir/host<n % hosts>``, as separate machines would;
     ``coordinator`` is the Redis they all share (``Log(coordinator=)``).
+    ``start_at`` (a ``time.time()``): every process waits for it before its first
+    append, so that their first flushes come at about the same moment.
     """
     argv = [
         sys.executable,
@@ -67,6 +71,10 @@ def run_writers(
         json.dumps(asdict(pacing)),
         "--coordinator",
         coordinator or "-",
+        "--branch",
+        "-" if branch is None else branch,
+        "--start-at",
+        "0" if start_at is None else repr(start_at),
     ]
 
     def folder(n: int) -> str:
@@ -123,10 +131,12 @@ def _write(args: argparse.Namespace) -> dict[str, Any]:
             flush_interval=0.2,
             budget_dir=None if args.budget_dir == "-" else args.budget_dir,
             coordinator=None if args.coordinator == "-" else args.coordinator,
+            branch=None if args.branch == "-" else args.branch,
         )
         for _ in range(args.logs)
     ]
     counts = [0] * len(logs)
+    time.sleep(max(0.0, args.start_at - time.time()))  # the barrier
 
     def write(k: int) -> None:
         end = time.monotonic() + args.seconds
@@ -163,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pacing", required=True, help="Pacing's fields, as JSON")
     parser.add_argument("--budget-dir", required=True, help="a folder, or - for none")
     parser.add_argument("--coordinator", default="-", help="a redis:// URL, or - for none")
+    parser.add_argument("--branch", default="-", help="a branch, or - for the default")
+    parser.add_argument("--start-at", type=float, default=0.0, help="a time.time() to wait for")
     sys.stdout.write(json.dumps(_write(parser.parse_args(argv))) + "\n")
     return 0
 

@@ -683,18 +683,10 @@ class GitHubRepo:
             quoted = ref if ":" in ref else urllib.parse.quote(ref, safe="")
             url = f"{self._repo.url}/git/trees/{quoted}"
             _headers, data = self._repo.requester.requestJsonAndCheck("GET", url)
-            answers.tree_listing(data, ref)  # every field of every entry
-            if not isinstance(data, dict) or not isinstance(data.get("sha"), str):
-                raise GitHubError(f"unexpected answer listing tree {ref}")
-            rows = data.get("tree")
-            # A listing without its entries is not an empty folder (issue 19: a writer
-            # built on one would start 00000001.jsonl again over the real one).
-            if not isinstance(rows, list) or not all(
-                isinstance(row, dict)
-                and all(isinstance(row.get(key), str) for key in ("path", "mode", "type", "sha"))
-                for row in rows
-            ):
-                raise GitHubError(f"unexpected answer listing tree {ref}: entries missing")
+            # Every field of every entry, and the entries themselves: a listing without
+            # them is not an empty folder (issue 19: a writer built on one would start
+            # 00000001.jsonl again over the real one).
+            data = answers.tree_listing(data, ref)
             if data.get("truncated"):
                 # Only a tree of more than 100,000 entries (or 7 MB) is cut.
                 raise GitHubError(f"GitHub truncated the listing of tree {ref}")

@@ -33,7 +33,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from . import _ledger
 from ._exceptions import RateLimited
-from ._github import credentials_key, is_secondary_limit
+from ._github import Credentials, is_secondary_limit
 from ._pacing import (
     RECOVERY_WINDOWS,
     BudgetState,
@@ -509,10 +509,8 @@ _memory_stores: Registry[MemoryStore] = Registry()
 
 def budget_for(
     pacing: Pacing,
+    credentials: Credentials,
     *,
-    api_url: str,
-    token: str | None,
-    auth: object | None,
     directory: Path | None,
     clock: Callable[[], float] = time.monotonic,
     coordinator: Coordinator | None = None,
@@ -524,8 +522,8 @@ def budget_for(
     this process, shared only with writers on the same clock: no other
     process reads that clock.
     """
-    key, portable = credentials_key(api_url, token, auth)
-    shareable = portable and clock is time.monotonic
+    key = credentials.key
+    shareable = credentials.portable and clock is time.monotonic
     host = directory if shareable and _ledger.AVAILABLE else None
     wall = host is not None or (shareable and coordinator is not None)  # on the wall clock
     memory_key: Hashable = (key, "host" if wall else clock)
@@ -543,16 +541,13 @@ def budget_for(
     )
 
 
-def host_budget(
-    pacing: Pacing, *, api_url: str, token: str | None, auth: object | None, directory: Path
-) -> BudgetStats | None:
+def host_budget(pacing: Pacing, credentials: Credentials, *, directory: Path) -> BudgetStats | None:
     """What the ledger of these credentials on this host says (None: no ledger yet).
 
     Reads only: for ``gitjsonl stats``.
     """
-    key, portable = credentials_key(api_url, token, auth)
-    path = ledger_path(directory, key)
-    if not portable or not _ledger.AVAILABLE or not path.exists():
+    path = ledger_path(directory, credentials.key)
+    if not credentials.portable or not _ledger.AVAILABLE or not path.exists():
         return None
     try:
         state = state_from_json(_ledger.read_locked_json(path, wait=1.0))

@@ -57,7 +57,7 @@ from ._exceptions import (
     NotFound,
     RecordError,
 )
-from ._github import GitHubRepo, app_installation_auth, credentials_key
+from ._github import Credentials, GitHubRepo, app_installation_auth
 from ._inspect import Inspection, find_problems, inspect_log, stats_figures, total_records
 from ._pacing import Pacing, budget_stats, describe_budget, describe_pacing, prune
 from ._progress import Progress, isatty
@@ -417,11 +417,8 @@ class _Target:
     name: str
     path: str
     branch: str | None
-    api_url: str
-    token: str | None
-    auth: object | None
+    credentials: Credentials
     allow_public: bool
-    allow_insecure_http: bool = False
     coordinator: str | None = field(default=None, repr=False)  # may hold a password
     _resolved: str | None = field(default=None, repr=False)
 
@@ -445,12 +442,12 @@ class _Target:
         return Log(
             self.name,
             path=self.path,
-            token=self.token,
-            auth=self.auth,
+            token=self.credentials.token,
+            auth=self.credentials.auth,
             branch=self.branch,
-            api_url=self.api_url,
+            api_url=self.credentials.api_url,
             allow_public=self.allow_public,
-            allow_insecure_http=self.allow_insecure_http,
+            allow_insecure_http=self.credentials.allow_insecure_http,
             coordinator=self.coordinator,
         )
 
@@ -511,18 +508,17 @@ def _target(args: argparse.Namespace) -> _Target:
     except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from exc
     token, auth = _credentials(args)
+    try:
+        who = Credentials(api_url, token, auth, allow_insecure_http=insecure)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
     return _Target(
-        repo=GitHubRepo(
-            name, token=token, auth=auth, api_url=api_url, allow_insecure_http=insecure
-        ),
+        repo=GitHubRepo(name, who),
         name=name,
         path=path,
         branch=branch,
-        api_url=api_url,
-        token=token,
-        auth=auth,
+        credentials=who,
         allow_public=bool(getattr(args, "allow_public", False)),
-        allow_insecure_http=insecure,
         coordinator=coordinator,
     )
 
@@ -701,9 +697,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     # The migration's writes come out of the token's budget, shared with every Log on it.
     budget = budget_for(
         Pacing(),
-        api_url=target.api_url,
-        token=target.token,
-        auth=target.auth,
+        target.credentials,
         directory=budget_dir_from_env(),
         coordinator=None if target.coordinator is None else coordinator_for(target.coordinator),
     )
@@ -743,17 +737,14 @@ def _host_budget(target: _Target) -> BudgetStats | None:
     directory = budget_dir_from_env()
     if directory is None:
         return None
-    return host_budget(
-        Pacing(), api_url=target.api_url, token=target.token, auth=target.auth, directory=directory
-    )
+    return host_budget(Pacing(), target.credentials, directory=directory)
 
 
 def _shared_budget(url: str, target: _Target) -> BudgetStats | None:
     """The token's budget as the coordinator holds it; None when Redis does not answer."""
-    key, _ = credentials_key(target.api_url, target.token, target.auth)
     coordinator = Coordinator(url)
     try:
-        store = RedisStore(coordinator, key, MemoryStore(), writer=False)
+        store = RedisStore(coordinator, target.credentials.key, MemoryStore(), writer=False)
         state = store.load_only(coordinator)
     except Exception:  # unreachable, or answering nonsense: the host's ledger is asked instead
         return None
@@ -767,8 +758,7 @@ def _coordinator_info(target: _Target) -> CoordinatorInfo | None:
     """What the coordinator answers, for ``doctor`` (None: no coordinator)."""
     if target.coordinator is None:
         return None
-    key, _ = credentials_key(target.api_url, target.token, target.auth)
-    return Coordinator(target.coordinator).info(key)
+    return Coordinator(target.coordinator).info(target.credentials.key)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -776,7 +766,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     facts = gather(
         target.repo,
         branch=target.branch,
-        credentials=credentials_kind(target.token, target.auth),
+        credentials=credentials_kind(target.credentials),
         allow_public=target.allow_public,
         pacing=f"{describe_pacing(Pacing())}; now: {describe_budget(_host_budget(target))}",
     )

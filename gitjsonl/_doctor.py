@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ._exceptions import AuthenticationError, GitHubError, NotFound
-from ._github import GitHubRepo, RateBudget, RepoInfo
+from ._github import Credentials, GitHubRepo, RateBudget, RepoInfo
 from ._redis import CoordinatorInfo
 
 __all__ = [
@@ -72,8 +72,9 @@ class Facts:
     pacing: str
 
 
-def credentials_kind(token: str | None, auth: object | None) -> str:
+def credentials_kind(credentials: Credentials) -> str:
     """A name for the credentials, from the token's documented prefix; never the token."""
+    token, auth = credentials.token, credentials.auth
     if auth is not None:
         return f"{type(auth).__name__} (PyGithub credentials)"
     if not token:

@@ -34,7 +34,7 @@ import re
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 import github
@@ -71,6 +71,7 @@ logger = logging.getLogger("gitjsonl")
 __all__ = [
     "CommitInfo",
     "CreatedTree",
+    "Credentials",
     "DirEntry",
     "Folder",
     "GitHubRepo",
@@ -79,7 +80,6 @@ __all__ = [
     "RepoInfo",
     "app_installation_auth",
     "credentials",
-    "credentials_key",
     "git_blob_sha",
     "is_secondary_limit",
     "json_text",
@@ -276,32 +276,60 @@ def credentials(token: str | None, auth: object | None) -> Auth.Auth | None:
     return Auth.Token(token) if token else None
 
 
-def credentials_key(api_url: str, token: str | None, auth: object | None) -> tuple[str, bool]:
-    """A hash naming whose write budget a request spends, and whether other processes can
-    name it the same way.
+@dataclass(frozen=True)
+class Credentials:
+    """Who gitjsonl sends requests as: the API's URL, the credentials, and their key.
 
-    GitHub's secondary limits are per token (per installation for a GitHub App,
-    whose tokens change every hour). The key is a hash: the token itself is
-    never kept. Credentials of a kind not recognised here are named by the
-    object, so they are shared in this process only.
+    Made once per ``Log`` (or command) and handed to everything that needs to
+    know whose requests these are: ``GitHubRepo`` sends with them, the budget
+    and the turns are found by ``key``. ``key`` is a hash of the URL and the
+    credentials, never the token: it names the host ledger's files and the
+    coordinator's keys. ``portable``: another process names the same
+    credentials with the same key. GitHub's secondary limits are per token (per
+    installation for a GitHub App, whose tokens change every hour); credentials
+    of a kind not recognised here are named by the object, in this process only.
+
+    Checked here, once: ``api_url`` (``check_api_url``: no clear-text token to
+    a host that is not loopback, unless ``allow_insecure_http``), and
+    ``token=`` or ``auth=``, not both. Two values are equal when their keys are.
     """
-    portable = True
-    if isinstance(auth, Auth.AppInstallationAuth):
-        who = f"app {auth.app_id} installation {auth.installation_id}"
-    elif isinstance(auth, Auth.AppAuth):
-        who = f"app {auth.app_id}"
-    elif isinstance(auth, Auth.Token):
-        who = f"token {auth.token}"
-    elif isinstance(auth, Auth.Login):
-        who = f"login {auth.login}"
-    elif auth is not None:
-        who, portable = f"{type(auth).__qualname__} {id(auth)}", False
-    elif token:
-        who = f"token {token}"
-    else:
-        who = "anonymous"
-    digest = hashlib.sha256(f"{api_url.rstrip('/')}\n{who}".encode()).hexdigest()[:32]
-    return digest, portable
+
+    api_url: str = DEFAULT_API_URL
+    token: str | None = field(default=None, repr=False, compare=False)
+    auth: object | None = field(default=None, repr=False, compare=False)
+    allow_insecure_http: bool = field(default=False, repr=False, compare=False)
+    key: str = field(init=False)
+    portable: bool = field(init=False, repr=False)
+    github_auth: Auth.Auth | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        url = check_api_url(self.api_url, allow_insecure_http=self.allow_insecure_http)
+        given = credentials(self.token, self.auth)
+        portable = True
+        if isinstance(given, Auth.AppInstallationAuth):
+            who = f"app {given.app_id} installation {given.installation_id}"
+        elif isinstance(given, Auth.AppAuth):
+            who = f"app {given.app_id}"
+        elif isinstance(given, Auth.Token):
+            who = f"token {given.token}"
+        elif isinstance(given, Auth.Login):
+            who = f"login {given.login}"
+        elif given is not None:
+            who, portable = f"{type(given).__qualname__} {id(given)}", False
+        else:
+            who = "anonymous"
+        key = hashlib.sha256(f"{url}\n{who}".encode()).hexdigest()[:32]
+        for name, value in (("api_url", url), ("github_auth", given)):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "portable", portable)
+
+    @property
+    def installation(self) -> bool:
+        """A GitHub App's installation token (``ghs_``), or the App's installation auth."""
+        return isinstance(self.github_auth, Auth.AppInstallationAuth) or (
+            self.token is not None and self.token.startswith("ghs_")
+        )
 
 
 def is_secondary_limit(error: RateLimited) -> bool:
@@ -454,26 +482,23 @@ class GitHubRepo:
     def __init__(
         self,
         full_name: str,
+        credentials: Credentials,
         *,
-        token: str | None,
-        auth: object | None = None,
-        api_url: str = DEFAULT_API_URL,
         timeout: float = 30.0,
         user_agent: str = "gitjsonl",
-        allow_insecure_http: bool = False,
     ) -> None:
+        if not isinstance(credentials, Credentials):  # its checks are what let a token go out
+            raise TypeError(f"credentials must be Credentials, not {type(credentials).__name__}")
         self.full_name = full_name
-        # Checked here too: the token goes nowhere in clear text, whoever builds this.
-        self.api_url = check_api_url(api_url, allow_insecure_http=allow_insecure_http)
+        self.credentials = credentials
+        self.api_url = credentials.api_url
         self._timeout = float(timeout)
-        given = credentials(token, auth)
+        given = credentials.github_auth
         # What GitHub says of `permissions` is about a user: to a GitHub App's
         # installation token it says nothing, or all false (a github3.py recording of
         # 2021, tests/github3py_cassettes/CheckApp_create_check_run.json), though the
         # installation may push. Such an answer is "did not say", never "may not push".
-        self._installation = isinstance(given, Auth.AppInstallationAuth) or (
-            token is not None and token.startswith("ghs_")
-        )
+        self._installation = credentials.installation
         self._gh = Github(
             auth=given,
             base_url=self.api_url,

@@ -56,7 +56,7 @@ from ._exceptions import (
     LogClosed,
     RateLimited,
 )
-from ._github import GitHubRepo, credentials_key, is_secondary_limit
+from ._github import Credentials, GitHubRepo, is_secondary_limit
 from ._pacing import DEFAULT_BATCH_WRITES, Pacing, describe_pacing
 from ._queue import PendingQueue, admit
 from ._reader import LogReader
@@ -227,6 +227,14 @@ class Log:
         )
         self._clock = clock
         self._injected_sleep = sleep
+        # Whose requests these are, checked and hashed once: GitHub, the budget and the
+        # turns all know the writer by it.
+        self._credentials = Credentials(
+            config.api_url,
+            config.token,
+            config.auth,
+            allow_insecure_http=config.allow_insecure_http,
+        )
         self._closing = False
         self._closed = False
         self._spool: SlotSpool | None = None
@@ -279,30 +287,19 @@ class Log:
         # the writes the last batch sent (its layout decides), until then the default.
         self._batch_writes = DEFAULT_BATCH_WRITES
         self.writer_id = _new_writer_id()
-        self._github = GitHubRepo(
-            config.repo,
-            token=config.token,
-            auth=config.auth,
-            api_url=config.api_url,
-            timeout=config.timeout,
-            allow_insecure_http=config.allow_insecure_http,
-        )
+        self._github = GitHubRepo(config.repo, self._credentials, timeout=config.timeout)
         coordinator = None if config.coordinator is None else coordinator_for(config.coordinator)
         self._budget: Budget | None = None
         if config.pacing is not None:
             self._budget = budget_for(
                 config.pacing,
-                api_url=config.api_url,
-                token=config.token,
-                auth=config.auth,
+                self._credentials,
                 directory=config.budget_dir,
                 clock=self._clock,
                 coordinator=coordinator,
             )
         turns = BranchTurns(
-            api_url=config.api_url,
-            token=config.token,
-            auth=config.auth,
+            self._credentials,
             repo=config.repo,
             directory=config.budget_dir,
             coordinator=coordinator,
@@ -551,14 +548,13 @@ class Log:
         facts = gather(
             self._github,
             branch=config.branch,
-            credentials=credentials_kind(config.token, config.auth),
+            credentials=credentials_kind(self._credentials),
             allow_public=config.allow_public,
             pacing=describe_pacing(config.pacing, shared=self._shared()),
         )
         info = None
         if config.coordinator is not None:
-            key, _ = credentials_key(config.api_url, config.token, config.auth)
-            info = coordinator_for(config.coordinator).info(key)
+            info = coordinator_for(config.coordinator).info(self._credentials.key)
         return [*diagnose(facts), coordinator_check(info)]
 
     def _shared(self) -> str:

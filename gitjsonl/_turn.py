@@ -38,7 +38,7 @@ from typing import Any, Protocol
 from . import _ledger
 from ._budget import Registry
 from ._exceptions import LogClosed
-from ._github import credentials_key
+from ._github import Credentials
 from ._redis import Coordinator, CoordinatorDown, RedisTurns
 
 __all__ = ["CHAIN_LENGTH", "BranchTurns", "CatchUp", "Link", "Taken", "Turn", "catch_up"]
@@ -347,16 +347,14 @@ class BranchTurns:
 
     def __init__(
         self,
+        credentials: Credentials,
         *,
-        api_url: str,
-        token: str | None,
-        auth: object | None,
         repo: str,
         directory: Path | None,
         coordinator: Coordinator | None = None,
     ) -> None:
-        key, portable = credentials_key(api_url, token, auth)
-        self._key = (key, repo)
+        self._key = (credentials.key, repo)
+        portable = credentials.portable
         self._directory = directory if portable and _ledger.AVAILABLE else None
         self._coordinator = coordinator if portable else None
         self._held: tuple[tuple[object, ...], Turn] | None = None

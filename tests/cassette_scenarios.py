@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitjsonl import FlushTimeout, GitHubError, Identity, Log, RetryPolicy
-from gitjsonl._github import GitHubRepo
+from gitjsonl._github import Credentials, GitHubRepo
 from gitjsonl._migrate import migrate
 from gitjsonl.testing import LocalHub
 from gitjsonl.testing._faults import Fault
@@ -54,7 +54,7 @@ class Context:
         return branch_for(self.name)
 
     def github(self, *, token: str | None = None, repo: str | None = None) -> GitHubRepo:
-        return GitHubRepo(repo or self.repo, token=token or self.token, api_url=self.api_url)
+        return GitHubRepo(repo or self.repo, Credentials(self.api_url, token or self.token))
 
     def log(self, **kwargs: Any) -> Log:
         """A Log that never sleeps for real and commits only when flushed."""

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from gitjsonl._github import GitHubRepo, git_blob_sha, utf8_blob_body
+from gitjsonl._github import Credentials, GitHubRepo, git_blob_sha, utf8_blob_body
 from gitjsonl.testing import LocalHub
 
 from .helpers import PATH, REPO, make_log, segment_files
@@ -97,7 +97,7 @@ class TestUploads:
     ) -> None:
         """If GitHub named the text blob otherwise than git names the bytes, base64 settles it."""
         localhub.seed_commit(REPO, {"README.md": b"x\n"})
-        repo = GitHubRepo(REPO, token=localhub.token, api_url=localhub.url)
+        repo = GitHubRepo(REPO, Credentials(localhub.url, localhub.token))
         try:
             monkeypatch.setattr(repo, "_post_blob", lambda body: "0" * 40)
             content = b'{"id":1}\n'

@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import github
 import pytest
 
 import gitjsonl
@@ -29,7 +30,7 @@ from gitjsonl._budget import (
     state_to_json,
 )
 from gitjsonl._config import budget_dir_from_env
-from gitjsonl._github import credentials_key, is_secondary_limit
+from gitjsonl._github import Credentials, GitHubRepo, is_secondary_limit
 from gitjsonl._ledger import locked, read_json, write_json
 from gitjsonl._pacing import BudgetState, Pacing, Spent
 from gitjsonl._turn import BranchTurns, Link, Turn, catch_up, chain_from_json, chain_to_json
@@ -49,7 +50,7 @@ def budget_on(store: Any, clock: FakeClock, pacing: Pacing = SMALL) -> Budget:
 
 def spend_on_host(directory: Path, writes: int) -> None:
     """Send ``writes`` writes on TOKEN through the host's ledger in ``directory``."""
-    budget = budget_for(SMALL, api_url=URL, token=TOKEN, auth=None, directory=directory)
+    budget = budget_for(SMALL, Credentials(URL, TOKEN), directory=directory)
     try:
         token, _ = budget.reserve(writes)
         assert token is not None
@@ -151,15 +152,9 @@ class TestBudgetFor:
     def test_logs_on_one_token_share_one_budget_in_a_process(self) -> None:
         """Two budgets for the same token and URL are one; another token is another budget."""
         clock = FakeClock()
-        one = budget_for(
-            SMALL, api_url=URL, token=TOKEN, auth=None, directory=None, clock=clock.time
-        )
-        two = budget_for(
-            SMALL, api_url=URL, token=TOKEN, auth=None, directory=None, clock=clock.time
-        )
-        other = budget_for(
-            SMALL, api_url=URL, token="x", auth=None, directory=None, clock=clock.time
-        )
+        one = budget_for(SMALL, Credentials(URL, TOKEN), directory=None, clock=clock.time)
+        two = budget_for(SMALL, Credentials(URL, TOKEN), directory=None, clock=clock.time)
+        other = budget_for(SMALL, Credentials(URL, "x"), directory=None, clock=clock.time)
         try:
             assert one.reserve(8)[0] is not None
             assert two.reserve(1)[0] is None
@@ -172,9 +167,7 @@ class TestBudgetFor:
     def test_a_fake_clock_keeps_the_budget_in_the_process(self, tmp_path: Path) -> None:
         """A test's clock means nothing to other processes: no ledger file is written."""
         clock = FakeClock()
-        budget = budget_for(
-            SMALL, api_url=URL, token=TOKEN, auth=None, directory=tmp_path, clock=clock.time
-        )
+        budget = budget_for(SMALL, Credentials(URL, TOKEN), directory=tmp_path, clock=clock.time)
         try:
             budget.reserve(4)
             assert budget.stats().shared == "process"
@@ -184,20 +177,31 @@ class TestBudgetFor:
 
     def test_host_budget_reads_what_writers_left(self, tmp_path: Path) -> None:
         """gitjsonl stats' view: the host's ledger for these credentials, or None before any."""
-        assert host_budget(SMALL, api_url=URL, token=TOKEN, auth=None, directory=tmp_path) is None
+        assert host_budget(SMALL, Credentials(URL, TOKEN), directory=tmp_path) is None
         spend_on_host(tmp_path, 4)
-        seen = host_budget(SMALL, api_url=URL, token=TOKEN, auth=None, directory=tmp_path)
+        seen = host_budget(SMALL, Credentials(URL, TOKEN), directory=tmp_path)
         assert seen is not None
         assert (seen.last_minute, seen.shared) == (4, "host")
 
     def test_credentials_key_is_a_hash_of_url_and_token(self) -> None:
         """The key differs by token and by URL, and never contains the token."""
-        key, portable = credentials_key(URL, TOKEN, None)
-        assert portable
-        assert TOKEN not in key
-        assert key != credentials_key(URL, "other", None)[0]
-        assert key != credentials_key("https://ghe.example/api/v3", TOKEN, None)[0]
-        assert key == credentials_key(URL + "/", TOKEN, None)[0]
+        who = Credentials(URL, TOKEN)
+        assert who.portable
+        assert TOKEN not in who.key
+        assert TOKEN not in repr(who)
+        assert who.key != Credentials(URL, "other").key
+        assert who.key != Credentials("https://ghe.example/api/v3", TOKEN).key
+        assert who == Credentials(URL + "/", TOKEN)  # one URL, however it is spelled
+        assert who.key == Credentials(URL, auth=github.Auth.Token(TOKEN)).key
+
+    def test_credentials_are_checked_where_they_are_made(self) -> None:
+        """A clear-text token to a host that is not loopback is refused by the value itself,
+        so nothing built from one can send it."""
+        with pytest.raises(ValueError, match="clear text"):
+            Credentials("http://ghe.example/api/v3", TOKEN)
+        assert Credentials("http://ghe.example/api/v3", TOKEN, allow_insecure_http=True).portable
+        with pytest.raises(TypeError, match="credentials must be Credentials"):
+            GitHubRepo("o/r", "https://api.github.com")  # type: ignore[arg-type]
 
 
 class TestAcquire:
@@ -348,8 +352,8 @@ class TestTurn:
 
     def test_branch_turns_share_one_turn_per_branch(self, tmp_path: Path) -> None:
         """Writers on one token, repository and branch get one turn; another branch another."""
-        a = BranchTurns(api_url=URL, token=TOKEN, auth=None, repo="o/r", directory=tmp_path)
-        b = BranchTurns(api_url=URL, token=TOKEN, auth=None, repo="o/r", directory=tmp_path)
+        a = BranchTurns(Credentials(URL, TOKEN), repo="o/r", directory=tmp_path)
+        b = BranchTurns(Credentials(URL, TOKEN), repo="o/r", directory=tmp_path)
         try:
             assert a.get("main") is b.get("main")
             assert a.get("dev") is not b.get("main")
@@ -380,11 +384,11 @@ class TestForkedChild:
 
     def test_child_gets_turns_and_budgets_of_its_own(self) -> None:
         """A turn a parent thread holds at fork time does not block the child's writers."""
-        turns = BranchTurns(api_url=URL, token=TOKEN, auth=None, repo="o/r", directory=None)
+        turns = BranchTurns(Credentials(URL, TOKEN), repo="o/r", directory=None)
         with turns.get("main").take():
             pid = fork()
             if pid == 0:
-                mine = BranchTurns(api_url=URL, token=TOKEN, auth=None, repo="o/r", directory=None)
+                mine = BranchTurns(Credentials(URL, TOKEN), repo="o/r", directory=None)
                 started = time.monotonic()
                 with mine.get("main").take(wait=5.0):
                     pass
@@ -604,11 +608,7 @@ class TestCommandLine:
         localhub.seed_commit("owner/repo", {"data/interactions.jsonl": legacy})
         assert main(["--repo", "owner/repo", "--api-url", localhub.url, "migrate"]) == 0
         seen = host_budget(
-            Pacing(),
-            api_url=localhub.url,
-            token=localhub.token,
-            auth=None,
-            directory=tmp_path / "gitjsonl",
+            Pacing(), Credentials(localhub.url, localhub.token), directory=tmp_path / "gitjsonl"
         )
         writes = [r for r in localhub.requests if r.method in ("POST", "PATCH", "PUT")]
         assert seen is not None

@@ -17,6 +17,7 @@ import pytest
 from gitjsonl import Log, Pacing
 from gitjsonl._budget import budget_for
 from gitjsonl._exceptions import RateLimited
+from gitjsonl._github import Credentials
 from gitjsonl._redis import (
     Coordinator,
     CoordinatorDown,
@@ -39,13 +40,12 @@ TOKEN = "ghp_" + "x" * 36
 def two_hosts(url: str, tmp_path: Path) -> tuple[Any, Any]:
     """Two budgets on one token, as two hosts (separate ledger folders) sharing ``url``."""
     return tuple(  # type: ignore[return-value]
+        # Each host its own client, as in its own process.
         budget_for(
             PACING,
-            api_url="https://api.github.com",
-            token=TOKEN,
-            auth=None,
+            Credentials("https://api.github.com", TOKEN),
             directory=tmp_path / f"host{n}",
-            coordinator=Coordinator(url),  # each host its own client, as in its own process
+            coordinator=Coordinator(url),
         )
         for n in range(2)
     )
@@ -149,9 +149,7 @@ class TestSharedBudget:
         token, _ = one.reserve(1)
         assert token is not None
         turns = BranchTurns(
-            api_url="https://api.github.com",
-            token=TOKEN,
-            auth=None,
+            Credentials("https://api.github.com", TOKEN),
             repo="o/r",
             directory=None,
             coordinator=Coordinator(url),
@@ -278,9 +276,7 @@ class TestVisible:
         monkeypatch.setenv("GITHUB_TOKEN", localhub.token)
         writer = budget_for(
             PACING,
-            api_url=localhub.url,
-            token=localhub.token,
-            auth=None,
+            Credentials(localhub.url, localhub.token),
             directory=None,
             coordinator=Coordinator(redis_server.url),
         )

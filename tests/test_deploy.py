@@ -29,7 +29,7 @@ from gitjsonl import (
 )
 from gitjsonl._cli import main
 from gitjsonl._doctor import format_checks, passed
-from gitjsonl._github import GitHubRepo
+from gitjsonl._github import Credentials, GitHubRepo
 from gitjsonl.testing import Fault, LocalHub
 
 from .helpers import PATH, REPO, committed_records, make_log, rsa_key_pair
@@ -286,7 +286,7 @@ class TestAuth:
             log.append({"id": 2})
             log.flush(timeout=10)
             assert log.tail(5) == [{"id": 1}, {"id": 2}]
-        repo = GitHubRepo(REPO, token=None, auth=auth, api_url=hub.url)
+        repo = GitHubRepo(REPO, Credentials(hub.url, auth=auth))
         try:
             assert repo.repository().can_push is None
         finally:

@@ -20,7 +20,7 @@ from gitjsonl._doctor import (
     gather,
     passed,
 )
-from gitjsonl._github import RateBudget, RepoInfo
+from gitjsonl._github import Credentials, RateBudget, RepoInfo
 
 NOW = 1_700_000_000.0
 PRIVATE = RepoInfo(full_name="owner/repo", default_branch="main", private=True, can_push=True)
@@ -320,6 +320,7 @@ class TestFormatChecks:
         assert format_checks([]) == ""
 
 
+URL = "https://api.github.com"
 SECRET = "0123456789abcdefghijklmnopqrstuvwxyzAB"
 
 
@@ -339,25 +340,26 @@ class TestCredentialsKind:
     def test_the_prefix_names_the_kind_never_the_token(self, prefix: str, kind: str) -> None:
         """Each documented prefix gives its kind; the token itself is never part of the answer."""
         token = prefix + SECRET
-        got = credentials_kind(token, None)
+        got = credentials_kind(Credentials(URL, token))
         assert got == kind
         assert SECRET not in got
 
     @pytest.mark.parametrize("token", [None, ""])
     def test_no_token_is_none(self, token: str | None) -> None:
         """No token and no auth object: "none"."""
-        assert credentials_kind(token, None) == "none"
+        assert credentials_kind(Credentials(URL, token)) == "none"
 
     def test_an_auth_object_is_named_by_its_class(self) -> None:
         """PyGithub credentials are named by their class, without the token inside."""
         auth = github.Auth.Token("ghp_" + SECRET)
-        got = credentials_kind(None, auth)
+        got = credentials_kind(Credentials(URL, auth=auth))
         assert got == "Token (PyGithub credentials)"
         assert SECRET not in got
 
-    def test_an_auth_object_wins_over_a_token(self) -> None:
-        """With both, the auth object is what is described."""
-        assert credentials_kind("ghp_" + SECRET, object()) == "object (PyGithub credentials)"
+    def test_a_token_and_an_auth_object_are_refused(self) -> None:
+        """Credentials are a token or an auth object, never both: there is nothing to describe."""
+        with pytest.raises(ValueError, match="not both"):
+            Credentials(URL, "ghp_" + SECRET, auth=github.Auth.Token("ghp_" + SECRET))
 
 
 class StubRepo:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from gitjsonl import NotFound
-from gitjsonl._github import GitHubRepo, Head
+from gitjsonl._github import Credentials, GitHubRepo, Head
 from gitjsonl.testing import LocalHub
 
 REPO = "owner/repo"
@@ -15,7 +15,7 @@ REPO = "owner/repo"
 
 @pytest.fixture
 def repo(localhub: LocalHub) -> Iterator[GitHubRepo]:
-    github = GitHubRepo(REPO, token=localhub.token, api_url=localhub.url)
+    github = GitHubRepo(REPO, Credentials(localhub.url, localhub.token))
     yield github
     github.close()
 

@@ -26,7 +26,7 @@ import pytest
 
 from gitjsonl import _ledger
 from gitjsonl._budget import budget_for, ledger_path
-from gitjsonl._github import credentials_key
+from gitjsonl._github import Credentials
 from gitjsonl._pacing import MAX_SERVER_WAIT, Pacing
 from gitjsonl.testing import Fault, LocalHub
 
@@ -80,7 +80,7 @@ class TestServerWaits:
 
 
 def _ledger_file(directory: Path) -> Path:
-    key, _ = credentials_key(URL, TOKEN, None)
+    key = Credentials(URL, TOKEN).key
     return ledger_path(directory, key)
 
 
@@ -123,7 +123,7 @@ class TestLedgerValues:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"format": 1, "spent": _spent_now(now), **hostile(now)}))
         path.chmod(0o600)
-        budget = budget_for(Pacing(), api_url=URL, token=TOKEN, auth=None, directory=tmp_path)
+        budget = budget_for(Pacing(), Credentials(URL, TOKEN), directory=tmp_path)
         try:
             assert budget.delay(4) <= 61.0
             stats = budget.stats()
@@ -144,7 +144,7 @@ class TestLedgerValues:
         path = _ledger_file(tmp_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"format": 1, "blocked_until": now + 86_454}))
-        budget = budget_for(Pacing(), api_url=URL, token=TOKEN, auth=None, directory=tmp_path)
+        budget = budget_for(Pacing(), Credentials(URL, TOKEN), directory=tmp_path)
         try:
             assert budget.delay(4) <= 61.0
         finally:
@@ -183,7 +183,7 @@ def stopped_holder(path: Path) -> Iterator[None]:
 class TestStoppedLockHolder:
     def test_stats_never_waits_for_the_lock(self, tmp_path: Path) -> None:
         """stats() answers at once, from what this process last saw, while the lock is held."""
-        budget = budget_for(Pacing(), api_url=URL, token=TOKEN, auth=None, directory=tmp_path)
+        budget = budget_for(Pacing(), Credentials(URL, TOKEN), directory=tmp_path)
         try:
             with stopped_holder(_ledger_file(tmp_path)):
                 started = time.monotonic()
@@ -198,7 +198,7 @@ class TestStoppedLockHolder:
         """Reserving and settling wait at most LOCK_WAIT for the lock, then decide on this
         process's last view; one WARNING says why."""
         monkeypatch.setattr(_ledger, "LOCK_WAIT", 0.2)
-        budget = budget_for(Pacing(), api_url=URL, token=TOKEN, auth=None, directory=tmp_path)
+        budget = budget_for(Pacing(), Credentials(URL, TOKEN), directory=tmp_path)
         try:
             with (
                 stopped_holder(_ledger_file(tmp_path)),
@@ -221,7 +221,7 @@ class TestStoppedLockHolder:
     ) -> None:
         """A paced Log on the host's ledger still commits, and stats() still answers at once."""
         monkeypatch.setattr(_ledger, "LOCK_WAIT", 0.2)
-        key, _ = credentials_key(localhub.url, localhub.token, None)
+        key = Credentials(localhub.url, localhub.token).key
         with stopped_holder(ledger_path(tmp_path, key)):
             log = make_log(
                 localhub, pacing=Pacing(), sleep=None, clock=time.monotonic, budget_dir=tmp_path

@@ -44,7 +44,7 @@ from gitjsonl import (
 )
 from gitjsonl._cli import main
 from gitjsonl._config import check_api_url
-from gitjsonl._github import GitHubRepo
+from gitjsonl._github import Credentials, GitHubRepo
 from gitjsonl._http import (
     BLOB_ANSWER_CAP,
     METADATA_ANSWER_CAP,
@@ -251,7 +251,7 @@ def elsewhere_url(server: _ElsewhereServer) -> str:
 
 
 def repo_at(proxy: HostileProxy, *, timeout: float = 10, token: str = TOKEN) -> GitHubRepo:
-    return GitHubRepo(REPO, token=token, api_url=proxy.url, timeout=timeout)
+    return GitHubRepo(REPO, Credentials(proxy.url, token), timeout=timeout)
 
 
 def head_of(hub: LocalHub) -> str:
@@ -484,7 +484,7 @@ def test_app_token_fetch_from_a_dripping_server_is_cut_off(
     private, public = rsa_key_pair()
     hub.register_app(4242, public, 77)
     auth = github.Auth.AppAuth(4242, private).get_installation_auth(77)
-    repo = GitHubRepo(REPO, token=None, auth=auth, api_url=proxy.url, timeout=2)
+    repo = GitHubRepo(REPO, Credentials(proxy.url, auth=auth), timeout=2)
     proxy.add("POST", r"/app/installations/77/access_tokens", drip_body(0.1))
     start = time.monotonic()
     with pytest.raises(TransientError):
@@ -1034,8 +1034,8 @@ def test_http_api_url_off_this_machine_is_refused(url: str) -> None:
 def test_the_seam_refuses_insecure_http_whoever_builds_it(url: str) -> None:
     """GitHubRepo itself refuses the URL (the check does not rely on its callers)."""
     with pytest.raises(ValueError, match="clear text"):
-        GitHubRepo(REPO, token=TOKEN, api_url=url)
-    GitHubRepo(REPO, token=TOKEN, api_url=url, allow_insecure_http=True).close()
+        GitHubRepo(REPO, Credentials(url, TOKEN))
+    GitHubRepo(REPO, Credentials(url, TOKEN, allow_insecure_http=True)).close()
 
 
 @pytest.mark.parametrize("url", _INSECURE)

@@ -11,7 +11,7 @@ import github
 import pytest
 import requests
 
-from gitjsonl._github import GitHubRepo
+from gitjsonl._github import Credentials, GitHubRepo
 from gitjsonl.testing import LocalHub
 from gitjsonl.testing._conditional import Validators
 
@@ -198,7 +198,7 @@ class TestPermissions:
         private, public = rsa_key_pair()
         hub.register_app(4242, public, 77)
         auth = github.Auth.AppAuth(4242, private).get_installation_auth(77)
-        repo = GitHubRepo(REPO, token=None, auth=auth, api_url=hub.url)
+        repo = GitHubRepo(REPO, Credentials(hub.url, auth=auth))
         try:
             info = repo.repository()
         finally:

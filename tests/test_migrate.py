@@ -12,7 +12,7 @@ import pytest
 
 from gitjsonl import Log, MigrationError
 from gitjsonl._cli import main
-from gitjsonl._github import GitHubRepo
+from gitjsonl._github import Credentials, GitHubRepo
 from gitjsonl._migrate import migrate
 from gitjsonl._segments import MANIFEST_NAME
 from gitjsonl.testing import LocalHub
@@ -38,7 +38,7 @@ def run(hub: LocalHub, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
 
 
 def github(hub: LocalHub) -> GitHubRepo:
-    return GitHubRepo(REPO, token=hub.token, api_url=hub.url)
+    return GitHubRepo(REPO, Credentials(hub.url, hub.token))
 
 
 def segments_on_branch(hub: LocalHub) -> list[str]:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gitjsonl import MigrationError
-from gitjsonl._github import GitHubRepo, RateBudget
+from gitjsonl._github import Credentials, GitHubRepo, RateBudget
 from gitjsonl._migrate import migrate
 from gitjsonl._migrate.history import FileVersion, HistoryWalk, recover_history
 from gitjsonl._migrate.sources import PrimaryPacer, wait_for_reset
@@ -45,7 +45,7 @@ def seed(hub: LocalHub) -> list[str]:
 
 
 def github(hub: LocalHub) -> GitHubRepo:
-    return GitHubRepo(REPO, token=hub.token, api_url=hub.url)
+    return GitHubRepo(REPO, Credentials(hub.url, hub.token))
 
 
 def versions() -> list[FileVersion]:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from gitjsonl._github import DirEntry, GitHubRepo
+from gitjsonl._github import Credentials, DirEntry, GitHubRepo
 from gitjsonl._reader import RECENT_LINES, LogReader, _Position, find_file
 from gitjsonl.testing import LocalHub
 
@@ -26,7 +26,7 @@ def jsonl(*ids: int) -> bytes:
 
 @pytest.fixture
 def repo(localhub: LocalHub) -> Iterator[GitHubRepo]:
-    github = GitHubRepo(REPO, token=localhub.token, api_url=localhub.url)
+    github = GitHubRepo(REPO, Credentials(localhub.url, localhub.token))
     yield github
     github.close()
 

@@ -524,7 +524,7 @@ def budget_for(
     """
     key = credentials.key
     shareable = credentials.portable and clock is time.monotonic
-    host = directory if shareable and _ledger.AVAILABLE else None
+    host = directory if shareable else None
     wall = host is not None or (shareable and coordinator is not None)  # on the wall clock
     memory_key: Hashable = (key, "host" if wall else clock)
     memory = _memory_stores.acquire(memory_key, MemoryStore)
@@ -547,7 +547,7 @@ def host_budget(pacing: Pacing, credentials: Credentials, *, directory: Path) ->
     Reads only: for ``gitjsonl stats``.
     """
     path = ledger_path(directory, credentials.key)
-    if not credentials.portable or not _ledger.AVAILABLE or not path.exists():
+    if not credentials.portable or not path.exists():
         return None
     try:
         state = state_from_json(_ledger.read_locked_json(path, wait=1.0))

@@ -12,7 +12,6 @@ import ipaddress
 import math
 import os
 import re
-import sys
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -101,19 +100,19 @@ def api_url_from_env() -> str:
 def budget_dir_from_env() -> Path | None:
     """Where the processes of this host share a token's write budget: the user's cache folder.
 
-    ``$XDG_CACHE_HOME/gitjsonl`` (an absolute ``XDG_CACHE_HOME`` only, as the
-    XDG specification asks), else ``~/.cache/gitjsonl``; on macOS
-    ``~/Library/Caches/gitjsonl``. None when there is no home folder to find.
+    As ``platformdirs`` finds it: ``$XDG_CACHE_HOME/gitjsonl`` where that is
+    absolute (as the XDG specification asks), else ``~/.cache/gitjsonl`` on
+    Linux, ``~/Library/Caches/gitjsonl`` on macOS, ``%LOCALAPPDATA%\\gitjsonl\\Cache``
+    on Windows. None when there is no home folder to find (a bare container),
+    never a relative folder that would move with the working directory.
     """
-    if sys.platform == "darwin":
-        base = Path("~/Library/Caches")
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME") or ""
-        base = Path(xdg) if os.path.isabs(xdg) else Path("~/.cache")
+    import platformdirs
+
     try:
-        return base.expanduser() / "gitjsonl"
-    except RuntimeError:  # no HOME and no password entry: a bare container
+        found = Path(platformdirs.user_cache_dir("gitjsonl", appauthor=False))
+    except RuntimeError:  # no HOME and no password entry
         return None
+    return found if found.is_absolute() else None
 
 
 def legacy_path_for(path: str) -> str:

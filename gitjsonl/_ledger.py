@@ -1,4 +1,4 @@
-"""Files the processes of one host share, under ``fcntl.flock``: the thin I/O layer.
+"""Files the processes of one host share, under an OS file lock: the thin I/O layer.
 
 Two kinds live in one folder (``budget_dir``; by default the user's cache
 folder): ``budget-<key>.json``, a token's ledger of writes (``_budget``), and
@@ -8,15 +8,15 @@ credentials and the branch: no token, no repository name and no path appears
 in a file name, and no token in a file.
 
 A file is read and written whole while its lock is held, and its lock is held
-only for that (a ledger) or for one batch's writes (a turn). A lock ends with
-its process however the process ends: ``flock`` locks belong to the open file,
-which the kernel closes. A process that is stopped (SIGSTOP, a debugger) keeps
-its locks, so no wait for one is unbounded: ``locked`` and ``read_locked_json``
-give up after the wait they are given (``LOCK_WAIT`` by default), and a wait
-ends early when the event of ``waits_end_on`` is set (the ``Log`` is closing).
-
-Linux and macOS (``flock``); elsewhere ``AVAILABLE`` is False and the
-``Log``s of a process share their budget and turns with each other only.
+only for that (a ledger) or for one batch's writes (a turn). The lock is
+portalocker's (``flock`` on Linux and macOS, ``LockFileEx`` or ``msvcrt`` on
+Windows), always exclusive and never blocking (``try_lock``: polled, so that a
+wait has a bound and can be cut short). A lock ends with its process however
+the process ends: the lock belongs to the open file, which the kernel closes.
+A process that is stopped (SIGSTOP, a debugger) keeps its locks, so no wait
+for one is unbounded: ``locked`` and ``read_locked_json`` give up after the
+wait they are given (``LOCK_WAIT`` by default), and a wait ends early when the
+event of ``waits_end_on`` is set (the ``Log`` is closing).
 
 Fork: a child inherits its parent's open files, and with them any lock a
 parent thread held at that moment. The child closes its copies at once (the
@@ -37,24 +37,24 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: writers share within their process only
-    AVAILABLE = False
-else:
-    AVAILABLE = True
-
 __all__ = [
-    "AVAILABLE",
     "LOCK_WAIT",
     "LockBusy",
     "file_key",
     "locked",
+    "open_flags",
     "read_json",
     "read_locked_json",
+    "try_lock",
+    "unlock",
     "waits_end_on",
     "write_json",
 ]
+
+#: Flags every descriptor of ours is opened with where the system has them: not
+#: inherited by a program this process runs, and never through a symbolic link.
+_SAFE = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+
 
 #: The longest a poll for a busy lock sleeps between tries.
 _POLL_MAX = 0.02
@@ -126,6 +126,37 @@ def file_key(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 
 
+def open_flags(flags: int) -> int:
+    """``flags`` with this module's safe ones (``_SAFE``) added."""
+    return flags | _SAFE
+
+
+def try_lock(fd: int) -> bool:
+    """Lock ``fd`` exclusively if no other open file holds its lock: True, else False at once.
+
+    ``OSError`` for a lock the system refuses for another reason.
+    """
+    import portalocker  # on first use: it imports redis-py when installed (~0.1 s)
+
+    try:
+        portalocker.lock(fd, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
+    except portalocker.AlreadyLocked:
+        return False
+    except portalocker.LockException as exc:
+        cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else None
+        raise cause or OSError(str(exc)) from exc
+    return True
+
+
+def unlock(fd: int) -> None:
+    import portalocker
+
+    try:
+        portalocker.unlock(fd)
+    except portalocker.LockException as exc:
+        raise OSError(str(exc)) from exc
+
+
 def _open(path: Path, *, create: bool) -> int:
     if create:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -133,7 +164,7 @@ def _open(path: Path, *, create: bool) -> int:
     else:
         flags = os.O_RDONLY
     with _open_files.lock:
-        fd = os.open(path, flags | os.O_CLOEXEC, 0o600)
+        fd = os.open(path, open_flags(flags), 0o600)
         _open_files.fds.add(fd)
     return fd
 
@@ -144,19 +175,16 @@ def _close(fd: int) -> None:
         os.close(fd)
 
 
-def _lock(fd: int, operation: int, wait: float) -> bool:
+def _lock(fd: int, wait: float) -> bool:
     """Lock ``fd``; give up (False) once ``wait`` seconds have passed, or when interrupted."""
     deadline = time.monotonic() + wait
     delay = 0.001
-    while True:
-        try:
-            fcntl.flock(fd, operation | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            if time.monotonic() >= deadline or interrupted():
-                return False
-            pause(min(delay, max(0.0, deadline - time.monotonic())))
-            delay = min(delay * 2, _POLL_MAX)
+    while not try_lock(fd):
+        if time.monotonic() >= deadline or interrupted():
+            return False
+        pause(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, _POLL_MAX)
+    return True
 
 
 @contextlib.contextmanager
@@ -169,13 +197,13 @@ def locked(path: Path, *, wait: float | None = None) -> Iterator[int | None]:
     """
     fd = _open(path, create=True)
     try:
-        if not _lock(fd, fcntl.LOCK_EX, LOCK_WAIT if wait is None else wait):
+        if not _lock(fd, LOCK_WAIT if wait is None else wait):
             yield None
             return
         try:
             yield fd
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            unlock(fd)
     finally:
         _close(fd)
 
@@ -204,7 +232,7 @@ def write_json(fd: int, data: dict[str, Any]) -> None:
 
 
 def read_locked_json(path: Path, *, wait: float | None = None) -> dict[str, Any] | None:
-    """The JSON object at ``path`` read under a shared lock; None when there is no such file.
+    """The JSON object at ``path`` read under its lock; None when there is no such file.
 
     ``LockBusy`` when the lock was not had within ``wait`` seconds (``LOCK_WAIT``).
     """
@@ -213,11 +241,11 @@ def read_locked_json(path: Path, *, wait: float | None = None) -> dict[str, Any]
     except FileNotFoundError:
         return None
     try:
-        if not _lock(fd, fcntl.LOCK_SH, LOCK_WAIT if wait is None else wait):
+        if not _lock(fd, LOCK_WAIT if wait is None else wait):
             raise LockBusy(f"the lock of {path.name} is held by another process")
         try:
             return read_json(fd)
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            unlock(fd)
     finally:
         _close(fd)

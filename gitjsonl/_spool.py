@@ -33,7 +33,8 @@ The file is compacted (rewritten through a temporary file and an atomic
 rename) when everything in it is committed, and when the committed part
 ahead of the first uncommitted record passes ``compact_bytes``.
 
-A spool file belongs to one process: it is locked with ``flock(2)`` on
+A spool file belongs to one process: it is locked (``_ledger.try_lock``:
+``flock`` on POSIX, ``LockFileEx`` or ``msvcrt`` on Windows) on
 ``<name>.lock`` and a second opener gets ``SpoolLocked``.
 
 Slots: one ``spool_dir`` serves any number of processes (``uvicorn --workers
@@ -82,6 +83,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
+from . import _ledger
 from ._batch import Batch, find_landed, new_batch_id
 from ._exceptions import EmptyRepository, GitJsonlError, NotFound, SpoolError, SpoolLocked
 from ._queue import PendingQueue
@@ -152,9 +154,6 @@ def spool_name_v1(repo: str, path: str, branch: str | None = None) -> str:
 
 # -- files that are ours and only ours -----------------------------------------------
 
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-
 
 def _refuse(what: str, where: Path, why: str) -> SpoolError:
     return SpoolError(f"spool {what} {where} {why}; refusing to use it (see README, spool_dir)")
@@ -192,7 +191,7 @@ def secure_directory(directory: Path) -> None:
 def open_owned(where: Path, flags: int, what: str) -> int:
     """Open a file of ours without following a link; new files are 0600. Checked after opening."""
     try:
-        fd = os.open(where, flags | _NOFOLLOW | _CLOEXEC, 0o600)
+        fd = os.open(where, _ledger.open_flags(flags), 0o600)
     except OSError as exc:
         raise SpoolError(f"cannot open spool {what} {where}: {exc}") from exc
     try:
@@ -358,11 +357,6 @@ class Spool:
         compact_bytes: int = COMPACT_BYTES,
         identity: bytes | None = None,
     ) -> None:
-        try:
-            import fcntl
-        except ImportError as exc:  # pragma: no cover - Windows
-            raise SpoolError("the spool needs a POSIX system (fcntl.flock)") from exc
-        self._fcntl = fcntl
         self.directory = Path(directory)
         self.name = name
         self.path = self.directory / f"{name}.spool"
@@ -374,10 +368,14 @@ class Spool:
         secure_directory(self.directory)
         self._lock_fd = open_owned(self.directory / f"{name}.lock", os.O_RDWR | os.O_CREAT, "lock")
         try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if not _ledger.try_lock(self._lock_fd):
+                raise SpoolLocked(f"spool {self.path} is in use by another Log")
         except OSError as exc:
             os.close(self._lock_fd)
-            raise SpoolLocked(f"spool {self.path} is in use by another Log") from exc
+            raise SpoolLocked(f"spool {self.path} cannot be locked ({exc})") from exc
+        except SpoolLocked:
+            os.close(self._lock_fd)
+            raise
         try:
             self._recovery = parse_spool(self._read_existing(), str(self.path))
             found = self._recovery.identity
@@ -616,7 +614,7 @@ class Spool:
 
     def _release(self) -> None:
         try:
-            self._fcntl.flock(self._lock_fd, self._fcntl.LOCK_UN)
+            _ledger.unlock(self._lock_fd)
         finally:
             os.close(self._lock_fd)
 

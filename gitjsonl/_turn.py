@@ -355,7 +355,7 @@ class BranchTurns:
     ) -> None:
         self._key = (credentials.key, repo)
         portable = credentials.portable
-        self._directory = directory if portable and _ledger.AVAILABLE else None
+        self._directory = directory if portable else None
         self._coordinator = coordinator if portable else None
         self._held: tuple[tuple[object, ...], Turn] | None = None
 

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import stat
+import sys
 import threading
 import time
 import warnings
@@ -414,15 +415,18 @@ def _closed(fd: int) -> bool:
 
 
 class TestBudgetDir:
-    def test_defaults_to_the_users_cache_folder(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    @pytest.mark.skipif(sys.platform != "linux", reason="the XDG folders are Linux's")
+    def test_defaults_to_the_users_cache_folder(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
         """$XDG_CACHE_HOME/gitjsonl when absolute, else ~/.cache/gitjsonl (Linux)."""
-        monkeypatch.setattr("sys.platform", "linux")
         monkeypatch.setenv("XDG_CACHE_HOME", "/var/cache/me")
         assert budget_dir_from_env() == Path("/var/cache/me/gitjsonl")
         monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
-        assert budget_dir_from_env() == Path("~/.cache/gitjsonl").expanduser()
-        monkeypatch.setattr("sys.platform", "darwin")
-        assert budget_dir_from_env() == Path("~/Library/Caches/gitjsonl").expanduser()
+        monkeypatch.setenv("HOME", str(tmp_path))
+        assert budget_dir_from_env() == tmp_path / ".cache" / "gitjsonl"
+        monkeypatch.delenv("XDG_CACHE_HOME")
+        assert budget_dir_from_env() == tmp_path / ".cache" / "gitjsonl"
 
     def test_log_takes_a_folder_or_none(self, tmp_path: Path) -> None:
         """budget_dir= accepts a path or None, and refuses anything else, naming itself."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import threading
 import time
 import uuid
@@ -48,6 +49,7 @@ from ._pacing import (
     prune,
     reserve,
     settle,
+    share_of,
     wait_in_line,
 )
 from ._redis import Coordinator, RedisStore
@@ -124,6 +126,11 @@ class Store(Protocol):
         """Who shares it now, for stats: "hosts", "host" or "process"."""
         ...
 
+    @property
+    def share(self) -> float:
+        """The part of the token's budget its writers may spend now (1.0: all of it)."""
+        ...
+
     def update(self, change: Callable[[BudgetState], BudgetState]) -> BudgetState:
         """Apply ``change`` atomically; the new state. ``change`` is pure: it may be run
         more than once (a store that found a newer state runs it again on that one)."""
@@ -140,6 +147,7 @@ class MemoryStore:
     """A token's budget state in this process."""
 
     shared = "process"
+    share = 1.0
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -259,6 +267,7 @@ class LedgerStore:
     """
 
     shared = "host"
+    share = 1.0
 
     def __init__(self, path: Path, fallback: MemoryStore) -> None:
         self.path = path
@@ -352,6 +361,11 @@ class Budget:
         self._release = release
         self.id = uuid.uuid4().hex[:12]  # this writer's place in the line for room
 
+    def paced(self) -> Pacing:
+        """The pacing this writer's decisions keep now: ``pacing``, or the store's share of it
+        (a host's part of the token's writers while the coordinator fails)."""
+        return share_of(self.pacing, self.store.share)
+
     def release(self) -> None:
         """This writer is done with the budget (``Log.close``): it leaves the line."""
         release, self._release = self._release, lambda: None
@@ -370,13 +384,13 @@ class Budget:
         waits: list[float] = []
 
         def change(state: BudgetState) -> BudgetState:
-            now = self.clock()
-            state = prune(state, now, self.pacing)
-            wait = 0.0 if force else wait_in_line(state, now, cost, self.pacing, self.id)
+            now, pacing = self.clock(), self.paced()
+            state = prune(state, now, pacing)
+            wait = 0.0 if force else wait_in_line(state, now, cost, pacing, self.id)
             waits.append(wait)
             if wait > 0:
                 return self._queued(state, now, wait)
-            return reserve(dequeue(state, self.id), now, cost, token, self.pacing)
+            return reserve(dequeue(state, self.id), now, cost, token, pacing)
 
         self.store.update(change)
         return (None, waits[-1]) if waits[-1] > 0 else (token, 0.0)
@@ -387,15 +401,15 @@ class Budget:
         told to wait takes its place in line. ``queue=False`` only looks (never waiting
         for another process's lock either): for an error message."""
         if not queue:
-            now = self.clock()
-            state = prune(self.store.peek(), now, self.pacing)
-            return wait_in_line(state, now, cost, self.pacing, self.id)
+            now, pacing = self.clock(), self.paced()
+            state = prune(self.store.peek(), now, pacing)
+            return wait_in_line(state, now, cost, pacing, self.id)
         waits: list[float] = []
 
         def change(state: BudgetState) -> BudgetState:
-            now = self.clock()
-            state = prune(state, now, self.pacing)
-            wait = wait_in_line(state, now, cost, self.pacing, self.id)
+            now, pacing = self.clock(), self.paced()
+            state = prune(state, now, pacing)
+            wait = wait_in_line(state, now, cost, pacing, self.id)
             waits.append(wait)
             return self._queued(state, now, wait) if wait > 0 else state
 
@@ -410,8 +424,8 @@ class Budget:
         """The writes reserved under ``token`` are done: ``used`` of them were sent."""
 
         def change(state: BudgetState) -> BudgetState:
-            now = self.clock()
-            return settle(prune(state, now, self.pacing), token, now, used, self.pacing)
+            now, pacing = self.clock(), self.paced()
+            return settle(prune(state, now, pacing), token, now, used, pacing)
 
         self.store.update(change)
 
@@ -492,9 +506,9 @@ class Budget:
 
     def stats(self) -> BudgetStats:
         """What ``stats()`` shows; never waits for another process's lock."""
-        now = self.clock()
-        state = prune(self.store.peek(), now, self.pacing)
-        return budget_stats(state, now, self.pacing, shared=self.store.shared)
+        now, pacing = self.clock(), self.paced()
+        state = prune(self.store.peek(), now, pacing)
+        return budget_stats(state, now, pacing, shared=self.store.shared)
 
 
 _WHERE = {"hosts": "on every host", "host": "on this host"}
@@ -531,7 +545,9 @@ def budget_for(
     store: Store = memory if host is None else LedgerStore(ledger_path(host, key), memory)
     budget_clock = time.time if wall else clock
     if shareable and coordinator is not None:
-        redis = RedisStore(coordinator, key, store)
+        # The writers that share ``store`` while Redis fails: this host's ledger, or this process.
+        sharing = f"{socket.gethostname()}\0{host if host is not None else os.getpid()}"
+        redis = RedisStore(coordinator, key, store, host=_ledger.file_key(sharing)[:16])
         store, budget_clock = redis, redis.clock
     return Budget(
         pacing,

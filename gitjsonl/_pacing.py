@@ -72,11 +72,13 @@ __all__ = [
     "describe_pacing",
     "enqueue",
     "explained",
+    "inherit",
     "learn_limit",
     "prune",
     "repair",
     "reserve",
     "settle",
+    "share_of",
     "sustain_delay",
     "wait_for",
     "wait_in_line",
@@ -204,6 +206,45 @@ def allowance_at(state: BudgetState, now: float, pacing: Pacing) -> float:
         return 1.0
     grown = max(0.0, now - state.since) / (RECOVERY_WINDOWS * pacing.minute)
     return min(1.0, state.allowance + grown)
+
+
+def share_of(pacing: Pacing, share: float) -> Pacing:
+    """``pacing`` with its budgets cut to ``share`` of them (at least one write each):
+    the part one host may spend while the hosts on a token cannot share a budget."""
+    if not share < 1.0:  # NaN included: the whole budget, as before
+        return pacing
+    share = max(share, 0.0)
+    return replace(
+        pacing,
+        per_minute=max(1, math.floor(pacing.per_minute * share)),
+        per_hour=max(1, math.floor(pacing.per_hour * share)),
+    )
+
+
+def inherit(host: BudgetState, shared: BudgetState, share: float, shift: float) -> BudgetState:
+    """The host's state once the coordinator fails, taking over ``share`` of what the
+    token's shared state last held, so that the hosts pacing apart add up to about the
+    one budget they shared: its recent writes (each counted at ``share``, rounded up,
+    and once per host: by id), a pause, a cut allowance, and its bucket's level.
+
+    ``shift`` turns the shared clock's times into the host's (host minus shared).
+    """
+    known = {spent.id for spent in host.spent}
+    taken = tuple(
+        replace(spent, time=spent.time + shift, count=math.ceil(spent.count * share))
+        for spent in shared.spent
+        if spent.id not in known
+    )
+    state = replace(
+        host,
+        spent=tuple(sorted(host.spent + taken, key=lambda spent: spent.time)),
+        blocked_until=max(host.blocked_until, shared.blocked_until + shift),
+    )
+    if shared.allowance < host.allowance:
+        state = replace(state, allowance=shared.allowance, since=shared.since + shift)
+    if host.tokens is None and shared.tokens is not None:
+        state = replace(state, tokens=shared.tokens * share, tokens_at=shared.tokens_at + shift)
+    return state
 
 
 def windows_at(state: BudgetState, now: float, pacing: Pacing) -> tuple[tuple[float, int], ...]:

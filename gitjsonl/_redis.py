@@ -41,10 +41,10 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._pacing import BudgetState
+from ._pacing import BudgetState, inherit
 
 if TYPE_CHECKING:
     import redis
@@ -59,6 +59,7 @@ __all__ = [
     "RedisTurns",
     "check_coordinator_url",
     "coordinator_for",
+    "host_share",
     "redacted",
     "split_prefix",
 ]
@@ -92,18 +93,25 @@ _CAS_TRIES = 64
 
 _POLL_MAX = 0.02
 
-# KEYS: state hash, writers set. ARGV: writer id ('': a reader, not counted), seen window (s).
-# Answers [state or false, version, seconds, microseconds].
+# KEYS: state hash, writers set. ARGV: writer id ('': a reader, not counted), seen window (s),
+# the writer's host ("<host>." starts its id). Answers [state or false, version, seconds,
+# microseconds, writers seen, writers seen on the host] (a reader: 0 and 0).
 _LOAD = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local writers, mine = 0, 0
 if ARGV[1] ~= '' then
   redis.call('ZADD', KEYS[2], now, ARGV[1])
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[2]))
   redis.call('PEXPIRE', KEYS[2], 3600000)
+  local seen = redis.call('ZRANGE', KEYS[2], 0, 255)
+  writers = redis.call('ZCARD', KEYS[2])
+  for _, id in ipairs(seen) do
+    if string.sub(id, 1, #ARGV[3]) == ARGV[3] then mine = mine + 1 end
+  end
 end
 local v = redis.call('HMGET', KEYS[1], 'state', 'version')
-return {v[1], v[2] or '0', t[1], t[2]}
+return {v[1], v[2] or '0', t[1], t[2], writers, mine}
 """
 
 # KEYS: state hash. ARGV: version loaded, new state, ttl (ms). Answers 1 (saved) or 0.
@@ -143,7 +151,16 @@ return 1
 """
 
 
-_SCRIPTS = {"load": _LOAD, "save": _SAVE, "take": _TAKE, "give": _GIVE}
+# KEYS: lease, fence counter, record. ARGV: fence, record, ttl (ms).
+# Answers 1 when this grant was still the newest and the record is saved, else 0.
+_PUT = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
+return 1
+"""
+
+
+_SCRIPTS = {"load": _LOAD, "save": _SAVE, "take": _TAKE, "give": _GIVE, "put": _PUT}
 
 
 class CoordinatorDown(Exception):
@@ -339,6 +356,18 @@ def coordinator_for(url: str) -> Coordinator:
         return found
 
 
+def host_share(writers: object, mine: object) -> float:
+    """A host's part of a token's writers: ``mine`` of ``writers`` (one, when the
+    counts say nothing sensible: pacing alone is what a host did before)."""
+    if isinstance(writers, bool) or isinstance(mine, bool):
+        return 1.0
+    if not isinstance(writers, int) or not isinstance(mine, int):
+        raise ValueError("redis answered the writers' count with nonsense")
+    if writers <= 0 or mine <= 0 or mine >= writers:
+        return 1.0
+    return mine / writers
+
+
 def _text(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
@@ -358,15 +387,26 @@ class RedisStore:
     """
 
     def __init__(
-        self, coordinator: Coordinator, key: str, fallback: Any, *, writer: bool = True
+        self,
+        coordinator: Coordinator,
+        key: str,
+        fallback: Any,
+        *,
+        writer: bool = True,
+        host: str = "",
     ) -> None:
         self.coordinator = coordinator
         self._state = coordinator.key("budget", key)
         self._writers = coordinator.key("writers", key)
         self._fallback = fallback
-        # Counted among the writers sharing the token (``doctor``), unless only a reader.
-        self._writer = uuid.uuid4().hex[:12] if writer else ""
+        # Counted among the writers sharing the token (``doctor``), unless only a reader;
+        # ``host`` names those that share ``fallback`` (one host's ledger, or one process).
+        self._host = f"{host or uuid.uuid4().hex[:12]}."
+        self._writer = self._host + uuid.uuid4().hex[:12] if writer else ""
         self._offset = 0.0  # Redis's clock minus ours, at the last load
+        self._share = 1.0  # the host's writers among the token's, at the last load
+        # The state at the last load, until the host's store inherits it (Redis failed).
+        self._seen: BudgetState | None = None
 
     @property
     def shared(self) -> str:
@@ -376,14 +416,26 @@ class RedisStore:
     def clock(self) -> float:
         return time.time() + (0.0 if self.coordinator.down else self._offset)
 
+    @property
+    def share(self) -> float:
+        """The part of the token's budget this store's writers may spend: all of it while
+        Redis answers (it is the token's); while it fails, the host's part of the writers
+        Redis last saw (``_pacing.share_of``), so that hosts pacing apart still add up to
+        about one budget."""
+        return self._share if self.coordinator.down else 1.0
+
     def _load(self, redis: Coordinator) -> tuple[BudgetState, str]:
         from ._budget import state_from_json
 
-        answer = redis.script("load", [self._state, self._writers], [self._writer, WRITER_SEEN])
-        if not isinstance(answer, list) or len(answer) != 4:
+        answer = redis.script(
+            "load", [self._state, self._writers], [self._writer, WRITER_SEEN, self._host]
+        )
+        if not isinstance(answer, list) or len(answer) != 6:
             raise ValueError("redis answered the budget's load with the wrong shape")
-        raw, version, seconds, micros = answer
+        raw, version, seconds, micros, writers, mine = answer
         now = int(_text(seconds)) + int(_text(micros)) / 1e6
+        if self._writer:
+            self._share = host_share(writers, mine)
         self._offset = now - time.time()
         try:
             data = json.loads(_text(raw)) if raw is not None else None
@@ -391,6 +443,7 @@ class RedisStore:
             data = None  # a torn or foreign value: a fresh budget, as for a torn ledger
         state = state_from_json(data if isinstance(data, dict) else None)
         self._notice(state)
+        self._seen = state if self._writer else None
         return state, _text(version)
 
     def _notice(self, state: BudgetState) -> None:
@@ -431,7 +484,18 @@ class RedisStore:
         try:
             return self.coordinator.call(attempt)
         except CoordinatorDown:
-            return self._fallback.update(change)  # type: ignore[no-any-return]
+            return self._fallback.update(self._inheriting(change))  # type: ignore[no-any-return]
+
+    def _inheriting(
+        self, change: Callable[[BudgetState], BudgetState]
+    ) -> Callable[[BudgetState], BudgetState]:
+        """``change``, made on the host's state after it took over its share of the state
+        Redis held last (the first decision after Redis failed; ``_pacing.inherit``)."""
+        seen, self._seen = self._seen, None
+        if seen is None:
+            return change
+        share, shift = self._share, -self._offset
+        return lambda host: change(inherit(host, seen, share, shift))
 
     def read(self) -> BudgetState:
         try:
@@ -450,15 +514,20 @@ class RedisStore:
 
 @dataclass(slots=True)
 class Lease:
-    """A grant of a branch's turn: its fence, the record as the last holder left it, and
-    the record this holder leaves (``save``), written when the turn ends."""
+    """A grant of a branch's turn: its fence, and the record as the last holder left it.
+
+    ``save`` writes the record this holder leaves at once (fenced: a holder whose
+    lease was granted to another since writes nothing): a ref update's pending
+    link is in Redis before the update is sent, so a holder that dies right
+    after leaves it to the next host, as the host's turn file does.
+    """
 
     fence: int
     record: dict[str, Any] | None
-    saved: dict[str, Any] | None = None
+    _turns: RedisTurns = field(repr=False)
 
     def save(self, record: dict[str, Any]) -> None:
-        self.saved = record
+        self._turns.put(self.fence, record)
 
 
 class RedisTurns:
@@ -507,21 +576,30 @@ class RedisTurns:
                 return
             pause(min(delay, got, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, _POLL_MAX)
-        lease = Lease(*got)
+        lease = Lease(*got, self)
         try:
             yield lease
         finally:
-            self._give(lease.fence, lease.saved)
+            self._give(lease.fence)
 
-    def _give(self, fence: int, record: dict[str, Any] | None) -> None:
-        payload = "" if record is None else json.dumps(record, separators=(",", ":"))
+    def put(self, fence: int, record: dict[str, Any]) -> None:
+        """The turn record, written by the holder of grant ``fence`` if it is still the newest."""
+        payload = json.dumps(record, separators=(",", ":"))
+        self._answered(
+            "put", lambda redis: redis.script("put", self._keys, [fence, payload, TURN_TTL_MS])
+        )
+
+    def _give(self, fence: int) -> None:
+        self._answered(
+            "give", lambda redis: redis.script("give", self._keys, [fence, "", TURN_TTL_MS])
+        )
+
+    def _answered(self, what: str, call: Callable[[Coordinator], object]) -> None:
         try:
-            given = self.coordinator.call(
-                lambda redis: redis.script("give", self._keys, [fence, payload, TURN_TTL_MS])
-            )
+            answer = self.coordinator.call(call)
         except CoordinatorDown:
-            return  # the lease expires by itself
-        if given == 0:
+            return  # the coordinator warned; the lease expires by itself
+        if answer == 0 and what == "put":
             logger.info(
                 "gitjsonl: a turn's lease ran out before its batch ended; its record was left "
                 "to the newer holder"

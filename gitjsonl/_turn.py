@@ -250,9 +250,8 @@ class Turn:
                     return record
 
                 def keep(link: Link | None) -> None:
-                    # The host's file is written at once; Redis's record when the turn
-                    # ends (a holder that dies mid-update leaves no pending link there:
-                    # the next host may lose one race to it, never commit it twice).
+                    # Written at once, in the host's file or Redis's record: a holder that
+                    # dies mid-update leaves the pending link to the next writer.
                     if holds:
                         self._pending = link
                         if held is not None:

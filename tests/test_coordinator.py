@@ -18,11 +18,13 @@ from gitjsonl import Log, Pacing
 from gitjsonl._budget import budget_for
 from gitjsonl._exceptions import RateLimited
 from gitjsonl._github import Credentials
+from gitjsonl._pacing import share_of
 from gitjsonl._redis import (
     Coordinator,
     CoordinatorDown,
     RedisTurns,
     check_coordinator_url,
+    host_share,
     redacted,
     split_prefix,
 )
@@ -124,6 +126,37 @@ class TestSharedBudget:
         assert "on every host" in warnings[0]
         assert "another host" in warnings[1]
 
+    def test_while_redis_fails_each_host_paces_on_its_share_of_the_writers(
+        self, redis_server: RedisServer, tmp_path: Path
+    ) -> None:
+        """Hosts that fall back to their own ledgers keep, together, about one budget: each
+        paces at its part of the writers Redis last saw (a quarter, a quarter, a half)."""
+        hosts = [
+            budget_for(
+                PACING,
+                Credentials("https://api.github.com", TOKEN),
+                directory=tmp_path / f"host{n}",
+                coordinator=Coordinator(redis_server.url),
+            )
+            for n in (0, 1, 2, 2)  # the third host runs two writers
+        ]
+        for budget in hosts:
+            budget.stats()  # each writer counted once
+        for budget in hosts:
+            budget.stats()  # and each sees the others
+        assert [b.paced() for b in hosts] == [PACING] * 4  # Redis answers: the whole budget
+        redis_server.kill()
+        for budget in hosts:
+            assert budget.delay(1) == 0.0  # the host ledger decides now
+        assert [b.store.shared for b in hosts] == ["host"] * 4
+        per_minute = [b.paced().per_minute for b in hosts]
+        assert per_minute == [3, 3, 6, 6]  # 12 a minute: a quarter, a quarter, a half
+        # The first host's share of 12 a minute is 3: a 4th write waits, on its ledger.
+        token, _ = hosts[0].reserve(3)
+        assert token is not None
+        assert hosts[0].reserve(1)[0] is None
+        assert hosts[1].reserve(3)[0] is not None  # the second host has its own 3
+
     def test_the_clock_is_redis(self, redis_server: RedisServer, tmp_path: Path) -> None:
         """A host whose clock runs an hour ahead stamps its writes on Redis's clock."""
         one, _ = two_hosts(redis_server.url, tmp_path)
@@ -181,7 +214,62 @@ def overwritten_after(url: str, between: Callable[[], None]) -> Any:
         return third.record
 
 
+class TestHostShare:
+    @pytest.mark.parametrize(
+        ("writers", "mine", "share"),
+        [
+            (4, 1, 0.25),
+            (4, 2, 0.5),
+            (3, 3, 1.0),
+            (0, 0, 1.0),  # nobody seen yet: pacing alone, as before a coordinator
+            (2, 5, 1.0),  # more on the host than in all: the counts say nothing
+            (True, 1, 1.0),
+        ],
+    )
+    def test_a_hosts_share_is_its_writers_among_the_tokens(
+        self, writers: Any, mine: Any, share: float
+    ) -> None:
+        assert host_share(writers, mine) == share
+
+    def test_counts_of_the_wrong_kind_are_nonsense(self) -> None:
+        """An answer that is not a count is a malformed answer (the coordinator falls back)."""
+        with pytest.raises(ValueError, match="nonsense"):
+            host_share(b"4", 1)
+
+    def test_a_share_cuts_every_budget_and_keeps_one_write(self) -> None:
+        """share_of scales both windows' budgets, never to nothing; a share of 1 or NaN
+        (nothing known) is the whole pacing."""
+        assert share_of(PACING, 0.25) == Pacing(per_minute=3, per_hour=25, minute=60.0)
+        assert share_of(PACING, 0.0) == Pacing(per_minute=1, per_hour=1, minute=60.0)
+        assert share_of(PACING, 1.0) is PACING
+        assert share_of(PACING, float("nan")) is PACING
+
+
 class TestTurns:
+    def test_a_holder_that_dies_mid_update_leaves_its_pending_link_to_the_next_host(
+        self, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The link a ref update would make is in Redis before the update goes: a holder that
+        never comes back (its lease runs out) leaves the next host knowing the commit may
+        have landed, as a host's turn file does."""
+        import gitjsonl._redis as module
+
+        monkeypatch.setattr(module, "TURN_LEASE", 0.2)
+        who = Credentials("https://api.github.com", TOKEN)
+        link = Link("c" * 40, "b" * 40, "t" * 40, "data", 1, "s" * 40)
+
+        def host() -> BranchTurns:
+            return BranchTurns(
+                who, repo="o/r", directory=None, coordinator=Coordinator(redis_server.url)
+            )
+
+        dying, next_host = host(), host()
+        with dying.get("main").take() as taken:
+            taken.intend(link)  # ... and the ref update is sent; no answer, ever
+            time.sleep(0.3)
+            with next_host.get("main").take(wait=5.0) as after:
+                assert after.pending == link
+
     def test_a_lease_that_ran_out_cannot_overwrite_the_record(
         self, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
     ) -> None:

@@ -21,6 +21,7 @@ from gitjsonl._pacing import (
     describe_pacing,
     enqueue,
     explained,
+    inherit,
     learn_limit,
     prune,
     reserve,
@@ -287,3 +288,45 @@ class TestDescribePacing:
         assert "on this host" in line
         assert "in this process" in describe_pacing(Pacing(), shared="process")
         assert describe_pacing(None) == "off"
+
+
+class TestInherit:
+    """What a host takes over of the shared state when the coordinator fails."""
+
+    SHARED = BudgetState(
+        spent=(Spent(100.0, 3, "a"), Spent(101.0, 4, "b", done=False)),
+        allowance=0.5,
+        since=90.0,
+        blocked_until=130.0,
+        tokens=20.0,
+        tokens_at=101.0,
+        limited=1,
+    )
+
+    def test_the_hosts_share_of_recent_writes_and_what_github_taught(self) -> None:
+        """Each write counted at the share (rounded up), on the host's clock; the pause, the
+        cut allowance and the bucket's level come along."""
+        got = inherit(BudgetState(), self.SHARED, 0.25, shift=-10.0)
+        assert got.spent == (Spent(90.0, 1, "a"), Spent(91.0, 1, "b", done=False))
+        assert (got.blocked_until, got.allowance, got.since) == (120.0, 0.5, 80.0)
+        assert (got.tokens, got.tokens_at) == (5.0, 91.0)
+
+    def test_taken_once_per_host_however_many_processes_take_it(self) -> None:
+        """A second process of the host inheriting the same state changes nothing."""
+        once = inherit(BudgetState(), self.SHARED, 0.5, shift=0.0)
+        assert inherit(once, self.SHARED, 0.5, shift=0.0) == once
+
+    def test_what_the_host_knows_is_kept(self) -> None:
+        """A host's own longer pause, lower allowance and drawn bucket are not relaxed."""
+        host = BudgetState(
+            spent=(Spent(102.0, 2, "c"),),
+            allowance=0.25,
+            since=95.0,
+            blocked_until=200.0,
+            tokens=1.0,
+            tokens_at=102.0,
+        )
+        got = inherit(host, self.SHARED, 0.5, shift=0.0)
+        assert [s.id for s in got.spent] == ["a", "b", "c"]
+        assert (got.blocked_until, got.allowance, got.since) == (200.0, 0.25, 95.0)
+        assert (got.tokens, got.tokens_at) == (1.0, 102.0)

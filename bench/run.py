@@ -788,6 +788,8 @@ def targets(results: dict) -> dict:
         out["large_batches_upload_at_most_1_5x"] = all(
             costs[name]["uploaded_per_appended"] <= 1.5 for name in ("medium", "burst")
         )
+    if "loop_stall" in results:
+        out["async_loop_stall_under_50ms"] = results["loop_stall"]["met"]
     tails = [t for t in results["tail"] if t["impl"] == "gitjsonl"]
     out["tail_at_most_8_requests"] = all(t["requests"] <= 8 and t["correct"] for t in tails)
     return out
@@ -1275,6 +1277,12 @@ def main(argv: list[str] | None = None) -> int:
     results["hosts"] = hosts.run(5 if args.quick else hosts.SECONDS)
     print(hosts.summary(results["hosts"]), flush=True)
 
+    print("10. AsyncLog: event-loop stall", flush=True)
+    import loop_stall
+
+    results["loop_stall"] = loop_stall.run()
+    print(loop_stall.summary(results["loop_stall"]), flush=True)
+
     results["total_seconds"] = time.perf_counter() - started
     results["targets"] = targets(results)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
@@ -1282,6 +1290,7 @@ def main(argv: list[str] | None = None) -> int:
     with (out / "results.md").open("a", encoding="utf-8") as md:
         md.write(hour.markdown(results["hour"]))
         md.write(hosts.markdown(results["hosts"]))
+        md.write(loop_stall.markdown(results["loop_stall"]))
     draw_chart(results, out / "results.png")
     print(f"wrote results.md, results.json, results.png ({results['total_seconds']:.0f} s)")
     print(json.dumps(results["targets"], indent=2))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
+import concurrent.futures
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -12,44 +12,74 @@ import pytest
 
 from gitjsonl import Log, LogClosed
 from gitjsonl._async import AsyncLog
-from gitjsonl.testing import Fault, LocalHub
+from gitjsonl.testing import Fault, Gate, LocalHub
 
 T = TypeVar("T")
 
-#: The ticker's period; a stall is how much later than this a tick arrives.
-TICK = 0.005
-#: What "never blocks the loop" means here: no tick later than this.
-MAX_STALL = 0.05
-#: Latency localhub adds to every Git Data request in the slow-server tests.
-SLOW = 0.2
+#: Upper bound on every wait: the tests pass in milliseconds; a bug fails, never hangs.
+BOUND = 30.0
+#: How long the control lets the loop try to run a coroutine while the loop is stuck.
+#: Its verdict does not depend on it: the loop stays stuck until the gate opens,
+#: and the gate opens only after this wait.
+CONTROL_PATIENCE = 0.5
 
 
-class StallMeter:
-    """A ticker task that records the longest time the loop could not run it."""
-
-    def __init__(self) -> None:
-        self.max_stall = 0.0
-        self.ticks = 0
-        self._task: asyncio.Task[None] | None = None
-
-    async def _tick(self) -> None:
-        while True:
-            start = time.perf_counter()
-            await asyncio.sleep(TICK)
-            self.max_stall = max(self.max_stall, time.perf_counter() - start - TICK)
-            self.ticks += 1
-
-    async def __aenter__(self) -> StallMeter:
-        self._task = asyncio.create_task(self._tick())
+async def other_coroutine() -> str:
+    """Work that needs the loop: it yields to it a few times before it finishes."""
+    for _ in range(3):
         await asyncio.sleep(0)
+    return "ran"
+
+
+class LoopWatch:
+    """Holds every request at a gate; meanwhile, from a thread, asks the loop to run a coroutine.
+
+    The gate is opened by that thread, not by the loop: a call that blocked the
+    loop would never see it opened otherwise. ``loop_ran_while_held`` is None if
+    no request reached the gate, else whether ``other_coroutine`` ran to completion
+    on the loop while a request was held; ``call_pending_at_release`` says the
+    call was still waiting when the gate opened (so the request held was its own).
+    """
+
+    def __init__(self, hub: LocalHub, patience: float = BOUND) -> None:
+        self._hub = hub
+        self._patience = patience
+        self._thread: threading.Thread | None = None
+        self.gate = Gate()
+        self.call_done = threading.Event()
+        self.loop_ran_while_held: bool | None = None
+        self.call_pending_at_release: bool | None = None
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.gate.wait_reached(BOUND):
+            future = asyncio.run_coroutine_threadsafe(other_coroutine(), loop)
+            try:
+                self.loop_ran_while_held = future.result(timeout=self._patience) == "ran"
+            except concurrent.futures.TimeoutError:
+                future.cancel()
+                self.loop_ran_while_held = False
+            self.call_pending_at_release = not self.call_done.is_set()
+        self.gate.open()
+
+    async def __aenter__(self) -> LoopWatch:
+        self._hub.add_fault(Fault(action="hold", gate=self.gate, delay=BOUND, times=None))
+        self._thread = threading.Thread(
+            target=self._watch, args=(asyncio.get_running_loop(),), daemon=True
+        )
+        self._thread.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        await asyncio.sleep(TICK * 3)  # let a tick that is already due be measured
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        assert self._thread is not None
+        self.call_done.set()
+        self.gate.open()
+        await asyncio.to_thread(self._thread.join, BOUND)
+        self._hub.clear_faults()
+
+    def assert_loop_was_free(self) -> None:
+        assert self.loop_ran_while_held is not None, "the call sent no request"
+        assert self.call_pending_at_release, "the call did not wait for the held request"
+        assert self.loop_ran_while_held, "the loop could not run while the request was held"
 
 
 def run(main: Callable[[], Awaitable[T]]) -> T:
@@ -72,48 +102,99 @@ def make_log(hub: LocalHub, **options: Any) -> AsyncLog:
 
 
 @pytest.fixture
-def slow_hub(localhub_factory: Callable[..., LocalHub]) -> LocalHub:
-    hub = localhub_factory(initial_commit=True)
-    hub.add_fault(Fault(path=r"/git/", action="latency", delay=SLOW, times=None))
-    return hub
+def hub(localhub_factory: Callable[..., LocalHub]) -> LocalHub:
+    return localhub_factory(initial_commit=True)
+
+
+def committed_log(hub: LocalHub, count: int) -> AsyncLog:
+    """An AsyncLog with ``count`` records already committed (appended and flushed)."""
+    log = make_log(hub)
+    for i in range(count):
+        log.append({"id": i, "text": "x" * 100})
+    log.log.flush(timeout=BOUND)
+    return log
 
 
 class TestLoopNeverBlocks:
-    def test_append_flush_tail_records_close_keep_the_loop_running(
-        self, slow_hub: LocalHub
-    ) -> None:
-        """With every Git request 200 ms slow, no API call stalls the loop for 50 ms."""
+    """While a call's request is held at a gate, the loop runs other coroutines."""
 
-        async def main() -> tuple[StallMeter, list[dict[str, Any]], list[dict[str, Any]]]:
-            async with StallMeter() as meter:
-                log = make_log(slow_hub)
+    def test_flush(self, hub: LocalHub) -> None:
+        """flush() leaves the loop free while the commit it waits for is held."""
+
+        async def main() -> tuple[LoopWatch, AsyncLog]:
+            log = make_log(hub)
+            async with LoopWatch(hub) as watch:
                 for i in range(200):
                     log.append({"id": i, "text": "x" * 100})
-                await log.flush()
-                tail = await log.tail(5)
-                every = [record async for record in log.records()]
-                await log.aclose()
-            return meter, tail, every
+                await asyncio.wait_for(log.flush(), BOUND)
+            await log.aclose()
+            return watch, log
 
-        meter, tail, every = run(main)
+        watch, log = run(main)
+        watch.assert_loop_was_free()
+        assert log.stats().committed == 200
+
+    def test_tail(self, hub: LocalHub) -> None:
+        """tail() leaves the loop free while its reads are held, then returns the records."""
+        log = committed_log(hub, 200)
+
+        async def main() -> tuple[LoopWatch, list[dict[str, Any]]]:
+            async with LoopWatch(hub) as watch:
+                tail = await asyncio.wait_for(log.tail(5), BOUND)
+            await log.aclose()
+            return watch, tail
+
+        watch, tail = run(main)
+        watch.assert_loop_was_free()
         assert [r["id"] for r in tail] == [195, 196, 197, 198, 199]
+
+    def test_records(self, hub: LocalHub) -> None:
+        """records() leaves the loop free while its reads are held, then streams them all."""
+        log = committed_log(hub, 200)
+
+        async def collect() -> list[dict[str, Any]]:
+            return [record async for record in log.records()]
+
+        async def main() -> tuple[LoopWatch, list[dict[str, Any]]]:
+            async with LoopWatch(hub) as watch:
+                every = await asyncio.wait_for(collect(), BOUND)
+            await log.aclose()
+            return watch, every
+
+        watch, every = run(main)
+        watch.assert_loop_was_free()
         assert [r["id"] for r in every] == list(range(200))
-        assert meter.ticks > 50, "the ticker hardly ran: the measurement means nothing"
-        print(f"max loop stall: {meter.max_stall * 1000:.1f} ms over {meter.ticks} ticks")
-        assert meter.max_stall < MAX_STALL, f"loop stalled {meter.max_stall * 1000:.0f} ms"
 
-    def test_the_meter_sees_a_blocking_call(self, slow_hub: LocalHub) -> None:
-        """Calling the blocking Log.flush on the loop is caught by the same meter (control)."""
+    def test_aclose(self, hub: LocalHub) -> None:
+        """aclose() leaves the loop free while its last commit is held, then closes."""
 
-        async def main() -> StallMeter:
-            async with StallMeter() as meter:
-                log = make_log(slow_hub)
+        async def main() -> tuple[LoopWatch, AsyncLog]:
+            log = make_log(hub)
+            async with LoopWatch(hub) as watch:
                 log.append({"id": 1})
-                log.log.flush()  # the mistake AsyncLog exists to prevent
-                await log.aclose()
-            return meter
+                await asyncio.wait_for(log.aclose(), BOUND)
+            return watch, log
 
-        assert run(main).max_stall > SLOW
+        watch, log = run(main)
+        watch.assert_loop_was_free()
+        assert log.stats().committed == 1
+        with pytest.raises(LogClosed):
+            log.append({"id": 2})
+
+    def test_the_watch_sees_a_blocking_call(self, hub: LocalHub) -> None:
+        """Calling the blocking Log.flush on the loop is caught by the same watch (control)."""
+
+        async def main() -> LoopWatch:
+            log = make_log(hub)
+            async with LoopWatch(hub, patience=CONTROL_PATIENCE) as watch:
+                log.append({"id": 1})
+                log.log.flush(timeout=BOUND)  # the mistake AsyncLog exists to prevent
+            await log.aclose()
+            return watch
+
+        watch = run(main)
+        assert watch.call_pending_at_release
+        assert watch.loop_ran_while_held is False
 
 
 class TestAsyncApi:

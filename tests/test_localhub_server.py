@@ -8,13 +8,14 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import github
 import pytest
 import requests
 from github.Repository import Repository
 
-from gitjsonl.testing import Fault, LocalHub, RequestRecord, SecondaryLimits
+from gitjsonl.testing import Fault, Gate, LocalHub, RequestRecord, SecondaryLimits
 
 from .test_localhub_git import REPO, client
 from .test_localhub_openapi import openapi_checked
@@ -29,6 +30,27 @@ def _child_commit(repo: Repository, parent_sha: str, message: str) -> str:
     return repo.create_git_commit(message, parent.tree, [parent]).sha
 
 
+#: Upper bound on every wait in the hold tests; they pass in milliseconds.
+BOUND = 30.0
+
+
+def _get_in_thread(url: str) -> dict[str, Any]:
+    """GET ``url`` from a daemon thread; the dict gets ``status`` and ``done`` set once answered."""
+    answer: dict[str, Any] = {"done": threading.Event()}
+
+    def get() -> None:
+        try:
+            with requests.Session() as s:
+                answer["status"] = s.get(url, timeout=BOUND).status_code
+        except requests.RequestException as exc:
+            answer["status"] = exc
+        finally:
+            answer["done"].set()
+
+    threading.Thread(target=get, daemon=True).start()
+    return answer
+
+
 class TestPublicSurface:
     """gitjsonl.testing's exports."""
 
@@ -36,7 +58,7 @@ class TestPublicSurface:
         """__all__ lists exactly the public names, sorted."""
         from gitjsonl import testing
 
-        assert testing.__all__ == ["Fault", "LocalHub", "RequestRecord", "SecondaryLimits"]
+        assert testing.__all__ == ["Fault", "Gate", "LocalHub", "RequestRecord", "SecondaryLimits"]
         assert testing.__all__ == sorted(testing.__all__)
 
 
@@ -227,6 +249,52 @@ class TestFaults:
             r = s.get(f"{hub.url}/repos/{REPO}/git/ref/heads/main")
         assert r.status_code == 200
         assert r.elapsed.total_seconds() >= 0.3
+
+    def test_hold_keeps_a_request_until_the_gate_opens(self, hub: LocalHub) -> None:
+        """action=hold answers nothing while the gate is shut, then answers normally."""
+        gate = Gate()
+        hub.add_fault(Fault(path=r"/git/ref/", action="hold", gate=gate, delay=BOUND))
+        answer = _get_in_thread(f"{hub.url}/repos/{REPO}/git/ref/heads/main")
+        assert gate.wait_reached(BOUND), "the request never reached the gate"
+        assert not any(r.path.endswith("/git/ref/heads/main") for r in hub.requests)
+        assert answer.get("status") is None
+        gate.open()
+        assert answer["done"].wait(BOUND)
+        assert answer["status"] == 200
+
+    def test_hold_lets_go_after_its_bound(self, hub: LocalHub) -> None:
+        """A gate never opened keeps a request at most `delay` seconds: no handler is stuck."""
+        gate = Gate()
+        hub.add_fault(Fault(path=r"/git/ref/", action="hold", gate=gate, delay=0.1))
+        answer = _get_in_thread(f"{hub.url}/repos/{REPO}/git/ref/heads/main")
+        assert answer["done"].wait(BOUND)
+        assert answer["status"] == 200
+        assert gate.wait_reached(0)
+        assert not gate.is_open
+
+    def test_stop_opens_the_gates(self, hub: LocalHub) -> None:
+        """Stopping the hub lets a held request go instead of waiting out its bound."""
+        gate = Gate()
+        hub.add_fault(Fault(path=r"/git/ref/", action="hold", gate=gate, delay=BOUND))
+        answer = _get_in_thread(f"{hub.url}/repos/{REPO}/git/ref/heads/main")
+        assert gate.wait_reached(BOUND)
+        hub.stop()
+        assert gate.is_open
+        assert answer["done"].wait(BOUND)
+
+    @pytest.mark.parametrize(
+        "options",
+        [
+            {"action": "hold", "delay": 1.0},
+            {"action": "latency", "delay": 1.0, "gate": Gate()},
+            {"action": "hold", "gate": Gate()},
+        ],
+        ids=["hold-without-gate", "gate-without-hold", "hold-without-bound"],
+    )
+    def test_hold_needs_a_gate_and_a_bound(self, options: dict[str, object]) -> None:
+        """A hold fault is refused without its gate or its bound, and a gate without hold."""
+        with pytest.raises(ValueError, match="hold"):
+            Fault(**options)
 
     @pytest.mark.parametrize("retry_after", [7, None])
     def test_secondary_limit_fault(self, hub: LocalHub, retry_after: int | None) -> None:

@@ -25,6 +25,9 @@ It is meant to be at least as harsh as GitHub:
   entries or ``tree_truncate_bytes``.
 - ``Fault(status=, message=, documentation_url=)`` sends GitHub's own error
   bodies; secondary limits answer 403 or 429 (``SecondaryLimits(status=)``).
+- ``Fault(action="hold", gate=Gate(), delay=bound)`` keeps matching requests
+  until the test calls ``gate.open()`` (``gate.wait_reached(timeout)`` says one
+  is held), so a test can act while a request is in flight.
 - ``hub.rename_repo(old, new)``: the old name answers 301 (reads) or 307
   (writes) to ``/repositories/{id}/...``, which serves every endpoint.
 - repositories are private unless ``public=`` / ``hub.set_visibility()``;
@@ -41,9 +44,9 @@ The pytest fixtures ``localhub`` and ``localhub_factory`` live in
 
 from __future__ import annotations
 
-from ._faults import Fault
+from ._faults import Fault, Gate
 from ._hub import LocalHub
 from ._ratelimit import SecondaryLimits
 from ._server import RequestRecord
 
-__all__ = ["Fault", "LocalHub", "RequestRecord", "SecondaryLimits"]
+__all__ = ["Fault", "Gate", "LocalHub", "RequestRecord", "SecondaryLimits"]

@@ -15,7 +15,39 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-ACTIONS = frozenset({"error", "error_after", "drop_after", "drop", "latency", "secondary_limit"})
+ACTIONS = frozenset(
+    {"error", "error_after", "drop_after", "drop", "latency", "hold", "secondary_limit"}
+)
+
+
+class Gate:
+    """Where ``Fault(action="hold")`` keeps requests until the test opens it.
+
+    A test learns that a request is being held (``wait_reached``), checks what it
+    needs to while it is, then lets it and every later one through (``open``).
+    """
+
+    def __init__(self) -> None:
+        self._reached = threading.Event()
+        self._open = threading.Event()
+
+    def wait_reached(self, timeout: float) -> bool:
+        """True once a request has reached the gate; False if none did within ``timeout``."""
+        return self._reached.wait(timeout)
+
+    def open(self) -> None:
+        """Let the held requests and every later one through."""
+        self._open.set()
+
+    @property
+    def is_open(self) -> bool:
+        """Whether ``open`` was called (by the test, or by the hub as it stops)."""
+        return self._open.is_set()
+
+    def hold(self, bound: float) -> None:
+        """Keep the calling handler thread until the gate opens, at most ``bound`` seconds."""
+        self._reached.set()
+        self._open.wait(bound)
 
 
 @dataclass(frozen=True)
@@ -25,9 +57,13 @@ class Fault:
     ``action`` is one of ``error`` (answer ``status`` before doing the work),
     ``error_after`` (do the work, then answer ``status``), ``drop`` (close the
     connection before doing the work), ``drop_after`` (do the work, then close
-    without answering), ``latency`` (sleep ``delay`` seconds, then proceed) and
-    ``secondary_limit`` (GitHub's secondary-rate-limit answer, with a
-    ``retry-after`` header unless ``retry_after`` is None).
+    without answering), ``latency`` (sleep ``delay`` seconds, then proceed),
+    ``hold`` (wait until ``gate`` is opened, at most ``delay`` seconds so that no
+    handler is left waiting, then proceed) and ``secondary_limit`` (GitHub's
+    secondary-rate-limit answer, with a ``retry-after`` header unless
+    ``retry_after`` is None). ``hold`` lets a test act while a request is in
+    flight instead of guessing how long it takes; a ``Gate`` is a Python object,
+    so a faults file cannot hold requests.
 
     ``status`` defaults to 502 for errors and 403 for ``secondary_limit`` (which
     GitHub also answers as 429). ``message`` replaces the error body's message,
@@ -45,12 +81,17 @@ class Fault:
     times: int | None = 1
     probability: float = 1.0
     skip: int = 0
+    gate: Gate | None = None
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
             raise ValueError(
                 f"unknown fault action {self.action!r}; expected one of {sorted(ACTIONS)}"
             )
+        if (self.action == "hold") != (self.gate is not None):
+            raise ValueError('a gate goes with action="hold", and only with it')
+        if self.action == "hold" and self.delay <= 0:
+            raise ValueError('a "hold" fault needs delay > 0: the longest it holds a request')
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError("probability must be within [0, 1]")
         if self.action == "secondary_limit" and self.status not in (None, 403, 429):
@@ -134,6 +175,13 @@ class FaultPlan:
         """Remove every fault."""
         with self._lock:
             self._faults.clear()
+
+    def open_gates(self) -> None:
+        """Let every request a ``hold`` fault keeps go (the hub is stopping)."""
+        with self._lock:
+            gates = [slot[0].gate for slot in self._faults if slot[0].gate is not None]
+        for gate in gates:
+            gate.open()
 
     def pick(self, method: str, path: str) -> Fault | None:
         """Return the fault that fires for this request, if any, and count it."""

@@ -110,6 +110,7 @@ class LocalHub:
         if self._stopped:
             return
         self._stopped = True
+        self._faults.open_gates()  # a held request would keep its handler past the stop
         self._server.shutdown()
         self._server.close_connections()
         self._server.server_close()

@@ -347,6 +347,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _Dropped
             if fault is not None and fault.action == "latency":
                 time.sleep(fault.delay)
+            if fault is not None and fault.gate is not None:
+                fault.gate.hold(fault.delay)
             state: PrimaryState | None = None
             extra: dict[str, str] = {}
             if fault is not None and fault.action == "error":

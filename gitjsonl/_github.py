@@ -870,10 +870,10 @@ class GitHubRepo:
             answer_headers, data = self._repo.requester.requestMemoryBlobAndCheck(
                 "POST", f"{self._repo.url}/git/trees", None, headers, cast("Any", body)
             )
-            if not (isinstance(data, dict) and "sha" in data) and _header(
-                answer_headers, "location"
-            ):
-                # A redirect this request path does not refuse by itself (see _post_blob).
+            created = isinstance(data, dict) and ("sha" in data or "tree" in data)
+            if not created and _header(answer_headers, "location"):
+                # A redirect this request path does not refuse by itself (see _post_blob);
+                # a 201's Location with a body lacking its sha is a malformed answer.
                 raise GithubException(307, {"message": "Moved"}, answer_headers)
             return _created_tree(data)
 
@@ -992,19 +992,10 @@ def _tree_entry(path: str) -> bytes:
 
 
 def _created_tree(data: Any) -> CreatedTree:
-    """A ``POST git/trees`` answer, checked for the shape a writer builds on."""
-    rows = data.get("tree") if isinstance(data, dict) else None
-    sha = data.get("sha") if isinstance(data, dict) else None
-    if not isinstance(sha, str) or not _SHA.match(sha) or not isinstance(rows, list):
-        raise GitHubError(f"unexpected answer creating a tree: {str(data)[:200]}")
-    entries = []
-    for row in rows:
-        if not isinstance(row, dict) or not all(
-            isinstance(row.get(key), str) for key in ("path", "mode", "sha")
-        ):
-            raise GitHubError(f"unexpected entry in a created tree: {str(row)[:200]}")
-        entries.append(_dir_entry(row, ""))
-    return CreatedTree(sha, tuple(entries), bool(data.get("truncated")))
+    """A ``POST git/trees`` answer, checked as every tree listing is (``_answers``)."""
+    listing = answers.tree_listing(data, "just created")
+    entries = tuple(_dir_entry(row, "") for row in listing["tree"])
+    return CreatedTree(listing["sha"], entries, listing.get("truncated") is True)
 
 
 def _commit_info(sha: str, commit: Any, parents: Any) -> CommitInfo:

@@ -597,6 +597,12 @@ def _make_tree(repo: GitHubRepo, hub: LocalHub) -> Any:
     return repo.create_tree(None, {"a.jsonl": _blob_sha(hub)})
 
 
+def _post_tree(repo: GitHubRepo, hub: LocalHub) -> Any:
+    """The Log's own tree request: files as inline text on the head's tree."""
+    base = hub.git(REPO, "rev-parse", "main^{tree}").strip()
+    return repo.post_tree(base, texts={"a.jsonl": b'{"id": 1}\n'}, blobs={}, deletes=[])
+
+
 def _make_commit(repo: GitHubRepo, hub: LocalHub) -> Any:
     tree = hub.git(REPO, "rev-parse", "main^{tree}").strip()
     return repo.create_commit("m", tree, [head_of(hub)])
@@ -678,6 +684,17 @@ _LIES = [
         _make_tree,
         ("tree-create-sha-missing", lie(_set("sha", ...))),
         ("tree-create-html", raw_body(b"<h1>502</h1>")),
+        write=True,
+    ),
+    *_rows(
+        "POST",
+        r"/git/trees",
+        _post_tree,
+        ("tree-post-sha-missing", lie(_set("sha", ...))),
+        ("tree-post-entry-path-nested", lie(_set("tree.0.path", "a/b"))),
+        ("tree-post-entry-sha-bad", lie(_set("tree.0.sha", "zz"))),
+        ("tree-post-entry-size-negative", lie(_set("tree.0.size", -1))),
+        ("tree-post-truncated-string", lie(_set("truncated", "no"))),
         write=True,
     ),
     *_rows("POST", r"/git/commits", _make_commit, ("commit-list", lie(lambda d: [])), write=True),

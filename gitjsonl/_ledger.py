@@ -37,6 +37,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+# Imported now, never on first use: the first lock may be taken at interpreter exit (the
+# last flush), when an import that starts a thread pool (portalocker imports redis-py
+# when it is installed) can no longer register its own exit hook.
+import portalocker
+
 __all__ = [
     "LOCK_WAIT",
     "LockBusy",
@@ -136,8 +141,6 @@ def try_lock(fd: int) -> bool:
 
     ``OSError`` for a lock the system refuses for another reason.
     """
-    import portalocker  # on first use: it imports redis-py when installed (~0.1 s)
-
     try:
         portalocker.lock(fd, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
     except portalocker.AlreadyLocked:
@@ -149,8 +152,6 @@ def try_lock(fd: int) -> bool:
 
 
 def unlock(fd: int) -> None:
-    import portalocker
-
     try:
         portalocker.unlock(fd)
     except portalocker.LockException as exc:

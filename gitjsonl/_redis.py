@@ -218,6 +218,11 @@ class Coordinator:
 
     def __init__(self, url: str) -> None:
         self.url, self.prefix = split_prefix(check_coordinator_url(url))
+        # redis-py is imported now, not at the first connection: that may come at
+        # interpreter exit (the last flush), when its thread pool's import would fail.
+        with contextlib.suppress(ImportError):
+            import redis  # noqa: F401
+
         self._lock = threading.Lock()
         self._client: redis.Redis | None = None
         self._scripts: dict[str, Any] = {}

@@ -13,6 +13,9 @@ from gitjsonl._lifecycle import flush_all_at_exit, live_logs, register, unregist
 from gitjsonl.testing import Fault, LocalHub
 
 from .helpers import committed_records
+from .redis_support import RedisServer, redis_server
+
+__all__ = ["redis_server"]
 
 ROOT = Path(__file__).parent.parent
 
@@ -82,6 +85,27 @@ class TestInterpreterExit:
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         # Read back with git itself: a new reader may see the branch a moment late.
+        assert [r["id"] for r in committed_records(hub)] == list(range(5))
+
+    def test_the_first_lock_and_coordinator_call_may_come_at_exit(
+        self, localhub_factory: Callable[..., LocalHub], redis_server: RedisServer, tmp_path: Path
+    ) -> None:
+        """A paced log on a coordinator whose first batch is the exit's own: the host's lock
+        and Redis are reached then (nothing they need is imported too late), all commits."""
+        hub = localhub_factory(initial_commit=True)
+        script = EXIT_SCRIPT.replace(
+            "pacing=None,", f"coordinator={redis_server.url!r}, budget_dir={str(tmp_path)!r},"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", script, hub.url, hub.token, "10"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        assert "gitjsonl" not in out.stderr, out.stderr  # no warning, no error
         assert [r["id"] for r in committed_records(hub)] == list(range(5))
 
     def test_exit_is_bounded_and_reports_the_loss(

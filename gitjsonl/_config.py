@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 
+import platformdirs
+
 from ._pacing import Pacing
 from ._redis import check_coordinator_url
 from ._retry import RetryPolicy
@@ -106,8 +108,6 @@ def budget_dir_from_env() -> Path | None:
     on Windows. None when there is no home folder to find (a bare container),
     never a relative folder that would move with the working directory.
     """
-    import platformdirs
-
     try:
         found = Path(platformdirs.user_cache_dir("gitjsonl", appauthor=False))
     except RuntimeError:  # no HOME and no password entry

@@ -1,7 +1,7 @@
 """The coordinator (Redis): every host on a token shares one budget and takes turns.
 
-Against a real ``redis-server`` started on a free loopback port (``redis_support``);
-fakeredis serves only the scripts' unit tests.
+Against a real ``redis-server`` started on a free loopback port (``redis_support``),
+the scripts included: no fake Redis.
 """
 
 from __future__ import annotations

@@ -222,12 +222,14 @@ def share_of(pacing: Pacing, share: float) -> Pacing:
 
 
 def inherit(host: BudgetState, shared: BudgetState, share: float, shift: float) -> BudgetState:
-    """The host's state once the coordinator fails, taking over ``share`` of what the
-    token's shared state last held, so that the hosts pacing apart add up to about the
-    one budget they shared: its recent writes (each counted at ``share``, rounded up,
-    and once per host: by id), a pause, a cut allowance, and its bucket's level.
+    """``host`` taking over ``share`` of what ``shared`` holds: its recent writes (each
+    counted at ``share``, rounded up, and once: by id), a pause, a cut allowance, and
+    its bucket's level.
 
-    ``shift`` turns the shared clock's times into the host's (host minus shared).
+    A host's store, when the coordinator fails, takes over its share of the token's
+    state in Redis, so that the hosts pacing apart add up to about the one budget they
+    shared; Redis, when it answers again, takes back (at a share of 1) what the host
+    spent meanwhile. ``shift`` turns ``shared``'s clock into ``host``'s.
     """
     known = {spent.id for spent in host.spent}
     taken = tuple(

@@ -412,6 +412,7 @@ class RedisStore:
         self._share = 1.0  # the host's writers among the token's, at the last load
         # The state at the last load, until the host's store inherits it (Redis failed).
         self._seen: BudgetState | None = None
+        self._fell_back = False  # decided on the host's store since the last save to Redis
 
     @property
     def shared(self) -> str:
@@ -472,10 +473,16 @@ class RedisStore:
 
         def attempt(redis: Coordinator) -> BudgetState:
             deadline = time.monotonic() + 2 * SOCKET_TIMEOUT  # a decision, however contended
+            # Back from the host's store: what its writers spent meanwhile is handed to Redis
+            # (by id, so once however many of them hand it), lest the hosts' next minute
+            # spend again what the outage's minute already did.
+            back = self._fallback.peek() if self._fell_back else None
             for _ in range(_CAS_TRIES):
                 if time.monotonic() > deadline:
                     break
                 state, version = self._load(redis)
+                if back is not None:
+                    state = inherit(state, back, 1.0, self._offset)
                 new = change(state)
                 payload = json.dumps(state_to_json(new), separators=(",", ":"))
                 saved = redis.script("save", [self._state], [version, payload, BUDGET_TTL_MS])
@@ -483,12 +490,14 @@ class RedisStore:
                     raise ValueError("redis answered the budget's save with nonsense")
                 if saved == 1:
                     self.coordinator.limited[self._state] = new.limited  # ours: no warning
+                    self._fell_back = False
                     return new
             raise CoordinatorDown("the budget changed under every try for 2 s")
 
         try:
             return self.coordinator.call(attempt)
         except CoordinatorDown:
+            self._fell_back = True
             return self._fallback.update(self._inheriting(change))  # type: ignore[no-any-return]
 
     def _inheriting(

@@ -157,6 +157,30 @@ class TestSharedBudget:
         assert hosts[0].reserve(1)[0] is None
         assert hosts[1].reserve(3)[0] is not None  # the second host has its own 3
 
+    def test_what_hosts_spent_while_redis_failed_is_handed_back_when_it_answers(
+        self, redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Redis restarted empty learns each host's writes of the outage (once, however many
+        decisions hand them back), so the hosts' next minute does not spend them again."""
+        import gitjsonl._redis as module
+
+        monkeypatch.setattr(module, "RETRY_EVERY", 0.0)
+        one, two = two_hosts(redis_server.url, tmp_path)
+        one.stats(), two.stats()
+        redis_server.kill()
+        for budget, writes in ((one, 2), (two, 1)):
+            token, _ = budget.reserve(writes)
+            assert token is not None
+            budget.settle(token, writes)
+            assert budget.store.shared == "host"
+        redis_server.start()
+        assert one.delay(1) == 0.0  # back on Redis: hands the first host's writes over
+        assert one.store.shared == "hosts"
+        assert one.stats().last_minute == 2
+        two.delay(1)
+        one.delay(1)  # a second hand-back of the same writes counts nothing
+        assert one.stats().last_minute == two.stats().last_minute == 3
+
     def test_the_clock_is_redis(self, redis_server: RedisServer, tmp_path: Path) -> None:
         """A host whose clock runs an hour ahead stamps its writes on Redis's clock."""
         one, _ = two_hosts(redis_server.url, tmp_path)

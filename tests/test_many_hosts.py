@@ -103,9 +103,10 @@ def test_redis_killed_and_restarted_mid_run_loses_nothing(
     assert result["warnings"] == [1] * HOSTS * PROCESSES
     assert result["back"] == [1] * HOSTS * PROCESSES
     # While Redis was down each host paced on its share of the writers Redis last saw,
-    # with its share of what Redis held: together about one budget. Each host pacing on
-    # a whole budget of its own met 5-7 limit answers here; on its share, 0-1 in 5 runs.
-    assert result["limited"] <= 3, result
+    # with its share of what Redis held, and handed its writes back when Redis answered:
+    # together about one budget. Each host pacing on a whole budget of its own met 5-7
+    # limit answers here; on its share 0-2 in 9 runs, 0 in 4 since the hand-back.
+    assert result["limited"] <= 1, result
     import redis
 
     # Back on Redis: the restarted, empty server holds the budget and the turn again.

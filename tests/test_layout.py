@@ -364,7 +364,13 @@ class TestTreeCheckFallback:
             self.forget_levels(log)
 
             def other_entries(data: dict[str, Any]) -> None:
-                planted = {"path": "planted", "mode": "100644", "type": "blob", "sha": "0" * 40}
+                planted = {
+                    "path": "planted",
+                    "mode": "100644",
+                    "type": "blob",
+                    "sha": "0" * 40,
+                    "size": 0,
+                }
                 data["tree"] = [*data["tree"], planted]
 
             TestAnswersChecked.lie(monkeypatch, "POST", "/git/trees", other_entries)

@@ -441,24 +441,36 @@ class Budget:
             token, wait = self.reserve(cost)
             if token is not None:
                 return token
-            before = self.clock()
-            sleep(wait)
-            if self.clock() - before < wait / 2:
+            if self.sleep_for(wait, sleep):
                 forced, _ = self.reserve(cost, force=True)
                 assert forced is not None
                 return forced
 
+    def sleep_for(self, wait: float, sleep: Callable[[float], None]) -> bool:
+        """Sleep ``wait`` s for room; True when the sleep did not let the time pass (a test's
+        sleep that does not move this clock): then the writes go forced, as without pacing."""
+        before = self.clock()
+        sleep(wait)
+        return self.clock() - before < wait / 2
+
     @contextlib.contextmanager
     def spend(self, cost: int, sleep: Callable[[float], None]) -> Iterator[None]:
         """Around ``cost`` writes sent one after the other: wait for room, then count them."""
-        token = self.acquire(cost, sleep)
+        with self.settling(self.acquire(cost, sleep), lambda: cost):
+            yield
+
+    @contextlib.contextmanager
+    def settling(self, token: str | None, used: Callable[[], int]) -> Iterator[None]:
+        """Around the writes reserved under ``token``: settled with the number really sent
+        (``used()``, asked at the end), and a secondary limit answered learned from."""
         try:
             yield
         except RateLimited as exc:
             self.learn(exc)
             raise
         finally:
-            self.settle(token, cost)
+            if token is not None:
+                self.settle(token, used())
 
     def learn(self, error: RateLimited) -> None:
         """GitHub answered a secondary limit: pause every writer on the token, halve the budget."""

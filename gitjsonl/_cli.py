@@ -66,6 +66,7 @@ from ._records import BadLine, encode_record, parse_line
 from ._redact import redact, server_text
 from ._redis import Coordinator, CoordinatorInfo, RedisStore, coordinator_for
 from ._stats import BudgetStats
+from ._turn import BranchTurns
 
 if TYPE_CHECKING:
     from ._log import Log
@@ -695,11 +696,12 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         raise UsageError("--from-clone reads the history for --recover-history; give both")
     progress = Progress()
     # The migration's writes come out of the token's budget, shared with every Log on it.
-    budget = budget_for(
-        Pacing(),
-        target.credentials,
-        directory=budget_dir_from_env(),
-        coordinator=None if target.coordinator is None else coordinator_for(target.coordinator),
+    directory = budget_dir_from_env()
+    coordinator = None if target.coordinator is None else coordinator_for(target.coordinator)
+    budget = budget_for(Pacing(), target.credentials, directory=directory, coordinator=coordinator)
+    # Its commit takes the branch's turn with the Logs writing it, as they take it in turn.
+    turns = BranchTurns(
+        target.credentials, repo=target.name, directory=directory, coordinator=coordinator
     )
     try:
         result = migrate(
@@ -715,9 +717,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             progress=progress,
             budget=budget,
             from_clone=args.from_clone,
-            progress_dir=budget_dir_from_env(),  # a walk stopped half-way goes on from here
+            progress_dir=directory,  # a walk stopped half-way goes on from here
+            turns=turns,
         )
     finally:
+        turns.release()
         budget.release()
         progress.done()
     sys.stdout.write(result.report() + "\n")

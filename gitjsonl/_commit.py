@@ -59,7 +59,6 @@ from ._exceptions import (
     NotFound,
     ProtectedBranch,
     PublicRepository,
-    RateLimited,
     StaleRead,
     TransientError,
     ValidationFailed,
@@ -431,10 +430,7 @@ class Committer:
     def _wait_for_budget(self, wait: float) -> bool:
         """Sleep until the budget has room; True when the sleep was cut short (closing)."""
         assert self._budget is not None
-        clock = self._budget.clock
-        before = clock()
-        self._sleep(wait)
-        return clock() - before < wait / 2
+        return self._budget.sleep_for(wait, self._sleep)
 
     def _push_paid(
         self,
@@ -445,17 +441,11 @@ class Committer:
         taken: Taken,
     ) -> str:
         """``_push``, settling its reservation with the writes really sent."""
+        if self._budget is None:
+            return self._push(batch, head, plan, taken).commit
         sent = self._repo.writes
-        try:
-            ours = self._push(batch, head, plan, taken)
-        except RateLimited as exc:
-            if self._budget is not None:
-                self._budget.learn(exc)
-            raise
-        finally:
-            if self._budget is not None and reservation is not None:
-                self._budget.settle(reservation, self._repo.writes - sent)
-        return ours.commit
+        with self._budget.settling(reservation, lambda: self._repo.writes - sent):
+            return self._push(batch, head, plan, taken).commit
 
     @contextlib.contextmanager
     def _spend(self, cost: int) -> Iterator[None]:

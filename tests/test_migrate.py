@@ -47,7 +47,9 @@ def segments_on_branch(hub: LocalHub) -> list[str]:
 
 
 class TestModules:
-    @pytest.mark.parametrize("name", ["", ".plan", ".history", ".report", ".run", ".sources"])
+    @pytest.mark.parametrize(
+        "name", ["", ".plan", ".history", ".report", ".run", ".sources", ".turn"]
+    )
     def test_all_is_sorted_and_complete(self, name: str) -> None:
         """Each module's __all__ is sorted and names only attributes it defines."""
         module = importlib.import_module(f"gitjsonl._migrate{name}")

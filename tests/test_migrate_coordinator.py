@@ -2,10 +2,10 @@
 
 Against localhub and a real ``redis-server`` (``redis_support``). Each "host"
 is its own budget folder: the CLI's is ``$XDG_CACHE_HOME/gitjsonl``, a
-``Log``'s its ``budget_dir``. A migration does not take the branch's turn (it
-builds one commit on the head it reads and fast-forwards the branch to it), so
-a ``Log`` appending to the same branch meanwhile races it, and the
-fast-forward check alone keeps both logs whole.
+``Log``'s its ``budget_dir``. A migration's commit takes the branch's turn
+with the ``Log``s writing it (the host's turn file, and Redis's across hosts),
+so a ``Log`` appending to another path of the branch meanwhile never makes it
+lose a race, and it never makes the ``Log`` lose one.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pytest
 from gitjsonl import Log
 from gitjsonl._cli import main
 from gitjsonl._segments import MANIFEST_NAME
+from gitjsonl._turn import chain_from_json
 from gitjsonl.testing import Fault, LocalHub
 
 from .helpers import REPO, WRITES, committed_records, history_is_linear
@@ -91,6 +92,11 @@ def host_b_log(hub: LocalHub, hosts: Path, redis: RedisServer, path: str, **opti
     )
 
 
+def a_log(hub: LocalHub, path: str, **options: Any) -> Log:
+    """A Log of ``path`` on the token; where its host is, ``options`` say (``budget_dir``)."""
+    return Log(REPO, path=path, token=hub.token, api_url=hub.url, **options)
+
+
 def write_requests(hub: LocalHub, start: int = 0) -> int:
     return sum(1 for r in hub.requests[start:] if r.method in WRITES)
 
@@ -104,6 +110,10 @@ def migrate_commits(hub: LocalHub) -> list[str]:
         for sha in shas
         if hub.git(REPO, "log", "-1", "--format=%s", sha).startswith("gitjsonl: migrate ")
     ]
+
+
+def hub_manifest(hub: LocalHub, commit: str) -> str:
+    return hub.git(REPO, "show", f"{commit}:{DEST}/{MANIFEST_NAME}")
 
 
 def migrated(hub: LocalHub) -> list[dict[str, Any]]:
@@ -186,53 +196,75 @@ class TestCoordinatorDown:
         assert budget["last_minute"] == sent
 
 
+@pytest.fixture(params=["host", "hosts"])
+def beside(
+    request: pytest.FixtureRequest, localhub: LocalHub, hosts: Path
+) -> tuple[list[str], dict[str, Any]]:
+    """Where the Log beside the migration runs: on the CLI's host (its budget folder, no
+    coordinator), or on host B with the coordinator both are given. (CLI args, Log options)"""
+    if request.param == "host":
+        return [], {"budget_dir": hosts / "host-a" / "gitjsonl"}
+    redis: RedisServer = request.getfixturevalue("redis_server")
+    return ["--coordinator", redis.url], {
+        "budget_dir": hosts / "host-b",
+        "coordinator": redis.url,
+    }
+
+
 class TestMigrateBesideALog:
-    def test_a_log_appending_to_the_branch_during_migrate_loses_nothing(
+    def test_a_log_appending_to_the_branch_during_migrate_races_nobody(
         self,
         localhub: LocalHub,
-        redis_server: RedisServer,
         hosts: Path,
         capsys: pytest.CaptureFixture[str],
+        beside: tuple[list[str], dict[str, Any]],
     ) -> None:
-        """A Log on another host commits to another path of the branch while the migration
-        is between reading the head and updating the ref: the migration loses that race,
-        builds again and lands once; both logs hold every record exactly once, the history
-        is linear, and Redis counts the writes of both."""
+        """A Log on the same host (or on another, sharing a coordinator) commits to another
+        path of the branch more often than reads of the branch lag, all through a migration:
+        the migration takes the branch's turn and builds on the Log's newest commit, so it
+        makes one commit and it lands; the Log's next batch builds on the migration's
+        commit. Neither loses a race, both logs hold every record exactly once, the history
+        is linear, and the shared budget counts the writes of both."""
+        args, options = beside
         records = legacy_records()
         localhub.seed_commit(REPO, {SRC: jsonl(records)})
         start = len(localhub.requests)
-        log = host_b_log(localhub, hosts, redis_server, OTHER, flush_interval=0.05)
+        log = a_log(localhub, OTHER, flush_interval=0.05, **options)
         codes: list[int] = []
+        appended = 0
         try:
-            log.append({"n": 0})
+            log.append({"n": appended})
             log.flush(timeout=30)
-            # The migration's first upload stalls for a second after it read the head: the
-            # Log's commits meanwhile move the branch under it.
+            appended += 1
+            # Every read of the branch now sees it as it was half a second ago, and the Log
+            # commits every few tenths of a second: whatever head the migration reads is
+            # stale by the time it commits (its uploads stall, too).
+            localhub.read_lag = 0.5
             localhub.add_fault(
-                Fault(method="POST", path=r"/git/blobs$", action="latency", delay=1.0)
+                Fault(method="POST", path=r"/git/blobs$", action="latency", delay=0.3)
             )
             migration = threading.Thread(
                 target=lambda: codes.append(
-                    cli(
-                        localhub,
-                        "--coordinator",
-                        redis_server.url,
-                        "migrate",
-                        "--segment-bytes",
-                        str(SEGMENT_BYTES),
-                    )
+                    cli(localhub, *args, "migrate", "--segment-bytes", str(SEGMENT_BYTES))
                 )
             )
             migration.start()
-            for n in range(1, 9):
-                log.append({"n": n})
+            while migration.is_alive() and appended < 60:
+                log.append({"n": appended})
                 log.flush(timeout=30)
-                time.sleep(0.15)
+                appended += 1
+                time.sleep(0.05)
             migration.join(timeout=120)
             assert not migration.is_alive()
-            # Built on its own last commit, the Log's next batch loses to the migration.
-            log.append({"n": 9})
+            # A Log of the destination, whose folder the migration's link says nothing of:
+            # it reads it (records follow the migrated ones), then the other Log goes on.
+            with a_log(localhub, DEST, segment_bytes=SEGMENT_BYTES, **options) as dest:
+                dest.append({"id": len(records)})
+                dest.flush(timeout=30)
+                dest_races = dest.stats().conflicts_retried
+            log.append({"n": appended})
             log.flush(timeout=30)
+            appended += 1
             stats = log.stats()
         finally:
             log.close(timeout=30)
@@ -240,21 +272,84 @@ class TestMigrateBesideALog:
 
         assert codes == [0], err
         assert "Verified" in out
-        assert migrated(localhub) == records
-        assert [r["n"] for r in committed_records(localhub, OTHER)] == list(range(10))
+        assert migrated(localhub) == [*records, {"id": len(records)}]
+        assert [r["n"] for r in committed_records(localhub, OTHER)] == list(range(appended))
         assert history_is_linear(localhub)
         localhub.fsck(REPO)
         landed = re.search(r"Committed ([0-9a-f]{40}) on main", out)
         assert landed is not None
+        sha = landed.group(1)
         made = migrate_commits(localhub)
-        assert landed.group(1) in made
-        assert len(made) >= 2, "the migration never lost a race to the Log"
-        on_branch = set(localhub.git(REPO, "rev-list", "main").split())
-        assert [sha for sha in made if sha in on_branch] == [landed.group(1)]
-        assert stats.conflicts_retried >= 1
-        budget = budget_figures(localhub, capsys, "--coordinator", redis_server.url)
+        assert made == [sha], f"the migration lost {len(made) - 1} race(s)"
+        assert stats.conflicts_retried == 0, "the Log lost a race"
+        assert dest_races == 0, "the destination's Log lost a race"
+        turn_files = list((hosts / "host-a" / "gitjsonl").glob("turn-*.json"))
+        if not args:
+            # The link the migration left names its commit and its folder's tree exactly.
+            (turn_file,) = turn_files
+            chain = chain_from_json(json.loads(turn_file.read_text()))
+            (link,) = [x for x in chain if x.commit == sha]
+            folder = localhub.git(REPO, "rev-parse", f"{sha}:{DEST}").strip()
+            assert (link.path, link.segment_sha) == (DEST, folder)
+            assert link.segment == len(json.loads(hub_manifest(localhub, sha))["segments"])
+        else:
+            assert turn_files == []  # the turn was Redis's
+        # The race was there to lose: the Log committed while the migration ran, on both
+        # sides of the migration's commit, which went on the Log's newest commit.
+        below = localhub.git(REPO, "rev-list", "--count", f"{sha}^").strip()
+        above = localhub.git(REPO, "rev-list", "--count", f"{sha}..main").strip()
+        assert int(below) >= 4
+        assert int(above) >= 1
+        localhub.read_lag = 0.0
+        budget = budget_figures(localhub, capsys, *args)
         assert budget["last_minute"] == write_requests(localhub, start)
         print(
-            f"migration commits made {len(made)} (1 landed); Log lost {stats.conflicts_retried} "
-            f"race(s); {budget['last_minute']} writes counted in Redis"
+            f"Log made {appended} commits ({below} below the migration's); migration made "
+            f"{len(made)} commit(s); {budget['last_minute']} writes counted"
         )
+
+
+class TestMigrateTurnOnFailure:
+    @pytest.mark.parametrize("fault", ["refused", "answer lost"])
+    def test_a_failed_ref_update_leaves_the_turn_to_the_log(
+        self, localhub: LocalHub, hosts: Path, capsys: pytest.CaptureFixture[str], fault: str
+    ) -> None:
+        """The migration's ref update is refused (it never lands), or lands with its answer
+        lost: the turn is let go either way (the Log's next flush does not wait for it),
+        the migration lands once, and the Log of the same host builds on the branch as it
+        is, losing no race: not on a refused commit, and on one whose answer was lost."""
+        localhub.read_lag = 0.0  # the retry reads the branch as the lost answer left it
+        records = legacy_records()
+        localhub.seed_commit(REPO, {SRC: jsonl(records)})
+        log = a_log(localhub, OTHER, budget_dir=hosts / "host-a" / "gitjsonl")
+        try:
+            log.append({"n": 0})
+            log.flush(timeout=30)
+            if fault == "refused":
+                update = Fault(
+                    method="PATCH",
+                    path=r"/git/refs/",
+                    status=422,
+                    message="Update is not a fast forward",
+                )
+            else:
+                update = Fault(method="PATCH", path=r"/git/refs/", action="drop_after")
+            localhub.add_fault(update)
+            code = cli(localhub, "migrate", "--segment-bytes", str(SEGMENT_BYTES))
+            log.append({"n": 1})
+            log.flush(timeout=10)  # a turn never let go would hold it for a minute
+            stats = log.stats()
+        finally:
+            log.close(timeout=30)
+        out, err = capsys.readouterr()
+
+        assert code == 0, err
+        assert "Verified" in out
+        assert migrated(localhub) == records
+        assert [r["n"] for r in committed_records(localhub, OTHER)] == [0, 1]
+        assert history_is_linear(localhub)
+        updates = [r.status for r in localhub.requests if r.method == "PATCH"]
+        assert updates == ([200, 422, 200, 200] if fault == "refused" else [200, 0, 200])
+        on_branch = set(localhub.git(REPO, "rev-list", "main").split())
+        assert len([sha for sha in migrate_commits(localhub) if sha in on_branch]) == 1
+        assert stats.conflicts_retried == 0

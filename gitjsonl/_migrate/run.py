@@ -7,6 +7,14 @@ writes every segment and the manifest in ONE commit: blobs, one tree on the
 head's tree, one commit, a fast-forward ref update. A conflict re-runs the
 attempt from the top (re-read, re-plan); blobs already uploaded are reused.
 
+The three writes of the commit are sent in the branch's turn (``_turn``),
+taken with the ``Log``s of the host (and, with a coordinator, of every host):
+the commit goes on the newest commit they left there, not on the head read
+(reads lag behind writes, so a busy branch would make every read stale), and
+the migration's own commit is left in the turn for them to build on
+(``turn``). The blobs are uploaded before the turn is taken, and the turn is
+left to wait for the budget.
+
 Every write is paid for from the token's write budget when one is given
 (``budget=``; the CLI shares the host's, like every ``Log`` on the token): a
 migration of a 100 MB log uploads a hundred blobs, more than GitHub allows in
@@ -34,20 +42,29 @@ from typing import Any, TypeVar
 from gitjsonl._batch import new_batch_id, trailers
 from gitjsonl._budget import Budget
 from gitjsonl._config import DEFAULT_SEGMENT_BYTES
-from gitjsonl._exceptions import MigrationError
+from gitjsonl._exceptions import MigrationError, TransientError
 from gitjsonl._github import DirEntry, GitHubRepo
 from gitjsonl._reader import find_file
 from gitjsonl._retry import RetryPolicy
 from gitjsonl._segments import MANIFEST_NAME, segment_name, sorted_segments
+from gitjsonl._turn import BranchTurns, Taken, Turn
 
 from .history import RecoveredHistory
 from .plan import MigrationPlan, plan_migration, verify_migration
 from .report import format_result
 from .sources import ApiHistory, Checkpoints, CloneHistory, PrimaryPacer, walk_history
+from .turn import Base, destination_link, migration_base
 
 __all__ = ["MANIFEST_FORMAT", "MigrationResult", "migrate"]
 
 MANIFEST_FORMAT = 1
+
+#: The commit's writes: tree, commit, ref update (the blobs are paid for one by one before).
+COMMIT_WRITES = 3
+
+#: Times one attempt plans again at a newer commit the turn names, before it commits as
+#: without turns (a writer of the destination or source keeps moving it meanwhile).
+REPLANS = 3
 
 #: Called with a one-line status while a migration reads, uploads and verifies.
 OnProgress = Callable[[str], None]
@@ -103,6 +120,7 @@ def migrate(
     from_clone: str | os.PathLike[str] | None = None,
     progress_dir: Path | None = None,
     pacer: PrimaryPacer | None = None,
+    turns: BranchTurns | None = None,
 ) -> MigrationResult:
     """Move the single-file log ``source`` into segments under ``destination``, in one commit.
 
@@ -110,6 +128,10 @@ def migrate(
     when given (no API request for it), else through the API, paced against
     the primary rate limit (``pacer``); the walk is saved in ``progress_dir``
     now and then, and a run stopped half-way goes on where it stopped.
+
+    With ``turns`` (the CLI's: the host's, and the coordinator's when given),
+    the commit takes the branch's turn with the ``Log``s writing it, and builds
+    on the newest commit they left there (``turn``).
 
     Raises ``MigrationError`` when the source is missing, the destination holds
     segments of its own (unless ``force``: they are renumbered to follow the
@@ -121,11 +143,12 @@ def migrate(
         raise MigrationError("--from and --to must be two different paths in the repository")
     if segment_bytes < 1:
         raise MigrationError(f"segment size must be at least 1 byte, not {segment_bytes}")
+    branch = branch or repo.default_branch()
     run = _Migration(
         repo,
         source=source,
         destination=destination,
-        branch=branch or repo.default_branch(),
+        branch=branch,
         segment_bytes=segment_bytes,
         dry_run=dry_run,
         remove_source=remove_source,
@@ -136,6 +159,9 @@ def migrate(
         from_clone=from_clone,
         progress_dir=progress_dir,
         pacer=pacer or PrimaryPacer(repo.rate_limit, sleep=sleep),
+        budget=budget,
+        sleep=sleep,
+        turn=None if turns is None else turns.get(branch),
     )
     result: MigrationResult = policy.retrying(sleep=sleep)(run.attempt)
     run.forget_progress()
@@ -150,6 +176,17 @@ def _payer(budget: Budget | None, sleep: Callable[[float], None]) -> Callable[[C
             return write()
 
     return pay
+
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """A migration planned on a head, its blobs uploaded: what its commit's tree sets."""
+
+    plan: MigrationPlan
+    recovery: RecoveredHistory | None
+    shifted: int  # existing segments renumbered after the migrated ones
+    files: dict[str, str | None]  # path -> blob sha (None: deleted)
+    folder: tuple[DirEntry, ...]  # the destination's entries on that head
 
 
 class _Migration:
@@ -172,6 +209,9 @@ class _Migration:
         from_clone: str | os.PathLike[str] | None = None,
         progress_dir: Path | None = None,
         pacer: PrimaryPacer | None = None,
+        budget: Budget | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        turn: Turn | None = None,
     ) -> None:
         self.repo = repo
         self.source = source
@@ -187,6 +227,9 @@ class _Migration:
         self.from_clone = from_clone
         self.progress_dir = progress_dir
         self.pacer = pacer or PrimaryPacer(repo.rate_limit)
+        self.budget = budget
+        self.sleep = sleep
+        self.turn = turn or Turn(None)  # without turns: one nobody else takes
         self._checkpoints: list[Checkpoints] = []
         self.batch_id = new_batch_id()
         # Survive a retry: blobs are content-addressed, and a source blob's
@@ -196,7 +239,24 @@ class _Migration:
         self._planned: tuple[MigrationPlan, RecoveredHistory | None, int] | None = None
 
     def attempt(self) -> MigrationResult:
+        """Read the branch, plan, commit; plan again at a newer commit the turn names
+        (at most ``REPLANS`` times, then as without turns: the ref update decides)."""
         head = self.repo.get_head(self.branch)
+        replans = 0
+        while True:
+            ready = self._prepare(head)
+            if isinstance(ready, MigrationResult):
+                return ready
+            landed = self._commit(ready, head, use_chain=replans < REPLANS)
+            if isinstance(landed, str):
+                return self._verify(
+                    ready.plan, landed, recovery=ready.recovery, shifted=ready.shifted
+                )
+            head, replans = landed.commit, replans + 1
+
+    def _prepare(self, head: str) -> MigrationResult | _Ready:
+        """What the commit on ``head`` holds (its blobs uploaded), or the result when there
+        is nothing to commit (migrated already, a lost answer's commit landed, a dry run)."""
         source = find_file(self.repo, self.source, head)
         listing = self.repo.list_dir(self.destination, ref=head) or []
         existing = {e.name: e for e in listing if e.type == "file"}
@@ -242,12 +302,72 @@ class _Migration:
         )
         if self.remove_source:
             files[self.source] = None
+        return _Ready(plan, recovery, len(foreign), files, tuple(listing))
+
+    def _commit(self, ready: _Ready, head: str, *, use_chain: bool) -> str | Base:
+        """Tree, commit and ref update, in the branch's turn, on the newest commit it names
+        (``migration_base``): the commit that landed, or the newer one to plan at again.
+
+        The writes are reserved inside the turn; when the budget has no room the
+        turn is left to wait for it (never held across a sleep), then taken again.
+        """
         self.progress("committing")
-        tree_base = self.repo.get_commit(head).tree_sha
-        tree: str = self.pay(lambda: self.repo.create_tree(tree_base, files))
-        commit: str = self.pay(lambda: self.repo.create_commit(self._message(plan), tree, [head]))
-        self.pay(lambda: self.repo.update_ref(self.branch, commit))
-        return self._verify(plan, commit, recovery=recovery, shifted=len(foreign))
+        read_tree = self.repo.get_commit(head).tree_sha  # by sha: exact; before the turn
+        force = False
+        while True:
+            with self.turn.take() as taken:
+                base = Base(head)
+                if use_chain:
+                    base = migration_base(
+                        taken.chain, head, destination=self.destination, source=self.source
+                    )
+                if base.replan:
+                    return base
+                token, wait = (None, 0.0)
+                if self.budget is not None:
+                    token, wait = self.budget.reserve(COMMIT_WRITES, force=force)
+                if wait <= 0:
+                    return self._send(ready, base.commit, base.tree or read_tree, token, taken)
+            assert self.budget is not None
+            force = self.budget.sleep_for(wait, self.sleep)
+
+    def _send(
+        self, ready: _Ready, parent: str, tree_base: str, token: str | None, taken: Taken
+    ) -> str:
+        """The commit's writes, settled with the budget; its link left in the turn (pending
+        while its ref update is out, for good once it landed)."""
+        sent = self.repo.writes
+        paid = (
+            self.budget.settling(token, lambda: self.repo.writes - sent)
+            if self.budget is not None
+            else contextlib.nullcontext()
+        )
+        with paid:
+            tree = self.repo.create_tree(tree_base, ready.files)
+            commit = self.repo.create_commit(self._message(ready.plan), tree, [parent])
+            link = destination_link(
+                commit=commit,
+                base=parent,
+                tree=tree,
+                destination=self.destination,
+                folder=ready.folder,
+                files=ready.files,
+            )
+            taken.intend(link)
+            try:
+                self.repo.update_ref(self.branch, commit)
+            except TransientError as exc:
+                # An update that may have landed stays pending: the next writer may build
+                # on it, and this run's retry finds its manifest there if it did.
+                if not exc.ambiguous:
+                    taken.intend(None)
+                raise
+            except BaseException:
+                taken.intend(None)  # refused: it never lands
+                raise
+            # No content: a writer of the destination reads the folder it does not know.
+            taken.add(link, None)
+        return commit
 
     # -- reading -------------------------------------------------------------
 

@@ -104,6 +104,7 @@ class Listing:
     segments: tuple[DirEntry, ...]  # the plain files with a segment's name, in append order
     next_number: int  # the number the next new file gets
     ignored: tuple[str, ...]  # one sentence per entry named like a segment and not read
+    reserved: tuple[int, ...] = ()  # numbers of the non-files with a segment's name: never reused
 
     def files(self) -> list[SegmentFile]:
         """The segments as ``plan_batch`` sees them (a non-100644 file is never rewritten)."""
@@ -119,10 +120,12 @@ def list_log(entries: Iterable[DirEntry]) -> Listing:
     A plain file (``type == "file"``) with a name ``segment_name`` writes is a
     segment. A ``.jsonl`` name of other digits is someone else's file. A folder,
     symlink or submodule with a segment's name is never read, but its number
-    is taken: the next new file is numbered after it, so it is never replaced.
+    is taken (``reserved``): the next new file is numbered after it, so it is
+    never replaced.
     """
     segments: list[tuple[int, DirEntry]] = []
     ignored: list[str] = []
+    reserved: list[int] = []
     highest = 0
     for entry in entries:
         number = segment_number(entry.name)
@@ -134,12 +137,15 @@ def list_log(entries: Iterable[DirEntry]) -> Listing:
         if entry.type == "file":
             segments.append((number, entry))
         else:
+            reserved.append(number)
             ignored.append(
                 f"{_shown(entry.path)}: a {entry.type} (mode {entry.mode}), not a plain file; "
                 "never read or replaced"
             )
     segments.sort(key=lambda pair: pair[0])
-    return Listing(tuple(entry for _, entry in segments), highest + 1, tuple(ignored))
+    return Listing(
+        tuple(entry for _, entry in segments), highest + 1, tuple(ignored), tuple(sorted(reserved))
+    )
 
 
 def _shown(path: str) -> str:

@@ -182,6 +182,73 @@ class TestMigrate:
         with Log(REPO, path=DEST, api_url=localhub.url, token=localhub.token, pacing=None) as log:
             assert [r["id"] for r in log.records()] == [1, 2, 3]
 
+    def test_force_over_segments_with_gaps_keeps_each_record_once(
+        self, localhub: LocalHub, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """--force over segments 1 and 3 (a gap) leaves the migrated segment, then the two
+        existing ones renumbered 2 and 3: every record once, in order, and no old name left."""
+        localhub.seed_commit(
+            REPO,
+            {
+                SRC: jsonl([{"id": 1}]),
+                f"{DEST}/00000001.jsonl": jsonl([{"id": 11}]),
+                f"{DEST}/00000003.jsonl": jsonl([{"id": 12}]),
+            },
+        )
+        assert run(localhub, monkeypatch, "migrate", "--from", SRC, "--force") == 0
+        names = segments_on_branch(localhub)
+        assert names == [f"{DEST}/{n:08d}.jsonl" for n in (1, 2, 3)]
+        in_order = b"".join(localhub.read_file(REPO, name) or b"" for name in names)
+        assert [json.loads(line)["id"] for line in in_order.splitlines()] == [1, 11, 12]
+        with Log(REPO, path=DEST, api_url=localhub.url, token=localhub.token, pacing=None) as log:
+            assert [r["id"] for r in log.records()] == [1, 11, 12]
+
+    def test_force_leaves_a_folder_with_a_segment_name_alone(self, localhub: LocalHub) -> None:
+        """A folder named like segment 1 is not replaced by a migrated segment: the migrated
+        and the renumbered segments skip its number."""
+        localhub.seed_commit(
+            REPO,
+            {
+                SRC: jsonl([{"id": 1}]),
+                f"{DEST}/00000001.jsonl/keep.txt": b"not a segment\n",
+                f"{DEST}/00000002.jsonl": jsonl([{"id": 11}]),
+            },
+        )
+        result = migrate(github(localhub), source=SRC, destination=DEST, force=True)
+        assert result.ok, result.discrepancies
+        assert localhub.read_file(REPO, f"{DEST}/00000001.jsonl/keep.txt") == b"not a segment\n"
+        assert segments_on_branch(localhub) == [f"{DEST}/{n:08d}.jsonl" for n in (1, 2, 3)]
+        with Log(REPO, path=DEST, api_url=localhub.url, token=localhub.token, pacing=None) as log:
+            assert [r["id"] for r in log.records()] == [1, 11]
+
+    def test_force_over_gaps_and_small_files_then_a_log_merges_them(
+        self, localhub: LocalHub
+    ) -> None:
+        """After --force over a large segment and two small ones past a gap, a Log's next
+        small batch merges the small ones as usual, and every record is read once."""
+        large = jsonl([{"id": 11, "pad": "p" * 200}])
+        localhub.seed_commit(
+            REPO,
+            {
+                SRC: jsonl([{"id": 1}, {"id": 2}]),
+                f"{DEST}/00000001.jsonl": large,
+                f"{DEST}/00000004.jsonl": jsonl([{"id": 12}]),
+                f"{DEST}/00000005.jsonl": jsonl([{"id": 13}]),
+            },
+        )
+        result = migrate(github(localhub), source=SRC, destination=DEST, force=True)
+        assert result.ok, result.discrepancies
+        assert result.shifted_segments == 3
+        assert segments_on_branch(localhub) == [f"{DEST}/{n:08d}.jsonl" for n in (1, 2, 3, 4)]
+        time.sleep(localhub.read_lag)
+        options: dict[str, Any] = {"api_url": localhub.url, "token": localhub.token}
+        with Log(REPO, path=DEST, pacing=None, segment_bytes=320, **options) as log:
+            log.append({"id": 14})
+        assert len(segments_on_branch(localhub)) == 3  # 3 and 4 merged with the new record
+        time.sleep(localhub.read_lag)
+        with Log(REPO, path=DEST, pacing=None, **options) as log:
+            assert [r["id"] for r in log.records()] == [1, 2, 11, 12, 13, 14]
+
     def test_missing_source_is_one_error_line(
         self,
         localhub: LocalHub,
@@ -296,3 +363,30 @@ class TestRecoverHistory:
         assert [o.records_recovered for o in result.recovery.overwrites] == [2, 2]
         back = localhub.read_file(REPO, f"{DEST}/00000001.jsonl") or b""
         assert [json.loads(x)["id"] for x in back.splitlines()] == [1, 2, 3, 4, 5]
+
+
+class TestForceRenumbering:
+    @pytest.mark.parametrize("existing", [{1, 3}, {2}, {1, 2, 5, 9}, {4, 5}])
+    @pytest.mark.parametrize("migrated", [1, 3])
+    def test_every_record_once_in_order(
+        self, localhub: LocalHub, existing: set[int], migrated: int
+    ) -> None:
+        """Whatever the existing numbers: migrated records first, then the existing ones,
+        each once, in consecutive segments, and the commit verifies."""
+        files: dict[str, bytes | None] = {
+            f"{DEST}/{n:08d}.jsonl": jsonl([{"id": 100 + n}]) for n in existing
+        }
+        files[SRC] = jsonl([{"id": i} for i in range(1, migrated + 1)])
+        localhub.seed_commit(REPO, files)
+        repo = github(localhub)
+        result = migrate(repo, source=SRC, destination=DEST, force=True, segment_bytes=10)
+        assert result.ok, result.discrepancies
+        assert result.plan is not None
+        assert len(result.plan.segments) == migrated
+        names = segments_on_branch(localhub)
+        assert names == [f"{DEST}/{n:08d}.jsonl" for n in range(1, migrated + len(existing) + 1)]
+        in_order = b"".join(localhub.read_file(REPO, name) or b"" for name in names)
+        expected = [*range(1, migrated + 1), *(100 + n for n in sorted(existing))]
+        assert [json.loads(line)["id"] for line in in_order.splitlines()] == expected
+        with Log(REPO, path=DEST, api_url=localhub.url, token=localhub.token, pacing=None) as log:
+            assert [r["id"] for r in log.records()] == expected

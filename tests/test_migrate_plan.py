@@ -10,18 +10,23 @@ import random
 import pytest
 
 from gitjsonl import MigrationError
+from gitjsonl._github import DirEntry
 from gitjsonl._migrate.plan import (
     BLANK_LINE,
     TORN_LAST_LINE,
     LineProblem,
     MigrationPlan,
+    Move,
+    Renumbering,
     normalise,
     plan_migration,
+    renumber_existing,
     scan_lines,
     split_into_segments,
     verify_migration,
 )
 from gitjsonl._records import NOT_JSON, NOT_OBJECT, NOT_UNICODE, NOT_UTF8
+from gitjsonl._segments import list_log, segment_name, sorted_segments
 
 # --- helpers -----------------------------------------------------------------------------------
 
@@ -293,3 +298,132 @@ class TestVerifyMigration:
         segments = [data for _, data in plan.segments][:-1]
         problems = verify_migration(plan, segments)
         assert f"segments: planned {len(plan.segments)}, read back {len(segments)}" in problems
+
+
+# --- renumbering the destination's segments (--force) ------------------------------------------
+
+
+def folder_of(numbers: set[int], *others: DirEntry) -> dict[str, tuple[DirEntry, bytes]]:
+    """A destination holding a segment per number (record ``100 + number`` in each; the
+    blob sha names the content), plus ``others`` (content: their name)."""
+    folder = {}
+    for number in sorted(numbers):
+        name, content = segment_name(number), jsonl({"id": 100 + number})
+        folder[name] = (DirEntry(name, f"log/{name}", f"{number:040d}", 10, "file"), content)
+    for entry in others:
+        folder[entry.name] = (entry, entry.name.encode())
+    return folder
+
+
+def force(
+    folder: dict[str, tuple[DirEntry, bytes]], source: bytes
+) -> tuple[MigrationPlan, Renumbering, dict[str, bytes]]:
+    """Plan a forced migration of ``source`` over ``folder`` and apply its tree to a copy
+    of the folder: the plan, the renumbering, and the file names and bytes it leaves."""
+    listing = list_log(entry for entry, _ in folder.values())
+    plan = plan_migration(source, segment_bytes=10, reserved=listing.reserved)
+    renumbering = renumber_existing(listing, plan)
+    blobs = {entry.sha: content for entry, content in folder.values()}
+    after = {name: content for name, (_, content) in folder.items()}
+    after.update(plan.segments)
+    for name, sha in renumbering.tree().items():
+        if sha is None:
+            del after[name]
+        else:
+            after[name] = blobs[sha]
+    return plan, renumbering, after
+
+
+def read_in_order(files: dict[str, bytes]) -> list[int]:
+    """The ids a reader gets from the folder: its segments in number order."""
+    data = b"".join(files[name] for _, name in sorted_segments(files))
+    return [json.loads(line)["id"] for line in data.splitlines()]
+
+
+class TestRenumberExisting:
+    def test_gap_leaves_no_duplicate(self) -> None:
+        """Segments 1 and 3 under one migrated segment become 2 and 3, not 2 and 4 beside
+        the old 3: the colleague's case, where record 103 was read twice."""
+        _, renumbering, after = force(folder_of({1, 3}), jsonl({"id": 1}))
+        assert renumbering.moves == (
+            Move("00000001.jsonl", "00000002.jsonl", f"{1:040d}"),
+            Move("00000003.jsonl", "00000003.jsonl", f"{3:040d}"),
+        )
+        assert renumbering.deletes == ()
+        assert sorted(after) == [segment_name(n) for n in (1, 2, 3)]
+        assert read_in_order(after) == [1, 101, 103]
+
+    def test_old_names_past_the_new_ones_are_deleted(self) -> None:
+        """Segments 4 and 5 under one migrated segment become 2 and 3; 4 and 5 are deleted."""
+        _, renumbering, after = force(folder_of({4, 5}), jsonl({"id": 1}))
+        assert [move.new for move in renumbering.moves] == ["00000002.jsonl", "00000003.jsonl"]
+        assert renumbering.deletes == ("00000004.jsonl", "00000005.jsonl")
+        assert read_in_order(after) == [1, 104, 105]
+
+    @pytest.mark.parametrize("existing", [{1, 3}, {2}, {1, 2, 5, 9}, {4, 5}])
+    @pytest.mark.parametrize("migrated", [1, 3])
+    def test_every_record_once_and_no_stray_name(self, existing: set[int], migrated: int) -> None:
+        """Whatever the gaps: the migrated records, then the existing ones, each once, in
+        consecutive segments; every old name rewritten or deleted, nothing else written."""
+        source = jsonl(*({"id": i} for i in range(1, migrated + 1)))
+        plan, renumbering, after = force(folder_of(existing), source)
+        assert len(plan.segments) == migrated  # one record a segment at 10 bytes
+        expected = [*range(1, migrated + 1), *(100 + n for n in sorted(existing))]
+        assert read_in_order(after) == expected
+        total = migrated + len(existing)
+        assert sorted(after) == [segment_name(n) for n in range(1, total + 1)]
+        written = {name for name, _ in plan.segments} | set(renumbering.tree())
+        assert {segment_name(n) for n in existing} <= written
+        assert set(renumbering.deletes) <= {segment_name(n) for n in existing}
+        shas = {move.new: move.sha for move in renumbering.moves}
+        assert renumbering.check(shas | {name: "m" for name, _ in plan.segments}) == []
+
+    def test_merged_small_files_keep_their_order(self) -> None:
+        """Files a compaction left (1 large, 2 merged, 6 and 7 small after a gap) keep
+        their order behind the migrated ones, small files last, as the next batch expects."""
+        folder = folder_of({1, 2, 6, 7})
+        _, renumbering, after = force(folder, jsonl({"id": 1}, {"id": 2}))
+        assert read_in_order(after) == [1, 2, 101, 102, 106, 107]
+        assert [move.new for move in renumbering.moves][-2:] == ["00000005.jsonl", "00000006.jsonl"]
+        assert renumbering.deletes == ("00000007.jsonl",)
+
+    def test_names_of_other_patterns_are_left_alone(self) -> None:
+        """A .jsonl name this layout does not write is no segment: not moved, not deleted,
+        and never overwritten (its digits are not a segment's name)."""
+        odd = DirEntry("000000003.jsonl", "log/000000003.jsonl", "a" * 40, 5, "file")
+        _, renumbering, after = force(folder_of({3}, odd), jsonl({"id": 1}))
+        assert [move.old for move in renumbering.moves] == ["00000003.jsonl"]
+        assert "000000003.jsonl" not in renumbering.tree()
+        assert after["000000003.jsonl"] == b"000000003.jsonl"
+        assert read_in_order(after) == [1, 103]
+
+    def test_a_folder_with_a_segment_name_is_never_replaced(self) -> None:
+        """A folder named like segment 2 keeps its name: the migrated and the renumbered
+        segments skip its number, as a Log's next file does."""
+        folder = DirEntry("00000002.jsonl", "log/00000002.jsonl", "d" * 40, 0, "dir", "040000")
+        plan, renumbering, after = force(folder_of({5}, folder), jsonl({"id": 1}, {"id": 2}))
+        assert [name for name, _ in plan.segments] == ["00000001.jsonl", "00000003.jsonl"]
+        assert renumbering.moves == (Move("00000005.jsonl", "00000004.jsonl", f"{5:040d}"),)
+        assert "00000002.jsonl" not in renumbering.tree()
+        assert after["00000002.jsonl"] == b"00000002.jsonl"
+
+    def test_nothing_to_renumber(self) -> None:
+        """A destination without segments has nothing moved or deleted."""
+        _, renumbering, _ = force(folder_of(set()), jsonl({"id": 1}))
+        assert renumbering == Renumbering((), (), ("00000001.jsonl",))
+        assert renumbering.renumbered == 0
+
+    def test_check_names_a_stray_segment(self) -> None:
+        """A segment file the renumbering did not plan is a discrepancy, by name."""
+        _, renumbering, _ = force(folder_of({2}), jsonl({"id": 1}))
+        after = {"00000001.jsonl": "m", "00000002.jsonl": f"{2:040d}", "00000004.jsonl": "x"}
+        assert renumbering.check(after) == [
+            "00000004.jsonl: a segment file the migration did not plan"
+        ]
+
+    def test_check_names_a_segment_with_the_wrong_blob(self) -> None:
+        """An existing segment not found under its new name, with its blob, is a discrepancy."""
+        _, renumbering, _ = force(folder_of({1}), jsonl({"id": 1}))
+        assert renumbering.check({"00000001.jsonl": "m", "00000002.jsonl": "x" * 40}) == [
+            f"00000002.jsonl (was 00000001.jsonl): expected blob {1:040d}, found {'x' * 40}"
+        ]

@@ -79,6 +79,7 @@ class TestListLog:
         )
         assert [e.name for e in listing.segments] == ["00000001.jsonl"]
         assert listing.next_number == 4
+        assert listing.reserved == (2, 3)
         assert len(listing.ignored) == 4
         assert all(len(problem) < 300 for problem in listing.ignored)
 

@@ -5,27 +5,37 @@ lost records to it past 1 MB: see ``history``) into size-capped segments in
 one commit. This module decides what that commit holds and how to check it
 afterwards; ``run`` does the reading and the commit.
 
+With ``--force`` the destination may already hold segments a ``Log`` wrote;
+``renumber_existing`` puts them after the migrated ones, in the same commit.
+
 Everything here is pure: bytes and plain values in, plain values out.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gitjsonl._exceptions import MigrationError
 from gitjsonl._records import BadLine, parse_line
+from gitjsonl._segments import segment_name, segment_number
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Iterator, Mapping, Sequence
+
+    from gitjsonl._segments import Listing
 
 __all__ = [
     "LineProblem",
     "MigrationPlan",
+    "Move",
+    "Renumbering",
     "ScanReport",
     "normalise",
     "plan_migration",
+    "renumber_existing",
     "scan_lines",
     "split_into_segments",
     "verify_migration",
@@ -152,10 +162,21 @@ class MigrationPlan:
         return [name for name, data in self.segments if len(data) > self.segment_bytes]
 
 
+def _free_numbers(start: int, reserved: Collection[int]) -> Iterator[int]:
+    """Segment numbers from ``start`` on, skipping the ``reserved`` ones (``Listing.reserved``:
+    a folder or symlink with a segment's name is never replaced)."""
+    return (number for number in itertools.count(start) if number not in reserved)
+
+
 def plan_migration(
-    source: bytes, *, segment_bytes: int, first_segment_number: int = 1
+    source: bytes,
+    *,
+    segment_bytes: int,
+    first_segment_number: int = 1,
+    reserved: Collection[int] = (),
 ) -> MigrationPlan:
-    """Plan the migration of ``source`` into segments numbered from ``first_segment_number``.
+    """Plan the migration of ``source`` into segments numbered from ``first_segment_number``,
+    skipping the ``reserved`` numbers.
 
     Raises MigrationError for a segment size under one byte or a negative number.
     """
@@ -163,10 +184,11 @@ def plan_migration(
         raise MigrationError(f"segment numbers start at 0 or more, not {first_segment_number}")
     data = normalise(source)
     segments = split_into_segments(data, segment_bytes)
+    numbers = _free_numbers(first_segment_number, frozenset(reserved))
     return MigrationPlan(
         segments=[
             (f"{number:08d}.jsonl", segment)
-            for number, segment in enumerate(segments, start=first_segment_number)
+            for segment, number in zip(segments, numbers, strict=False)
         ],
         line_count=data.count(b"\n"),
         sha256=hashlib.sha256(data).hexdigest(),
@@ -204,3 +226,72 @@ def verify_migration(plan: MigrationPlan, read_back: Sequence[bytes]) -> list[st
     if discrepancies and len(read_back) != len(plan.segments):
         discrepancies.append(f"segments: planned {len(plan.segments)}, read back {len(read_back)}")
     return discrepancies
+
+
+# --- renumbering the destination's own segments (--force) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Move:
+    """One existing segment's blob, from its old name to its new one (maybe the same)."""
+
+    old: str
+    new: str
+    sha: str
+
+
+@dataclass(frozen=True)
+class Renumbering:
+    """Where ``--force`` puts the segments already in the destination, and which names go."""
+
+    moves: tuple[Move, ...]  # every existing segment, in append order
+    deletes: tuple[str, ...]  # old names that neither a migrated nor a moved segment takes
+    migrated: tuple[str, ...]  # the migrated segments' names, which come first
+
+    @property
+    def renumbered(self) -> int:
+        """How many existing segments change name."""
+        return sum(move.old != move.new for move in self.moves)
+
+    def tree(self) -> dict[str, str | None]:
+        """Name -> blob sha (None: deleted) for the commit's tree: the moved blobs are
+        already on GitHub, so renumbering only re-points entries. Unmoved ones are set
+        too, so the commit names its newest segment (``destination_link``)."""
+        entries: dict[str, str | None] = dict.fromkeys(self.deletes)
+        entries.update((move.new, move.sha) for move in self.moves)
+        return entries
+
+    def check(self, after: Mapping[str, str]) -> list[str]:
+        """Compare the destination's segment files after the commit (name -> blob sha)
+        with the renumbering: one sentence per difference, none when it all landed."""
+        problems = [
+            f"{move.new} (was {move.old}): expected blob {move.sha}, found {after.get(move.new)}"
+            for move in self.moves
+            if after.get(move.new) != move.sha
+        ]
+        intended = {move.new for move in self.moves}.union(self.migrated)
+        left = sorted(set(after) - intended)
+        problems += [f"{name}: a segment file the migration did not plan" for name in left]
+        return problems
+
+
+def renumber_existing(listing: Listing, plan: MigrationPlan) -> Renumbering:
+    """Number the destination's segments on after the migrated ones, in their order.
+
+    Whatever gaps their old numbers have (files a compaction merged, or deleted by
+    hand), they take the next free numbers after the last migrated segment, so
+    reading the folder in order gives the migrated records, then theirs, each
+    once; an old name that no segment takes any more is deleted. What counts as
+    a segment is ``list_log``'s: a plain file named as this layout names one;
+    other names are left alone, and a non-file's number (``reserved``) is skipped.
+    """
+    migrated = tuple(name for name, _ in plan.segments)
+    last = max((segment_number(name) or 0 for name in migrated), default=0)
+    numbers = _free_numbers(last + 1, frozenset(listing.reserved))
+    moves = tuple(
+        Move(entry.name, segment_name(number), entry.sha)
+        for entry, number in zip(listing.segments, numbers, strict=False)
+    )
+    taken = {move.new for move in moves}.union(migrated)
+    deletes = tuple(move.old for move in moves if move.old not in taken)
+    return Renumbering(moves, deletes, migrated)

@@ -46,11 +46,11 @@ from gitjsonl._exceptions import MigrationError, TransientError
 from gitjsonl._github import DirEntry, GitHubRepo
 from gitjsonl._reader import find_file
 from gitjsonl._retry import RetryPolicy
-from gitjsonl._segments import MANIFEST_NAME, segment_name, sorted_segments
+from gitjsonl._segments import MANIFEST_NAME, list_log
 from gitjsonl._turn import BranchTurns, Taken, Turn
 
 from .history import RecoveredHistory
-from .plan import MigrationPlan, plan_migration, verify_migration
+from .plan import MigrationPlan, Renumbering, plan_migration, renumber_existing, verify_migration
 from .report import format_result
 from .sources import ApiHistory, Checkpoints, CloneHistory, PrimaryPacer, walk_history
 from .turn import Base, destination_link, migration_base
@@ -184,7 +184,7 @@ class _Ready:
 
     plan: MigrationPlan
     recovery: RecoveredHistory | None
-    shifted: int  # existing segments renumbered after the migrated ones
+    renumbering: Renumbering  # the existing segments, put after the migrated ones
     files: dict[str, str | None]  # path -> blob sha (None: deleted)
     folder: tuple[DirEntry, ...]  # the destination's entries on that head
 
@@ -236,7 +236,7 @@ class _Migration:
         # history cannot change without its sha changing.
         self._uploaded: dict[str, str] = {}  # sha256 of content -> blob sha
         self._content: dict[str, tuple[bytes, RecoveredHistory | None]] = {}  # by source blob sha
-        self._planned: tuple[MigrationPlan, RecoveredHistory | None, int] | None = None
+        self._planned: tuple[MigrationPlan, RecoveredHistory | None, Renumbering] | None = None
 
     def attempt(self) -> MigrationResult:
         """Read the branch, plan, commit; plan again at a newer commit the turn names
@@ -249,9 +249,7 @@ class _Migration:
                 return ready
             landed = self._commit(ready, head, use_chain=replans < REPLANS)
             if isinstance(landed, str):
-                return self._verify(
-                    ready.plan, landed, recovery=ready.recovery, shifted=ready.shifted
-                )
+                return self._verify(ready.plan, ready.recovery, ready.renumbering, landed)
             head, replans = landed.commit, replans + 1
 
     def _prepare(self, head: str) -> MigrationResult | _Ready:
@@ -263,9 +261,9 @@ class _Migration:
         manifest = self._read_manifest(existing.get(MANIFEST_NAME))
         if manifest is not None:
             if manifest.get("batch") == self.batch_id and self._planned is not None:
-                # Our own commit landed even though its answer was lost.
-                plan, recovery, shifted = self._planned
-                return self._verify(plan, head, recovery=recovery, shifted=shifted)
+                # Our own commit landed even though its answer was lost; others may have
+                # written since, so only the migrated segments are checked at the head.
+                return self._verify(*self._planned, head, ours=False)
             if source is None or manifest.get("source_sha") == source.sha:
                 return self._result(plan=None, manifest=manifest)
             raise MigrationError(
@@ -275,34 +273,32 @@ class _Migration:
             )
         if source is None:
             raise MigrationError(f"{self.source} does not exist on branch {self.branch}")
-        foreign = sorted_segments(existing)
-        if foreign and not self.force:
+        layout = list_log(listing)
+        if layout.segments and not self.force:
             raise MigrationError(
-                f"{self.destination} already holds {len(foreign)} segment(s) that no migration "
-                "wrote; pass --force to put the migrated records ahead of them"
+                f"{self.destination} already holds {len(layout.segments)} segment(s) that no "
+                "migration wrote; pass --force to put the migrated records ahead of them"
             )
         content, recovery = self._source_content(source, head)
-        plan = plan_migration(content, segment_bytes=self.segment_bytes)
-        self._planned = (plan, recovery, len(foreign))
+        plan = plan_migration(content, segment_bytes=self.segment_bytes, reserved=layout.reserved)
+        renumbering = renumber_existing(layout, plan)
+        self._planned = (plan, recovery, renumbering)
         if self.dry_run:
-            return self._result(plan=plan, recovery=recovery, shifted=len(foreign))
+            return self._result(plan=plan, recovery=recovery, shifted=renumbering.renumbered)
 
         files: dict[str, str | None] = {}
         for index, (name, data) in enumerate(plan.segments, start=1):
             self.progress(f"uploading segment {index}/{len(plan.segments)}")
             files[f"{self.destination}/{name}"] = self._upload(data)
-        for number, name in foreign:
-            # Already on GitHub: renumbering only re-points tree entries at the same blobs.
-            files[f"{self.destination}/{segment_name(number + len(plan.segments))}"] = existing[
-                name
-            ].sha
+        for name, sha in renumbering.tree().items():
+            files[f"{self.destination}/{name}"] = sha
         record = self._manifest(plan, source, recovery)
         files[f"{self.destination}/{MANIFEST_NAME}"] = self._upload(
             json.dumps(record, indent=2).encode() + b"\n"
         )
         if self.remove_source:
             files[self.source] = None
-        return _Ready(plan, recovery, len(foreign), files, tuple(listing))
+        return _Ready(plan, recovery, renumbering, files, tuple(listing))
 
     def _commit(self, ready: _Ready, head: str, *, use_chain: bool) -> str | Base:
         """Tree, commit and ref update, in the branch's turn, on the newest commit it names
@@ -455,24 +451,31 @@ class _Migration:
     def _verify(
         self,
         plan: MigrationPlan,
+        recovery: RecoveredHistory | None,
+        renumbering: Renumbering,
         commit: str,
         *,
-        recovery: RecoveredHistory | None,
-        shifted: int = 0,
+        ours: bool = True,
     ) -> MigrationResult:
-        entries = {e.name: e for e in self.repo.list_dir(self.destination, ref=commit) or []}
+        """Read the migrated segments back; at the migration's own commit (``ours``), also check
+        every existing segment landed where the renumbering put it and none else is left."""
+        listing = self.repo.list_dir(self.destination, ref=commit) or []
+        entries = {e.name: e for e in listing}
         read_back: list[bytes] = []
         for index, (name, _) in enumerate(plan.segments, start=1):
             self.progress(f"verifying segment {index}/{len(plan.segments)}")
             entry = entries.get(name)
             if entry is not None:
                 read_back.append(self.repo.get_blob(entry.sha))
+        discrepancies = verify_migration(plan, read_back)
+        if ours:
+            discrepancies += renumbering.check({e.name: e.sha for e in list_log(listing).segments})
         return self._result(
             plan=plan,
             recovery=recovery,
-            discrepancies=verify_migration(plan, read_back),
+            discrepancies=discrepancies,
             commit=commit,
-            shifted=shifted,
+            shifted=renumbering.renumbered,
         )
 
     def _result(

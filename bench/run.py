@@ -14,7 +14,13 @@ append one line, PUT the whole file back) on the same server:
 5. many processes on one token (4 x 2 ``Log``s, secondary limits enforced with
    scaled-down windows), the write budget shared on the host or per process:
    writes per batch, lost races, secondary-limit answers;
-6. bytes per batch with segments uploaded as base64 (before) and UTF-8 (now).
+6. bytes per batch with segments uploaded as base64 (before) and UTF-8 (now);
+7. what a batch costs (writes, bytes uploaded per byte appended) against what it
+   appends, beside ``git push`` of the same appends, and a cold ``tail(500)``;
+8. an hour of pacing, simulated (``bench/hour.py``);
+9. many hosts on one token and branch, with and without the coordinator
+   (``bench/hosts.py``);
+10. ``AsyncLog``'s event-loop stall with every Git request slowed (``bench/loop_stall.py``).
 
 Writes ``bench/results.md``, ``bench/results.json`` and ``bench/results.png``.
 Request and byte counts come from localhub's own request log and are stable

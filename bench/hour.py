@@ -117,7 +117,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     """The section for ``results.md``."""
     lines = [
         "",
-        "## 7. An hour of pacing (simulated, GitHub's limits: 80 writes a minute, 500 an hour)",
+        "## 8. An hour of pacing (simulated, GitHub's limits: 80 writes a minute, 500 an hour)",
         "",
         f"{HOURS} hours of each scenario on the pacing code itself (`bench/hour.py`); delay is "
         "from `append` to committed, per record, over the whole run. *main* is the same Log "

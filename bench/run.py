@@ -894,7 +894,7 @@ def write_markdown(results: dict, path: Path) -> None:
         "a commit and a ref update, whatever the size of the log; flushing more often re-uploads "
         "the growing active segment more often, hence more bytes per 1,000 records at small "
         "batches. A fresh Log reads the repository and branch state once (4-5 GETs) before "
-        'its first batch; every batch is then 4 requests. "Records kept" counts '
+        'its first batch; every batch is then 3 requests. "Records kept" counts '
         "the lines in the repository afterwards: the reference's GET returns empty content "
         "for a file over 1 MB, so its next PUT replaces the log with one record."
     )

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import socket
 import threading
 import time
 import uuid
@@ -558,8 +557,7 @@ def budget_for(
     budget_clock = time.time if wall else clock
     if shareable and coordinator is not None:
         # The writers that share ``store`` while Redis fails: this host's ledger, or this process.
-        sharing = f"{socket.gethostname()}\0{host if host is not None else os.getpid()}"
-        redis = RedisStore(coordinator, key, store, host=_ledger.file_key(sharing)[:16])
+        redis = RedisStore(coordinator, key, store, host=_sharing(host))
         store, budget_clock = redis, redis.clock
     return Budget(
         pacing,
@@ -567,6 +565,20 @@ def budget_for(
         budget_clock,
         release=lambda: _memory_stores.release(memory_key, memory),
     )
+
+
+_process_ids: dict[int, str] = {}
+
+
+def _sharing(directory: Path | None) -> str:
+    """Who shares a budget's host store while the coordinator fails: the host whose
+    processes share ``directory`` (its id), else this process (a forked child: its own)."""
+    if directory is not None:
+        try:
+            return _ledger.host_id(directory)
+        except OSError:
+            pass  # the ledger will not be shared either: this process alone
+    return _process_ids.setdefault(os.getpid(), uuid.uuid4().hex[:16])
 
 
 def host_budget(pacing: Pacing, credentials: Credentials, *, directory: Path) -> BudgetStats | None:

@@ -1,16 +1,18 @@
 """Files the processes of one host share, under an OS file lock: the thin I/O layer.
 
-Two kinds live in one folder (``budget_dir``; by default the user's cache
-folder): ``budget-<key>.json``, a token's ledger of writes (``_budget``), and
+Three kinds live in one folder (``budget_dir``; by default the user's cache
+folder): ``budget-<key>.json``, a token's ledger of writes (``_budget``);
 ``turn-<key>.json``, a branch's turn to commit and the commits its last
-writers made (``_turn``). Keys are hashes (``file_key``) of the API URL, the
-credentials and the branch: no token, no repository name and no path appears
-in a file name, and no token in a file.
+writers made (``_turn``); and ``host-id.json``, a random name for the host
+that shares the folder (``host_id``: how the coordinator counts hosts). Keys
+are hashes (``file_key``) of the API URL, the credentials and the branch: no
+token, no repository name and no path appears in a file name, and no token in
+a file.
 
 A file is read and written whole while its lock is held, and its lock is held
 only for that (a ledger) or for one batch's writes (a turn). The lock is
 portalocker's (``flock`` on Linux and macOS, ``LockFileEx`` or ``msvcrt`` on
-Windows), always exclusive and never blocking (``try_lock``: polled, so that a
+Windows), exclusive (shared for a read on POSIX) and never blocking (``try_lock``: polled, so that a
 wait has a bound and can be cut short). A lock ends with its process however
 the process ends: the lock belongs to the open file, which the kernel closes.
 A process that is stopped (SIGSTOP, a debugger) keeps its locks, so no wait
@@ -28,9 +30,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import errno
 import hashlib
 import json
 import os
+import re
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -46,6 +51,7 @@ __all__ = [
     "LOCK_WAIT",
     "LockBusy",
     "file_key",
+    "host_id",
     "locked",
     "open_flags",
     "read_json",
@@ -136,17 +142,31 @@ def open_flags(flags: int) -> int:
     return flags | _SAFE
 
 
-def try_lock(fd: int) -> bool:
-    """Lock ``fd`` exclusively if no other open file holds its lock: True, else False at once.
+_HOST_ID = re.compile(r"[0-9a-f]{16}")
 
-    ``OSError`` for a lock the system refuses for another reason.
+#: What a lock that another open file holds fails with (older portalockers say only this).
+_BUSY = {errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK}
+
+
+def try_lock(fd: int, *, shared: bool = False) -> bool:
+    """Lock ``fd`` if no other open file holds a lock in its way: True, else False at once.
+
+    Exclusive, or ``shared`` (a reader's, on POSIX: an exclusive lock needs a
+    descriptor open for writing on NFS; Windows takes a shared lock only with
+    pywin32, so there a reader locks exclusively). ``OSError`` for a lock the
+    system refuses for another reason.
     """
+    kind = portalocker.LockFlags.EXCLUSIVE
+    if shared and os.name == "posix":
+        kind = portalocker.LockFlags.SHARED
     try:
-        portalocker.lock(fd, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
+        portalocker.lock(fd, kind | portalocker.LockFlags.NON_BLOCKING)
     except portalocker.AlreadyLocked:
         return False
     except portalocker.LockException as exc:
         cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else None
+        if cause is not None and cause.errno in _BUSY:
+            return False
         raise cause or OSError(str(exc)) from exc
     return True
 
@@ -176,11 +196,11 @@ def _close(fd: int) -> None:
         os.close(fd)
 
 
-def _lock(fd: int, wait: float) -> bool:
+def _lock(fd: int, wait: float, *, shared: bool = False) -> bool:
     """Lock ``fd``; give up (False) once ``wait`` seconds have passed, or when interrupted."""
     deadline = time.monotonic() + wait
     delay = 0.001
-    while not try_lock(fd):
+    while not try_lock(fd, shared=shared):
         if time.monotonic() >= deadline or interrupted():
             return False
         pause(min(delay, max(0.0, deadline - time.monotonic())))
@@ -207,6 +227,24 @@ def locked(path: Path, *, wait: float | None = None) -> Iterator[int | None]:
             unlock(fd)
     finally:
         _close(fd)
+
+
+def host_id(directory: Path) -> str:
+    """A random name for the processes that share ``directory``: the host, as the
+    coordinator counts hosts (hostnames repeat across containers; folder paths too).
+
+    Made once, kept in the folder's ``host-id.json`` under its lock; ``OSError``
+    (``LockBusy`` included) when the folder cannot give one.
+    """
+    with locked(directory / "host-id.json") as fd:
+        if fd is None:
+            raise LockBusy("the host id's lock is held by another process")
+        found = (read_json(fd) or {}).get("id")
+        if isinstance(found, str) and _HOST_ID.fullmatch(found):
+            return found
+        made = secrets.token_hex(8)
+        write_json(fd, {"id": made})
+        return made
 
 
 def read_json(fd: int) -> dict[str, Any] | None:
@@ -242,7 +280,7 @@ def read_locked_json(path: Path, *, wait: float | None = None) -> dict[str, Any]
     except FileNotFoundError:
         return None
     try:
-        if not _lock(fd, LOCK_WAIT if wait is None else wait):
+        if not _lock(fd, LOCK_WAIT if wait is None else wait, shared=True):
             raise LockBusy(f"the lock of {path.name} is held by another process")
         try:
             return read_json(fd)

@@ -104,7 +104,7 @@ if ARGV[1] ~= '' then
   redis.call('ZADD', KEYS[2], now, ARGV[1])
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[2]))
   redis.call('PEXPIRE', KEYS[2], 3600000)
-  local seen = redis.call('ZRANGE', KEYS[2], 0, 255)
+  local seen = redis.call('ZRANGE', KEYS[2], 0, -1)  -- the window bounds it
   writers = redis.call('ZCARD', KEYS[2])
   for _, id in ipairs(seen) do
     if string.sub(id, 1, #ARGV[3]) == ARGV[3] then mine = mine + 1 end
@@ -413,6 +413,7 @@ class RedisStore:
         # The state at the last load, until the host's store inherits it (Redis failed).
         self._seen: BudgetState | None = None
         self._fell_back = False  # decided on the host's store since the last save to Redis
+        self._deciding = threading.local()  # on_redis: this thread decides on Redis's state
 
     @property
     def shared(self) -> str:
@@ -420,7 +421,7 @@ class RedisStore:
         return str(self._fallback.shared) if self.coordinator.down else "hosts"
 
     def clock(self) -> float:
-        return time.time() + (0.0 if self.coordinator.down else self._offset)
+        return time.time() + (0.0 if self._on_host() else self._offset)
 
     @property
     def share(self) -> float:
@@ -428,7 +429,13 @@ class RedisStore:
         Redis answers (it is the token's); while it fails, the host's part of the writers
         Redis last saw (``_pacing.share_of``), so that hosts pacing apart still add up to
         about one budget."""
-        return self._share if self.coordinator.down else 1.0
+        return self._share if self._on_host() else 1.0
+
+    def _on_host(self) -> bool:
+        """Whether this thread's decision is made on the host's store: Redis failed, and
+        this is not a decision on Redis's state (the first after it answers again runs
+        while the coordinator still counts as down)."""
+        return self.coordinator.down and not getattr(self._deciding, "on_redis", False)
 
     def _load(self, redis: Coordinator) -> tuple[BudgetState, str]:
         from ._budget import state_from_json
@@ -494,8 +501,15 @@ class RedisStore:
                     return new
             raise CoordinatorDown("the budget changed under every try for 2 s")
 
+        def on_redis(redis: Coordinator) -> BudgetState:
+            self._deciding.on_redis = True
+            try:
+                return attempt(redis)
+            finally:
+                self._deciding.on_redis = False
+
         try:
-            return self.coordinator.call(attempt)
+            return self.coordinator.call(on_redis)
         except CoordinatorDown:
             self._fell_back = True
             return self._fallback.update(self._inheriting(change))  # type: ignore[no-any-return]

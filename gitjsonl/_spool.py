@@ -33,9 +33,9 @@ The file is compacted (rewritten through a temporary file and an atomic
 rename) when everything in it is committed, and when the committed part
 ahead of the first uncommitted record passes ``compact_bytes``.
 
-A spool file belongs to one process: it is locked (``_ledger.try_lock``:
-``flock`` on POSIX, ``LockFileEx`` or ``msvcrt`` on Windows) on
-``<name>.lock`` and a second opener gets ``SpoolLocked``.
+A spool file belongs to one process: it is locked (``_ledger.try_lock``) on
+``<name>.lock`` and a second opener gets ``SpoolLocked``. POSIX only (Linux,
+macOS): its checks of owner and mode and its reads are POSIX's.
 
 Slots: one ``spool_dir`` serves any number of processes (``uvicorn --workers
 4``, gunicorn ``-w 4``, restarts with new pids). Each ``Log`` claims the first
@@ -357,6 +357,10 @@ class Spool:
         compact_bytes: int = COMPACT_BYTES,
         identity: bytes | None = None,
     ) -> None:
+        if os.name != "posix":  # pragma: no cover - Windows
+            # Locking is portable; the spool's checks of its files (owner, mode) and its
+            # reads (os.pread) are POSIX's.
+            raise SpoolError("the spool needs a POSIX system (Linux, macOS)")
         self.directory = Path(directory)
         self.name = name
         self.path = self.directory / f"{name}.spool"

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import gitjsonl._redis
 from gitjsonl import Log, Pacing
 from gitjsonl._budget import budget_for
 from gitjsonl._exceptions import RateLimited
@@ -156,6 +157,32 @@ class TestSharedBudget:
         assert token is not None
         assert hosts[0].reserve(1)[0] is None
         assert hosts[1].reserve(3)[0] is not None  # the second host has its own 3
+
+    def test_a_host_is_named_by_its_folder_not_its_hostname(self, tmp_path: Path) -> None:
+        """Containers share hostnames and folder paths; each budget folder names its host
+        once, at random, and keeps the name (a torn file gets a new one)."""
+        from gitjsonl import _ledger
+
+        one, again, other = (_ledger.host_id(tmp_path / name) for name in ("a", "a", "b"))
+        assert one == again != other
+        (tmp_path / "a" / "host-id.json").write_text('{"id": "../../etc"}')
+        assert _ledger.host_id(tmp_path / "a") not in (one, "../../etc")
+
+    def test_the_first_decision_back_on_redis_is_on_the_whole_budget(
+        self, redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The coordinator counts as down until its first call back returns: the decision
+        that call makes, on the token's state in Redis, keeps the whole budget, not the
+        host's share of it (which would make the writer sleep while the token has room)."""
+        monkeypatch.setattr(gitjsonl._redis, "RETRY_EVERY", 0.0)
+        one, two = two_hosts(redis_server.url, tmp_path)
+        one.stats(), two.stats(), one.stats()  # two hosts counted: a half each
+        one.store.coordinator._failed("a moment's outage")  # Redis itself keeps everything
+        assert one.paced().per_minute == 6
+        seen: list[int] = []
+        one.store.update(lambda state: seen.append(one.paced().per_minute) or state)
+        assert seen == [12]
+        assert one.store.shared == "hosts"
 
     def test_what_hosts_spent_while_redis_failed_is_handed_back_when_it_answers(
         self, redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -349,6 +349,7 @@ class _Migration:
                 folder=ready.folder,
                 files=ready.files,
             )
+            before = taken.pending  # ignored here (``migration_base``), but not forgotten
             taken.intend(link)
             try:
                 self.repo.update_ref(self.branch, commit)
@@ -356,10 +357,10 @@ class _Migration:
                 # An update that may have landed stays pending: the next writer may build
                 # on it, and this run's retry finds its manifest there if it did.
                 if not exc.ambiguous:
-                    taken.intend(None)
+                    taken.intend(before)
                 raise
             except BaseException:
-                taken.intend(None)  # refused: it never lands
+                taken.intend(before)  # refused: it never lands; the one before still may have
                 raise
             # No content: a writer of the destination reads the folder it does not know.
             taken.add(link, None)

@@ -66,17 +66,26 @@ class TestMigrationBase:
 
 
 class TestDestinationLink:
+    def test_a_commit_that_removes_a_source_beside_the_destination_leaves_no_link(
+        self,
+    ) -> None:
+        """A link names one folder: told only of the destination, a writer beside the
+        removed source would build on a stale tree of its folder. No link: it reads."""
+        files: dict[str, str | None] = {f"{DEST}/00000001.jsonl": sha(11), SRC: None}
+        got = destination_link(
+            commit=sha(7), base=sha(6), tree=sha(8), destination=DEST, folder=[], files=files
+        )
+        assert got is None
+
     def test_the_link_names_the_destinations_new_tree_and_newest_segment(self) -> None:
-        """Migrated segments and renumbered existing ones set, the source deleted (outside
-        the destination): the folder's sha is git's for the entries it now holds, and the
-        segment the newest number written."""
+        """Migrated segments and renumbered existing ones set: the folder's sha is git's
+        for the entries it now holds, and the segment the newest number written."""
         folder = [entry("00000001.jsonl", 1), entry("README.md", 2), entry("sub", 3, "040000")]
         files: dict[str, str | None] = {
             f"{DEST}/00000001.jsonl": sha(11),
             f"{DEST}/00000002.jsonl": sha(12),
             f"{DEST}/00000003.jsonl": sha(1),  # the existing segment, renumbered
             f"{DEST}/_manifest.json": sha(13),
-            SRC: None,
         }
         got = destination_link(
             commit=sha(7),

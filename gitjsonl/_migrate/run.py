@@ -350,7 +350,8 @@ class _Migration:
                 files=ready.files,
             )
             before = taken.pending  # ignored here (``migration_base``), but not forgotten
-            taken.intend(link)
+            if link is not None:
+                taken.intend(link)
             try:
                 self.repo.update_ref(self.branch, commit)
             except TransientError as exc:
@@ -363,7 +364,8 @@ class _Migration:
                 taken.intend(before)  # refused: it never lands; the one before still may have
                 raise
             # No content: a writer of the destination reads the folder it does not know.
-            taken.add(link, None)
+            if link is not None:
+                taken.add(link, None)
         return commit
 
     # -- reading -------------------------------------------------------------

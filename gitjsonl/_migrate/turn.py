@@ -16,7 +16,8 @@ the fast-forward check keeps the branch whole.
 The link the migration leaves names the destination's folder, so that a
 writer of another path catches up to the migration's commit without a read,
 and a writer of the destination, knowing nothing of that folder's new state,
-reads it.
+reads it. A commit that also removes a source outside the destination leaves
+no link (one link names one folder).
 """
 
 from __future__ import annotations
@@ -78,9 +79,15 @@ def destination_link(
     destination: str,
     folder: Sequence[DirEntry],
     files: Mapping[str, str | None],
-) -> Link:
+) -> Link | None:
     """The link a migration's commit leaves: ``folder`` is the destination's entries it
     planned from, ``files`` the paths its tree set to a blob sha (None: deleted).
+
+    None when the commit also wrote outside the destination (``--remove-source`` of a
+    source beside it): a link names one log's folder, and a writer beside the source,
+    told only of the destination, would build on a stale tree of the source's folder.
+    Without a link every writer learns of the commit as of any other: one refused
+    update, then a read.
 
     Its segment is the newest segment file the commit wrote under the
     destination, and its folder sha the destination's new tree, computed (the
@@ -89,6 +96,8 @@ def destination_link(
     could not hold.
     """
     prefix = f"{destination.strip('/')}/"
+    if any(not path.startswith(prefix) for path in files):
+        return None
     entries = {entry.name: entry for entry in folder}
     newest = 0
     known = True

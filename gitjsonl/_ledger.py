@@ -33,12 +33,13 @@ import contextvars
 import errno
 import hashlib
 import json
+import math
 import os
 import re
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ __all__ = [
     "host_id",
     "locked",
     "open_flags",
+    "poll",
     "read_json",
     "read_locked_json",
     "try_lock",
@@ -196,16 +198,24 @@ def _close(fd: int) -> None:
         os.close(fd)
 
 
-def _lock(fd: int, wait: float, *, shared: bool = False) -> bool:
-    """Lock ``fd``; give up (False) once ``wait`` seconds have passed, or when interrupted."""
+def poll(attempt: Callable[[], float | None], wait: float) -> bool:
+    """Call ``attempt`` until it succeeds (None) or ``wait`` seconds have passed, or this
+    context's waits are told to end (False). A failed attempt answers the longest pause
+    worth taking before the next (``math.inf``: no idea); pauses grow from 1 ms to
+    ``_POLL_MAX``. Every wait for a lock or a lease polls here."""
     deadline = time.monotonic() + wait
     delay = 0.001
-    while not try_lock(fd, shared=shared):
+    while (most := attempt()) is not None:
         if time.monotonic() >= deadline or interrupted():
             return False
-        pause(min(delay, max(0.0, deadline - time.monotonic())))
+        pause(min(delay, most, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 2, _POLL_MAX)
     return True
+
+
+def _lock(fd: int, wait: float, *, shared: bool = False) -> bool:
+    """Lock ``fd``; give up (False) once ``wait`` seconds have passed, or when interrupted."""
+    return poll(lambda: None if try_lock(fd, shared=shared) else math.inf, wait)
 
 
 @contextlib.contextmanager

@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import _ledger
 from ._pacing import BudgetState, inherit
 
 if TYPE_CHECKING:
@@ -91,7 +92,6 @@ WRITER_SEEN = 60.0
 #: Tries of a decision whose save found a newer state, before it is made off Redis.
 _CAS_TRIES = 64
 
-_POLL_MAX = 0.02
 
 # KEYS: state hash, writers set. ARGV: writer id ('': a reader, not counted), seen window (s),
 # the writer's host ("<host>." starts its id). Answers [state or false, version, seconds,
@@ -141,11 +141,9 @@ redis.call('SET', KEYS[1], fence, 'PX', ARGV[1])
 return {fence, redis.call('GET', KEYS[3])}
 """
 
-# KEYS: lease, fence counter, record. ARGV: fence, record or '' (release only), ttl (ms).
-# Answers 1 when this grant was still the newest (and the record, if any, saved), else 0.
+# KEYS: lease. ARGV: fence. The lease released if this grant still holds it (the record
+# is written by PUT, at once).
 _GIVE = """
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-if ARGV[2] ~= '' then redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3]) end
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 """
@@ -587,48 +585,41 @@ class RedisTurns:
         return fence, data if isinstance(data, dict) else None
 
     @contextlib.contextmanager
-    def held(
-        self, wait: float, interrupted: Callable[[], bool], pause: Callable[[float], None]
-    ) -> Iterator[Lease | None]:
+    def held(self, wait: float) -> Iterator[Lease | None]:
         """The turn for as long as the context lasts; None when it was not had within
-        ``wait`` s or the wait was interrupted. ``CoordinatorDown`` on entry when Redis
-        fails (the caller takes the host's turn instead)."""
-        deadline = time.monotonic() + wait
-        delay = 0.001
-        while True:
+        ``wait`` s or the wait was interrupted (``_ledger.poll``). ``CoordinatorDown`` on
+        entry when Redis fails (the caller takes the host's turn instead)."""
+        granted: list[tuple[int, dict[str, Any] | None]] = []
+
+        def take() -> float | None:
             got = self.coordinator.call(self._take)
-            if not isinstance(got, float):
-                break
-            if time.monotonic() >= deadline or interrupted():
-                yield None
-                return
-            pause(min(delay, got, max(0.0, deadline - time.monotonic())))
-            delay = min(delay * 2, _POLL_MAX)
-        lease = Lease(*got, self)
+            if isinstance(got, float):
+                return got  # the lease still runs this long
+            granted.append(got)
+            return None
+
+        if not _ledger.poll(take, wait):
+            yield None
+            return
+        lease = Lease(*granted[-1], self)
         try:
             yield lease
         finally:
-            self._give(lease.fence)
+            self._run("give", [lease.fence])
 
     def put(self, fence: int, record: dict[str, Any]) -> None:
         """The turn record, written by the holder of grant ``fence`` if it is still the newest."""
         payload = json.dumps(record, separators=(",", ":"))
-        self._answered(
-            "put", lambda redis: redis.script("put", self._keys, [fence, payload, TURN_TTL_MS])
-        )
-
-    def _give(self, fence: int) -> None:
-        self._answered(
-            "give", lambda redis: redis.script("give", self._keys, [fence, "", TURN_TTL_MS])
-        )
-
-    def _answered(self, what: str, call: Callable[[Coordinator], object]) -> None:
-        try:
-            answer = self.coordinator.call(call)
-        except CoordinatorDown:
-            return  # the coordinator warned; the lease expires by itself
-        if answer == 0 and what == "put":
+        if self._run("put", [fence, payload, TURN_TTL_MS]) == 0:
             logger.info(
                 "gitjsonl: a turn's lease ran out before its batch ended; its record was left "
                 "to the newer holder"
             )
+
+    def _run(self, script: str, args: list[object]) -> object:
+        """A turn script's answer; None when Redis fails (the coordinator warned, and a
+        lease expires by itself)."""
+        try:
+            return self.coordinator.call(lambda redis: redis.script(script, self._keys, args))
+        except CoordinatorDown:
+            return None

@@ -298,9 +298,7 @@ class Turn:
         if self._redis is not None:
             with contextlib.ExitStack() as stack:
                 try:
-                    lease = stack.enter_context(
-                        self._redis.held(wait, _ledger.interrupted, _ledger.pause)
-                    )
+                    lease = stack.enter_context(self._redis.held(wait))
                 except CoordinatorDown:
                     pass  # the coordinator warned once; the host's turn serves meanwhile
                 else:

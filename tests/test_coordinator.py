@@ -251,16 +251,15 @@ class TestSharedBudget:
 def overwritten_after(url: str, between: Callable[[], None]) -> Any:
     """The turn record after an older holder, past ``between``, and a newer one both save."""
     older, newer = (RedisTurns(Coordinator(url), "k") for _ in range(2))
-    never: Any = lambda: False  # noqa: E731
-    with older.held(1.0, never, time.sleep) as first:
+    with older.held(1.0) as first:
         assert first is not None
         between()
-        with newer.held(1.0, never, time.sleep) as second:
+        with newer.held(1.0) as second:
             assert second is not None
             assert second.fence > first.fence
             second.save({"by": "newer"})
         first.save({"by": "older"})
-    with newer.held(1.0, never, time.sleep) as third:
+    with newer.held(1.0) as third:
         assert third is not None
         return third.record
 
@@ -345,11 +344,10 @@ class TestTurns:
     def test_a_held_lease_makes_the_other_host_wait(self, redis_server: RedisServer) -> None:
         """While one host holds the turn, another is refused it until the wait runs out."""
         one, two = (RedisTurns(Coordinator(redis_server.url), "k") for _ in range(2))
-        never: Any = lambda: False  # noqa: E731
-        with one.held(1.0, never, time.sleep) as lease:
+        with one.held(1.0) as lease:
             assert lease is not None
             started = time.monotonic()
-            with two.held(0.3, never, time.sleep) as other:
+            with two.held(0.3) as other:
                 assert other is None
             assert time.monotonic() - started >= 0.3
 

@@ -6,6 +6,7 @@ from ._async import AsyncLog
 from ._checkout import read_checkout
 from ._config import Identity
 from ._doctor import Check
+from ._ephemeral import warn_if_ephemeral
 from ._exceptions import (
     AnswerTooLarge,
     AuthenticationError,
@@ -81,4 +82,5 @@ __all__ = [
     "ValidationFailed",
     "__version__",
     "read_checkout",
+    "warn_if_ephemeral",
 ]

@@ -49,6 +49,7 @@ from ._doctor import (
     format_checks,
     gather,
     passed,
+    spool_line,
 )
 from ._exceptions import (
     AuthenticationError,
@@ -312,12 +313,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="migrate even though the destination holds segments (they are renumbered after)",
     )
 
-    add(
+    doctor = add(
         "doctor",
         parents=[common],
         help="check that this will work: token, repository, push, branch, limits",
         description="Answer 'will this work?' before the first record: one line per check, "
         "with advice for each that fails. Exit 0 only when every required check passes.",
+    )
+    doctor.add_argument(
+        "--spool-dir",
+        default=os.environ.get("GITJSONL_SPOOL_DIR"),
+        metavar="DIR",
+        help="the spool folder the app uses: says when it looks wiped at a restart "
+        "(default $GITJSONL_SPOOL_DIR)",
     )
 
     serve = add("serve", help="run localhub, a local GitHub API for tests")
@@ -774,7 +782,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         allow_public=target.allow_public,
         pacing=f"{describe_pacing(Pacing())}; now: {describe_budget(_host_budget(target))}",
     )
-    checks = [*diagnose(facts), coordinator_check(_coordinator_info(target))]
+    checks = [
+        *diagnose(facts),
+        coordinator_check(_coordinator_info(target)),
+        spool_line(args.spool_dir or None),
+    ]
     sys.stdout.write(f"gitjsonl doctor: {target.name}:{target.path}\n")
     sys.stdout.write(format_checks(checks) + "\n")
     ok = passed(checks)

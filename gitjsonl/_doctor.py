@@ -7,10 +7,12 @@ each failed one with a line of advice; ``format_checks`` prints it.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ._ephemeral import reason as ephemeral_reason
 from ._exceptions import AuthenticationError, GitHubError, NotFound
 from ._github import Credentials, GitHubRepo, RateBudget, RepoInfo
 from ._redis import CoordinatorInfo
@@ -24,6 +26,8 @@ __all__ = [
     "format_checks",
     "gather",
     "passed",
+    "spool_check",
+    "spool_line",
 ]
 
 #: Beyond this much disagreement with GitHub's clock, App JWTs are refused
@@ -160,6 +164,43 @@ def coordinator_check(info: CoordinatorInfo | None) -> Check:
         f"{info.writers} writer(s) sharing the token now",
         required=False,
     )
+
+
+def spool_check(folder: str | None, ephemeral: str | None) -> Check:
+    """The spool's line: none, looks wiped at a restart (``_ephemeral.guess``'s reason),
+    or nothing says so. Never required: a guess, and a spool is optional."""
+    if folder is None:
+        return Check(
+            "spool",
+            None,
+            "none: what is pending lives in memory until committed "
+            "(spool_dir= or $GITJSONL_SPOOL_DIR keeps it on disk)",
+            required=False,
+        )
+    if ephemeral is not None:
+        return Check(
+            "spool",
+            False,
+            f"{folder} looks ephemeral, a guess: {ephemeral}",
+            advice="a spool there keeps nothing across a restart: put it on storage that "
+            "survives (a Space's persistent storage under /data, a Docker volume, a "
+            "Kubernetes volume claim)",
+            required=False,
+        )
+    return Check(
+        "spool",
+        None,
+        f"{folder}: nothing says it is wiped at a restart (a guess from the environment, "
+        "the container markers and the mounts: make sure it is on storage that survives)",
+        required=False,
+    )
+
+
+def spool_line(folder: str | os.PathLike[str] | None) -> Check:
+    """``spool_check`` for the spool ``folder`` on this host (``_ephemeral.reason``)."""
+    if folder is None:
+        return spool_check(None, None)
+    return spool_check(os.fspath(folder), ephemeral_reason(folder))
 
 
 def diagnose(facts: Facts) -> list[Check]:

@@ -597,7 +597,16 @@ class GitHubRepo:
                 can_push=push,
             )
 
-        self._info = self._call(get)
+        try:
+            self._info = self._call(get)
+        except NotFound as exc:
+            raise NotFound(
+                f"repository {self.full_name} not found at {self.api_url} (GitHub answered "
+                f"{exc.status}): check its name for a typo; a private repository also reads "
+                "as missing to a token that cannot see it (a fine-grained token must be "
+                "granted that repository, a classic one needs the repo scope)",
+                status=exc.status,
+            ) from exc
         return self._info
 
     def branch_protected(self, branch: str) -> bool:

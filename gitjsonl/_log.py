@@ -47,7 +47,7 @@ from ._config import (
     MiB,
     OnFull,
 )
-from ._doctor import Check, coordinator_check, credentials_kind, diagnose, gather
+from ._doctor import Check, coordinator_check, credentials_kind, diagnose, gather, spool_line
 from ._exceptions import (
     BufferFull,
     FlushTimeout,
@@ -555,7 +555,7 @@ class Log:
         info = None
         if config.coordinator is not None:
             info = coordinator_for(config.coordinator).info(self._credentials.key)
-        return [*diagnose(facts), coordinator_check(info)]
+        return [*diagnose(facts), coordinator_check(info), spool_line(config.spool_dir)]
 
     def _shared(self) -> str:
         """Where the budget lives (``BudgetStats.shared``) as configured."""

@@ -156,6 +156,7 @@ class LogReader:
             head = self._repo.get_head(self._branch())
         except NotFound:
             if ours is None:
+                self._repo.repository()  # a missing repository says so, and where
                 raise
             return ours  # a branch we wrote to a moment ago: the read lags
         if ours is None or head == ours:

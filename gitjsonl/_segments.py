@@ -11,13 +11,18 @@ files numbered after the highest number in the folder, packed up to
 ``segment_bytes`` each, so it uploads about what it appends. Small files (under
 ``small_bytes``, a sixteenth of ``segment_bytes``) are the newest part of a log
 fed small batches; a batch that finds ``MAX_RUN`` of them at the end, or
-enough to reach ``small_bytes`` with its own lines, merges them with its lines
-into one file, named after the first of them, and deletes the others in the
+enough to reach ``small_bytes`` with its own lines (a batch of ``small_bytes``
+or more always does), merges them with its lines: they and its first lines go
+into one file, named after the first of them, the others are deleted in the
 same commit (*compaction*). A file so made is no longer small and is never
 rewritten again: each byte is uploaded about twice (once in its batch, once
 when compacted), and a ``tail`` reads at most ``MAX_RUN`` small files before
-the large ones. Logs of earlier versions, whose last file grew in place, are
-read and continued as they are: their files are simply files of this layout.
+the large ones. So small files only ever stand at the end: no mergeable small
+file is followed by a file that is not small, over any history of batches
+(the one exception: a record too large to share a file with the small files'
+bytes, which gets a file of its own after them). Logs of earlier versions,
+whose last file grew in place, are read and continued as they are: their files
+are simply files of this layout.
 
 Only names this layout writes are the log's: ``segment_name(n)`` exactly. A
 name of other digits (fullwidth ones, 13 or more, a different zero padding)
@@ -223,11 +228,12 @@ def plan_batch(
     more than the highest segment number of any entry in the folder (a folder
     or symlink with a segment's name included, so it is never replaced);
     ``contents`` holds the bytes of the ``small_run`` files (and of the last
-    file, when known). A batch under ``small_bytes`` merges the run with its own
-    lines when the run is ``MAX_RUN`` files long or would reach ``small_bytes``:
-    one file named after the run's first, the others deleted. Otherwise the
-    lines go into new files of at most ``segment_bytes`` each, and nothing
-    existing changes.
+    file, when known). A batch merges the run with its own lines when the run is
+    ``MAX_RUN`` files long or would reach ``small_bytes`` with them (so a batch
+    of ``small_bytes`` or more always does): the run and the batch's first lines
+    in one file named after the run's first, the rest of the batch in new files
+    after it, the run's other files deleted. Otherwise the lines go into new
+    files of at most ``segment_bytes`` each, and nothing existing changes.
     """
     if segment_bytes < 1:
         raise ValueError("segment_bytes must be positive")
@@ -238,14 +244,17 @@ def plan_batch(
     batch = b"".join(lines)
     run = small_run(segments, segment_bytes)
     limit = small_bytes(segment_bytes)
-    if run and len(batch) < limit and all(s.number in contents for s in run):
-        run_bytes = sum(len(contents[s.number]) for s in run)
-        full = len(run) == MAX_RUN or run_bytes + len(batch) >= limit
-        if full and run_bytes + len(batch) <= segment_bytes:
-            merged = b"".join(_ended(contents[s.number]) for s in run) + batch
-            return BatchPlan(
-                (SegmentWrite(run[0].number, merged),), tuple(s.number for s in run[1:])
-            )
+    if run and all(s.number in contents for s in run):
+        merged = b"".join(_ended(contents[s.number]) for s in run)
+        full = len(run) == MAX_RUN or len(merged) + len(batch) >= limit
+        # A batch of small_bytes or more takes the run along too: appended after it,
+        # the run would stand behind a large file, never merged again.
+        if full and len(merged) + len(lines[0]) <= segment_bytes:
+            # Packed as if from next_number - 1: the first file takes the run's first
+            # number instead, the others follow without a gap.
+            writes = _pack([merged + lines[0], *lines[1:]], next_number - 1, segment_bytes)
+            first_write = SegmentWrite(run[0].number, writes[0].content)
+            return BatchPlan((first_write, *writes[1:]), tuple(s.number for s in run[1:]))
     first = lines
     last = contents.get(segments[-1].number) if segments else None
     if last and not last.endswith(b"\n"):

@@ -487,3 +487,35 @@ class TestServeCli:
             _, err = proc.communicate(timeout=15)
         assert proc.returncode == 0, err
         assert (tmp_path / "o" / "r.git" / "HEAD").is_file()
+
+    def test_serve_without_arguments_serves_owner_repo_from_a_temporary_folder(self) -> None:
+        """As examples/README.md writes it (no --root, no --repo): owner/repo is served
+        from a temporary folder, said on stderr, and removed at exit."""
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gitjsonl.testing", "serve"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        watchdog = threading.Timer(60, proc.kill)  # a server that never answers fails the test
+        watchdog.start()
+        try:
+            assert proc.stdout is not None
+            assert proc.stderr is not None
+            url = proc.stdout.readline().strip()
+            said = proc.stderr.readline()
+            assert url.startswith("http://127.0.0.1:"), said
+            assert "owner/repo" in said
+            assert "temporary folder" in said
+            assert "removed" in said
+            root = Path(said.split("temporary folder ", 1)[1].split(",", 1)[0])
+            assert (root / "owner" / "repo.git").is_dir()
+            headers = {"Authorization": "token localhub-token"}
+            with requests.Session() as s:
+                assert s.get(f"{url}/repos/owner/repo", headers=headers).status_code == 200
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=15)
+            watchdog.cancel()
+        assert proc.returncode == 0, err
+        assert not root.exists()

@@ -223,3 +223,30 @@ class TestPosition:
         many = jsonl(*range(RECENT_LINES * 2))
         position = _Position.at(len(many), self.window(many))
         assert len(position.recent) == RECENT_LINES
+
+
+class TestMissingRepository:
+    @pytest.mark.parametrize("branch", [None, "main"])
+    def test_a_log_on_a_missing_repository_names_it_and_the_api_url(
+        self, localhub: LocalHub, branch: str | None
+    ) -> None:
+        """A tail, a read and a flush on a repository that does not exist say which one,
+        at which API URL, and the likely causes, not a bare 404."""
+        import gitjsonl
+
+        from .helpers import make_log
+
+        with make_log(localhub, repo="owner/nope", branch=branch) as log:
+            for action in (lambda: log.tail(5), lambda: list(log.records())):
+                with pytest.raises(gitjsonl.NotFound) as raised:
+                    action()
+                message = str(raised.value)
+                assert "owner/nope" in message
+                assert localhub.url in message
+                assert "typo" in message
+                assert "private" in message
+            log.append({"n": 1})
+            with pytest.raises(gitjsonl.GitJsonlError, match=r"repository owner/nope not found"):
+                log.flush(timeout=10)
+            with pytest.raises(gitjsonl.NotFound, match=r"repository owner/nope not found"):
+                log.close(timeout=10)  # the record it could not commit, and why

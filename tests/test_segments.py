@@ -141,10 +141,27 @@ class TestPlanBatch:
         assert deletes == []
 
     def test_big_batch_is_packed_into_full_new_files(self) -> None:
-        """A batch of small_bytes or more leaves the run alone and fills new files."""
-        writes, deletes = plan([(1, b"a\n")], lines_of(*[400] * 9))
+        """A batch of small_bytes or more after large files fills new files of its own."""
+        writes, deletes = plan([(1, b"a" * 499 + b"\n")], lines_of(*[400] * 9))
         assert [n for n, _ in writes] == [2, 3, 4]
         assert [len(c) for _, c in writes] == [1600, 1600, 400]
+        assert deletes == []
+
+    def test_big_batch_takes_the_small_run_along(self) -> None:
+        """A batch of small_bytes or more merges the small files before it, so none is
+        left behind a large file: the run's first number, then the next ones."""
+        run = [(2, b"b\n"), (3, b"c\n")]
+        writes, deletes = plan([(1, b"a" * 499 + b"\n"), *run], lines_of(*[400] * 9))
+        assert [n for n, _ in writes] == [2, 4, 5]
+        assert writes[0][1].startswith(b"b\nc\n" + lines_of(400)[0])
+        assert [len(c) for _, c in writes] == [1204, 1600, 800]
+        assert deletes == [3]
+
+    def test_a_record_too_large_to_join_the_run_leaves_it(self) -> None:
+        """The one exception: a first record that cannot share a file with the run's
+        bytes gets a file of its own after them."""
+        writes, deletes = plan([(1, b"b" * 50 + b"\n")], lines_of(1580))
+        assert [n for n, _ in writes] == [2]
         assert deletes == []
 
     def test_oversized_line_gets_a_file_of_its_own(self) -> None:
@@ -192,11 +209,12 @@ class TestPlanBatch:
     @pytest.mark.parametrize("seed", range(30))
     def test_invariants_on_random_batches(self, seed: int) -> None:
         """Every record once, in order; caps hold; at most MAX_RUN small files; only run
-        files are ever rewritten or deleted; a big batch uploads only its own bytes."""
+        files are ever rewritten or deleted; no small file stands before a large one."""
         rng = random.Random(seed)
         folder: dict[int, bytes] = {}
         expected = b""
         uploaded = appended = 0
+        oversized = False
         for _ in range(60):
             big = rng.random() < 0.2
             sizes = [rng.randint(1, 3000 if big else 40) for _ in range(rng.randint(1, 6))]
@@ -222,4 +240,74 @@ class TestPlanBatch:
             appended += len(b"".join(batch))
             assert b"".join(folder[n] for n in sorted(folder)) == expected
             assert len(small_run(files, CAP)) <= MAX_RUN
+            # The one exception: a record too large to share a file with the small files.
+            oversized = oversized or max(sizes) > CAP - MAX_RUN * small_bytes(CAP)
+            assert oversized or stranded(folder) == [], stranded(folder)
         assert uploaded <= 3 * appended
+
+
+def stranded(folder: dict[int, bytes]) -> list[int]:
+    """The small files of ``folder`` that stand before a file that is not small."""
+    sizes = [(n, len(folder[n])) for n in sorted(folder)]
+    large = [i for i, (_, size) in enumerate(sizes) if size >= small_bytes(CAP)]
+    return [n for n, size in sizes[: large[-1]] if size < small_bytes(CAP)] if large else []
+
+
+class TestHistories:
+    """Whole histories of batches from several writers, as the branch sees them."""
+
+    @staticmethod
+    def records(writer: int, first: int, count: int, size: int) -> list[bytes]:
+        return [
+            b'{"w":%d,"n":%d,"pad":"%s"}\n' % (writer, first + i, b"x" * size) for i in range(count)
+        ]
+
+    @pytest.mark.parametrize("seed", range(40))
+    def test_several_writers_never_strand_a_small_file(self, seed: int) -> None:
+        """Writers taking turns on one branch (each planning on the head as it reads it:
+        the small run's bytes only, a stale view refused and read again), with trickles
+        and bursts: at every commit every record is there once, in each writer's order,
+        and no small file stands before a large one."""
+        rng = random.Random(seed)
+        folder: dict[int, bytes] = {}
+        sent = dict.fromkeys(range(3), 0)
+        stale: dict[int, dict[int, bytes]] = {}
+        for _ in range(120):
+            writer = rng.randrange(3)
+            burst = rng.random() < 0.15
+            count = rng.randint(10, 40) if burst else rng.randint(1, 4)
+            batch = self.records(writer, sent[writer], count, rng.randint(0, 60))
+            view = stale.get(writer)
+            if view is not None and view != folder:
+                del stale[writer]  # its fast-forward is refused: it reads the head again
+                view = None
+            if view is None:
+                view = dict(folder)
+            files = [SegmentFile(n, len(c)) for n, c in sorted(view.items())]
+            known = {f.number: view[f.number] for f in small_run(files, CAP)}
+            result = plan_batch(
+                files,
+                batch,
+                segment_bytes=CAP,
+                next_number=max(view, default=0) + 1,
+                contents=known,
+            )
+            for write in result.writes:
+                folder[write.number] = write.content
+            for number in result.deletes:
+                del folder[number]
+            sent[writer] += count
+            stale = {w: dict(folder) for w in range(3) if rng.random() < 0.5}
+            lines = b"".join(folder[n] for n in sorted(folder)).splitlines()
+            for w in range(3):
+                mine = [line for line in lines if line.startswith(b'{"w":%d,' % w)]
+                assert [int(line.split(b'"n":')[1].split(b",")[0]) for line in mine] == list(
+                    range(sent[w])
+                )
+            assert stranded(folder) == [], (seed, stranded(folder))
+
+    def test_the_check_catches_a_stranded_file(self) -> None:
+        """The checker itself: a small file behind a large one is reported."""
+        assert stranded({1: b"a\n", 2: b"b" * 200}) == [1]
+        assert stranded({1: b"b" * 200, 2: b"a\n", 3: b"c\n"}) == []
+        assert stranded({1: b"a\n", 2: b"c\n"}) == []

@@ -1,4 +1,4 @@
-"""``python -m gitjsonl.testing serve --root DIR --repo owner/name``."""
+"""``python -m gitjsonl.testing serve [--root DIR] [--repo owner/name]``."""
 
 from __future__ import annotations
 

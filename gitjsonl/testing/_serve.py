@@ -14,16 +14,23 @@ from ._hub import LocalHub
 from ._names import check_full_name
 from ._ratelimit import SecondaryLimits
 
+#: The repository served when no ``--repo`` is given (the one examples/README.md uses).
+DEFAULT_REPO = "owner/repo"
+
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``serve`` command line (a contract other tools script against)."""
-    parser.add_argument("--root", required=True, type=Path, help="folder of owner/name.git repos")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        help="folder of owner/name.git repos, kept (default: a temporary folder, removed at exit)",
+    )
     parser.add_argument(
         "--repo",
         action="append",
         default=[],
         metavar="OWNER/NAME",
-        help="repository to serve, created empty if missing (repeatable)",
+        help=f"repository to serve, created empty if missing (repeatable; default {DEFAULT_REPO})",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     parser.add_argument("--port", type=int, default=0, help="port (default 0: a free one)")
@@ -101,6 +108,7 @@ def _serve(args: argparse.Namespace) -> int:
     for name in [*args.repo, *args.public]:
         check_full_name(name)
     faults = load_faults(args.faults) if args.faults else []
+    repos = tuple(args.repo) or (DEFAULT_REPO,)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -110,7 +118,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         with LocalHub(
             root=args.root,
-            repos=tuple(args.repo),
+            repos=repos,
             tokens=tokens,
             initial_commit=args.initial_commit,
             secondary_limits=(
@@ -129,12 +137,24 @@ def _serve(args: argparse.Namespace) -> int:
         ) as hub:
             sys.stdout.write(hub.url + "\n")
             sys.stdout.flush()
+            sys.stderr.write(_where(hub.root, kept=args.root is not None, repos=repos))
+            sys.stderr.flush()
             while not stop.wait(0.5):
                 pass
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
+
+
+def _where(root: Path, *, kept: bool, repos: tuple[str, ...]) -> str:
+    """The line saying what is served from where, and whether it outlives the server."""
+    where = (
+        f"in {root}"
+        if kept
+        else f"in a temporary folder {root}, removed at exit (--root DIR keeps them)"
+    )
+    return f"gitjsonl serve: serving {', '.join(repos)} {where}\n"
 
 
 def main(argv: list[str] | None = None) -> int:

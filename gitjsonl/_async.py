@@ -21,7 +21,7 @@ from ._log import Log
 from ._stats import LogStats
 
 if TYPE_CHECKING:
-    from typing import Unpack
+    from typing_extensions import Unpack
 
     from ._config import LogOptions
 

@@ -68,6 +68,7 @@ from ._redact import redact, server_text
 from ._redis import Coordinator, CoordinatorInfo, RedisStore, coordinator_for
 from ._stats import BudgetStats
 from ._turn import BranchTurns
+from ._version import __version__
 
 if TYPE_CHECKING:
     from ._log import Log
@@ -209,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="The token comes from $GITHUB_TOKEN, or --token-file.",
     )
     _global_options(parser, suppress=False)
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     common = _Parser(add_help=False, allow_abbrev=False)
     _global_options(common, suppress=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

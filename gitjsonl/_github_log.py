@@ -33,7 +33,7 @@ from ._exceptions import EmptyRepository, GitJsonlError, NotFound
 from ._log import Log
 
 if TYPE_CHECKING:
-    from typing import Unpack
+    from typing_extensions import Unpack
 
     from ._config import LogOptions
 

@@ -44,9 +44,36 @@ The pytest fixtures ``localhub`` and ``localhub_factory`` live in
 
 from __future__ import annotations
 
-from ._faults import Fault, Gate
-from ._hub import LocalHub
-from ._ratelimit import SecondaryLimits
-from ._server import RequestRecord
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._faults import Fault, Gate
+    from ._hub import LocalHub
+    from ._ratelimit import SecondaryLimits
+    from ._server import RequestRecord
+
+# Imported on first use (PEP 562), so that the pytest plugin beside this module,
+# which pytest loads wherever gitjsonl is installed, costs an unrelated project nothing.
+_HOMES: dict[str, str] = {
+    "Fault": "._faults",
+    "Gate": "._faults",
+    "LocalHub": "._hub",
+    "RequestRecord": "._server",
+    "SecondaryLimits": "._ratelimit",
+}
 
 __all__ = ["Fault", "Gate", "LocalHub", "RequestRecord", "SecondaryLimits"]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

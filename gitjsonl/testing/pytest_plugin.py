@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._hub import LocalHub
+if TYPE_CHECKING:
+    # The emulator is imported by the fixtures that use it, not when pytest loads this
+    # plugin: a project that has gitjsonl installed and never uses them pays nothing.
+    from ._hub import LocalHub
 
 
 @pytest.fixture
@@ -28,6 +31,8 @@ def localhub_defaults() -> dict[str, Any]:
 @pytest.fixture
 def localhub(tmp_path: Path, localhub_defaults: dict[str, Any]) -> Iterator[LocalHub]:
     """A LocalHub serving ``owner/repo`` (empty) under tmp_path, accepting any token."""
+    from ._hub import LocalHub
+
     with LocalHub(root=tmp_path / "localhub", repos=("owner/repo",), **localhub_defaults) as hub:
         yield hub
 
@@ -37,6 +42,8 @@ def localhub_factory(
     tmp_path: Path, localhub_defaults: dict[str, Any]
 ) -> Iterator[Callable[..., LocalHub]]:
     """A callable taking LocalHub's keyword arguments; every hub is stopped at teardown."""
+    from ._hub import LocalHub
+
     hubs: list[LocalHub] = []
 
     def make(**kwargs: Any) -> LocalHub:

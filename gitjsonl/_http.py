@@ -392,7 +392,11 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
             ) from exc
         response._content = b"".join(chunks)
         response._content_consumed = True
-        response.raw.release_conn()
+        # The connection goes back to the pool. A stand-in response (vcrpy's before 9) has no
+        # pool to give it back to, and no release_conn.
+        release = getattr(response.raw, "release_conn", None)
+        if release is not None:
+            release()
         if response.encoding is None:
             response.encoding = "utf-8"  # JSON is UTF-8 (RFC 8259): no guessing over 100 MB
 

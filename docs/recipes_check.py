@@ -1,7 +1,7 @@
 """Run the docs' reader recipes (pandas, polars, DuckDB, Hugging Face datasets) on a checkout.
 
 Builds a log folder the way gitjsonl lays it out (a legacy single file, segment
-files named by number, a README and a manifest that are not records), then reads
+files named by number, and a README that is not a record), then reads
 it with each library's recipe from ``docs/recipes.md``, twice: with records whose
 fields keep one type, and with one record whose ``rating`` is a string where every
 other record has a number. Prints what each reader returns or raises, which is
@@ -26,10 +26,12 @@ SEGMENT = re.compile(r"^[0-9]{8,12}\.jsonl$")
 
 def log_files(checkout: Path, path: str = "data/interactions") -> list[str]:
     """The files that hold the log, in order: the legacy file, then the segments by name."""
-    folder = checkout / path
-    legacy = checkout / f"{path}.jsonl"
+    folder, legacy = checkout / path, checkout / f"{path}.jsonl"
     segments = sorted(p for p in folder.iterdir() if p.is_file() and SEGMENT.match(p.name))
-    return [str(p) for p in ([legacy] if legacy.is_file() else []) + segments]
+    # After `gitjsonl migrate` the legacy file's records are in the segments too.
+    migrated = (folder / "_gitjsonl.json").is_file()
+    first = [legacy] if legacy.is_file() and not migrated else []
+    return [str(p) for p in first + segments]
 
 
 def make_checkout(root: Path, *, odd_record: bool) -> Path:
@@ -47,7 +49,6 @@ def make_checkout(root: Path, *, odd_record: bool) -> Path:
     for n, chunk in enumerate((records[100:200], records[200:]), start=1):
         (folder / f"{n:08d}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in chunk))
     (folder / "README.md").write_text("# not a record\n")
-    (folder / "_gitjsonl.json").write_text('{"manifest": true}\n')
     return root
 
 

@@ -16,7 +16,7 @@ from ._version import __version__
 if TYPE_CHECKING:
     from ._async import AsyncLog
     from ._checkout import read_checkout
-    from ._config import Identity
+    from ._config import Identity, LogConfig, LogOptions
     from ._doctor import Check
     from ._ephemeral import warn_if_ephemeral
     from ._exceptions import (
@@ -74,6 +74,8 @@ _HOMES: dict[str, str] = {
     "GitJsonlHandler": "._handler",
     "GithubLog": "._github_log",
     "Identity": "._config",
+    "LogConfig": "._config",
+    "LogOptions": "._config",
     "Log": "._log",
     "LogClosed": "._exceptions",
     "LogStats": "._stats",
@@ -117,6 +119,8 @@ __all__ = [
     "Identity",
     "Log",
     "LogClosed",
+    "LogConfig",
+    "LogOptions",
     "LogStats",
     "MalformedAnswer",
     "MigrationError",

@@ -205,26 +205,14 @@ def _refuse(what: str, where: Path, why: str) -> SpoolError:
 
 def _check_owned(st: os.stat_result, what: str, where: Path, *, kind: int) -> None:
     """Refuse an entry that is not of ``kind``, not ours, or writable by group or others."""
-    if stat.S_IFMT(st.st_mode) != kind:
-        raise _refuse(
-            what, where, "is not a plain " + ("folder" if kind == stat.S_IFDIR else "file")
-        )
-    if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
-        raise _refuse(what, where, f"belongs to uid {st.st_uid}, not to this process")
-    if st.st_mode & 0o022:
-        raise _refuse(what, where, f"is writable by group or others (mode {st.st_mode & 0o777:o})")
+    why = _ledger.refusal(st, folder=kind == stat.S_IFDIR)
+    if why is not None:
+        raise _refuse(what, where, why)
 
 
 def secure_directory(directory: Path) -> None:
     """Make ``directory`` (0700, and its missing parents) or check that an existing one is ours."""
-    missing: list[Path] = []
-    probe = directory
-    while not os.path.lexists(probe) and probe != probe.parent:
-        missing.append(probe)
-        probe = probe.parent
-    for folder in reversed(missing):
-        with contextlib.suppress(FileExistsError):  # another process made it first
-            os.mkdir(folder, 0o700)
+    _ledger.make_folder(directory)
     try:
         st = os.stat(directory)  # the folder the user named may be reached through a link
     except OSError as exc:

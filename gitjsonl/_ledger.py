@@ -107,9 +107,10 @@ _interrupt: contextvars.ContextVar[threading.Event | None] = contextvars.Context
 )
 
 
-#: The largest host file read: a ledger of an hour's writes is tens of kB; a bigger
-#: file is no ledger of ours (a planted 4 GB sparse file), and reads as none.
-MAX_HOST_FILE = 8 * 1024 * 1024
+#: The largest host file read: a ledger of an hour's writes is tens of kB, a turn
+#: record at most 256 kB of texts and a few folders' entries; a file past this is
+#: none of ours (a planted 4 GB sparse file), and reads as none.
+MAX_HOST_FILE = 64 * 1024 * 1024
 
 
 class LockBusy(OSError):

@@ -28,7 +28,12 @@ from gitjsonl import _ledger
 from gitjsonl._budget import budget_for, ledger_path
 from gitjsonl._github import Credentials
 from gitjsonl._pacing import Pacing
+from gitjsonl._redis import Coordinator
 from gitjsonl._turn import Link, Turn, chain_to_json
+
+from .redis_support import RedisServer, redis_server
+
+__all__ = ["redis_server"]
 
 URL = "https://api.github.com"
 TOKEN = "not-a-real-token-" + "h0st" * 5
@@ -360,3 +365,33 @@ class TestCopiedHostId:
         assert _ledger.host_id(tmp_path / "one") == first
         (tmp_path / "one").rename(tmp_path / "renamed")
         assert _ledger.host_id(tmp_path / "renamed") == first
+
+    def test_two_hosts_with_one_copied_id_share_as_two_while_redis_fails(
+        self, redis_server: RedisServer, tmp_path: Path
+    ) -> None:
+        """The issue's figure: with host-id.json copied, each host paced at the whole budget
+        while Redis was down (80 + 80); now each paces at its half (40 + 40)."""
+        pacing = Pacing(per_minute=80, per_hour=1000, minute=60.0, hour=3600.0)
+        _ledger.host_id(tmp_path / "one")
+        (tmp_path / "two").mkdir(mode=0o700)
+        shutil.copy2(tmp_path / "one" / "host-id.json", tmp_path / "two" / "host-id.json")
+        hosts = [
+            budget_for(
+                pacing,
+                Credentials(URL, TOKEN),
+                directory=tmp_path / name,
+                coordinator=Coordinator(redis_server.url),
+            )
+            for name in ("one", "two")
+        ]
+        try:
+            for _ in range(2):  # each writer counted, then each sees the other
+                for budget in hosts:
+                    budget.stats()
+            redis_server.kill()
+            for budget in hosts:
+                assert budget.delay(1) == 0.0  # the host ledger decides now
+            assert [b.paced().per_minute for b in hosts] == [40, 40]
+        finally:
+            for budget in hosts:
+                budget.release()

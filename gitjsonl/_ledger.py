@@ -220,7 +220,9 @@ def refusal(st: os.stat_result, *, folder: bool = False) -> str | None:
     another user's, or writable by group or others."""
     if stat.S_IFMT(st.st_mode) != (stat.S_IFDIR if folder else stat.S_IFREG):
         return "is not a plain " + ("folder" if folder else "file")
-    if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+    if os.name != "posix":  # pragma: no cover - Windows: ACLs, not these bits, say who may write
+        return None
+    if st.st_uid != os.geteuid():
         return f"belongs to uid {st.st_uid}, not to this process"
     if st.st_mode & 0o022:
         return f"is writable by group or others (mode {st.st_mode & 0o777:o})"

@@ -591,7 +591,7 @@ def host_budget(pacing: Pacing, credentials: Credentials, *, directory: Path) ->
         return None
     try:
         state = state_from_json(_ledger.read_locked_json(path, wait=1.0))
-    except _ledger.LockBusy:
+    except OSError:  # busy, or not ours (_ledger.NotOurs): no view of the host's budget
         return None
     now = time.time()
     return budget_stats(prune(state, now, pacing), now, pacing, shared="host")

@@ -21,6 +21,7 @@ from typing import Any, Literal, TypedDict
 import platformdirs
 
 from ._pacing import Pacing
+from ._redact import scrub_url
 from ._redis import check_coordinator_url
 from ._retry import RetryPolicy
 
@@ -255,19 +256,19 @@ def check_api_url(url: object, *, allow_insecure_http: bool = False) -> str:
     """
     if not isinstance(url, str):
         raise TypeError(f"api_url must be a string, not {type(url).__name__}")
-    parts = urllib.parse.urlsplit(url)
-    if "@" in parts.netloc:
-        shown = urllib.parse.urlunsplit(
-            (parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", "")
-        )
+    shown = scrub_url(url)  # a password holding "/#?" makes any URL parse as another
+    if "@" in url:
         raise ValueError(
             f"api_url must not hold a user name or password (give the token as token= or "
             f"$GITHUB_TOKEN): {shown!r} with its credentials hidden"
         )
     try:
+        parts = urllib.parse.urlsplit(url)
         port_ok = parts.port is None or parts.port > 0
-    except ValueError:  # a port that is not a number, or over 65535
-        port_ok = False
+    except ValueError:  # a port that is not a number, or over 65535; an unclosed "["
+        raise ValueError(
+            f"api_url must be an http(s) URL such as {DEFAULT_API_URL}, not {shown!r}"
+        ) from None
     if (
         parts.scheme not in ("http", "https")
         or not parts.hostname
@@ -277,10 +278,10 @@ def check_api_url(url: object, *, allow_insecure_http: bool = False) -> str:
         or _CONTROL.search(url)
         or url != url.strip()
     ):
-        raise ValueError(f"api_url must be an http(s) URL such as {DEFAULT_API_URL}, not {url!r}")
+        raise ValueError(f"api_url must be an http(s) URL such as {DEFAULT_API_URL}, not {shown!r}")
     if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
         raise ValueError(
-            f"api_url {url!r} is http://: the token would cross the network in clear text. "
+            f"api_url {shown!r} is http://: the token would cross the network in clear text. "
             "Use https://, or pass allow_insecure_http=True (command line: "
             "--allow-insecure-http) if the network on the way is yours"
         )

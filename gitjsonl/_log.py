@@ -336,6 +336,7 @@ class Log:
             config.repo,
             config.path,
             config.branch,
+            api_url=config.api_url,
             fsync=config.spool_fsync,
             max_batch_bytes=config.max_batch_bytes,
         )

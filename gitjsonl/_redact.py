@@ -11,6 +11,12 @@ anything shaped like a credential: GitHub's token prefixes (``ghp_``,
 
 ``server_text`` also cuts what a server said to a bounded length: a 2 MB error
 page is not an exception message.
+
+``scrub_url`` is how any URL a user gave (``api_url``, a coordinator's
+``redis://``) reaches a message, a ``repr`` or a log line: without its user
+information, without the values of credential-like query parameters, whether
+or not the URL parses (a password holding ``/``, ``#`` or ``?`` makes a URL
+parse as something else, and that is exactly when it gets quoted in an error).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from __future__ import annotations
 import re
 import threading
 
-__all__ = ["SERVER_TEXT_LIMIT", "redact", "remember_secret", "server_text"]
+__all__ = ["SERVER_TEXT_LIMIT", "redact", "remember_secret", "scrub_url", "server_text"]
 
 #: The most of a server's text (a message, a Location) kept in an error.
 SERVER_TEXT_LIMIT = 500
@@ -89,3 +95,41 @@ def server_text(value: object, limit: int = SERVER_TEXT_LIMIT) -> str:
     if total > limit or len(text) > limit:
         return f"{text[:limit]}... ({total:,} characters in all)"
     return text
+
+
+#: What stands for the user information or a credential's value in a scrubbed URL.
+HIDDEN = "***"
+
+#: Query parameters whose value is a credential (redis-py takes ``?password=``).
+_SECRET_PARAMS = (
+    "password|passwd|pwd|pass|token|access_token|refresh_token|id_token|auth|"
+    "authorization|key|api_key|apikey|secret|client_secret|sig|signature|credential|credentials"
+)
+# A secret value runs to the next ``&name=`` (or the end): a ``#`` or a ``&`` in a
+# password stays hidden with it.
+_SECRET_QUERY = re.compile(
+    rf"(?i)(^|[?&;#])((?:{_SECRET_PARAMS})=).*?(?=[&;][A-Za-z0-9_.-]+=|$)", re.S
+)
+_SCHEME = re.compile(r"\A[A-Za-z][A-Za-z0-9+.-]*://")
+_URL_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def scrub_url(url: object, limit: int = SERVER_TEXT_LIMIT) -> str:
+    """``url`` as it may be shown: no user information, no credential in its query, one line.
+
+    Never raises and never parses: everything before the last ``@`` of the part
+    after the scheme is user information (a password may hold any of
+    ``/?#@``; hiding a little too much is the safe way to be wrong), and a
+    ``password=``/``token=``/``key=``... value is hidden up to the next
+    parameter. Tokens this process knows are removed too (``redact``).
+    """
+    text = url if isinstance(url, str) else repr(url)
+    text = _URL_CONTROL.sub("?", text[: limit * 8])
+    scheme = _SCHEME.match(text)
+    head = scheme.group(0) if scheme else ""
+    rest = text[len(head) :]
+    if "@" in rest:
+        rest = f"{HIDDEN}@{rest.rpartition('@')[2]}"
+    rest = _SECRET_QUERY.sub(lambda m: f"{m.group(1)}{m.group(2)}{HIDDEN}", rest)
+    shown = redact(head + rest)
+    return shown if len(shown) <= limit else f"{shown[:limit]}..."

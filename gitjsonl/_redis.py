@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _ledger
 from ._pacing import BudgetState, inherit
+from ._redact import remember_secret, scrub_url, server_text
 
 if TYPE_CHECKING:
     import redis
@@ -61,7 +62,6 @@ __all__ = [
     "check_coordinator_url",
     "coordinator_for",
     "host_share",
-    "redacted",
     "split_prefix",
 ]
 
@@ -173,27 +173,14 @@ def check_coordinator_url(url: object) -> str:
         parts = urllib.parse.urlsplit(url)
         parts.port  # noqa: B018 - a port that is not a number raises here
     except ValueError as exc:
-        raise ValueError(f"coordinator is not a URL: {redacted(url)}") from exc
+        raise ValueError(f"coordinator is not a URL: {scrub_url(url)}") from exc
     if parts.scheme not in ("redis", "rediss") or not parts.hostname:
         raise ValueError(
-            f"coordinator must be a redis:// or rediss:// URL with a host, not {redacted(url)}"
+            f"coordinator must be a redis:// or rediss:// URL with a host, not {scrub_url(url)}"
         )
     if any(ord(c) < 0x20 for c in url):
         raise ValueError("coordinator must not hold control characters")
     return url
-
-
-def redacted(url: str) -> str:
-    """``url`` without its password: for messages."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = parts.netloc.rsplit("@", 1)[1]
-        user = f"{parts.username}:" if parts.username else ":"
-        return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}***@{netloc}"))
-    except ValueError:
-        return "<a URL that does not parse>"
 
 
 def split_prefix(url: str) -> tuple[str, str]:
@@ -216,6 +203,7 @@ class Coordinator:
 
     def __init__(self, url: str) -> None:
         self.url, self.prefix = split_prefix(check_coordinator_url(url))
+        _remember_password(self.url)
         # redis-py is imported now, not at the first connection: that may come at
         # interpreter exit (the last flush), when its thread pool's import would fail.
         with contextlib.suppress(ImportError):
@@ -278,7 +266,7 @@ class Coordinator:
             raise
         except Exception as exc:  # redis.RedisError, OSError, a malformed answer
             self._failed(_describe(exc))
-            raise CoordinatorDown(str(exc)) from exc
+            raise CoordinatorDown(_describe(exc)) from exc
         if self._down:
             with self._lock:
                 if self._down:
@@ -286,7 +274,7 @@ class Coordinator:
                     logger.info(
                         "gitjsonl: the coordinator %s answers again; budget and turns are "
                         "shared through it again",
-                        redacted(self.url),
+                        scrub_url(self.url),
                     )
         return answer
 
@@ -299,7 +287,7 @@ class Coordinator:
         logger.warning(
             "gitjsonl: the coordinator %s failed (%s); the budget and turns are shared on "
             "this host only until it answers again (tried every %.0f s; no record is lost)",
-            redacted(self.url),
+            scrub_url(self.url),
             why,
             RETRY_EVERY,
         )
@@ -318,8 +306,8 @@ class Coordinator:
                 client.zcount(self.key("writers", key), float(now[0]) - WRITER_SEEN, "+inf")
             )
         except Exception as exc:
-            return CoordinatorInfo(redacted(self.url), False, _describe(exc), None, 0)
-        return CoordinatorInfo(redacted(self.url), True, version, rtt, writers)
+            return CoordinatorInfo(scrub_url(self.url), False, _describe(exc), None, 0)
+        return CoordinatorInfo(scrub_url(self.url), True, version, rtt, writers)
 
     def close(self) -> None:
         client, self._client = self._client, None
@@ -329,7 +317,16 @@ class Coordinator:
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    """An error of redis-py's, as it may be shown (its text may quote the URL or password)."""
+    return server_text(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+
+
+def _remember_password(url: str) -> None:
+    """Have every message drop this URL's password verbatim, wherever it ends up quoted."""
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    for secret in [parts.password, *(v for k, v in query if k.lower() == "password")]:
+        remember_secret(secret)
 
 
 @dataclass(frozen=True, slots=True)

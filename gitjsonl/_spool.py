@@ -52,12 +52,16 @@ before and the next adopter carries on. Nothing is copied between files, so
 nothing can be committed twice.
 
 Names: ``<readable prefix>.<32 hex digits of SHA-256 over an unambiguous
-encoding of (repository, path, branch)>``; the file's ``I`` entry records that
-identity and a spool of another log is refused (``SpoolError``). A ``Log`` on
-the default branch also adopts the slots written under the other spelling of
-its branch (``branch=None`` and ``branch="main"`` name one log), and spools of
-the previous version (``<name>.<crc32>.spool``, no identity entry) are
-recovered under their old name.
+encoding of (server, repository, path, branch)>``, the server being the API
+URL normalised (``spool_server``: two localhubs, or github.com and a GitHub
+Enterprise, are two servers); the file's ``I`` entry records that identity and
+a spool of another log or server is refused (``SpoolError``), claimed or
+adopted. A ``Log`` on the default branch also adopts the slots written under
+the other spelling of its branch (``branch=None`` and ``branch="main"`` name
+one log). Spools of earlier versions name no server (``<name>.<crc32>.spool``
+without an identity entry; ``<prefix>.<hash of (repository, path, branch)>.<k>.spool``):
+only a ``Log`` on GitHub's own API (``SERVERLESS_SERVER``) recovers them, under
+their old names; a ``Log`` on any other server leaves them, with a WARNING.
 
 Files: folders are created ``0700``, files ``0600`` (``O_EXCL`` where new), all
 opened with ``O_NOFOLLOW``; an existing folder or file that is not ours, not
@@ -85,8 +89,11 @@ from typing import Protocol
 
 from . import _ledger
 from ._batch import Batch, find_landed, new_batch_id
+from ._config import DEFAULT_API_URL
 from ._exceptions import EmptyRepository, GitJsonlError, NotFound, SpoolError, SpoolLocked
+from ._http import Origin
 from ._queue import PendingQueue
+from ._redact import server_text
 
 __all__ = [
     "Recovery",
@@ -99,6 +106,9 @@ __all__ = [
     "spool_identity",
     "spool_name",
     "spool_name_v1",
+    "spool_name_v2",
+    "spool_server",
+    "takes_serverless",
 ]
 
 logger = logging.getLogger("gitjsonl.spool")
@@ -113,29 +123,63 @@ ADOPT_INTERVAL = 5.0
 ADOPT_BACKOFF = 5.0
 ADOPT_BACKOFF_MAX = 300.0
 
+#: The one server whose Logs recover spools that name none (written by earlier versions).
+SERVERLESS_SERVER = DEFAULT_API_URL
+
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _PREFIX_CHARS = 80
 
 
-def spool_identity(repo: str, path: str, branch: str | None) -> bytes:
-    """Whose a spool is, unambiguously: the JSON of (repository, path, branch).
+def spool_server(api_url: str) -> str:
+    """The server a spool belongs to: ``api_url`` normalised (scheme and host without case,
+    the port always written, the API's path without its trailing ``/``)."""
+    origin = Origin.of(api_url)
+    return f"{origin.scheme}://{origin.host}:{origin.port}{origin.prefix}"
+
+
+def spool_identity(
+    repo: str, path: str, branch: str | None, api_url: str | None = DEFAULT_API_URL
+) -> bytes:
+    """Whose a spool is, unambiguously: the JSON of (server, repository, path, branch).
 
     A repository's name is compared as GitHub does, without case; ``None`` is
-    the repository's default branch, whatever its name.
+    the repository's default branch, whatever its name. ``api_url=None`` gives
+    the identity the previous version wrote (no server), to recognise its files.
     """
     triple = [repo.strip("/").lower(), path.strip("/"), branch]
-    return json.dumps(triple, ensure_ascii=True, separators=(",", ":")).encode()
+    whose = triple if api_url is None else [spool_server(api_url), *triple]
+    return json.dumps(whose, ensure_ascii=True, separators=(",", ":")).encode()
 
 
-def spool_name(repo: str, path: str, branch: str | None = None) -> str:
+def spool_name(
+    repo: str, path: str, branch: str | None = None, api_url: str = DEFAULT_API_URL
+) -> str:
     """The spool's base name for one log: a readable prefix, then a hash that cannot collide.
 
-    The prefix only helps a person find the file; the 128-bit SHA-256 prefix
-    of ``spool_identity`` is what tells two logs apart.
+    The prefix (the server's host, the repository, path and branch) only helps
+    a person find the file; the 128-bit SHA-256 prefix of ``spool_identity``,
+    the server included, is what tells two logs apart.
     """
-    text = _readable([repo, path, *([branch] if branch else [])])
-    digest = hashlib.sha256(spool_identity(repo, path, branch)).hexdigest()[:32]
+    text = _readable([Origin.of(api_url).host, repo, path, *([branch] if branch else [])])
+    digest = hashlib.sha256(spool_identity(repo, path, branch, api_url)).hexdigest()[:32]
     return f"{text[:_PREFIX_CHARS]}.{digest}"
+
+
+def spool_name_v2(repo: str, path: str, branch: str | None = None) -> str:
+    """The name the previous version gave a log's spool slots, without the server (read only)."""
+    text = _readable([repo, path, *([branch] if branch else [])])
+    digest = hashlib.sha256(spool_identity(repo, path, branch, None)).hexdigest()[:32]
+    return f"{text[:_PREFIX_CHARS]}.{digest}"
+
+
+def takes_serverless(api_url: str) -> bool:
+    """Whether a Log on ``api_url`` recovers spools that name no server (previous versions).
+
+    Only one on GitHub's own API: such a file cannot say which server its
+    records were meant for, and github.com is where a log is unless told
+    otherwise. A Log on any other server leaves them alone (with a WARNING).
+    """
+    return spool_server(api_url) == spool_server(SERVERLESS_SERVER)
 
 
 def _readable(parts: list[str]) -> str:
@@ -143,7 +187,7 @@ def _readable(parts: list[str]) -> str:
 
 
 def spool_name_v1(repo: str, path: str, branch: str | None = None) -> str:
-    """The name the previous version gave a log's spool (read at upgrade, never written anew)."""
+    """The name the first versions gave a log's spool (read at upgrade, never written anew)."""
     parts = [repo.strip("/"), path.strip("/")]
     if branch:
         parts.append(branch)
@@ -161,26 +205,14 @@ def _refuse(what: str, where: Path, why: str) -> SpoolError:
 
 def _check_owned(st: os.stat_result, what: str, where: Path, *, kind: int) -> None:
     """Refuse an entry that is not of ``kind``, not ours, or writable by group or others."""
-    if stat.S_IFMT(st.st_mode) != kind:
-        raise _refuse(
-            what, where, "is not a plain " + ("folder" if kind == stat.S_IFDIR else "file")
-        )
-    if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
-        raise _refuse(what, where, f"belongs to uid {st.st_uid}, not to this process")
-    if st.st_mode & 0o022:
-        raise _refuse(what, where, f"is writable by group or others (mode {st.st_mode & 0o777:o})")
+    why = _ledger.refusal(st, folder=kind == stat.S_IFDIR)
+    if why is not None:
+        raise _refuse(what, where, why)
 
 
 def secure_directory(directory: Path) -> None:
     """Make ``directory`` (0700, and its missing parents) or check that an existing one is ours."""
-    missing: list[Path] = []
-    probe = directory
-    while not os.path.lexists(probe) and probe != probe.parent:
-        missing.append(probe)
-        probe = probe.parent
-    for folder in reversed(missing):
-        with contextlib.suppress(FileExistsError):  # another process made it first
-            os.mkdir(folder, 0o700)
+    _ledger.make_folder(directory)
     try:
         st = os.stat(directory)  # the folder the user named may be reached through a link
     except OSError as exc:
@@ -346,6 +378,9 @@ class Spool:
     caller), ``batch_formed`` before a batch's first request and
     ``batch_committed`` once its commit has landed; ``recover()`` tells it what
     the previous process left.
+
+    A file whose ``I`` entry is neither ``identity`` nor one of ``accepts``
+    (``None``: a file without one) is refused; the rewritten file says ``identity``.
     """
 
     def __init__(
@@ -356,6 +391,7 @@ class Spool:
         fsync: bool = False,
         compact_bytes: int = COMPACT_BYTES,
         identity: bytes | None = None,
+        accepts: tuple[bytes | None, ...] = (None,),
     ) -> None:
         if os.name != "posix":  # pragma: no cover - Windows
             # Locking is portable; the spool's checks of its files (owner, mode) and its
@@ -381,12 +417,14 @@ class Spool:
             os.close(self._lock_fd)
             raise
         try:
-            self._recovery = parse_spool(self._read_existing(), str(self.path))
+            existing = self._read_existing()
+            self._recovery = parse_spool(existing, str(self.path))
             found = self._recovery.identity
-            if identity is not None and found is not None and found != identity:
+            if existing and identity is not None and found != identity and found not in accepts:
+                whose = "no log" if found is None else found.decode(errors="replace")
                 raise SpoolError(
-                    f"spool {self.path} belongs to another log "
-                    f"({found.decode(errors='replace')}, not {identity.decode()}); "
+                    f"spool {self.path} belongs to another log or server "
+                    f"({server_text(whose, 300)}, not {identity.decode()}); "
                     "refusing to recover it"
                 )
             self._last_commit = self._recovery.last_commit
@@ -712,14 +750,22 @@ class SlotSpool(Spool):
         *,
         identity: bytes,
         log: tuple[str, str, str | None],
+        api_url: str,
         fsync: bool,
         max_batch_bytes: int,
         compact_bytes: int = COMPACT_BYTES,
+        accepts: tuple[bytes | None, ...] = (),
     ) -> None:
         super().__init__(
-            directory, name, fsync=fsync, compact_bytes=compact_bytes, identity=identity
+            directory,
+            name,
+            fsync=fsync,
+            compact_bytes=compact_bytes,
+            identity=identity,
+            accepts=accepts,
         )
         self._log = log
+        self._api_url = api_url
         self._max_batch_bytes = max_batch_bytes
         self._adopted: _Adopted | None = None
         self._routes: dict[str, Spool] = {}  # batch id -> the adopted file that formed it
@@ -820,9 +866,11 @@ class SlotSpool(Spool):
 
     def _claim_dead_slot(self, committer: _Committer, history: _History) -> _Adopted | None:
         """Lock the first slot of this log that a dead process left records in, if any."""
-        for name, identity in self._adoptable(committer, history):
+        for name, identity, accepts in self._adoptable(committer, history):
             try:
-                spool = Spool(self.directory, name, fsync=self._fsync, identity=identity)
+                spool = Spool(
+                    self.directory, name, fsync=self._fsync, identity=identity, accepts=accepts
+                )
             except SpoolLocked:
                 continue  # a live process's
             except SpoolError as exc:
@@ -845,40 +893,57 @@ class SlotSpool(Spool):
 
     def _adoptable(
         self, committer: _Committer, history: _History
-    ) -> list[tuple[str, bytes | None]]:
-        """Slots of this log (and of its other branch spelling) that hold a spool file, not ours."""
+    ) -> list[tuple[str, bytes, tuple[bytes | None, ...]]]:
+        """Slots of this log (and of its other branch spelling) that hold a spool file, not ours:
+        (name, identity, the other identities its file may say)."""
         try:
             present = set(os.listdir(self.directory))
         except OSError as exc:
             logger.warning("gitjsonl: cannot list spool folder %s: %s", self.directory, exc)
             return []
         repo, path, _ = self._log
-        found: list[tuple[str, bytes | None]] = []
+        found: list[tuple[str, bytes, tuple[bytes | None, ...]]] = []
         for spelling in self._spellings(present, committer, history):
-            identity = spool_identity(repo, path, spelling)
-            found += [
-                (name, identity) for name in _slot_files(present, spool_name(repo, path, spelling))
-            ]
-            legacy = spool_name_v1(repo, path, spelling)
-            if f"{legacy}.spool" in present:
-                found.append((legacy, None))
-        return [(name, identity) for name, identity in found if name != self.name]
+            identity = spool_identity(repo, path, spelling, self._api_url)
+            own = spool_name(repo, path, spelling, self._api_url)
+            found += [(name, identity, ()) for name in _slot_files(present, own)]
+            if takes_serverless(self._api_url):
+                serverless = (None, spool_identity(repo, path, spelling, None))
+                v2 = _slot_files(present, spool_name_v2(repo, path, spelling))
+                found += [(name, identity, serverless) for name in v2]
+                legacy = spool_name_v1(repo, path, spelling)
+                if f"{legacy}.spool" in present:
+                    found.append((legacy, identity, serverless))
+        return [entry for entry in found if entry[0] != self.name]
 
     def _spellings(
         self, present: set[str], committer: _Committer, history: _History
     ) -> list[str | None]:
         """Our branch argument, and the other one naming the same branch if files use it."""
         repo, path, branch = self._log
-        own = (spool_name(repo, path, branch), spool_name_v1(repo, path, branch))
+        api_url = self._api_url
+        host = Origin.of(api_url).host
+        own = (
+            spool_name(repo, path, branch, api_url),
+            spool_name_v2(repo, path, branch),
+            spool_name_v1(repo, path, branch),
+        )
         if branch is None:
             # Spools of this log under a branch's name start like ours: only
             # then is it worth asking which branch is the default.
-            start = _readable([repo, path])[:_PREFIX_CHARS]
-            others = [e for e in present if e.startswith(start) and not e.startswith(own)]
+            starts = (
+                _readable([host, repo, path])[:_PREFIX_CHARS],
+                _readable([repo, path])[:_PREFIX_CHARS],
+            )
+            others = [e for e in present if e.startswith(starts) and not e.startswith(own)]
             if not any(e.endswith(".spool") for e in others):
                 return [branch]
             return [branch, committer.branch]  # resolved as the first commit resolves it
-        names = (spool_name(repo, path, None), spool_name_v1(repo, path, None))
+        names = (
+            spool_name(repo, path, None, api_url),
+            spool_name_v2(repo, path, None),
+            spool_name_v1(repo, path, None),
+        )
         if not any(entry.startswith(names) for entry in present):
             return [branch]
         if self._default_branch is None:
@@ -899,33 +964,66 @@ def open_slot(
     path: str,
     branch: str | None,
     *,
+    api_url: str = DEFAULT_API_URL,
     fsync: bool = False,
     max_batch_bytes: int,
 ) -> SlotSpool:
-    """Claim the first free slot of this log in ``directory``; its records are recovered.
+    """Claim the first free slot of this log on this server in ``directory``; its records are
+    recovered.
 
-    A spool of the previous version under this log's old name is claimed first
-    when it is free, so an upgrade recovers it like any restart.
+    A spool of the first version under this log's old name is claimed first
+    when it is free (by a Log on GitHub's own API only, ``takes_serverless``),
+    so an upgrade recovers it like any restart; the slots of the previous
+    version are adopted (``SlotSpool.adopt_step``).
     """
     folder = Path(directory)
-    identity = spool_identity(repo, path, branch)
-    name = spool_name(repo, path, branch)
+    identity = spool_identity(repo, path, branch, api_url)
+    name = spool_name(repo, path, branch, api_url)
     legacy = spool_name_v1(repo, path, branch)
-    names = [f"{name}.{k}" for k in range(MAX_SLOTS)]
-    if os.path.lexists(folder / f"{legacy}.spool"):
-        names.insert(0, legacy)
-    for slot in names:
+    slots: list[tuple[str, tuple[bytes | None, ...]]] = [
+        (f"{name}.{k}", ()) for k in range(MAX_SLOTS)
+    ]
+    if takes_serverless(api_url):
+        if os.path.lexists(folder / f"{legacy}.spool"):
+            slots.insert(0, (legacy, (None, spool_identity(repo, path, branch, None))))
+    else:
+        _warn_serverless(folder, repo, path, branch, api_url)
+    for slot, accepts in slots:
         try:
             return SlotSpool(
                 folder,
                 slot,
                 identity=identity,
                 log=(repo, path, branch),
+                api_url=api_url,
                 fsync=fsync,
                 max_batch_bytes=max_batch_bytes,
+                accepts=accepts,
             )
         except SpoolLocked:
             continue
     raise SpoolLocked(
         f"all {MAX_SLOTS} spool slots of {repo}:{path} in {folder} are in use by live Logs"
     )
+
+
+def _warn_serverless(folder: Path, repo: str, path: str, branch: str | None, api_url: str) -> None:
+    """One WARNING when spools of an earlier version (no server in them) of this log's name are
+    here: a Log on another server than GitHub's own never takes them."""
+    try:
+        present = set(os.listdir(folder))
+    except OSError:
+        return  # the folder's own checks say why, next
+    found = _slot_files(present, spool_name_v2(repo, path, branch))
+    if f"{spool_name_v1(repo, path, branch)}.spool" in present:
+        found.append(spool_name_v1(repo, path, branch))
+    if found:
+        logger.warning(
+            "gitjsonl: %d spool file(s) of an earlier gitjsonl in %s (%s) name no server; "
+            "they are recovered only by a Log on %s, never by this one on %s (left as they are)",
+            len(found),
+            folder,
+            ", ".join(f"{n}.spool" for n in found[:3]),
+            SERVERLESS_SERVER,
+            spool_server(api_url),
+        )

@@ -193,7 +193,7 @@ class Taken:
 class _FileHeld:
     """The host's turn file, open and locked: the record as read, and the one to write."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: _ledger.HostFile) -> None:
         self._fd = fd
         self.record = _ledger.read_json(fd)
 
@@ -310,7 +310,7 @@ class Turn:
             yield None if fd is None else _FileHeld(fd)
 
     @contextlib.contextmanager
-    def _host_turn(self, wait: float) -> Iterator[int | None]:
+    def _host_turn(self, wait: float) -> Iterator[_ledger.HostFile | None]:
         with contextlib.ExitStack() as stack:
             fd = None
             if self._file is not None:

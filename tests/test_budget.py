@@ -101,7 +101,9 @@ class TestLedgerStore:
     def test_file_holds_no_token_and_is_private(self, tmp_path: Path) -> None:
         """The ledger is named by a hash, holds times and counts only; only its owner reads it."""
         spend_on_host(tmp_path / "cache", 4)
-        (path,) = (tmp_path / "cache").iterdir()
+        path, lock = sorted((tmp_path / "cache").iterdir())
+        assert lock.name == path.name.replace(".json", ".lock")
+        assert stat.S_IMODE(lock.stat().st_mode) == 0o600
         assert TOKEN not in path.name
         assert TOKEN not in path.read_text()
         assert "s3cret" not in path.read_text()
@@ -343,13 +345,13 @@ class TestTurn:
     ) -> None:
         """Past the wait, a writer goes anyway (the fast-forward check still guards the branch)."""
         path = tmp_path / "turn.json"
-        with locked(path) as fd:
-            assert fd is not None
-            write_json(fd, chain_to_json((link("b", "a"),)))
+        with locked(path) as held:
+            assert held is not None
+            write_json(held, chain_to_json((link("b", "a"),)))
             with Turn(path).take(wait=0.05) as taken:
                 assert taken.chain == ()
                 taken.add(link("c", "b"), b"")
-            assert read_json(fd) == chain_to_json((link("b", "a"),))
+            assert read_json(held) == chain_to_json((link("b", "a"),))
 
     def test_branch_turns_share_one_turn_per_branch(self, tmp_path: Path) -> None:
         """Writers on one token, repository and branch get one turn; another branch another."""
@@ -364,8 +366,9 @@ class TestTurn:
         with a.get("main").take() as taken:
             taken.add(link("b", "a"), b"")
         a.release()
-        (path,) = tmp_path.iterdir()
+        path, lock = sorted(tmp_path.iterdir())
         assert path.name.startswith("turn-")
+        assert lock.name == path.name.replace(".json", ".lock")
         assert "o/r" not in path.read_text()
 
 
@@ -373,11 +376,11 @@ class TestForkedChild:
     def test_child_does_not_hold_a_lock_its_parent_held_at_fork(self, tmp_path: Path) -> None:
         """A lock a parent thread holds when another forks is the parent's alone."""
         path = tmp_path / "turn.json"
-        with locked(path) as fd:
-            assert fd is not None
+        with locked(path) as held:
+            assert held is not None
             pid = fork()
             if pid == 0:  # the child: its copy of the descriptor is closed at once
-                os._exit(0 if _closed(fd) else 1)
+                os._exit(0 if _closed(held.fd) else 1)
             _, status = os.waitpid(pid, 0)
         assert status == 0
         with locked(path, wait=1.0) as fd:

@@ -20,13 +20,13 @@ from gitjsonl._budget import budget_for
 from gitjsonl._exceptions import RateLimited
 from gitjsonl._github import Credentials
 from gitjsonl._pacing import share_of
+from gitjsonl._redact import scrub_url
 from gitjsonl._redis import (
     Coordinator,
     CoordinatorDown,
     RedisTurns,
     check_coordinator_url,
     host_share,
-    redacted,
     split_prefix,
 )
 from gitjsonl._turn import BranchTurns, Link
@@ -64,9 +64,9 @@ class TestUrls:
                 check_coordinator_url(bad)
 
     def test_the_password_is_never_shown(self) -> None:
-        """redacted() replaces the password of a URL by ***, and a refused URL's message too."""
-        assert redacted("redis://user:s3cret@h:1/0") == "redis://user:***@h:1/0"
-        assert redacted("rediss://:s3cret@h/0") == "rediss://:***@h/0"
+        """scrub_url() hides a URL's user information, and a refused URL's message does too."""
+        assert scrub_url("redis://user:s3cret@h:1/0") == "redis://***@h:1/0"
+        assert scrub_url("rediss://:s3cret@h/0") == "rediss://***@h/0"
         with pytest.raises(ValueError, match="coordinator") as caught:
             check_coordinator_url("http://:s3cret@h")
         assert "s3cret" not in str(caught.value)

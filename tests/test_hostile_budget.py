@@ -168,7 +168,9 @@ def stopped_holder(path: Path) -> Iterator[None]:
     """A process that took the lock of ``path`` and was then stopped (SIGSTOP)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     child = subprocess.Popen(
-        [sys.executable, "-c", HOLD_AND_STOP, str(path)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLD_AND_STOP, str(_ledger.lock_path(path))],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert child.stdout is not None

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+import gitjsonl._spool
 from gitjsonl._batch import Batch
 from gitjsonl._exceptions import SpoolError, SpoolLocked
 from gitjsonl._spool import (
@@ -27,6 +28,8 @@ from gitjsonl._spool import (
     spool_identity,
     spool_name,
     spool_name_v1,
+    spool_name_v2,
+    spool_server,
 )
 
 from .helpers import committed_records
@@ -389,7 +392,8 @@ class TestSlots:
         """A dead slot's formed batch that is on the branch is settled, not sent again."""
         name = f"{spool_name('o/r', 'data/interactions')}.1"
         branch = FakeBranch()
-        with Spool(tmp_path, name) as dead:
+        identity = spool_identity("o/r", "data/interactions", None)
+        with Spool(tmp_path, name, identity=identity) as dead:
             fill(dead, 1, 4)
             landed = batch("b1", 1, 2)
             dead.batch_formed(landed)
@@ -492,6 +496,135 @@ class TestSlots:
             adopt_all(spool, branch)
         assert branch.lines() == []
         assert "another log" in caplog.text
+
+
+GHE = "https://ghe.example.com/api/v3"
+
+
+def slot_on(tmp_path: Path, api_url: str) -> SlotSpool:
+    return open_slot(
+        tmp_path, "o/r", "data/interactions", None, api_url=api_url, max_batch_bytes=100
+    )
+
+
+def dead_slot_on(tmp_path: Path, api_url: str, first: int, last: int) -> Path:
+    """A slot a killed process on ``api_url`` left: records first..last, nothing committed."""
+    name = f"{spool_name('o/r', 'data/interactions', None, api_url)}.0"
+    identity = spool_identity("o/r", "data/interactions", None, api_url)
+    with Spool(tmp_path, name, identity=identity) as spool:
+        fill(spool, first, last)
+    return tmp_path / f"{name}.spool"
+
+
+def serverless_spool(tmp_path: Path, version: int) -> Path:
+    """A spool an earlier version left, holding records 1..2: no server in its name or file."""
+    if version == 1:
+        name, identity = spool_name_v1("o/r", "data/interactions"), None
+    else:
+        name = f"{spool_name_v2('o/r', 'data/interactions')}.0"
+        identity = spool_identity("o/r", "data/interactions", None, None)
+    with Spool(tmp_path, name, identity=identity) as old:
+        fill(old, 1, 2)
+    return tmp_path / f"{name}.spool"
+
+
+class TestServers:
+    @pytest.mark.parametrize(
+        ("one", "other"),
+        [
+            ("https://api.github.com", "https://API.GitHub.com:443/"),
+            ("http://127.0.0.1:8080/api/v3/", "HTTP://127.0.0.1:8080/api/v3"),
+        ],
+    )
+    def test_spellings_of_one_server_name_one_spool(self, one: str, other: str) -> None:
+        """Case, a default port and a trailing slash do not make another server."""
+        assert spool_server(one) == spool_server(other)
+        assert spool_name("o/r", "p", None, one) == spool_name("o/r", "p", None, other)
+
+    @pytest.mark.parametrize(
+        "other",
+        [
+            GHE,
+            "https://ghe.example.com",  # same host, another API path
+            "http://127.0.0.1:8001",  # two localhubs
+            "https://api.github.com:8443",
+        ],
+    )
+    def test_each_server_has_its_own_name_and_identity(self, other: str) -> None:
+        """The same repository, path and branch on another server is another spool."""
+        base = "http://127.0.0.1:8000" if other.startswith("http:") else "https://api.github.com"
+        assert spool_name("o/r", "p", None, base) != spool_name("o/r", "p", None, other)
+        assert spool_identity("o/r", "p", None, base) != spool_identity("o/r", "p", None, other)
+
+    def test_the_name_shows_the_server(self) -> None:
+        """A person listing the folder sees which server each spool is for."""
+        assert spool_name("o/r", "data", None, GHE).startswith("ghe.example.com__o__r__data.")
+
+    def test_a_dead_slot_of_another_server_is_never_adopted(self, tmp_path: Path) -> None:
+        """A Log on one server leaves the records another server's dead Log spooled alone."""
+        left = dead_slot_on(tmp_path, "https://api.github.com", 1, 3)
+        branch = FakeBranch()
+        with slot_on(tmp_path, GHE) as spool:
+            assert spool.recover().lines == ()
+            adopt_all(spool, branch)
+        assert branch.lines() == []
+        assert parse_spool(left.read_bytes()).lines == tuple(line(i) for i in range(1, 4))
+        with slot_on(tmp_path, "https://api.github.com") as spool:
+            assert spool.recover().lines == tuple(line(i) for i in range(1, 4))
+
+    def test_a_file_of_another_server_under_this_ones_name_is_refused(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A spool file copied or renamed from another server's is refused, claimed or adopted."""
+        for k in (0, 1):
+            name = f"{spool_name('o/r', 'data/interactions', None, GHE)}.{k}"
+            foreign = spool_identity("o/r", "data/interactions", None, "https://api.github.com")
+            with Spool(tmp_path, name, identity=foreign) as spool:
+                fill(spool, 1, 2)
+        with pytest.raises(SpoolError, match="another log or server"):
+            slot_on(tmp_path, GHE)
+        (tmp_path / f"{spool_name('o/r', 'data/interactions', None, GHE)}.0.spool").unlink()
+        branch = FakeBranch()
+        with caplog.at_level(logging.ERROR, logger="gitjsonl"), slot_on(tmp_path, GHE) as spool:
+            adopt_all(spool, branch)
+        assert branch.lines() == []
+        assert "another log or server" in caplog.text
+
+    def test_a_serverless_file_under_a_servers_name_is_refused(self, tmp_path: Path) -> None:
+        """A file without an identity entry under a server's name is refused (none writes one)."""
+        name = f"{spool_name('o/r', 'data/interactions', None, GHE)}.0"
+        with Spool(tmp_path, name) as spool:
+            fill(spool, 1, 2)
+        with pytest.raises(SpoolError, match="no log"):
+            slot_on(tmp_path, GHE)
+
+    @pytest.mark.parametrize("version", [1, 2])
+    def test_an_earlier_versions_spool_is_recovered_on_githubs_own_api(
+        self, tmp_path: Path, version: int
+    ) -> None:
+        """A spool that names no server is taken by a Log on https://api.github.com."""
+        serverless_spool(tmp_path, version)
+        branch = FakeBranch()
+        with slot_on(tmp_path, "https://api.github.com") as spool:
+            recovered = list(spool.recover().lines)
+            adopt_all(spool, branch)
+        assert recovered + branch.lines() == [line(1), line(2)]
+
+    @pytest.mark.parametrize("version", [1, 2])
+    def test_an_earlier_versions_spool_is_left_by_another_server_with_a_warning(
+        self, tmp_path: Path, version: int, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A Log on another server never takes a spool that names none; it says so once."""
+        left = serverless_spool(tmp_path, version)
+        before = left.read_bytes()
+        branch = FakeBranch()
+        with caplog.at_level(logging.WARNING, logger="gitjsonl"), slot_on(tmp_path, GHE) as spool:
+            assert spool.recover().lines == ()
+            adopt_all(spool, branch)
+        assert branch.lines() == []
+        assert left.read_bytes() == before
+        (warning,) = [r for r in caplog.records if "name no server" in r.getMessage()]
+        assert left.name in warning.getMessage()
 
 
 def mode(path: Path) -> int:
@@ -635,7 +768,7 @@ class TestKillAndRestart:
         hub.fsck("owner/repo")
 
     def test_batch_that_landed_before_the_crash_is_not_committed_again(
-        self, localhub_factory: object, tmp_path: Path
+        self, localhub_factory: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """A batch whose ref update landed but was never marked in the spool is not sent twice.
 
@@ -657,7 +790,9 @@ class TestKillAndRestart:
         assert landed_id is not None
         # The crashed process's spool: records 0..4, batch 0..2 formed, never marked committed.
         spool_dir = tmp_path / "spool"
-        # Written by the previous version: its name, no identity entry (an upgrade loses nothing).
+        # Written by the first version: its name, no identity entry (an upgrade loses nothing,
+        # on GitHub's own API, which the hub stands for here).
+        monkeypatch.setattr(gitjsonl._spool, "SERVERLESS_SERVER", hub.url)
         with Spool(spool_dir, spool_name_v1("owner/repo", "data/interactions")) as spool:
             for seq in range(1, 6):
                 spool.append(seq, json.dumps({"id": seq - 1}).encode() + b"\n")
@@ -682,10 +817,9 @@ class TestLogOnSlots:
 
         assert callable(localhub_factory)
         hub: LocalHub = localhub_factory(initial_commit=True)
-        name = f"{spool_name('owner/repo', 'data/interactions')}.0"
-        with Spool(
-            tmp_path, name, identity=spool_identity("owner/repo", "data/interactions", None)
-        ) as dead:
+        name = f"{spool_name('owner/repo', 'data/interactions', None, hub.url)}.0"
+        identity = spool_identity("owner/repo", "data/interactions", None, hub.url)
+        with Spool(tmp_path, name, identity=identity) as dead:
             fill(dead, 1, 3)
         with (
             caplog.at_level(logging.WARNING, logger="gitjsonl"),
@@ -713,10 +847,9 @@ class TestLogOnSlots:
 
         assert callable(localhub_factory)
         hub: LocalHub = localhub_factory(initial_commit=True)
-        name = f"{spool_name('owner/repo', 'data/interactions')}.0"
-        with Spool(
-            tmp_path, name, identity=spool_identity("owner/repo", "data/interactions", None)
-        ) as dead:
+        name = f"{spool_name('owner/repo', 'data/interactions', None, hub.url)}.0"
+        identity = spool_identity("owner/repo", "data/interactions", None, hub.url)
+        with Spool(tmp_path, name, identity=identity) as dead:
             fill(dead, 1, 3)
         with Log(
             "owner/repo",
@@ -734,3 +867,32 @@ class TestLogOnSlots:
                 time.sleep(0.05)
         assert [r["id"] for r in committed_records(hub)] == [1, 2, 3]
         assert not (tmp_path / f"{name}.spool").exists()
+
+    def test_two_servers_with_one_repository_name_keep_their_own_records(
+        self, localhub_factory: object, tmp_path: Path
+    ) -> None:
+        """Sharing a spool_dir, a Log on one server never commits what another server's Log left."""
+        from gitjsonl import Log
+        from gitjsonl.testing import LocalHub
+
+        assert callable(localhub_factory)
+        one: LocalHub = localhub_factory(initial_commit=True)
+        other: LocalHub = localhub_factory(initial_commit=True)
+        # What a Log on `one` killed with 3 records unsent leaves in the shared folder.
+        name = f"{spool_name('owner/repo', 'data/interactions', None, one.url)}.0"
+        identity = spool_identity("owner/repo", "data/interactions", None, one.url)
+        with Spool(tmp_path, name, identity=identity) as dead:
+            fill(dead, 1, 3)
+        options: dict[str, Any] = {"pacing": None, "flush_interval": 0.05, "spool_dir": tmp_path}
+        with Log(
+            "owner/repo", path="data/interactions", api_url=other.url, token=other.token, **options
+        ) as log:
+            log.append({"id": 100})
+            log.flush(timeout=30)  # the flusher looked for dead slots before this batch
+        assert [r["id"] for r in committed_records(other)] == [100]
+        assert len(parse_spool((tmp_path / f"{name}.spool").read_bytes()).lines) == 3
+        with Log(
+            "owner/repo", path="data/interactions", api_url=one.url, token=one.token, **options
+        ) as log:
+            log.flush(timeout=30)
+        assert [r["id"] for r in committed_records(one)] == [1, 2, 3]

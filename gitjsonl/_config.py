@@ -38,6 +38,7 @@ __all__ = [
     "LogOptions",
     "MiB",
     "OnFull",
+    "Origin",
     "api_url_from_env",
     "app_from_env",
     "budget_dir_from_env",
@@ -289,6 +290,49 @@ def check_api_url(url: object, *, allow_insecure_http: bool = False) -> str:
 
 
 # -- a log's settings ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where the API lives: the only place a request (and so the token) may go."""
+
+    scheme: str
+    host: str
+    port: int
+    prefix: str  # the API's path ("" for api.github.com, "/api/v3" for GitHub Enterprise)
+
+    @classmethod
+    def of(cls, url: str) -> Origin:
+        parts = urllib.parse.urlsplit(url)
+        return cls(
+            scheme=parts.scheme.lower(),
+            host=(parts.hostname or "").lower(),
+            port=_port(parts),
+            prefix=parts.path.rstrip("/"),
+        )
+
+    def holds(self, url: str, *, within_prefix: bool = False) -> bool:
+        """Whether ``url`` (absolute) is on this scheme, host and port (and under the prefix)."""
+        try:
+            parts = urllib.parse.urlsplit(url)
+            port = _port(parts)
+        except ValueError:
+            return False
+        same = (
+            parts.scheme.lower() == self.scheme
+            and (parts.hostname or "").lower() == self.host
+            and port == self.port
+        )
+        if not same or not within_prefix:
+            return same
+        return parts.path == self.prefix or parts.path.startswith(f"{self.prefix}/")
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+
+def _port(parts: urllib.parse.SplitResult) -> int:
+    return parts.port or (443 if parts.scheme.lower() == "https" else 80)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,6 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -43,7 +42,7 @@ import requests.adapters
 import urllib3
 import urllib3.exceptions
 
-from ._config import MiB
+from ._config import MiB, Origin
 from ._exceptions import (
     AnswerTooLarge,
     GitHubError,
@@ -91,49 +90,6 @@ def answer_cap(method: str, path: str) -> int:
     if "/git/trees" in path:
         return TREE_ANSWER_CAP
     return METADATA_ANSWER_CAP
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where the API lives: the only place a request (and so the token) may go."""
-
-    scheme: str
-    host: str
-    port: int
-    prefix: str  # the API's path ("" for api.github.com, "/api/v3" for GitHub Enterprise)
-
-    @classmethod
-    def of(cls, url: str) -> Origin:
-        parts = urllib.parse.urlsplit(url)
-        return cls(
-            scheme=parts.scheme.lower(),
-            host=(parts.hostname or "").lower(),
-            port=_port(parts),
-            prefix=parts.path.rstrip("/"),
-        )
-
-    def holds(self, url: str, *, within_prefix: bool = False) -> bool:
-        """Whether ``url`` (absolute) is on this scheme, host and port (and under the prefix)."""
-        try:
-            parts = urllib.parse.urlsplit(url)
-            port = _port(parts)
-        except ValueError:
-            return False
-        same = (
-            parts.scheme.lower() == self.scheme
-            and (parts.hostname or "").lower() == self.host
-            and port == self.port
-        )
-        if not same or not within_prefix:
-            return same
-        return parts.path == self.prefix or parts.path.startswith(f"{self.prefix}/")
-
-    def __str__(self) -> str:
-        return f"{self.scheme}://{self.host}:{self.port}"
-
-
-def _port(parts: urllib.parse.SplitResult) -> int:
-    return parts.port or (443 if parts.scheme.lower() == "https" else 80)
 
 
 def refuse_foreign(url: str, origin: Origin, *, what: str) -> None:

@@ -89,9 +89,8 @@ from typing import Protocol
 
 from . import _ledger
 from ._batch import Batch, find_landed, new_batch_id
-from ._config import DEFAULT_API_URL
+from ._config import DEFAULT_API_URL, Origin
 from ._exceptions import EmptyRepository, GitJsonlError, NotFound, SpoolError, SpoolLocked
-from ._http import Origin
 from ._queue import PendingQueue
 from ._redact import server_text
 

@@ -3,7 +3,8 @@
 - headers read as numbers or dates (``Retry-After``, ``X-RateLimit-*``) holding anything
   else: dropped where the answer enters (``_http``), as if GitHub had not sent them;
 - control characters from a server or a file on their way to a terminal: escaped by one
-  function (``_terminal.printable``) at every print site of the command line;
+  function (``_terminal.printable``) at every print site of the command line, and JSON
+  lines by ``_terminal.json_line`` (what ``json`` leaves raw under ``ensure_ascii=False``);
 
 The hostile server is ``test_hostile_server``'s ``HostileProxy``, in front of localhub.
 The next person to find an attack adds a row to the table of its class.
@@ -12,17 +13,56 @@ The next person to find an attack adds a row to the table of its class.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import re
+import subprocess
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from gitjsonl import GithubLog, RateLimited
 from gitjsonl._answers import retry_after_seconds, unreadable_headers
-from gitjsonl.testing import LocalHub
+from gitjsonl._cli import main
+from gitjsonl._doctor import Check, format_checks
+from gitjsonl._segments import segment_name
+from gitjsonl._terminal import json_line, printable
+from gitjsonl.testing import Fault, LocalHub
 
 from . import test_hostile_server as hostile
 from .helpers import PATH, REPO, make_log
 from .test_hostile_server import TOKEN, Answer, HostileProxy, _Handler
+
+
+def jsonl(records: list[dict[str, Any]]) -> bytes:
+    return b"".join(json.dumps(r).encode() + b"\n" for r in records)
+
+
+SEGMENT = f"{PATH}/{segment_name(1)}"
+
+
+def seed_any_name(hub: LocalHub, name: str, data: bytes) -> None:
+    """Commit a file named ``name`` (any bytes git takes, which localhub's API refuses) into
+    the log's folder on main, with git itself."""
+
+    def git(*args: str, data: bytes | None = None) -> str:
+        env = {**os.environ, "GIT_DIR": str(hub.git_dir(REPO))}
+        who = ("-c", "user.name=Test", "-c", "user.email=test@example.com")
+        run = subprocess.run(
+            ["git", *who, *args], input=data, env=env, capture_output=True, check=True
+        )
+        return run.stdout.decode().strip()
+
+    head = git("rev-parse", "refs/heads/main")
+    blob = git("hash-object", "-w", "--stdin", data=data)
+    listing = git("ls-tree", "-z", f"{head}:{PATH}").encode()
+    folder = git("mktree", "-z", data=listing + f"100644 blob {blob}\t{name}\0".encode())
+    tree = git("mktree", data=f"040000 tree {folder}\tinteractions\n".encode())
+    root = git("mktree", data=f"040000 tree {tree}\tdata\n".encode())
+    commit = git("commit-tree", root, "-p", head, "-m", "a file of any name", data=b"")
+    git("update-ref", "refs/heads/main", commit, head)
+
 
 #: The hostile server's fixtures: localhub with one commit, and the proxy in front of it.
 hub = hostile.hub
@@ -141,3 +181,143 @@ class TestHostileHeaders:
             assert asyncio.run(recent.load_recent(5)) == []
         finally:
             asyncio.run(recent.aclose())
+
+
+# -- what reaches a terminal ------------------------------------------------------------------
+
+#: What a server or a file may hold to drive a terminal or forge a line of ours.
+TERMINAL_ATTACKS = [
+    pytest.param("\x1b]0;owned\x07", id="osc-title-and-bel"),
+    pytest.param("\x1b[2J\x1b[H", id="clear-screen"),
+    pytest.param("\ngitjsonl: error: forged", id="newline-forged-line"),
+    pytest.param("\rgitjsonl: error: forged", id="carriage-return-forged-line"),
+    pytest.param("\x9b2J", id="c1-csi"),
+    pytest.param("\x7f\x08\x08", id="del-and-backspace"),
+    pytest.param("\u2028gitjsonl: error: forged", id="line-separator"),
+    pytest.param("\u202egnp.", id="bidi-override"),
+]
+
+_RAW = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def assert_inert(text: str) -> None:
+    """``text`` (what a command printed) holds no control character but its line ends,
+    and no line that is not ours."""
+    assert not _RAW.search(text), repr(text)
+    assert not any(line.startswith("gitjsonl: error: forged") for line in text.split("\n"))
+
+
+@pytest.fixture
+def cli(localhub: LocalHub, monkeypatch: pytest.MonkeyPatch) -> Callable[..., int]:
+    """``main`` on localhub, the token in GITHUB_TOKEN."""
+    monkeypatch.setenv("GITHUB_TOKEN", localhub.token)
+    return lambda *args: main(["--repo", REPO, "--api-url", localhub.url, *args])
+
+
+class TestTerminal:
+    @pytest.mark.parametrize("attack", TERMINAL_ATTACKS)
+    @pytest.mark.parametrize("command", ["tail", "cat"])
+    def test_record_values_print_as_json_that_reads_back(
+        self,
+        localhub: LocalHub,
+        cli: Callable[..., int],
+        capsys: pytest.CaptureFixture[str],
+        command: str,
+        attack: str,
+    ) -> None:
+        """A record's value is printed escaped, and the line still reads back as the record."""
+        record = {"text": f"hi{attack}", "é": "ü"}
+        localhub.seed_commit(REPO, {SEGMENT: jsonl([record])})
+        assert cli(command) == 0
+        out = capsys.readouterr().out
+        assert_inert(out)
+        assert [json.loads(line) for line in out.splitlines()] == [record]
+        assert "é" in out  # readable, not \\u00e9
+
+    @pytest.mark.parametrize("attack", TERMINAL_ATTACKS)
+    @pytest.mark.parametrize("command", ["tail", "cat", "verify"])
+    def test_file_names_print_escaped(
+        self,
+        localhub: LocalHub,
+        cli: Callable[..., int],
+        capsys: pytest.CaptureFixture[str],
+        command: str,
+        attack: str,
+    ) -> None:
+        """A file named like a segment (a warning, a verify problem) is printed escaped."""
+        name = f"{command}{attack}.jsonl"
+        localhub.seed_commit(REPO, {SEGMENT: b'{"id":1}\n'})
+        seed_any_name(localhub, name, b"{}\n")
+        cli(command)
+        shown = capsys.readouterr()
+        assert_inert(shown.out)
+        assert_inert(shown.err)
+        assert f"{command}{printable(attack)}.jsonl" in shown.out + shown.err
+
+    @pytest.mark.parametrize("attack", TERMINAL_ATTACKS)
+    def test_commit_trailers_print_escaped_by_verify(
+        self,
+        localhub: LocalHub,
+        cli: Callable[..., int],
+        capsys: pytest.CaptureFixture[str],
+        attack: str,
+    ) -> None:
+        """A batch id from a commit's trailer (a duplicate, which verify reports) is escaped."""
+        message = f"append\n\nGitjsonl-Batch: b{attack}x\n"
+        for n in (1, 2):
+            files = {SEGMENT: jsonl([{"id": i} for i in range(n)])}
+            localhub.seed_commit(REPO, files, message=message)
+        assert cli("verify") == 1
+        out = capsys.readouterr().out
+        assert_inert(out)
+        assert "duplicate batch" in out
+
+    @pytest.mark.parametrize("attack", TERMINAL_ATTACKS)
+    @pytest.mark.parametrize("command", ["tail", "stats"])
+    def test_a_servers_error_message_prints_as_one_line(
+        self,
+        localhub: LocalHub,
+        cli: Callable[..., int],
+        capsys: pytest.CaptureFixture[str],
+        command: str,
+        attack: str,
+    ) -> None:
+        """What GitHub says in an error reaches standard error as one escaped line."""
+        localhub.seed_commit(REPO, {SEGMENT: b'{"id":1}\n'})
+        localhub.add_fault(Fault(method="GET", status=422, message=f"refused{attack}", times=None))
+        assert cli(command) == 1
+        err = capsys.readouterr().err
+        assert_inert(err)
+        assert err.count("\n") == 1, err
+        assert err.startswith("gitjsonl: error: "), err
+
+
+class TestPrintable:
+    @pytest.mark.parametrize(
+        ("text", "shown"),
+        [
+            ("\x1b[31mred", "\\x1b[31mred"),
+            ("a\nb\rc\td", "a\\nb\\rc\\td"),
+            ("\x9b\x85\x7f", "\\x9b\\x85\\x7f"),
+            ("\u2028\u2029\u202e", "\\u2028\\u2029\\u202e"),
+            ("héllo wörld ✓ 日本", "héllo wörld ✓ 日本"),
+        ],
+    )
+    def test_control_characters_are_shown_as_escapes(self, text: str, shown: str) -> None:
+        """Every control character shows as its escape; letters of any script stay as they are."""
+        assert printable(text) == shown
+
+    def test_json_lines_escape_what_json_leaves_raw(self) -> None:
+        """DEL, C1 and line separators become \\u escapes: the same JSON, inert on a terminal."""
+        record = {"k\x9b": "\x7f\u2028\x1b", "accent": "é"}
+        line = json_line(record)
+        assert line == '{"k\\u009b":"\\u007f\\u2028\\u001b","accent":"é"}\n'
+        assert json.loads(line) == record
+
+    @pytest.mark.parametrize("attack", TERMINAL_ATTACKS)
+    def test_doctor_checks_print_escaped(self, attack: str) -> None:
+        """A check's detail and advice (what GitHub or Redis said) print as inert lines."""
+        checks = [Check("branch", False, f"main{attack}", f"fix{attack}"), Check("x", True, "ok")]
+        shown = format_checks(checks)
+        assert_inert(shown)
+        assert len(shown.split("\n")) == 3

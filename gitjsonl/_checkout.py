@@ -6,32 +6,43 @@ writes, only plain files, never a symlink), the same judge of a line
 (``_records.decode_lines``, as ``verify``), and the legacy single file
 (``<folder>.jsonl``) first unless a migration manifest says it is already in
 the segments.
+
+A checkout is a folder anyone may have written to: a file is opened without
+following a link, and one larger than any file GitHub holds (``MAX_FILE_BYTES``:
+a 4 GB sparse file, say) is reported and never read. The rest stream line by
+line: memory holds one line, never a file.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ._config import MiB
 from ._github import DirEntry
 from ._reader import warn_ignored
 from ._records import decode_lines
 from ._segments import MANIFEST_NAME, list_log
 
-__all__ = ["read_checkout"]
+__all__ = ["MAX_FILE_BYTES", "read_checkout"]
 
 logger = logging.getLogger("gitjsonl")
+
+#: GitHub refuses a file over 100 MiB: no file of a log it holds is larger.
+MAX_FILE_BYTES = 100 * MiB
 
 
 def read_checkout(folder: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     """Every record of the log whose folder is ``folder`` in a checkout, in append order.
 
-    One file in memory at a time. Corrupt lines are skipped with a warning (as
+    One line in memory at a time. Corrupt lines are skipped with a warning (as
     ``tail`` and ``records`` do); entries named like segments that are not the
-    log's (another name, a folder, a symlink) are ignored with one warning.
+    log's (another name, a folder, a symlink) are ignored with one warning, and
+    so is a file over ``MAX_FILE_BYTES`` (never read).
     Raises ``FileNotFoundError`` when neither the folder nor a legacy file exists.
     """
     root = Path(folder)
@@ -67,7 +78,37 @@ def _entries(root: Path) -> list[DirEntry]:
 
 
 def _records(path: Path) -> Iterator[dict[str, Any]]:
-    for line in decode_lines(path.read_bytes()):
+    try:
+        # No link followed; a FIFO is not waited on (O_NONBLOCK), it is not a regular file.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot read {path}: {exc.strerror}") from exc
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
+            logger.warning(
+                "gitjsonl: %s: %s bytes, more than any file GitHub holds (%s); not read",
+                path,
+                f"{info.st_size:,}",
+                f"{MAX_FILE_BYTES:,}",
+            )
+            return
+        yield from _decoded(path, _bounded_lines(handle, MAX_FILE_BYTES))
+
+
+def _bounded_lines(handle: Any, limit: int) -> Iterator[bytes]:
+    """The lines of ``handle``, ending past ``limit`` bytes (a file that grows as it is read)."""
+    left = limit
+    while left >= 0:
+        line = handle.readline(left + 1)
+        if not line:
+            return
+        left -= len(line)
+        yield line
+
+
+def _decoded(path: Path, lines: Iterator[bytes]) -> Iterator[dict[str, Any]]:
+    for line in decode_lines(lines):
         if line.record is None:
             logger.warning(
                 "gitjsonl: skipping corrupt line %s:%d: %s", path, line.number, line.problem

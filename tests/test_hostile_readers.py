@@ -5,6 +5,8 @@
 - control characters from a server or a file on their way to a terminal: escaped by one
   function (``_terminal.printable``) at every print site of the command line, and JSON
   lines by ``_terminal.json_line`` (what ``json`` leaves raw under ``ensure_ascii=False``);
+- a checkout's files: one larger than GitHub holds is reported and never read, the rest
+  stream (``_checkout``);
 
 The hostile server is ``test_hostile_server``'s ``HostileProxy``, in front of localhub.
 The next person to find an attack adds a row to the table of its class.
@@ -17,13 +19,16 @@ import json
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gitjsonl import GithubLog, RateLimited
 from gitjsonl._answers import retry_after_seconds, unreadable_headers
+from gitjsonl._checkout import read_checkout
 from gitjsonl._cli import main
 from gitjsonl._doctor import Check, format_checks
 from gitjsonl._segments import segment_name
@@ -321,3 +326,58 @@ class TestPrintable:
         shown = format_checks(checks)
         assert_inert(shown)
         assert len(shown.split("\n")) == 3
+
+    @pytest.mark.parametrize("attack", TERMINAL_ATTACKS)
+    def test_checkout_file_names_print_escaped(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], attack: str
+    ) -> None:
+        """cat --checkout warns of a stray file in a clone with its name escaped."""
+        folder = tmp_path / "interactions"
+        folder.mkdir()
+        (folder / segment_name(1)).write_bytes(b'{"id":1}\n')
+        (folder / f"checkout{attack}.jsonl").write_bytes(b"{}\n")
+        assert main(["cat", "--checkout", str(folder)]) == 0
+        shown = capsys.readouterr()
+        assert_inert(shown.out + shown.err)
+        assert f"checkout{printable(attack)}.jsonl" in shown.err
+
+
+# -- a checkout's files, bounded ---------------------------------------------------------------
+
+#: Runs ``gitjsonl cat --checkout`` with its address space capped at 1 GiB.
+_UNDER_1_GIB = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+from gitjsonl._cli import main
+sys.exit(main(["cat", "--checkout", sys.argv[1]]))
+"""
+
+
+class TestCheckoutBounds:
+    def test_a_4gb_sparse_segment_is_reported_never_loaded(self, tmp_path: Path) -> None:
+        """Under a 1 GiB memory limit, cat --checkout names the 4 GB file and prints the rest."""
+        folder = tmp_path / "interactions"
+        folder.mkdir()
+        (folder / segment_name(1)).write_bytes(b'{"id":1}\n')
+        with (folder / segment_name(2)).open("wb") as sparse:
+            sparse.truncate(4 * 1024**3)
+        (folder / segment_name(3)).write_bytes(b'{"id":3}\n')
+        run = subprocess.run(
+            [sys.executable, "-c", _UNDER_1_GIB, str(folder)],
+            capture_output=True,
+            check=False,
+            text=True,
+            timeout=120,
+        )
+        assert run.returncode == 0, run.stderr
+        assert [json.loads(line) for line in run.stdout.splitlines()] == [{"id": 1}, {"id": 3}]
+        assert f"{segment_name(2)}: 4,294,967,296 bytes" in run.stderr
+        assert "not read" in run.stderr
+
+    def test_streamed_lines_read_as_the_whole_file(self, tmp_path: Path) -> None:
+        """Streamed line by line, a file reads as before: corrupt lines skipped, a last line
+        without its newline kept."""
+        folder = tmp_path / "interactions"
+        folder.mkdir()
+        (folder / segment_name(1)).write_bytes(b'{"id":1}\nnot json\n{"id":2}')
+        assert list(read_checkout(folder)) == [{"id": 1}, {"id": 2}]

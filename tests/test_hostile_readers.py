@@ -7,6 +7,10 @@
   lines by ``_terminal.json_line`` (what ``json`` leaves raw under ``ensure_ascii=False``);
 - a checkout's files: one larger than GitHub holds is reported and never read, the rest
   stream (``_checkout``);
+- a legacy file written to after its migration: readers warn once, ``verify`` reports it
+  (``_reader.legacy_drift``).
+
+``stats()`` of a failing log (item 13) is proven in ``test_stats``.
 
 The hostile server is ``test_hostile_server``'s ``HostileProxy``, in front of localhub.
 The next person to find an attack adds a row to the table of its class.
@@ -31,6 +35,9 @@ from gitjsonl._answers import retry_after_seconds, unreadable_headers
 from gitjsonl._checkout import read_checkout
 from gitjsonl._cli import main
 from gitjsonl._doctor import Check, format_checks
+from gitjsonl._github import Credentials, DirEntry, GitHubRepo
+from gitjsonl._migrate import migrate
+from gitjsonl._reader import legacy_drift, manifest_source_sha
 from gitjsonl._segments import segment_name
 from gitjsonl._terminal import json_line, printable
 from gitjsonl.testing import Fault, LocalHub
@@ -381,3 +388,87 @@ class TestCheckoutBounds:
         folder.mkdir()
         (folder / segment_name(1)).write_bytes(b'{"id":1}\nnot json\n{"id":2}')
         assert list(read_checkout(folder)) == [{"id": 1}, {"id": 2}]
+
+
+# -- a legacy file written to after its migration ---------------------------------------------
+
+LEGACY = f"{PATH}.jsonl"
+
+
+@pytest.fixture
+def migrated(localhub: LocalHub) -> LocalHub:
+    """localhub holding a legacy file of [1, 2], migrated (source kept), then appended 3 to by
+    an old writer that still writes the single file."""
+    localhub.seed_commit(REPO, {LEGACY: jsonl([{"id": 1}, {"id": 2}])})
+    migrate(
+        GitHubRepo(REPO, Credentials(localhub.url, localhub.token)), source=LEGACY, destination=PATH
+    )
+    localhub.seed_commit(REPO, {LEGACY: jsonl([{"id": 1}, {"id": 2}, {"id": 3}])})
+    return localhub
+
+
+class TestLegacyAfterMigration:
+    def test_readers_warn_once_and_read_the_log(
+        self, migrated: LocalHub, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """tail and records read the migrated log and say, once, that the legacy file changed."""
+        with make_log(migrated, legacy_path=LEGACY) as log:
+            assert log.tail(10) == [{"id": 1}, {"id": 2}]
+            assert list(log.records()) == [{"id": 1}, {"id": 2}]
+        warnings = [
+            r.getMessage() for r in caplog.records if "changed since it was" in r.getMessage()
+        ]
+        assert len(warnings) == 1, warnings
+        assert LEGACY in warnings[0]
+
+    def test_verify_reports_the_change(
+        self, migrated: LocalHub, cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """verify exits 1 naming the legacy file and both blobs."""
+        assert cli("verify") == 1
+        out = capsys.readouterr().out
+        assert f"{LEGACY} has changed since it was migrated" in out
+        assert "1 problem(s)" in out
+
+    def test_an_unchanged_or_removed_legacy_file_is_no_problem(
+        self, localhub: LocalHub, cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A legacy file as migrated, or removed since, is what the migration left: verify is OK."""
+        localhub.seed_commit(REPO, {LEGACY: jsonl([{"id": 1}])})
+        migrate(
+            GitHubRepo(REPO, Credentials(localhub.url, localhub.token)),
+            source=LEGACY,
+            destination=PATH,
+        )
+        assert cli("verify") == 0
+        localhub.seed_commit(REPO, {LEGACY: None})
+        assert cli("verify") == 0
+        assert "OK" in capsys.readouterr().out
+
+
+class TestLegacyDrift:
+    def test_the_same_blob_or_no_file_is_no_drift(self) -> None:
+        """A legacy file that is the migrated blob, or is gone, differs in nothing."""
+        entry = DirEntry("x.jsonl", "x.jsonl", "a" * 40, 10, "file")
+        assert legacy_drift("a" * 40, entry) is None
+        assert legacy_drift("a" * 40, None) is None
+
+    def test_another_blob_or_an_unreadable_manifest_is_drift(self) -> None:
+        """Another blob, or a manifest that does not say which, is reported naming the file."""
+        entry = DirEntry("x.jsonl", "d/x.jsonl", "b" * 40, 10, "file")
+        assert "d/x.jsonl has changed since it was migrated" in str(legacy_drift("a" * 40, entry))
+        assert "unreadable manifest" in str(legacy_drift(None, entry))
+
+    @pytest.mark.parametrize(
+        ("data", "sha"),
+        [
+            (b'{"source_sha": "' + b"c" * 40 + b'"}', "c" * 40),
+            (b'{"source_sha": "nope"}', None),
+            (b'{"source_sha": 1}', None),
+            (b"[]", None),
+            (b"not json", None),
+        ],
+    )
+    def test_manifest_source_sha_is_checked(self, data: bytes, sha: str | None) -> None:
+        """Only a 40-hex source_sha of a JSON object is taken from a manifest."""
+        assert manifest_source_sha(data) == sha

@@ -5,7 +5,8 @@ layout rules as the API reader (``_segments.list_log``: only names the layout
 writes, only plain files, never a symlink), the same judge of a line
 (``_records.decode_lines``, as ``verify``), and the legacy single file
 (``<folder>.jsonl``) first unless a migration manifest says it is already in
-the segments.
+the segments (a legacy file that is no longer the blob migrated is warned of,
+as the API reader does: ``_reader.legacy_drift``).
 
 A checkout is a folder anyone may have written to: a file is opened without
 following a link, and one larger than any file GitHub holds (``MAX_FILE_BYTES``:
@@ -15,6 +16,7 @@ line: memory holds one line, never a file.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import stat
@@ -24,7 +26,7 @@ from typing import Any
 
 from ._config import MiB
 from ._github import DirEntry
-from ._reader import warn_ignored
+from ._reader import legacy_drift, manifest_source_sha, warn_ignored
 from ._records import decode_lines
 from ._segments import MANIFEST_NAME, list_log
 
@@ -51,8 +53,13 @@ def read_checkout(folder: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
         raise FileNotFoundError(f"no log at {root}: neither a folder nor {legacy.name}")
     entries = _entries(root) if root.is_dir() else []
     migrated = any(e.name == MANIFEST_NAME and e.type == "file" for e in entries)
-    if legacy.is_file() and not legacy.is_symlink() and not migrated:
-        yield from _records(legacy)
+    if legacy.is_file() and not legacy.is_symlink():
+        if not migrated:
+            yield from _records(legacy)
+        else:
+            drift = legacy_drift(_migrated(root / MANIFEST_NAME), _entry_of(legacy))
+            if drift is not None:
+                warn_ignored(str(root), (drift,))
     listing = list_log(entries)
     warn_ignored(str(root), listing.ignored)
     for entry in listing.segments:
@@ -75,6 +82,33 @@ def _entries(root: Path) -> list[DirEntry]:
                 kind, mode = "special file", "?"
             found.append(DirEntry(item.name, str(Path(root.name, item.name)), "", 0, kind, mode))
     return found
+
+
+#: A migration manifest is a few hundred bytes; more is not one.
+_MANIFEST_LIMIT = 64 * 1024
+
+
+def _migrated(manifest: Path) -> str | None:
+    """The blob the manifest says was migrated; None when it cannot be read or does not say."""
+    try:
+        with manifest.open("rb") as handle:
+            return manifest_source_sha(handle.read(_MANIFEST_LIMIT))
+    except OSError:
+        return None
+
+
+def _entry_of(path: Path) -> DirEntry:
+    """``path`` as the API would list it: its git blob sha, streamed (a file over
+    ``MAX_FILE_BYTES`` cannot be one GitHub holds: it gets no sha)."""
+    size = path.stat().st_size
+    sha = ""
+    if size <= MAX_FILE_BYTES:
+        digest = hashlib.sha1(b"blob %d\0" % size, usedforsecurity=False)
+        with path.open("rb") as handle:
+            while chunk := handle.read(1024 * 1024):
+                digest.update(chunk)
+        sha = digest.hexdigest()
+    return DirEntry(path.name, str(path), sha, size, "file")
 
 
 def _records(path: Path) -> Iterator[dict[str, Any]]:

@@ -35,10 +35,10 @@ from gitjsonl._answers import retry_after_seconds, unreadable_headers
 from gitjsonl._checkout import read_checkout
 from gitjsonl._cli import main
 from gitjsonl._doctor import Check, format_checks
-from gitjsonl._github import Credentials, DirEntry, GitHubRepo
+from gitjsonl._github import Credentials, DirEntry, GitHubRepo, git_blob_sha
 from gitjsonl._migrate import migrate
 from gitjsonl._reader import legacy_drift, manifest_source_sha
-from gitjsonl._segments import segment_name
+from gitjsonl._segments import MANIFEST_NAME, segment_name
 from gitjsonl._terminal import json_line, printable
 from gitjsonl.testing import Fault, LocalHub
 
@@ -472,3 +472,18 @@ class TestLegacyDrift:
     def test_manifest_source_sha_is_checked(self, data: bytes, sha: str | None) -> None:
         """Only a 40-hex source_sha of a JSON object is taken from a manifest."""
         assert manifest_source_sha(data) == sha
+
+    @pytest.mark.parametrize(("legacy", "warned"), [([1], False), ([1, 2], True)])
+    def test_a_checkout_compares_the_legacy_file_with_the_blob_migrated(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture, legacy: list[int], warned: bool
+    ) -> None:
+        """read_checkout of a migrated log warns when the legacy file is not the blob migrated."""
+        folder = tmp_path / "interactions"
+        folder.mkdir()
+        migrated = jsonl([{"id": 1}])
+        (folder / segment_name(1)).write_bytes(migrated)
+        manifest = {"source_sha": git_blob_sha(migrated)}
+        (folder / MANIFEST_NAME).write_text(json.dumps(manifest))
+        (tmp_path / "interactions.jsonl").write_bytes(jsonl([{"id": i} for i in legacy]))
+        assert list(read_checkout(folder)) == [{"id": 1}]
+        assert ("has changed since it was migrated" in caplog.text) is warned

@@ -25,13 +25,12 @@ import hashlib
 import json
 import logging
 import posixpath
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ._answers import AnswerShapeError
-from ._answers import sha as sha_of
 from ._exceptions import EmptyRepository, GitHubError, NotFound
 from ._github import DirEntry, GitHubRepo, git_blob_sha
 from ._records import decode_lines
@@ -99,12 +98,8 @@ def manifest_source_sha(data: bytes) -> str | None:
         manifest = json.loads(data)
     except ValueError:
         return None
-    if not isinstance(manifest, dict):
-        return None
-    try:
-        return sha_of(manifest.get("source_sha"), "source_sha")
-    except AnswerShapeError:
-        return None
+    sha = manifest.get("source_sha") if isinstance(manifest, dict) else None
+    return sha if isinstance(sha, str) and re.fullmatch("[0-9a-f]{40}", sha) else None
 
 
 def legacy_drift(migrated: str | None, legacy: DirEntry | None) -> str | None:

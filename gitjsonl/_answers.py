@@ -7,13 +7,23 @@ JSON that does not parse, a field of the wrong type, a sha that is not one.
 which ``_github`` turns into ``MalformedAnswer``, naming the field and what
 GitHub sent. No ``JSONDecodeError``, ``TypeError`` or ``AssertionError`` from a
 hostile answer reaches the flusher, ``tail()`` or a caller.
+
+Headers are read as numbers or dates twice: by PyGithub (``int(float(...))`` of
+``X-RateLimit-*`` on every answer, where ``inf`` raises ``OverflowError``) and
+by ``_github`` (``Retry-After``, a spent limit's reset). ``unreadable_headers``
+names those that are not what GitHub sends; ``_http`` drops them as the answer
+enters, so that a bad header reads as an absent one (``Retry-After: soon`` is a
+rate limit that did not say how long).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import email.utils
+import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from github import BadAttributeException
@@ -31,10 +41,12 @@ __all__ = [
     "malformed_answer",
     "mapping",
     "pick",
+    "retry_after_seconds",
     "sha",
     "shown_cause",
     "text",
     "tree_listing",
+    "unreadable_headers",
 ]
 
 _SHA = re.compile(r"\A[0-9a-f]{40}\Z")
@@ -173,3 +185,42 @@ def blob_content(content: Any, encoding: Any, size: Any, blob: str) -> bytes:
             " (cut short?)"
         )
     return data
+
+
+#: A header GitHub sends as a number (PyGithub reads each with ``int(float(...))``):
+#: digits, and a fraction at most (https://github.com/PyGithub/PyGithub/pull/2697).
+_NUMBER = re.compile(r"\A[0-9]{1,15}(?:\.[0-9]{1,9})?\Z")
+_NUMERIC_HEADERS = frozenset(
+    {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-used", "x-ratelimit-reset"}
+)
+
+
+def retry_after_seconds(value: str, now: float) -> float | None:
+    """The seconds a ``Retry-After`` value asks for, 0 or more: a number of seconds
+    or an HTTP date (RFC 9110); None when it is neither (``soon``, ``nan``, garbage).
+
+    Infinity stays infinite: ``clamp_wait`` bounds every wait a server asks for.
+    """
+    value = value.strip()
+    if _NUMBER.match(value) or value.lower() in ("inf", "infinity") or value.startswith("-"):
+        try:
+            seconds = float(value)
+        except ValueError:
+            return None
+        return None if math.isnan(seconds) else max(0.0, seconds)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - now)
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return None
+
+
+def unreadable_headers(headers: Mapping[str, str]) -> list[str]:
+    """The names of ``headers`` read as numbers or dates whose values are neither."""
+
+    def readable(name: str, value: str) -> bool:
+        if name in _NUMERIC_HEADERS:
+            return _NUMBER.match(value.strip()) is not None
+        return name != "retry-after" or retry_after_seconds(value, 0.0) is not None
+
+    return [name for name, value in headers.items() if not readable(name.lower(), value)]

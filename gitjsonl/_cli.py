@@ -5,6 +5,8 @@ Every command reads the same global options (``--repo``, ``--path``,
 name. Errors are one line on standard error (``gitjsonl: error: ...``) and exit
 status 1 (2 for a usage error); ``--debug`` shows the traceback instead.
 Progress of long work goes to standard error, and only when it is a terminal.
+Every line printed goes through ``_terminal`` (``printable``, ``json_line``): what
+a server or a file says never drives the terminal or forges a line.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ from ._records import BadLine, encode_record, parse_line
 from ._redact import redact, server_text
 from ._redis import Coordinator, CoordinatorInfo, RedisStore, coordinator_for
 from ._stats import BudgetStats
+from ._terminal import json_line, printable
 from ._turn import BranchTurns
 from ._version import __version__
 
@@ -94,15 +97,20 @@ class _StderrHandler(logging.Handler):
         if getattr(record, "gitjsonl_raised", False) and self.level > logging.DEBUG:
             return  # main() prints the same error once, as its last line
         message = redact(record.getMessage()).removeprefix("gitjsonl: ")
-        sys.stderr.write(f"{PROG}: {record.levelname.lower()}: {message}\n")
+        sys.stderr.write(f"{PROG}: {record.levelname.lower()}: {printable(message)}\n")
 
 
 def _error(message: str) -> None:
-    sys.stderr.write(f"{PROG}: error: {message}\n")
+    sys.stderr.write(f"{PROG}: error: {printable(message)}\n")
 
 
 def _warn(message: str) -> None:
-    sys.stderr.write(f"{PROG}: warning: {message}\n")
+    sys.stderr.write(f"{PROG}: warning: {printable(message)}\n")
+
+
+def _say(text: str) -> None:
+    """One line of a command's report on standard output."""
+    sys.stdout.write(printable(text) + "\n")
 
 
 def _silence_stdout() -> None:
@@ -110,13 +118,6 @@ def _silence_stdout() -> None:
     with contextlib.suppress(AttributeError, OSError, ValueError):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-
-
-_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def _line(record: dict[str, Any]) -> str:
-    return _encoder.encode(record) + "\n"
 
 
 # -- the parser ------------------------------------------------------------------------------
@@ -580,8 +581,11 @@ def cmd_append(args: argparse.Namespace) -> int:
     stats = log.stats()
     noun = "record" if stats.committed == 1 else "records"
     sys.stderr.write(
-        f"{PROG}: appended {stats.committed} {noun} in {stats.batches} commit(s), "
-        f"last {stats.last_commit}\n"
+        printable(
+            f"{PROG}: appended {stats.committed} {noun} in {stats.batches} commit(s), "
+            f"last {stats.last_commit}"
+        )
+        + "\n"
     )
     return 0
 
@@ -595,11 +599,11 @@ def cmd_tail(args: argparse.Namespace) -> int:
     reader = _target(args).reader()
     if not args.follow:
         for record in reader.tail(args.n):
-            sys.stdout.write(_line(record))
+            sys.stdout.write(json_line(record))
         sys.stdout.flush()
         return 0
     for record in reader.follow(args.n, interval=args.interval, max_polls=args.max_polls):
-        sys.stdout.write(_line(record))
+        sys.stdout.write(json_line(record))
         sys.stdout.flush()  # each record as it lands, whatever buffers stdout
     return 0
 
@@ -614,7 +618,7 @@ def cmd_cat(args: argparse.Namespace) -> int:
             else _target(args).reader().records()
         )
         for record in records:
-            sys.stdout.write(_line(record))
+            sys.stdout.write(json_line(record))
             count += 1
             if count % 10000 == 0:
                 progress(f"{count:,} records")
@@ -666,7 +670,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             rows.append((label, f"{commit['sha'][:12]} {commit['date']}"))
     rows.append(("budget", describe_budget(budget)))
     for label, value in rows:
-        sys.stdout.write(f"{label:<13}{value}\n")
+        _say(f"{label:<13}{value}")
     return 0
 
 
@@ -680,16 +684,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
     target, found = _read_log(args)
     problems = find_problems(found, args.segment_bytes)
     for problem in problems:
-        sys.stdout.write(problem + "\n")
+        _say(problem)
     where = f"{target.name}:{target.path} on {found.branch}"
     summary = (
         f"{total_records(found):,} records in {len(found.segments)} segment(s), "
         f"{len(found.commits):,} commit(s)"
     )
     if problems:
-        sys.stdout.write(f"{len(problems)} problem(s) in {where}: {summary}\n")
+        _say(f"{len(problems)} problem(s) in {where}: {summary}")
         return 1
-    sys.stdout.write(f"OK {where}: {summary}; every line parses, history is linear\n")
+    _say(f"OK {where}: {summary}; every line parses, history is linear")
     return 0
 
 
@@ -734,7 +738,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         turns.release()
         budget.release()
         progress.done()
-    sys.stdout.write(result.report() + "\n")
+    for line in result.report().split("\n"):
+        _say(line)
     if not result.ok:
         _error("the migration's read-back does not match what was planned")
         return 1
@@ -789,10 +794,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         coordinator_check(_coordinator_info(target)),
         spool_line(args.spool_dir or None),
     ]
-    sys.stdout.write(f"gitjsonl doctor: {target.name}:{target.path}\n")
-    sys.stdout.write(format_checks(checks) + "\n")
+    _say(f"gitjsonl doctor: {target.name}:{target.path}")
+    sys.stdout.write(format_checks(checks) + "\n")  # each item printable (format_checks)
     ok = passed(checks)
-    sys.stdout.write("ready to write\n" if ok else "not ready: fix what is marked ✗\n")
+    _say("ready to write" if ok else "not ready: fix what is marked ✗")
     return 0 if ok else 1
 
 

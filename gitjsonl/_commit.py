@@ -202,8 +202,11 @@ class Committer:
         before_update: Callable[[Batch, str, str], None] | None = None,
         allow_public: bool = False,
         turns: BranchTurns | None = None,
+        on_retry: Callable[[BaseException | None], None] | None = None,
     ) -> None:
         self._repo = repo
+        # Told of each failed attempt that is tried again: stats() shows it at once.
+        self._on_retry = on_retry
         self._path = path.strip("/")
         self._branch = branch
         self._segment_bytes = segment_bytes
@@ -273,6 +276,8 @@ class Committer:
         self.retries += 1
         exc = state.outcome.exception() if state.outcome else None
         logger.debug("gitjsonl: retrying batch after %r", exc)
+        if self._on_retry is not None:
+            self._on_retry(exc)
 
     # -- one attempt -----------------------------------------------------------
 

@@ -16,6 +16,7 @@ from ._ephemeral import reason as ephemeral_reason
 from ._exceptions import AuthenticationError, GitHubError, NotFound
 from ._github import Credentials, GitHubRepo, RateBudget, RepoInfo
 from ._redis import CoordinatorInfo
+from ._terminal import printable
 
 __all__ = [
     "Check",
@@ -222,13 +223,16 @@ def passed(checks: list[Check]) -> bool:
 
 
 def format_checks(checks: list[Check]) -> str:
-    """One line per check (✓, ✗ or ·), each failure followed by its advice."""
+    """One line per check (✓, ✗ or ·), each failure followed by its advice.
+
+    Each line is ``printable``: a detail quotes what GitHub or Redis said.
+    """
     lines = []
     for check in checks:
         mark = {True: "✓", False: "✗", None: "·"}[check.ok]
-        lines.append(f"{mark} {check.name}: {check.detail}")
+        lines.append(printable(f"{mark} {check.name}: {check.detail}"))
         if check.ok is False and check.advice:
-            lines.append(f"    → {check.advice}")
+            lines.append(printable(f"    → {check.advice}"))
     return "\n".join(lines)
 
 

@@ -160,15 +160,12 @@ def _header(headers: Any, name: str) -> str | None:
 def _retry_after(headers: Any, now: float) -> float | None:
     """Seconds GitHub asked us to wait: ``retry-after``, else a spent primary limit's reset."""
     value = _header(headers, "retry-after")
-    if value is not None:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value)
-            return max(0.0, parsed.timestamp() - now)
+    seconds = None if value is None else answers.retry_after_seconds(value, now)
+    if seconds is not None:
+        return seconds  # an unreadable one (``_http`` drops it) is as if not sent
     if _header(headers, "x-ratelimit-remaining") == "0":
         reset = _header(headers, "x-ratelimit-reset")
-        if reset is not None and reset.isdigit():
+        if reset is not None and reset.isascii() and reset.isdigit():
             return max(0.0, int(reset) - now)
     return None
 

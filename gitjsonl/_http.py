@@ -13,6 +13,9 @@ classes (``github.Requester``'s ``HTTPRequestsConnectionClass``, which keeps a
 - reads the body itself, at most ``answer_cap`` bytes for the endpoint
   (what GitHub can legitimately send), and refuses a ``Content-Length``
   past the cap without reading anything;
+- drops the headers read as numbers or dates (``Retry-After``,
+  ``X-RateLimit-*``) whose values are neither (``_answers.unreadable_headers``):
+  PyGithub would raise a bare ``ValueError`` or ``OverflowError`` on them;
 - sends nothing to a host other than the API's (scheme, host and port), and
   turns every redirect except a same-host 301 on a read (which PyGithub follows:
   GitHub's answer for a renamed repository) into ``RepositoryMoved`` with the
@@ -42,6 +45,7 @@ import requests.adapters
 import urllib3
 import urllib3.exceptions
 
+from ._answers import unreadable_headers
 from ._config import MiB, Origin
 from ._exceptions import (
     AnswerTooLarge,
@@ -271,6 +275,8 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
                 sent = not isinstance(exc, requests.exceptions.ConnectTimeout)
                 raise _late(where, timeout, ambiguous=write and sent) from exc
             self._refuse_redirect(response, method, where)
+            for name in unreadable_headers(response.headers):
+                del response.headers[name]  # as if GitHub had not sent it
             if response.status_code == 202 and not write:
                 # PyGithub sleeps 5 s and asks again, for ever: GitHub sends 202 to a read only
                 # while it computes statistics, which gitjsonl never asks for.

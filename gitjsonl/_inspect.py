@@ -40,6 +40,7 @@ class Inspection:
     migrated: bool
     commits: list[CommitInfo]  # newest first, those touching the folder
     ignored: tuple[str, ...] = ()  # entries named like segments that are not read
+    legacy_drift: str | None = None  # a migrated legacy file changed since (``legacy_drift``)
 
 
 def inspect_log(
@@ -57,7 +58,7 @@ def inspect_log(
         progress(f"reading segment {index}/{len(snap.segments)}")
         segments.append((entry, read_blob(repo, entry)))
     legacy = None
-    single = reader.legacy_file(snap)
+    single = None if snap.migrated else reader.legacy_file(snap)
     if single is not None:
         progress(f"reading {single.path}")
         legacy = (single, read_blob(repo, single))
@@ -66,7 +67,10 @@ def inspect_log(
         commits.append(commit)
         if len(commits) % 100 == 0:
             progress(f"reading history: {len(commits):,} commits")
-    return Inspection(branch, snap.commit, segments, legacy, snap.migrated, commits, snap.ignored)
+    drift = reader.legacy_drift(snap)
+    return Inspection(
+        branch, snap.commit, segments, legacy, snap.migrated, commits, snap.ignored, drift
+    )
 
 
 def files_of(inspection: Inspection) -> Iterator[tuple[DirEntry, bytes]]:
@@ -115,6 +119,8 @@ def _commit_json(commit: CommitInfo) -> dict[str, str]:
 def find_problems(found: Inspection, segment_bytes: int) -> list[str]:
     """Every problem ``verify`` reports, one sentence each."""
     problems: list[str] = list(found.ignored)
+    if found.legacy_drift is not None:
+        problems.append(found.legacy_drift)
     for entry, data in files_of(found):
         for decoded in decode_lines(data):
             if decoded.record is None:

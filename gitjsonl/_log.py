@@ -62,7 +62,7 @@ from ._queue import PendingQueue, admit
 from ._reader import LogReader
 from ._records import encode_record
 from ._redis import coordinator_for
-from ._retry import RetryPolicy
+from ._retry import RetryPolicy, failure_kind
 from ._schedule import FlushSchedule
 from ._spool import Recovery, SlotSpool, open_slot, settle_candidates
 from ._stats import Counters, LogStats
@@ -319,6 +319,7 @@ class Log:
             committer=config.committer,
             before_update=self._note_push,
             allow_public=config.allow_public,
+            on_retry=self._retrying,
         )
         self._reader = LogReader(
             self._github,
@@ -343,7 +344,7 @@ class Log:
         recovery = self._spool.recover()
         # What the last process left goes first, as sequence numbers 1..n,
         # exactly as the spool has renumbered it.
-        self._queue.extend(recovery.lines)
+        self._queue.extend(recovery.lines, self._clock())
         self._recovering = recovery.candidates
         self._recovered_pushes = recovery.pushes
         self._spool_last_commit = recovery.last_commit
@@ -383,7 +384,7 @@ class Log:
                 return
             if self._spool is not None:
                 self._spool.append(queue.next_seq, line)  # SpoolError: not appended
-            queue.push(line)
+            queue.push(line, self._clock())
             self._counters.appended += 1
             urgent = queue.bytes >= config.batch_bytes
         # Once is enough: a busy flusher would otherwise be woken (and the lock
@@ -584,6 +585,8 @@ class Log:
                 corrupt_lines=self._reader.corrupt_lines,
                 landed_after_error=self._committer.landed_after_error,
                 budget=budget,
+                now=self._clock(),
+                oldest_pending_at=self._queue.oldest_at,
             )
 
     # -- the flusher's side ------------------------------------------------------------
@@ -698,8 +701,7 @@ class Log:
             counters = self._counters
             counters.committed += len(batch.lines)
             counters.batches += 1
-            counters.last_commit = sha
-            counters.last_error = None
+            counters.succeeded(sha)
             self._schedule.succeeded()
             again = bool(len(self._queue)) and (
                 self._queue.bytes >= self._config.batch_bytes
@@ -713,7 +715,7 @@ class Log:
     def _failed(self, exc: GitJsonlError) -> None:
         now = self._clock()
         with self._lock:
-            self._counters.last_error = exc
+            self._counters.failed(exc, now)
             if isinstance(exc, RateLimited):
                 # Not a failure: wait as GitHub asks and let records pile up meanwhile.
                 self._counters.rate_limited += 1
@@ -732,6 +734,13 @@ class Log:
         logger.log(
             level, "gitjsonl: batch not committed, records kept pending: %s", exc, extra=RAISED_TOO
         )
+
+    def _retrying(self, exc: BaseException | None) -> None:
+        """A failed attempt is about to be tried again: ``stats()`` shows it now (a lost race
+        is how writers take turns, not a failure)."""
+        if isinstance(exc, GitJsonlError) and failure_kind(exc) == "error":
+            with self._lock:
+                self._counters.failed(exc, self._clock())
 
     def _note_push(self, batch: Batch, commit: str, base: str) -> None:
         if self._spool is not None:

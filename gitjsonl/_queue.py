@@ -47,6 +47,7 @@ class PendingQueue:
 
     def __init__(self, *, next_seq: int = 1) -> None:
         self._items: deque[tuple[int, bytes]] = deque()
+        self._times: deque[float] = deque()  # when each record was appended (the Log's clock)
         self.bytes = 0
         self.next_seq = next_seq  # the number the next appended record gets
         self.committed_seq = next_seq - 1  # every record up to this one is committed
@@ -60,18 +61,25 @@ class PendingQueue:
         """The sequence number of the newest record appended."""
         return self.next_seq - 1
 
-    def push(self, line: bytes) -> int:
-        """Queue one encoded record; its sequence number."""
+    @property
+    def oldest_at(self) -> float | None:
+        """When the oldest pending record was appended (None: nothing is pending)."""
+        return self._times[0] if self._times else None
+
+    def push(self, line: bytes, at: float = 0.0) -> int:
+        """Queue one encoded record, appended at time ``at``; its sequence number."""
         seq = self.next_seq
         self._items.append((seq, line))
+        self._times.append(at)
         self.next_seq += 1
         self.bytes += len(line)
         return seq
 
-    def extend(self, lines: Iterable[bytes]) -> None:
-        """Queue records recovered from a spool, ahead of anything appended later."""
+    def extend(self, lines: Iterable[bytes], at: float = 0.0) -> None:
+        """Queue records recovered from a spool (at time ``at``), ahead of anything appended
+        later."""
         for line in lines:
-            self.push(line)
+            self.push(line, at)
 
     def cut(
         self, max_batch_bytes: int, new_id: Callable[[], str], *, resend: str | None = None
@@ -99,5 +107,6 @@ class PendingQueue:
         """``batch`` (the front of the queue) is on the branch: forget its records."""
         for _ in batch.lines:
             self.bytes -= len(self._items.popleft()[1])
+            self._times.popleft()
         self.committed_seq = batch.last_seq
         self.inflight = None

@@ -13,14 +13,19 @@ A legacy single-file log (``data/interactions.jsonl`` next to
 100 MB works, and counts as the oldest part of the log until ``gitjsonl
 migrate`` has moved it into the segments (its manifest says so). ``find_file``
 is the one lookup of such a file, used by the reader, ``stats``/``verify`` and
-``migrate``.
+``migrate``. A legacy file that is no longer the blob the manifest says was
+migrated (``source_sha``: an old writer appended to it since) is reported
+(``legacy_drift``): readers warn once and read the log as it is, ``verify``
+counts it as a problem.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import posixpath
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,7 +36,15 @@ from ._github import DirEntry, GitHubRepo, git_blob_sha
 from ._records import decode_lines
 from ._segments import MANIFEST_NAME, list_log
 
-__all__ = ["LogReader", "Snapshot", "find_file", "read_blob", "warn_ignored"]
+__all__ = [
+    "LogReader",
+    "Snapshot",
+    "find_file",
+    "legacy_drift",
+    "manifest_source_sha",
+    "read_blob",
+    "warn_ignored",
+]
 
 logger = logging.getLogger("gitjsonl")
 
@@ -79,12 +92,40 @@ def find_file(repo: GitHubRepo, path: str, ref: str) -> DirEntry | None:
     return None
 
 
+def manifest_source_sha(data: bytes) -> str | None:
+    """The blob a migration manifest says it migrated (``source_sha``); None when unreadable."""
+    try:
+        manifest = json.loads(data)
+    except ValueError:
+        return None
+    sha = manifest.get("source_sha") if isinstance(manifest, dict) else None
+    return sha if isinstance(sha, str) and re.fullmatch("[0-9a-f]{40}", sha) else None
+
+
+def legacy_drift(migrated: str | None, legacy: DirEntry | None) -> str | None:
+    """What differs between the legacy file now (``legacy``, None: gone) and the blob its
+    migration moved (``migrated``, None: the manifest does not say); None when nothing does."""
+    if legacy is None or legacy.sha == migrated:
+        return None
+    if migrated is None:
+        return (
+            f"{legacy.path} is still here but the migration manifest does not say which blob "
+            "of it was migrated (unreadable manifest): records in it may be missing from the log"
+        )
+    return (
+        f"{legacy.path} has changed since it was migrated (it is blob {legacy.sha[:12]}, the "
+        f"migration moved blob {migrated[:12]}): what was written to it since is not in the "
+        "log; move those records into the log (gitjsonl append) and remove the file"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     commit: str  # the commit read; unpinned (a cold reader), the branch as read by name
     segments: tuple[DirEntry, ...]  # in append order
     migrated: bool  # the folder holds a migration manifest
     ignored: tuple[str, ...] = ()  # entries named like segments and not read (``list_log``)
+    manifest: DirEntry | None = None  # the migration manifest's entry
 
 
 #: How many commits below a head are searched for our own last commit (one page).
@@ -114,6 +155,7 @@ class LogReader:
         self._legacy_path = legacy_path.strip("/") if legacy_path else None
         self._lock = threading.Lock()
         self.corrupt_lines = 0
+        self._migrated: dict[str, str | None] = {}  # manifest blob -> the blob it migrated
 
     def snapshot(self, *, pinned: bool = True) -> Snapshot:
         """The log folder at one commit (``pinned``), or, for a reader that has written
@@ -138,8 +180,8 @@ class LogReader:
     def _snapshot(self, commit: str, entries: list[DirEntry]) -> Snapshot:
         listing = list_log(entries)
         warn_ignored(self._path, listing.ignored)
-        manifest = any(e.name == MANIFEST_NAME and e.type == "file" for e in entries)
-        return Snapshot(commit, listing.segments, manifest, listing.ignored)
+        manifest = next((e for e in entries if e.name == MANIFEST_NAME and e.type == "file"), None)
+        return Snapshot(commit, listing.segments, manifest is not None, listing.ignored, manifest)
 
     def _pin(self) -> str:
         """The commit a read pins: the branch's head, unless that read is behind our own write.
@@ -285,10 +327,34 @@ class LogReader:
             yield from self.read(entry)
 
     def legacy_file(self, snap: Snapshot) -> DirEntry | None:
-        """The legacy single file as of ``snap``, while it is still part of the log."""
-        if self._legacy_path is None or snap.migrated:
+        """The legacy single file as of ``snap``, while it is still part of the log.
+
+        Once migrated it is not, and a legacy file changed since is warned of (once).
+        """
+        if self._legacy_path is None:
+            return None
+        if snap.migrated:
+            drift = self.legacy_drift(snap)
+            if drift is not None:
+                warn_ignored(self._path, (drift,))
             return None
         return find_file(self._repo, self._legacy_path, snap.commit)
+
+    def legacy_drift(self, snap: Snapshot) -> str | None:
+        """What differs between a migrated log's legacy file and the blob its migration moved.
+
+        One request for the legacy file's entry; the manifest's blob is read
+        once per process (a blob never changes).
+        """
+        if self._legacy_path is None or snap.manifest is None:
+            return None
+        legacy = find_file(self._repo, self._legacy_path, snap.commit)
+        if legacy is None:
+            return None
+        sha = snap.manifest.sha
+        if sha not in self._migrated:
+            self._migrated[sha] = manifest_source_sha(read_blob(self._repo, snap.manifest))
+        return legacy_drift(self._migrated[sha], legacy)
 
     def read(self, entry: DirEntry) -> list[dict[str, Any]]:
         """The records of one file of the log (one request), corrupt lines skipped and counted."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -239,13 +239,15 @@ def parse_line(line: bytes | str) -> dict[str, Any] | BadLine:
     return value
 
 
-def decode_lines(data: bytes) -> Iterator[DecodedLine]:
-    """Parse the lines of one file; corrupt lines come back with ``record=None``.
+def decode_lines(data: bytes | Iterable[bytes]) -> Iterator[DecodedLine]:
+    """Parse the lines of one file (its bytes, or its lines as a file streams them);
+    corrupt lines come back with ``record=None``.
 
     Blank lines are skipped silently: the Contents-API service that gitjsonl
     replaces wrote one at the top of every file it re-created.
     """
-    for number, raw in enumerate(data.split(b"\n"), start=1):
+    lines = data.split(b"\n") if isinstance(data, bytes) else data
+    for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
         parsed = parse_line(raw)

@@ -47,8 +47,15 @@ class LogStats:
     ``rate_limited`` rate-limit answers waited out; ``dropped`` records refused
     under ``on_full="drop"``; ``corrupt_lines`` lines readers skipped;
     ``landed_after_error`` batches found on the branch after their answer was
-    lost; ``last_error`` the latest error, cleared by the next success;
+    lost; ``last_error`` the latest error, set as soon as an attempt fails
+    (even one that is retried) and cleared by the next success;
     ``budget`` the token's shared write budget (``None`` without pacing).
+
+    For a health check: ``failing_for`` is how many seconds the log has met
+    errors without a success in between (``None``: it is not failing), and
+    ``oldest_pending_age`` how many seconds ago the oldest record not yet
+    committed was appended (``None``: nothing is pending). A log that cannot
+    reach GitHub shows both growing, from its first failed request.
     """
 
     appended: int
@@ -66,6 +73,8 @@ class LogStats:
     last_commit: str | None
     last_error: GitJsonlError | None
     budget: BudgetStats | None = None
+    failing_for: float | None = None
+    oldest_pending_age: float | None = None
 
 
 @dataclass(slots=True)
@@ -82,6 +91,19 @@ class Counters:
     last_failed_attempt: int = 0  # the attempt number that last failed for good
     last_commit: str | None = None
     last_error: GitJsonlError | None = None
+    failing_since: float | None = None  # the first error since the last success (the clock)
+
+    def failed(self, error: GitJsonlError, now: float) -> None:
+        """An attempt failed with ``error`` (given up on, or about to be retried)."""
+        self.last_error = error
+        if self.failing_since is None:
+            self.failing_since = now
+
+    def succeeded(self, sha: str) -> None:
+        """A batch landed as commit ``sha``: the log is not failing."""
+        self.last_commit = sha
+        self.last_error = None
+        self.failing_since = None
 
     def snapshot(
         self,
@@ -93,6 +115,8 @@ class Counters:
         corrupt_lines: int,
         landed_after_error: int,
         budget: BudgetStats | None = None,
+        now: float = 0.0,
+        oldest_pending_at: float | None = None,
     ) -> LogStats:
         return LogStats(
             appended=self.appended,
@@ -110,4 +134,10 @@ class Counters:
             last_commit=self.last_commit,
             last_error=self.last_error,
             budget=budget,
+            failing_for=_age(self.failing_since, now),
+            oldest_pending_age=_age(oldest_pending_at, now),
         )
+
+
+def _age(since: float | None, now: float) -> float | None:
+    return None if since is None else max(0.0, now - since)

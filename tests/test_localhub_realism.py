@@ -261,7 +261,7 @@ class TestErrorBodies:
         with requests.Session() as s:
             r = s.post(f"{hub.url}/repos/{REPO}/git/blobs", json={"content": "x"})
         assert r.status_code == status
-        assert r.json()["message"].startswith("You have exceeded a secondary rate limit.")
+        assert r.json()["message"].startswith("You have exceeded a secondary rate limit")
         assert r.headers.get("retry-after") == (None if retry_after is None else str(retry_after))
 
     def test_secondary_limits_as_429(self, localhub_factory: Factory) -> None:

@@ -115,6 +115,20 @@ def _invalid(detail: str, doc: str) -> ApiError:
     return ApiError(422, f"Invalid request.\n\n{detail}", doc)
 
 
+#: An object id in a request that is not 40 hex digits, as GitHub words it for the sha
+#: of a ref update and a blob read, and for the tree of a new commit (recorded by
+#: sourcegraph's VCR tests of its GitHub client, TestV3Client_UpdateRef_failure and
+#: TestV3Client_CreateCommit_failure: a ref updated to "fakeshalol..." and a commit
+#: of tree "loltotallynotatree").
+_NOT_A_SHA = "The {field} parameter must be exactly 40 characters and contain only [0-9a-f]."
+
+#: A write with a token that may only read: GitHub names the kind of token, an App
+#: installation's (the GITHUB_TOKEN of Actions among them) as an "integration".
+_NOT_ACCESSIBLE = {
+    False: "Resource not accessible by personal access token",
+    True: "Resource not accessible by integration",
+}
+
 _D_REFS = "https://docs.github.com/rest/git/refs"
 _D_BLOBS = "https://docs.github.com/rest/git/blobs"
 _D_TREES = "https://docs.github.com/rest/git/trees"
@@ -302,7 +316,7 @@ class Api:
             if req.method in WRITE_METHODS and req.access == "anonymous":
                 raise ApiError(401, "Requires authentication")
             if req.method in WRITE_METHODS and req.access != "write":
-                raise ApiError(403, "Resource not accessible by personal access token")
+                raise ApiError(403, _NOT_ACCESSIBLE[req.kind == "installation"])
             return self._validated(req, rest, handler(self, req, repo, urls, found))
         raise _not_found()
 
@@ -514,6 +528,8 @@ class Api:
         refname = "refs/" + m[1]
         if not _valid_refname(repo, refname):
             raise ApiError(422, "Reference does not exist", doc)
+        if not SHA_RE.match(sha):
+            raise ApiError(422, _NOT_A_SHA.format(field="sha"), doc)
         if repo.object_type(sha) is None:
             raise ApiError(422, "Object does not exist", doc)
         self._refuse_protected(urls.full_name, refname)
@@ -585,11 +601,7 @@ class Api:
             raise _empty_repo(doc)
         sha = m[1]
         if not SHA_RE.match(sha):
-            raise ApiError(
-                422,
-                "The sha parameter must be exactly 40 characters and contain only [0-9a-f].",
-                doc,
-            )
+            raise ApiError(422, _NOT_A_SHA.format(field="sha"), doc)
         found = repo.read_object(sha)
         if found is None or found[0] != "blob":
             raise _not_found(doc)
@@ -687,6 +699,8 @@ class Api:
                 f"For 'properties/parents', {json.dumps(parents)} is not an array of strings.",
                 doc,
             )
+        if not SHA_RE.match(tree):
+            raise ApiError(422, _NOT_A_SHA.format(field="tree"), doc)
         if repo.object_type(tree) != "tree":
             raise ApiError(422, "Tree SHA does not exist", doc)
         for parent in parents:

@@ -38,6 +38,16 @@ SECONDARY_MESSAGE = (
 SECONDARY_DOC = (
     "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
 )
+# The limit on content creation (writes), as GitHub words it: an HTTP dump quoted in a
+# comment of an Octokit client (hitGHSecondaryRateLimit), and matched verbatim by
+# aiogithubapi's MESSAGE_EXCEPTIONS.
+CONTENT_CREATION_MESSAGE = (
+    "You have exceeded a secondary rate limit and have been temporarily blocked from content "
+    "creation. Please retry your request again later."
+)
+CONTENT_CREATION_DOC = (
+    "https://docs.github.com/rest/overview/resources-in-the-rest-api#secondary-rate-limits"
+)
 # A 100 MB blob is ~134 MB of base64 inside JSON: the cap leaves room for that.
 DEFAULT_MAX_BODY = 200 * 1024 * 1024
 #: Connections served at once (a thread each); past it a new one gets 503 and is closed.
@@ -354,7 +364,11 @@ class _Handler(BaseHTTPRequestHandler):
             if fault is not None and fault.action == "error":
                 response = _fault_response(fault)
             elif fault is not None and fault.action == "secondary_limit":
-                response = _secondary_response(fault.retry_after, fault.answer_status)
+                response = _secondary_response(
+                    fault.retry_after,
+                    fault.answer_status,
+                    content_creation=self.command in WRITE_METHODS,
+                )
             elif segments is None:
                 response = _json_error(ApiError(404, "Not Found"))
             else:
@@ -425,7 +439,8 @@ class _Handler(BaseHTTPRequestHandler):
             wait = server.limiter.secondary_check(token)
             if wait is not None:
                 limits = server.limiter.secondary
-                return _secondary_response(wait, limits.status if limits else 403), state
+                status = limits.status if limits else 403
+                return _secondary_response(wait, status, content_creation=True), state
         request = ApiRequest(
             method=self.command,
             raw_query=query,
@@ -458,7 +473,8 @@ class _Handler(BaseHTTPRequestHandler):
         if response.content_type:
             self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
-        self.send_header("X-GitHub-Media-Type", "github.v3; format=json")
+        if response.status != 304:  # GitHub's 304 carries none (as issue 24 reports it)
+            self.send_header("X-GitHub-Media-Type", "github.v3; format=json")
         self.send_header("X-GitHub-Request-Id", uuid.uuid4().hex[:20].upper())
         for key, value in {**extra, **response.headers}.items():
             self.send_header(key, value)
@@ -494,10 +510,16 @@ def _fault_response(fault: Fault) -> ApiResponse:
     return ApiResponse.json(status, body)
 
 
-def _secondary_response(retry_after: int | None, status: int = 403) -> ApiResponse:
-    message = SECONDARY_MESSAGE.format(request_id=uuid.uuid4().hex[:16].upper())
+def _secondary_response(
+    retry_after: int | None, status: int = 403, *, content_creation: bool = False
+) -> ApiResponse:
+    if content_creation:
+        message, doc = CONTENT_CREATION_MESSAGE, CONTENT_CREATION_DOC
+    else:
+        message = SECONDARY_MESSAGE.format(request_id=uuid.uuid4().hex[:16].upper())
+        doc = SECONDARY_DOC
     headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
-    body = {"message": message, "documentation_url": SECONDARY_DOC}
+    body = {"message": message, "documentation_url": doc}
     return ApiResponse(status, json.dumps(body).encode(), headers)
 
 

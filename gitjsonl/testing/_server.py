@@ -22,8 +22,11 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ._api import WRITE_METHODS, Api, ApiError, ApiRequest, ApiResponse
-from ._auth import AuthError, Tokens, app_endpoint
+from ._auth import AuthError, Grant, Tokens, app_endpoint
 from ._faults import Fault, FaultPlan
+from ._gitstore import GitRepo
+from ._graphql import PATHS as GRAPHQL_PATHS
+from ._graphql import Graphql, unauthenticated
 from ._ratelimit import PrimaryState, RateLimiter, rate_limit_body
 from ._shapes import DOCS
 
@@ -91,6 +94,7 @@ class HubServer(ThreadingHTTPServer):
         self.limiter = limiter
         self.faults = faults
         self.tokens = tokens
+        self.graphql = Graphql()
         self.max_body = max_body
         self.idle_timeout = idle_timeout
         self.clock_skew = 0.0  # seconds added to the Date header
@@ -411,6 +415,8 @@ class _Handler(BaseHTTPRequestHandler):
         if segments == ("rate_limit",):
             state, _ = server.limiter.primary(token, count=False)
             return ApiResponse.json(200, _rate_limit_body(state)), state
+        if segments in GRAPHQL_PATHS and server.graphql.enabled and self.command == "POST":
+            return self._graphql(body, grant if token is not None else None), None
         state, allowed = server.limiter.primary(token, count=True)
         if not allowed:
             error = ApiError(
@@ -446,6 +452,21 @@ class _Handler(BaseHTTPRequestHandler):
             # GitHub does not count a 304 to an authorized request (see _conditional).
             state = server.limiter.refund(token, state)
         return response, state
+
+    def _graphql(self, body: bytes, grant: Grant | None) -> ApiResponse:
+        """GraphQL: a token required, even by an open hub; not counted against the REST
+        API's rate limit (GitHub counts it apart, ``x-ratelimit-resource: graphql``)."""
+        server = self.server
+        if grant is None:
+            return ApiResponse.json(*unauthenticated())
+
+        def repo_for(full_name: str) -> GitRepo | None:
+            if grant.repos is not None and full_name not in grant.repos:
+                return None
+            return server.api.store.get(full_name)
+
+        status, payload = server.graphql.answer(body, repo_for)
+        return ApiResponse.json(status, payload, {"X-RateLimit-Resource": "graphql"})
 
     def _send(
         self,

@@ -131,6 +131,21 @@ class TestEndpoint:
         assert found["f0"]["byteSize"] == TEXT_LIMIT + 10
         assert found["f1"]["text"] is None
 
+    def test_a_query_is_logged_as_a_read(self, localhub: LocalHub) -> None:
+        """The request log counts a GraphQL query (a POST) as a read, a blob upload as a write."""
+        query, _ = graphql_blobs_query(REPO, ["a" * 40])
+        post(localhub, query)
+        requests.post(
+            f"{localhub.url}/repos/{REPO}/git/blobs",
+            json={"content": "x", "encoding": "utf-8"},
+            headers={"Authorization": f"bearer {localhub.token}"},
+            timeout=30,
+        )
+        assert [(r.path, r.write) for r in localhub.requests[-2:]] == [
+            ("/graphql", False),
+            (f"/repos/{REPO}/git/blobs", True),
+        ]
+
     def test_a_token_is_required(self, localhub: LocalHub) -> None:
         """Without a token GraphQL answers 401 (GitHub has no anonymous GraphQL)."""
         answer = post(

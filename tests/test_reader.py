@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import pytest
 import requests
 
+from gitjsonl import _http
 from gitjsonl._answers import AnswerShapeError, graphql_blob_texts
 from gitjsonl._github import GRAPHQL_BLOBS_PER_QUERY, Credentials, DirEntry, GitHubRepo
 from gitjsonl._reader import (
@@ -401,17 +402,23 @@ class TestGraphqlReads:
         assert sent(localhub, before).count(("POST", "/graphql")) == 1
         assert ("GET", "/git/blobs") not in sent(localhub, before)
 
-    @pytest.mark.parametrize("failure", ["off", "errors", "malformed", "dropped", "401"])
+    @pytest.mark.parametrize(
+        "failure", ["off", "errors", "malformed", "dropped", "401", "too large"]
+    )
     def test_a_failing_endpoint_is_left_for_rest_with_one_warning(
         self,
         localhub: LocalHub,
         repo: GitHubRepo,
         failure: str,
         caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        """GraphQL off (404), an errors answer, a malformed one, a dropped connection or a
-        401: the same records through REST, one WARNING, and GraphQL not asked again."""
-        if failure == "off":
+        """GraphQL off (404), an errors answer, a malformed one, a dropped connection, a
+        401 or an answer past its cap: the same records through REST, one WARNING, and
+        GraphQL not asked again."""
+        if failure == "too large":
+            monkeypatch.setattr(_http, "GRAPHQL_ANSWER_CAP", 200)
+        elif failure == "off":
             localhub.graphql.enabled = False
         elif failure == "errors":
             localhub.graphql.max_aliases = 1

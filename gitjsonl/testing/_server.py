@@ -67,6 +67,12 @@ class RequestRecord:
     token: str | None
     duration: float
 
+    @property
+    def write(self) -> bool:
+        """Whether the request changes something: a POST, PATCH, PUT or DELETE, but not a
+        GraphQL query (a read sent as a POST)."""
+        return self.method in WRITE_METHODS and self.path not in ("/graphql", "/api/graphql")
+
 
 class HubServer(ThreadingHTTPServer):
     """A threading HTTP server holding the shared state of one localhub."""

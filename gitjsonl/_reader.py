@@ -351,7 +351,10 @@ class LogReader:
             try:
                 got.update(self._repo.read_blobs(list(dict.fromkeys(e.sha for e in group))))
             except GitHubError as exc:
-                self._graphql = False
+                with self._lock:  # readers share a LogReader: one of them says it, once
+                    first, self._graphql = self._graphql, False
+                if not first:
+                    continue
                 logger.warning(
                     "gitjsonl: GitHub's GraphQL API did not read %d files of log %s (%s); "
                     "this reader reads each file through the REST API from now on",
@@ -376,7 +379,8 @@ class LogReader:
         return ordered[-n:]
 
     def records(self) -> Iterator[dict[str, Any]]:
-        """Every record in order, one file in memory at a time."""
+        """Every record in order, a query's worth of files in memory at a time (2 MB, or
+        one file when it is larger)."""
         try:
             snap = self.snapshot(pinned=False)
         except EmptyRepository:

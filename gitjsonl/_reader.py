@@ -388,13 +388,17 @@ class LogReader:
         legacy = self.legacy_file(snap)
         if legacy is not None:
             yield from self.read(legacy)
-        # A query's worth of files at a time: its budget bounds the memory held.
+        for entry, data in self.files(snap.segments):
+            yield from self._decode(data, entry.path)
+
+    def files(self, entries: Sequence[DirEntry]) -> Iterator[tuple[DirEntry, bytes]]:
+        """Each of ``entries`` with its bytes, in order, checked against its sha; read a
+        query's worth at a time (``plan_reads``), whose budget bounds the memory held."""
         at = 0
-        while at < len(snap.segments):
-            rest = snap.segments[at:]
+        while at < len(entries):
+            rest = entries[at:]
             chosen = rest[: plan_reads([e.size for e in rest], len(rest), math.inf)]
-            for entry, data in zip(chosen, self._fetch(chosen), strict=True):
-                yield from self._decode(data, entry.path)
+            yield from zip(chosen, self._fetch(chosen), strict=True)
             at += len(chosen)
 
     def legacy_file(self, snap: Snapshot) -> DirEntry | None:

@@ -402,6 +402,23 @@ class TestGraphqlReads:
         assert sent(localhub, before).count(("POST", "/graphql")) == 1
         assert ("GET", "/git/blobs") not in sent(localhub, before)
 
+    def test_stats_and_verify_read_the_files_in_queries(
+        self, localhub: LocalHub, repo: GitHubRepo
+    ) -> None:
+        """inspect_log (stats, verify) reads every file, in order, in one query for 30 files."""
+        from gitjsonl._inspect import inspect_log, total_records
+
+        seed_segments(localhub, 30, 10)
+        before = len(localhub.requests)
+        found = inspect_log(repo, path=LOG, branch="main")
+        assert total_records(found) == 300
+        assert [entry.name for entry, _ in found.segments][:2] == [
+            "00000001.jsonl",
+            "00000002.jsonl",
+        ]
+        assert ("GET", "/git/blobs") not in sent(localhub, before)
+        assert sent(localhub, before).count(("POST", "/graphql")) == 1
+
     @pytest.mark.parametrize(
         "failure", ["off", "errors", "malformed", "dropped", "401", "too large"]
     )

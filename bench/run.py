@@ -148,7 +148,12 @@ def count_lines(data: bytes | None) -> int:
 
 
 def tally(hub: LocalHub, repo: str) -> dict[str, int]:
-    reqs = [r for r in hub.requests if f"/repos/{repo}/" in r.path or r.path.endswith(repo)]
+    # GraphQL's path names no repository: its queries (the reader's) count for the one read.
+    reqs = [
+        r
+        for r in hub.requests
+        if f"/repos/{repo}/" in r.path or r.path.endswith(repo) or r.path == "/graphql"
+    ]
     return {
         "requests": len(reqs),
         "bytes_in": sum(r.bytes_in for r in reqs),

@@ -6,9 +6,13 @@ batches it (one batch every ~22 s, GitHub's 500 writes an hour at 3 writes a
 batch), with a burst of 50 records every ``--burst`` seconds, for record sizes
 of 0.2, 1 and 2 KB. The planner sees what a writer sees (the folder, and the
 bytes of the small run only). After every batch it counts what a cold
-``tail(500)`` would send (the folder in one request, then one blob per file,
-newest first, until 500 records), and at the end the bytes uploaded per byte
-appended and the small files standing before a large one (stranded).
+``tail(500)`` would send, two ways: reading one blob per file, newest first,
+until 500 records (how the reader read until GraphQL), and as the reader reads
+now (``gitjsonl._reader``: the files ``plan_reads`` picks from the listing's
+sizes, in one GraphQL query a round, a file of 512,000 bytes or more through
+REST); both after the folder's listing, one request. At the end it counts the
+bytes uploaded per byte appended and the small files standing before a large
+one (stranded).
 
 ``--small-fraction`` and ``--max-run`` move the layout's two knobs (files
 under ``segment_bytes / fraction`` are small; a run of ``max-run`` of them is
@@ -29,6 +33,8 @@ from dataclasses import dataclass
 
 from gitjsonl import _segments
 from gitjsonl._config import DEFAULT_SEGMENT_BYTES
+from gitjsonl._github import DirEntry
+from gitjsonl._reader import _MARGIN, ASSUMED_RECORD_BYTES, graphql_groups, plan_reads
 from gitjsonl._segments import SegmentFile, plan_batch, small_run
 
 TAIL = 500
@@ -39,9 +45,11 @@ BATCH_EVERY = 22.0  # seconds: pacing's steady pace for 500 writes an hour at 3 
 class Figures:
     record_kb: float
     amplification: float  # bytes uploaded / bytes appended
-    tail_worst: int  # requests of a cold tail(500), the worst after any batch
+    tail_worst: int  # requests of a cold tail(500) reading a blob a file, the worst after any batch
     tail_mean: float
     tail_p95: float
+    graphql_worst: int  # the same tail read as the reader does: in GraphQL queries
+    graphql_mean: float
     stranded: int  # small files before a large one, at the end
 
 
@@ -54,6 +62,7 @@ def simulate(
     records: dict[int, int] = {}  # file number -> records in it
     uploaded = appended = 0
     tails: list[int] = []
+    queried: list[int] = []
     now, due, next_burst = 0.0, BATCH_EVERY, burst
     pending: list[bytes] = []
     serial = 0
@@ -94,6 +103,7 @@ def simulate(
         pending = []
         if now > 3600:  # past the first hour: a log long enough to hold 500 records
             tails.append(_tail_requests(records))
+            queried.append(_tail_queries({n: len(c) for n, c in folder.items()}, records))
     tails.sort()
     return Figures(
         record_kb,
@@ -101,6 +111,8 @@ def simulate(
         tails[-1],
         statistics.fmean(tails),
         tails[int(len(tails) * 0.95)],
+        max(queried),
+        statistics.fmean(queried),
         _stranded(folder),
     )
 
@@ -112,6 +124,26 @@ def _tail_requests(records: dict[int, int]) -> int:
         need -= records[number]
         if need <= 0:
             break
+    return requests
+
+
+def _tail_queries(sizes: dict[int, int], records: dict[int, int]) -> int:
+    """The requests of a cold tail(500) as ``LogReader.tail`` sends them: the listing,
+    then per round the files ``plan_reads`` picks, two or more a GraphQL query, the
+    rest (a file alone, a file GraphQL cannot read whole) one REST read each."""
+    newest = sorted(records, reverse=True)
+    requests, have, seen, done = 1, 0, 0, 0
+    record_bytes: float = ASSUMED_RECORD_BYTES
+    while done < len(newest) and (have < TAIL or not done):
+        todo = newest[done:]
+        chosen = todo[: plan_reads([sizes[n] for n in todo], TAIL - have, record_bytes)]
+        entries = [DirEntry(str(n), str(n), f"{n:040x}", sizes[n], "file") for n in chosen]
+        queries = [group for group in graphql_groups(entries) if len(group) > 1]
+        requests += len(queries) + len(chosen) - sum(len(group) for group in queries)
+        have += sum(records[n] for n in chosen)
+        seen += sum(sizes[n] for n in chosen)
+        done += len(chosen)
+        record_bytes = seen / have * _MARGIN if have else record_bytes
     return requests
 
 
@@ -138,7 +170,10 @@ def row(label: str, figures: list[Figures]) -> str:
     cells = []
     for f in figures:
         stranded = f", {f.stranded} stranded" if f.stranded else ""
-        cells.append(f"{f.amplification:.2f}x, tail {f.tail_worst} ({f.tail_mean:.1f}){stranded}")
+        cells.append(
+            f"{f.amplification:.2f}x, tail {f.tail_worst} ({f.tail_mean:.1f}) by blob, "
+            f"{f.graphql_worst} ({f.graphql_mean:.1f}) by GraphQL{stranded}"
+        )
     return f"| {label} | " + " | ".join(cells) + " |"
 
 
@@ -162,7 +197,10 @@ def main() -> None:
         kib = DEFAULT_SEGMENT_BYTES // fraction // 1024
         print(row(f"{kib} KiB / {max_run}", figures))
     print()
-    print("uploaded/appended; a cold tail(500)'s requests: the worst after any batch (mean)")
+    print(
+        "uploaded/appended; a cold tail(500)'s requests, the worst after any batch (mean): "
+        "reading a blob a file, and as the reader reads (GraphQL queries)"
+    )
 
 
 if __name__ == "__main__":

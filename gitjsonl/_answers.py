@@ -37,6 +37,7 @@ __all__ = [
     "blob_content",
     "count",
     "flag",
+    "graphql_blob_texts",
     "items",
     "malformed_answer",
     "mapping",
@@ -224,3 +225,29 @@ def unreadable_headers(headers: Mapping[str, str]) -> list[str]:
         return name != "retry-after" or retry_after_seconds(value, 0.0) is not None
 
     return [name for name, value in headers.items() if not readable(name.lower(), value)]
+
+
+def graphql_blob_texts(answer: Any, aliases: dict[str, str], *, max_chars: int) -> dict[str, str]:
+    """The whole texts of a GraphQL answer to aliased ``object(oid:)`` lookups, by blob sha.
+
+    ``aliases`` maps each alias asked (``f0``, ``f1``...) to its blob's sha.
+    The answer as a whole must be what was asked (``data.repository`` holding
+    only those aliases): anything else is refused here. An entry that is null,
+    of another shape, cut short (``isTruncated``), binary (``text: null``) or
+    longer than ``max_chars`` is left out: the caller reads that blob through
+    REST, and checks every text it keeps against its sha.
+    """
+    data = mapping(mapping(answer, "the GraphQL answer").get("data"), "the GraphQL answer: data")
+    found = mapping(data.get("repository"), "the GraphQL answer: data.repository")
+    extra = sorted(set(found) - set(aliases))
+    if extra:
+        raise _wrong("the GraphQL answer: data.repository", extra[:5], "only the aliases asked")
+    texts: dict[str, str] = {}
+    for alias, blob in aliases.items():
+        entry = found.get(alias)
+        if not isinstance(entry, dict):
+            continue
+        content, truncated = entry.get("text"), entry.get("isTruncated")
+        if isinstance(content, str) and truncated is False and len(content) <= max_chars:
+            texts[blob] = content
+    return texts

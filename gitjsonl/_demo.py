@@ -186,7 +186,7 @@ def _check(
         batches=sum(s.batches for s in stats),
         conflicts=sum(s.conflicts_retried for s in stats),
         requests=len(traffic),
-        writes=sum(1 for r in traffic if r.method in ("POST", "PATCH", "PUT")),
+        writes=sum(1 for r in traffic if r.write),
         ref_updates=sum(1 for r in traffic if r.method == "PATCH"),
         bytes_uploaded=sum(r.bytes_in for r in traffic),
         seconds=seconds,

@@ -33,7 +33,7 @@ import logging
 import re
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -69,6 +69,8 @@ from ._redact import redact, remember_secret, server_text
 logger = logging.getLogger("gitjsonl")
 
 __all__ = [
+    "GRAPHQL_BLOBS_PER_QUERY",
+    "GRAPHQL_TEXT_LIMIT",
     "CommitInfo",
     "CreatedTree",
     "Credentials",
@@ -473,6 +475,33 @@ def _dir_entry(element: dict[str, Any], folder: str) -> DirEntry:
     )
 
 
+#: GitHub cuts ``Blob.text`` at exactly 512,000 bytes and says so in ``isTruncated``
+#: (sveltia/sveltia-cms#950; orbiting/backends#116: "the exact limit is not documented"):
+#: a file that size or larger is read through the REST blob API.
+GRAPHQL_TEXT_LIMIT = 512_000
+#: Blob lookups in one GraphQL query: a client fetched 250 files a request
+#: (sveltia-cms#950); fewer here, and a byte budget too (see ``_reader``), because an
+#: answer that is too large is an error, at a size GitHub does not document
+#: (conwnet/github1s#105).
+GRAPHQL_BLOBS_PER_QUERY = 100
+
+
+def graphql_blobs_query(full_name: str, shas: Sequence[str]) -> tuple[str, dict[str, str]]:
+    """The GraphQL query reading blobs ``shas`` of ``full_name``, and its aliases' shas.
+
+    ``object(oid:)`` names a blob exactly (no branch, so no read lag); an inline
+    fragment on ``Blob`` asks its text, whether it was cut short, and its size.
+    """
+    aliases = {f"f{index}": answers.sha(sha, "blob sha") for index, sha in enumerate(shas)}
+    owner, name = full_name.split("/", 1)
+    lookups = " ".join(
+        f'{alias}: object(oid: "{sha}") {{ ... on Blob {{ text isTruncated byteSize }} }}'
+        for alias, sha in aliases.items()
+    )
+    where = f"owner: {json.dumps(owner)}, name: {json.dumps(name)}"
+    return f"query {{ repository({where}) {{ {lookups} }} }}", aliases
+
+
 class GitHubRepo:
     """One repository, through PyGithub: one method, one request."""
 
@@ -738,6 +767,41 @@ class GitHubRepo:
             )
 
         return self._call(get)
+
+    @property
+    def graphql_possible(self) -> bool:
+        """Whether these credentials may ask GraphQL at all (it has no anonymous access)."""
+        return self.credentials.github_auth is not None
+
+    def read_blobs(self, shas: Sequence[str]) -> dict[str, bytes]:
+        """Blobs by sha in one GraphQL request: those whose text came back whole and is
+        that blob (git's hash of its UTF-8 bytes), by sha.
+
+        Any other (cut short, binary, missing, another blob's bytes) is left out, for
+        the caller to read through REST (``get_blob``). A GraphQL failure is an error as
+        from any request: GitHub answers a query's errors as ``200 {"errors": [...]}``,
+        which PyGithub's ``graphql_query`` raises (a 400, or a 404 for ``NOT_FOUND``).
+        GraphQL lives at ``/graphql`` beside the REST API, ``/api/graphql`` beside
+        GitHub Enterprise's ``/api/v3`` (PyGithub's ``Requester.graphql_url``), and
+        counts against a rate limit of its own (``x-ratelimit-resource: graphql``).
+        """
+        if not 0 < len(shas) <= GRAPHQL_BLOBS_PER_QUERY:
+            raise ValueError(f"read 1 to {GRAPHQL_BLOBS_PER_QUERY} blobs a query, not {len(shas)}")
+        query, aliases = graphql_blobs_query(self.full_name, shas)
+
+        def get() -> dict[str, str]:
+            _headers, data = self._repo.requester.graphql_query(query, {})
+            return answers.graphql_blob_texts(data, aliases, max_chars=GRAPHQL_TEXT_LIMIT)
+
+        blobs: dict[str, bytes] = {}
+        for sha, text in self._call(get).items():
+            try:
+                data = text.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate (an escape in the JSON): not a blob
+                continue
+            if git_blob_sha(data) == sha:
+                blobs[sha] = data
+        return blobs
 
     def iter_commits(self, sha: str, path: str | None = None) -> Iterator[CommitInfo]:
         """Commits reachable from ``sha``, newest first, one page per request."""

@@ -58,6 +58,7 @@ from ._redact import server_text
 
 __all__ = [
     "BLOB_ANSWER_CAP",
+    "GRAPHQL_ANSWER_CAP",
     "METADATA_ANSWER_CAP",
     "REDIRECTS",
     "TREE_ANSWER_CAP",
@@ -74,6 +75,9 @@ BLOB_ANSWER_CAP = 140 * MiB
 #: ``git/trees``: GitHub cuts a listing at 100,000 entries or 7 MB (``truncated``);
 #: the JSON of an entry is several times its size in the tree object, hence the slack.
 TREE_ANSWER_CAP = 32 * MiB
+#: ``POST /graphql`` reading blobs: the query's text budget (``_reader``), JSON-escaped
+#: (a quote or a newline in a JSON line is two bytes in the answer; a control byte six).
+GRAPHQL_ANSWER_CAP = 16 * MiB
 #: Everything else (a ref, a commit, a page of 100 commits, an error): a few kB in practice.
 METADATA_ANSWER_CAP = 8 * MiB
 
@@ -93,6 +97,8 @@ def answer_cap(method: str, path: str) -> int:
         return BLOB_ANSWER_CAP
     if "/git/trees" in path:
         return TREE_ANSWER_CAP
+    if method == "POST" and urllib.parse.urlsplit(path).path.endswith("/graphql"):
+        return GRAPHQL_ANSWER_CAP
     return METADATA_ANSWER_CAP
 
 
@@ -406,7 +412,13 @@ def install(requester: Any, *, api_url: str, timeout: float) -> None:
     for name in _CONNECTION_CLASSES:
         setattr(requester, name, _bounded(getattr(requester, name), origin, timeout))
 
+    # GraphQL's URL, which PyGithub makes itself: beside the API's prefix on its host
+    # (/api/graphql beside GitHub Enterprise's /api/v3).
+    graphql = getattr(requester, "graphql_url", None)
+
     def custom_connection(url: str) -> None:
+        if url == graphql:
+            return
         # PyGithub's own check is an assert (gone under -O) and lets any *.github.com host in.
         refuse_foreign(url, origin, what="a URL in GitHub's answer (a Link header's next page)")
 

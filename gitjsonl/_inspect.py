@@ -54,9 +54,9 @@ def inspect_log(
     reader = LogReader(repo, path=path, branch=lambda: branch, legacy_path=legacy_path_for(path))
     snap = reader.snapshot()
     segments = []
-    for index, entry in enumerate(snap.segments, start=1):
-        progress(f"reading segment {index}/{len(snap.segments)}")
-        segments.append((entry, read_blob(repo, entry)))
+    for index, (entry, data) in enumerate(reader.files(snap.segments), start=1):
+        progress(f"read segment {index}/{len(snap.segments)}")
+        segments.append((entry, data))
     legacy = None
     single = None if snap.migrated else reader.legacy_file(snap)
     if single is not None:

@@ -3,10 +3,16 @@
 A read pins one commit (one request for the branch head) and lists the log
 folder at it (one request per folder level), so what it returns is a
 consistent snapshot even while writers commit. Segments are then fetched
-newest first (``tail``) or oldest first (``records``) one blob at a time: the
-cost of ``tail(n)`` depends on how many segments hold the last ``n`` records,
-never on how long the log is. Every blob read is checked against its sha
-(``read_blob``): a truncated or altered answer is an error, never records.
+newest first (``tail``) or oldest first (``records``), many in one GraphQL
+query (``GitHubRepo.read_blobs``): ``tail(n)`` plans, from the listing's sizes,
+the newest files that hold about ``n`` records (``plan_reads``) and reads them
+in one request, a second when they held fewer. The cost of ``tail(n)`` depends
+on how many records it asks for, never on how long the log is, nor on how many
+small files hold them. A file GraphQL cannot give whole (512,000 bytes or more,
+cut short, binary, another blob's bytes) is read through the REST blob API; a
+GraphQL endpoint that fails (a server without it, a token it refuses, an
+``errors`` answer) is not asked again by that reader. Every blob read is checked
+against its sha: a truncated or altered answer is never records.
 
 A legacy single-file log (``data/interactions.jsonl`` next to
 ``data/interactions/``) is read through the blob API, so any size up to GitHub's
@@ -24,15 +30,22 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import posixpath
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ._exceptions import EmptyRepository, GitHubError, NotFound
-from ._github import DirEntry, GitHubRepo, git_blob_sha
+from ._github import (
+    GRAPHQL_BLOBS_PER_QUERY,
+    GRAPHQL_TEXT_LIMIT,
+    DirEntry,
+    GitHubRepo,
+    git_blob_sha,
+)
 from ._records import decode_lines
 from ._segments import MANIFEST_NAME, list_log
 
@@ -40,8 +53,10 @@ __all__ = [
     "LogReader",
     "Snapshot",
     "find_file",
+    "graphql_groups",
     "legacy_drift",
     "manifest_source_sha",
+    "plan_reads",
     "read_blob",
     "warn_ignored",
 ]
@@ -119,6 +134,54 @@ def legacy_drift(migrated: str | None, legacy: DirEntry | None) -> str | None:
     )
 
 
+#: Bytes of blob text one GraphQL query asks for: GitHub answers a query whose answer
+#: is too large with an error, at a size it does not document (conwnet/github1s#105).
+GRAPHQL_BYTES_PER_QUERY = 2_000_000
+#: What a record is taken to weigh before any is read: a cold ``tail(n)``'s first query
+#: reads the newest files until they hold ``n`` records this size (apps write 1-2 KB).
+ASSUMED_RECORD_BYTES = 3072
+#: The margin on the size records were seen to have, when a second query reads more.
+_MARGIN = 1.25
+
+
+def plan_reads(sizes: Sequence[int], records: int, record_bytes: float) -> int:
+    """How many of the files (``sizes``, newest first) to read next, for ``records`` more
+    records of about ``record_bytes`` each: one at least, within one query's budget
+    (``GRAPHQL_BYTES_PER_QUERY`` in all, ``GRAPHQL_BLOBS_PER_QUERY`` files GraphQL reads),
+    which also bounds what a round holds in memory."""
+    wanted = records * record_bytes
+    count = total = texts = 0
+    for size in sizes:
+        if count and total >= wanted:
+            break
+        text = size < GRAPHQL_TEXT_LIMIT
+        if count and (
+            total + size > GRAPHQL_BYTES_PER_QUERY or (text and texts == GRAPHQL_BLOBS_PER_QUERY)
+        ):
+            break
+        total, count, texts = total + size, count + 1, texts + text
+    return count
+
+
+def graphql_groups(entries: Sequence[DirEntry]) -> list[list[DirEntry]]:
+    """``entries`` GraphQL can read whole, in order, cut into queries within the budget."""
+    groups: list[list[DirEntry]] = []
+    size = 0
+    for entry in entries:
+        if entry.size >= GRAPHQL_TEXT_LIMIT:
+            continue
+        if (
+            not groups
+            or len(groups[-1]) == GRAPHQL_BLOBS_PER_QUERY
+            or (size + entry.size > GRAPHQL_BYTES_PER_QUERY)
+        ):
+            groups.append([])
+            size = 0
+        groups[-1].append(entry)
+        size += entry.size
+    return groups
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     commit: str  # the commit read; unpinned (a cold reader), the branch as read by name
@@ -156,6 +219,8 @@ class LogReader:
         self._lock = threading.Lock()
         self.corrupt_lines = 0
         self._migrated: dict[str, str | None] = {}  # manifest blob -> the blob it migrated
+        # GraphQL is asked until it fails once (then never again by this reader).
+        self._graphql = repo.graphql_possible
 
     def snapshot(self, *, pinned: bool = True) -> Snapshot:
         """The log folder at one commit (``pinned``), or, for a reader that has written
@@ -289,16 +354,51 @@ class LogReader:
             position = after.shown(window)
 
     def _read_back(self, snap: Snapshot, n: int) -> list[tuple[DirEntry, list[dict[str, Any]]]]:
-        """Segments newest first with their records, read until they hold ``n`` (one at least)."""
+        """Segments newest first with their records, read until they hold ``n`` (one at least).
+
+        Each round reads the files ``plan_reads`` picks in one query; a round after
+        the first knows what records weigh in this log.
+        """
+        newest_first = list(reversed(snap.segments))
         read: list[tuple[DirEntry, list[dict[str, Any]]]] = []
-        have = 0
-        for entry in reversed(snap.segments):
-            records = self.read(entry)
-            read.append((entry, records))
-            have += len(records)
-            if have >= n:
-                break
+        have = seen = 0
+        record_bytes: float = ASSUMED_RECORD_BYTES
+        while len(read) < len(newest_first) and (have < n or not read):
+            todo = newest_first[len(read) :]
+            chosen = todo[: plan_reads([e.size for e in todo], n - have, record_bytes)]
+            for entry, data in zip(chosen, self._fetch(chosen), strict=True):
+                records = self._decode(data, entry.path)
+                read.append((entry, records))
+                have, seen = have + len(records), seen + len(data)
+            if have:
+                record_bytes = seen / have * _MARGIN
         return read
+
+    def _fetch(self, entries: Sequence[DirEntry]) -> list[bytes]:
+        """The bytes of ``entries``, in order: those GraphQL can read in as few queries as
+        the budget allows, the rest, and any GraphQL did not give whole, through the REST
+        blob API."""
+        got: dict[str, bytes] = {}
+        # A query of one file costs what its REST read does: only two or more go by GraphQL.
+        groups = [g for g in graphql_groups(entries) if len(g) > 1] if self._graphql else []
+        for group in groups:
+            if not self._graphql:
+                break
+            try:
+                got.update(self._repo.read_blobs(list(dict.fromkeys(e.sha for e in group))))
+            except GitHubError as exc:
+                with self._lock:  # readers share a LogReader: one of them says it, once
+                    first, self._graphql = self._graphql, False
+                if not first:
+                    continue
+                logger.warning(
+                    "gitjsonl: GitHub's GraphQL API did not read %d files of log %s (%s); "
+                    "this reader reads each file through the REST API from now on",
+                    len(group),
+                    self._path,
+                    exc,
+                )
+        return [got[e.sha] if e.sha in got else read_blob(self._repo, e) for e in entries]
 
     def _last(
         self, snap: Snapshot, read: list[tuple[DirEntry, list[dict[str, Any]]]], n: int
@@ -315,7 +415,8 @@ class LogReader:
         return ordered[-n:]
 
     def records(self) -> Iterator[dict[str, Any]]:
-        """Every record in order, one file in memory at a time."""
+        """Every record in order, a query's worth of files in memory at a time (2 MB, or
+        one file when it is larger)."""
         try:
             snap = self.snapshot(pinned=False)
         except EmptyRepository:
@@ -323,8 +424,18 @@ class LogReader:
         legacy = self.legacy_file(snap)
         if legacy is not None:
             yield from self.read(legacy)
-        for entry in snap.segments:
-            yield from self.read(entry)
+        for entry, data in self.files(snap.segments):
+            yield from self._decode(data, entry.path)
+
+    def files(self, entries: Sequence[DirEntry]) -> Iterator[tuple[DirEntry, bytes]]:
+        """Each of ``entries`` with its bytes, in order, checked against its sha; read a
+        query's worth at a time (``plan_reads``), whose budget bounds the memory held."""
+        at = 0
+        while at < len(entries):
+            rest = entries[at:]
+            chosen = rest[: plan_reads([e.size for e in rest], len(rest), math.inf)]
+            yield from zip(chosen, self._fetch(chosen), strict=True)
+            at += len(chosen)
 
     def legacy_file(self, snap: Snapshot) -> DirEntry | None:
         """The legacy single file as of ``snap``, while it is still part of the log.
@@ -377,11 +488,9 @@ class LogReader:
         self, files: list[tuple[int, DirEntry]], offset: int
     ) -> list[tuple[int, DirEntry, bytes]]:
         """The files from the one holding byte ``offset`` of the log on, with their bytes."""
-        return [
-            (start, entry, read_blob(self._repo, entry))
-            for start, entry in files
-            if start + entry.size > offset
-        ]
+        wanted = [(start, entry) for start, entry in files if start + entry.size > offset]
+        datas = self._fetch([entry for _, entry in wanted])
+        return [(start, entry, data) for (start, entry), data in zip(wanted, datas, strict=True)]
 
 
 def _offsets(segments: tuple[DirEntry, ...]) -> list[tuple[int, DirEntry]]:

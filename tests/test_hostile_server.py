@@ -1105,6 +1105,21 @@ def test_cli_refuses_insecure_http_unless_flagged(
     assert SECRET not in err
 
 
+def test_graphql_beside_an_enterprise_api_is_let_through_and_nothing_else() -> None:
+    """On GitHub Enterprise, GraphQL lives at /api/graphql beside /api/v3: the seam lets
+    PyGithub's GraphQL URL through, and still refuses any other URL outside the API."""
+    repo = GitHubRepo(REPO, Credentials("https://ghe.example.com/api/v3", TOKEN))
+    try:
+        requester = repo._repo.requester
+        assert requester.graphql_url == "https://ghe.example.com/api/graphql"
+        check = requester._Requester__customConnection
+        assert check(requester.graphql_url) is None
+        with pytest.raises(GitHubError, match="outside the API"):
+            check("https://ghe.example.com/graphql")
+    finally:
+        repo.close()
+
+
 def test_origin_compares_scheme_host_and_port() -> None:
     """The API's origin holds its own URLs only: another scheme, host or port is foreign."""
     origin = Origin.of("https://ghe.example.com/api/v3")

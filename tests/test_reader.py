@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import requests
 
-from gitjsonl._github import Credentials, DirEntry, GitHubRepo
-from gitjsonl._reader import RECENT_LINES, LogReader, _Position, find_file
-from gitjsonl.testing import LocalHub
+from gitjsonl import _http
+from gitjsonl._answers import AnswerShapeError, graphql_blob_texts
+from gitjsonl._github import GRAPHQL_BLOBS_PER_QUERY, Credentials, DirEntry, GitHubRepo
+from gitjsonl._reader import (
+    ASSUMED_RECORD_BYTES,
+    RECENT_LINES,
+    LogReader,
+    _Position,
+    find_file,
+    graphql_groups,
+    plan_reads,
+)
+from gitjsonl.testing import Fault, LocalHub
 
 REPO = "owner/repo"
 LOG = "data/log"
@@ -250,3 +261,237 @@ class TestMissingRepository:
                 log.flush(timeout=10)
             with pytest.raises(gitjsonl.NotFound, match=r"repository owner/nope not found"):
                 log.close(timeout=10)  # the record it could not commit, and why
+
+
+def seed_segments(hub: LocalHub, files: int, per: int) -> None:
+    """A log of ``files`` segment files of ``per`` records each, ids 0 on, in one commit."""
+    hub.seed_commit(
+        REPO,
+        {
+            f"{LOG}/{number + 1:08d}.jsonl": jsonl(*range(number * per, (number + 1) * per))
+            for number in range(files)
+        },
+    )
+
+
+def sent(hub: LocalHub, since: int) -> list[tuple[str, str]]:
+    """The requests since the ``since``-th: method and the path's kind (blob reads as one)."""
+    kinds = []
+    for record in hub.requests[since:]:
+        path = "/git/blobs" if "/git/blobs/" in record.path else record.path
+        kinds.append((record.method, path))
+    return kinds
+
+
+class TestPlanReads:
+    def test_the_first_round_reads_the_newest_files_holding_n_records_of_the_assumed_size(
+        self,
+    ) -> None:
+        """tail(500) first reads the newest files until they hold 500 records of 3 KB."""
+        assert plan_reads([80_000] * 40, 500, ASSUMED_RECORD_BYTES) == 20
+
+    def test_one_file_at_least(self) -> None:
+        """Even for no record (follow's start), the newest file is read."""
+        assert plan_reads([80_000] * 3, 0, ASSUMED_RECORD_BYTES) == 1
+
+    def test_a_round_stays_within_one_querys_budget(self) -> None:
+        """No more bytes than GRAPHQL_BYTES_PER_QUERY (large files included: memory), nor
+        more text files than GRAPHQL_BLOBS_PER_QUERY, but one file whatever its size."""
+        assert plan_reads([300_000] * 10, 10_000, 4096) == 6
+        assert plan_reads([10] * 500, 10_000, math.inf) == GRAPHQL_BLOBS_PER_QUERY
+        assert plan_reads([600_000] * 3 + [10] * 200, 10_000, math.inf) == 3 + 100
+        assert plan_reads([5_000_000, 10], 10_000, 4096) == 1
+
+    def test_groups_leave_large_files_to_rest_and_cut_at_the_budget(self) -> None:
+        """Files of 512,000 bytes or more are in no query; the rest fill queries in order."""
+        entries = [
+            DirEntry(f"{i}", f"{i}", f"{i:040x}", size, "file")
+            for i, size in enumerate([512_000] + [500_000] * 5 + [10])
+        ]
+        assert [[e.name for e in group] for group in graphql_groups(entries)] == [
+            ["1", "2", "3", "4"],
+            ["5", "6"],
+        ]
+
+
+class TestGraphqlAnswers:
+    aliases: ClassVar[dict[str, str]] = {"f0": "a" * 40, "f1": "b" * 40}
+
+    def test_whole_texts_are_kept_by_sha(self) -> None:
+        """Entries with a whole text come back by their blob's sha; the others are left out."""
+        answer = {
+            "data": {
+                "repository": {
+                    "f0": {"text": "x\n", "isTruncated": False, "byteSize": 2},
+                    "f1": {"text": "y", "isTruncated": True, "byteSize": 9},
+                }
+            }
+        }
+        assert graphql_blob_texts(answer, self.aliases, max_chars=10) == {"a" * 40: "x\n"}
+
+    @pytest.mark.parametrize(
+        "entry",
+        [
+            None,
+            [],
+            {"text": None, "isTruncated": False},  # binary
+            {"text": 5, "isTruncated": False},
+            {"text": "x"},  # isTruncated missing
+            {"text": "x", "isTruncated": "false"},
+            {"text": "x" * 11, "isTruncated": False},  # longer than any whole text
+        ],
+    )
+    def test_an_entry_of_another_shape_is_left_to_rest(self, entry: Any) -> None:
+        """A null, binary, mistyped or oversized entry is no text: the caller reads it by REST."""
+        answer = {"data": {"repository": {"f0": entry}}}
+        assert graphql_blob_texts(answer, self.aliases, max_chars=10) == {}
+
+    @pytest.mark.parametrize(
+        "answer",
+        [
+            None,
+            [],
+            {"data": None},
+            {"data": {"repository": None}},
+            {"data": {"repository": []}},
+            {"data": {"repository": {"f0": None, "f9": {"text": "x", "isTruncated": False}}}},
+        ],
+    )
+    def test_an_answer_not_to_the_query_is_refused(self, answer: Any) -> None:
+        """An answer without data.repository, or with aliases not asked, is refused whole."""
+        with pytest.raises(AnswerShapeError):
+            graphql_blob_texts(answer, self.aliases, max_chars=10)
+
+
+class TestGraphqlReads:
+    def test_a_cold_tail_reads_its_files_in_one_query(
+        self, localhub: LocalHub, repo: GitHubRepo
+    ) -> None:
+        """tail(n) over ten small files: the listing and one GraphQL query, no blob read."""
+        seed_segments(localhub, 10, 30)
+        before = len(localhub.requests)
+        assert ids(reader(repo).tail(250)) == list(range(50, 300))
+        assert sent(localhub, before) == [
+            ("GET", f"/repos/{REPO}/git/trees/main:{LOG}"),
+            ("POST", "/graphql"),
+        ]
+
+    def test_a_second_query_when_the_first_held_too_few(
+        self, localhub: LocalHub, repo: GitHubRepo
+    ) -> None:
+        """Records larger than assumed: a second query reads what the first fell short of."""
+        big = [{"id": i, "text": "x" * 8000} for i in range(120)]
+        files = {
+            f"{LOG}/{n + 1:08d}.jsonl": b"".join(
+                json.dumps(r).encode() + b"\n" for r in big[n * 10 : (n + 1) * 10]
+            )
+            for n in range(12)
+        }
+        localhub.seed_commit(REPO, files)
+        before = len(localhub.requests)
+        assert ids(reader(repo).tail(100)) == list(range(20, 120))
+        assert sent(localhub, before)[1:] == [("POST", "/graphql")] * 2
+
+    def test_records_reads_a_querys_worth_at_a_time(
+        self, localhub: LocalHub, repo: GitHubRepo
+    ) -> None:
+        """records() gives every record in order, the files read in queries, not one by one."""
+        seed_segments(localhub, 30, 10)
+        before = len(localhub.requests)
+        assert ids(reader(repo).records()) == list(range(300))
+        assert sent(localhub, before).count(("POST", "/graphql")) == 1
+        assert ("GET", "/git/blobs") not in sent(localhub, before)
+
+    def test_stats_and_verify_read_the_files_in_queries(
+        self, localhub: LocalHub, repo: GitHubRepo
+    ) -> None:
+        """inspect_log (stats, verify) reads every file, in order, in one query for 30 files."""
+        from gitjsonl._inspect import inspect_log, total_records
+
+        seed_segments(localhub, 30, 10)
+        before = len(localhub.requests)
+        found = inspect_log(repo, path=LOG, branch="main")
+        assert total_records(found) == 300
+        assert [entry.name for entry, _ in found.segments][:2] == [
+            "00000001.jsonl",
+            "00000002.jsonl",
+        ]
+        assert ("GET", "/git/blobs") not in sent(localhub, before)
+        assert sent(localhub, before).count(("POST", "/graphql")) == 1
+
+    @pytest.mark.parametrize(
+        "failure", ["off", "errors", "malformed", "dropped", "401", "too large"]
+    )
+    def test_a_failing_endpoint_is_left_for_rest_with_one_warning(
+        self,
+        localhub: LocalHub,
+        repo: GitHubRepo,
+        failure: str,
+        caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """GraphQL off (404), an errors answer, a malformed one, a dropped connection, a
+        401 or an answer past its cap: the same records through REST, one WARNING, and
+        GraphQL not asked again."""
+        if failure == "too large":
+            monkeypatch.setattr(_http, "GRAPHQL_ANSWER_CAP", 200)
+        elif failure == "off":
+            localhub.graphql.enabled = False
+        elif failure == "errors":
+            localhub.graphql.max_aliases = 1
+        elif failure == "malformed":
+            localhub.add_fault(Fault(method="POST", path="/graphql", status=200, message="hi"))
+        elif failure == "dropped":
+            localhub.add_fault(Fault(method="POST", path="/graphql", action="drop"))
+        else:
+            localhub.add_fault(Fault(method="POST", path="/graphql", status=401))
+        seed_segments(localhub, 5, 10)
+        log = reader(repo)
+        before = len(localhub.requests)
+        with caplog.at_level(logging.WARNING, logger="gitjsonl"):
+            assert ids(log.tail(30)) == list(range(20, 50))
+            assert ids(log.records()) == list(range(50))
+        assert sent(localhub, before).count(("POST", "/graphql")) == 1
+        warned = [r for r in caplog.records if "GraphQL" in r.getMessage()]
+        assert len(warned) == 1, warned
+
+    def test_a_truncated_text_is_read_through_rest(
+        self, localhub: LocalHub, repo: GitHubRepo
+    ) -> None:
+        """A text GitHub cut short (isTruncated) is read whole through the blob API."""
+        seed_segments(localhub, 4, 10)
+        localhub.graphql.text_limit = 50  # every file is longer: each is cut
+        before = len(localhub.requests)
+        assert ids(reader(repo).tail(40)) == list(range(40))
+        assert sent(localhub, before).count(("GET", "/git/blobs")) == 4
+
+    def test_a_text_that_is_not_the_blob_is_read_through_rest(
+        self, localhub: LocalHub, repo: GitHubRepo, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A text whose bytes do not hash to the blob's sha is never records: REST reads it."""
+        from gitjsonl.testing import _graphql
+
+        whole = _graphql.blob_fields
+
+        def altered(data: bytes, oid: str, fields: tuple[str, ...], limit: int) -> dict[str, Any]:
+            answer = whole(data, oid, fields, limit)
+            if b'"id": 12}' in data:
+                answer["text"] = answer["text"].replace('"id": 12}', '"id": 99}')
+            return answer
+
+        monkeypatch.setattr(_graphql, "blob_fields", altered)
+        seed_segments(localhub, 4, 10)
+        before = len(localhub.requests)
+        assert ids(reader(repo).tail(40)) == list(range(40))
+        assert sent(localhub, before).count(("GET", "/git/blobs")) == 1
+
+    def test_without_a_token_graphql_is_never_asked(self, localhub: LocalHub) -> None:
+        """GraphQL has no anonymous access: a reader without a token reads through REST."""
+        localhub.set_visibility(REPO, "public")
+        seed_segments(localhub, 3, 10)
+        anonymous = GitHubRepo(REPO, Credentials(localhub.url, None))
+        try:
+            assert ids(reader(anonymous).tail(30)) == list(range(30))
+        finally:
+            anonymous.close()
+        assert ("POST", "/graphql") not in sent(localhub, 0)

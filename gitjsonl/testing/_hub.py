@@ -15,6 +15,7 @@ from ._api import Api
 from ._auth import Tokens
 from ._faults import Fault, FaultPlan
 from ._gitstore import DEFAULT_EMAIL, DEFAULT_NAME, MAX_READ_LAG, GitRepo, Person, git_env
+from ._graphql import Graphql
 from ._names import check_full_name, valid_path
 from ._ratelimit import RateLimiter, SecondaryLimits
 from ._server import DEFAULT_MAX_BODY, HubServer, RequestRecord
@@ -240,6 +241,12 @@ class LocalHub:
             token_lifetime=token_lifetime,
             access="write" if write else "read",
         )
+
+    @property
+    def graphql(self) -> Graphql:
+        """The GraphQL endpoint (blobs by oid): ``enabled = False`` makes it a 404, as on a
+        server without it; ``max_aliases`` and ``max_answer_bytes`` are its caps."""
+        return self._server.graphql
 
     @property
     def secondary_limits(self) -> SecondaryLimits | None:

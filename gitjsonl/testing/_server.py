@@ -22,8 +22,11 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ._api import WRITE_METHODS, Api, ApiError, ApiRequest, ApiResponse
-from ._auth import AuthError, Tokens, app_endpoint
+from ._auth import AuthError, Grant, Tokens, app_endpoint
 from ._faults import Fault, FaultPlan
+from ._gitstore import GitRepo
+from ._graphql import PATHS as GRAPHQL_PATHS
+from ._graphql import Graphql, unauthenticated
 from ._ratelimit import PrimaryState, RateLimiter, rate_limit_body
 from ._shapes import DOCS
 
@@ -74,6 +77,12 @@ class RequestRecord:
     token: str | None
     duration: float
 
+    @property
+    def write(self) -> bool:
+        """Whether the request changes something: a POST, PATCH, PUT or DELETE, but not a
+        GraphQL query (a read sent as a POST)."""
+        return self.method in WRITE_METHODS and self.path not in ("/graphql", "/api/graphql")
+
 
 class HubServer(ThreadingHTTPServer):
     """A threading HTTP server holding the shared state of one localhub."""
@@ -101,6 +110,7 @@ class HubServer(ThreadingHTTPServer):
         self.limiter = limiter
         self.faults = faults
         self.tokens = tokens
+        self.graphql = Graphql()
         self.max_body = max_body
         self.idle_timeout = idle_timeout
         self.clock_skew = 0.0  # seconds added to the Date header
@@ -425,6 +435,8 @@ class _Handler(BaseHTTPRequestHandler):
         if segments == ("rate_limit",):
             state, _ = server.limiter.primary(token, count=False)
             return ApiResponse.json(200, _rate_limit_body(state)), state
+        if segments in GRAPHQL_PATHS and server.graphql.enabled and self.command == "POST":
+            return self._graphql(body, grant if token is not None else None), None
         state, allowed = server.limiter.primary(token, count=True)
         if not allowed:
             error = ApiError(
@@ -461,6 +473,21 @@ class _Handler(BaseHTTPRequestHandler):
             # GitHub does not count a 304 to an authorized request (see _conditional).
             state = server.limiter.refund(token, state)
         return response, state
+
+    def _graphql(self, body: bytes, grant: Grant | None) -> ApiResponse:
+        """GraphQL: a token required, even by an open hub; not counted against the REST
+        API's rate limit (GitHub counts it apart, ``x-ratelimit-resource: graphql``)."""
+        server = self.server
+        if grant is None:
+            return ApiResponse.json(*unauthenticated())
+
+        def repo_for(full_name: str) -> GitRepo | None:
+            if grant.repos is not None and full_name not in grant.repos:
+                return None
+            return server.api.store.get(full_name)
+
+        status, payload = server.graphql.answer(body, repo_for)
+        return ApiResponse.json(status, payload, {"X-RateLimit-Resource": "graphql"})
 
     def _send(
         self,

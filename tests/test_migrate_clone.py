@@ -311,6 +311,16 @@ class TestObjects:
         assert scene.migrate().ok
         assert scene.committed() == RECORDS
 
+    def test_a_graft_does_not_hide_history(self, scene: Scene) -> None:
+        """An info/grafts file that cuts the head's parents off loses no record."""
+        head = git(scene.clone, "rev-parse", "HEAD").strip()
+        root = git(scene.clone, "rev-list", "--max-parents=0", "HEAD").split()[0]
+        (scene.clone / ".git" / "info").mkdir(exist_ok=True)
+        (scene.clone / ".git" / "info" / "grafts").write_text(f"{head} {root}\n")
+        assert git(scene.clone, "rev-list", "--count", "HEAD").strip() == "2", "no graft"
+        assert scene.migrate().ok
+        assert scene.committed() == RECORDS
+
     def test_a_forged_object_is_refused(self, scene: Scene) -> None:
         """An object file holding other bytes than its name says is an error naming it."""
         unpacked(scene)

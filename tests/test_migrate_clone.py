@@ -475,3 +475,26 @@ class TestPure:
         """Output git log would not give is an error, never a guess."""
         with pytest.raises(MigrationError, match="git log gave"):
             parse_log(out, "data/x")
+
+
+class TestBounds:
+    def test_a_git_that_never_answers_is_stopped_with_an_error(
+        self, scene: Scene, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A cat-file that hangs is killed once the limit passes: an error, never a hang."""
+        from gitjsonl._migrate import clone
+
+        real = shutil.which("git")
+        bin_dir = scene.tmp / "bin"
+        bin_dir.mkdir()
+        fake = bin_dir / "git"
+        fake.write_text(
+            '#!/bin/sh\ncase "$*" in *"cat-file --batch"*) exec sleep 60;; esac\n'
+            f'exec {real} "$@"\n'
+        )
+        fake.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+        monkeypatch.setattr(clone, "ANSWER_TIMEOUT", 1.0)
+        with pytest.raises(MigrationError, match="no answer in time"):
+            scene.migrate()
+        assert scene.committed() is None

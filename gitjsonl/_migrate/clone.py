@@ -53,8 +53,10 @@ from .sources import Commit, OnProgress
 
 __all__ = ["Clone", "CloneHistory", "git_config", "git_env", "parse_log"]
 
-#: Seconds a git command (or one answer of ``cat-file``) may take.
+#: Seconds a git command may take.
 GIT_TIMEOUT = 600.0
+#: Seconds one answer of ``git cat-file --batch`` may take.
+ANSWER_TIMEOUT = GIT_TIMEOUT
 #: The largest blob read from a clone (GitHub refuses files over 100 MB).
 MAX_BLOB = 100 * 1024 * 1024
 #: What git says of stderr at most, in an error.
@@ -226,6 +228,9 @@ class Clone:
             reader = _BatchReader(self, process.stdin, process.stdout, errors, watchdog)
             try:
                 yield reader.read
+            except BaseException:
+                process.kill()  # it may be writing a blob nobody will read
+                raise
             finally:
                 with contextlib.suppress(OSError):
                     process.stdin.close()
@@ -259,13 +264,13 @@ class _BatchReader:
     def read(self, sha: str) -> bytes:
         if not re.fullmatch(r"[0-9a-f]{40}", sha):
             raise MigrationError(f"the clone named {sha!r} as a blob: not a sha-1")
+        self.watchdog.waiting()
         try:
             self.stdin.write(f"{sha}\n".encode())
             self.stdin.flush()
             header = self.stdout.readline()
         except OSError as exc:  # a broken pipe: git is gone, not our stdout
             raise self._failed(f"stopped reading ({exc.__class__.__name__})") from exc
-        self.watchdog.answered()
         if not header:
             raise self._failed("ended without an answer")
         fields = header.decode("ascii", "replace").split()
@@ -301,22 +306,27 @@ def blob_sha(data: bytes) -> str:
 
 
 class _Watchdog:
-    """Kills a process that gives no answer within ``GIT_TIMEOUT``: every read is bounded."""
+    """Kills a process that gives no answer within ``ANSWER_TIMEOUT``: every read is bounded."""
 
-    def __init__(self, process: subprocess.Popen[bytes], limit: float = GIT_TIMEOUT) -> None:
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
         self._process = process
-        self._limit = limit
-        self._last = time.monotonic()
+        self._limit = ANSWER_TIMEOUT
+        self._since: float | None = None
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="gitjsonl-git-watch", daemon=True)
         self.fired = False
 
+    def waiting(self) -> None:
+        """A question was asked: the answer is due within the limit."""
+        self._since = time.monotonic()
+
     def answered(self) -> None:
-        self._last = time.monotonic()
+        self._since = None
 
     def _watch(self) -> None:
         while not self._done.wait(min(1.0, self._limit)):
-            if time.monotonic() - self._last > self._limit:
+            since = self._since
+            if since is not None and time.monotonic() - since > self._limit:
                 self.fired = True
                 with contextlib.suppress(OSError):
                     self._process.kill()

@@ -331,6 +331,27 @@ class TestObjects:
             scene.migrate()
         assert scene.committed() is None
 
+    @pytest.mark.parametrize("kind", ["commit", "tree"])
+    def test_a_forged_commit_or_tree_is_refused(self, scene: Scene, kind: str) -> None:
+        """A commit object cutting history short, or a tree hiding a version, is refused."""
+        unpacked(scene)
+        root = git(scene.clone, "rev-list", "--max-parents=0", "HEAD").split()[0]
+        name = git(scene.clone, "rev-parse", "HEAD~2" if kind == "commit" else "HEAD~2^{tree}")
+        cat = ["git", "-C", str(scene.clone), "cat-file", kind, name.strip()]
+        body = subprocess.run(cat, capture_output=True, check=True).stdout
+        if kind == "commit":  # its parent is now the first commit: the overwrite is gone
+            lines = [f"parent {root}".encode() if x.startswith(b"parent ") else x
+                     for x in body.split(b"\n")]  # fmt: skip
+            body = b"\n".join(lines)
+        else:  # the file is not there: "deleted"
+            body = body.replace(b"data", b"dbta")
+        loose = scene.loose(name.strip())
+        loose.chmod(0o644)
+        loose.write_bytes(zlib.compress(b"%s %d\0" % (kind.encode(), len(body)) + body))
+        with pytest.raises(MigrationError, match=f"{name.strip()}.*forged or corrupt"):
+            scene.migrate()
+        assert scene.committed() is None
+
     def test_a_missing_version_is_an_error_naming_it_and_nothing_is_committed(
         self, scene: Scene
     ) -> None:

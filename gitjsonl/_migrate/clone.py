@@ -13,16 +13,17 @@ pager, editor, ssh, proxy,    each key that names a program is set to nothing th
 askpass, credential helper,   runs (``PROGRAM_KEYS``), and every such key the clone's
 ``gpg.*program``,             config lists under a subsection (``diff.<x>.textconv``,
 ``log.showSignature``,        ``filter.<x>.process``, ``remote.<x>.uploadpack``, ...)
-``diff.external``, textconv,  is set too (``_planted``); no pager (``--no-pager``),
+``diff.external``, textconv,  is set too (``PLANTED_KEYS``); no pager (``--no-pager``),
 filters, ``uploadpack``       no diff driver (``--raw`` only), no filter (``cat-file``
                               without ``--filters``)
 a remote git fetches from     no lazy fetch (``GIT_NO_LAZY_FETCH``, git >= 2.44), no
 when an object is missing     protocol at all (``GIT_ALLOW_PROTOCOL=`` empty), partial
 (``ext::``, ``file::``)       clones refused before anything reads an object
-``refs/replace``, grafts      ``--no-replace-objects``, ``GIT_GRAFT_FILE=/dev/null``;
-                              shallow clones refused; every blob read is hashed and
-                              must be the object named; the last version must be
-                              the blob GitHub has
+``refs/replace``, grafts,     ``--no-replace-objects``, ``GIT_GRAFT_FILE=/dev/null``,
+a commit-graph, forged        ``core.commitGraph=false``; shallow clones refused;
+objects or pack indexes       every commit and tree git walks, and every blob read,
+                              is hashed and must be the object named; the last
+                              version must be the blob GitHub has
 the caller's environment      only ``PATH`` and the locale pass; no system or global
 (``GIT_DIR``, ``GIT_PAGER``)  config (but the user's own ``safe.directory``)
 ============================  =======================================================
@@ -59,6 +60,8 @@ GIT_TIMEOUT = 600.0
 ANSWER_TIMEOUT = GIT_TIMEOUT
 #: The largest blob read from a clone (GitHub refuses files over 100 MB).
 MAX_BLOB = 100 * 1024 * 1024
+#: Objects asked of ``cat-file`` at once when checking many (their names fit in a pipe).
+BATCH = 300
 #: What git says of stderr at most, in an error.
 STDERR_CHARS = 600
 
@@ -84,6 +87,7 @@ PROGRAM_KEYS: tuple[tuple[str, str], ...] = (
     ("diff.external", ""),
     ("uploadpack.packObjectsHook", "false"),
     ("protocol.allow", "never"),
+    ("core.commitGraph", "false"),  # parents from a file, not from the (hashed) commits
 )
 #: Keys under a subsection the folder names (its own driver, filter or remote), as regexes.
 PLANTED_KEYS: tuple[tuple[str, str], ...] = (
@@ -210,8 +214,8 @@ class Clone:
         return [key.decode("utf-8", "replace") for key in out.split(b"\0") if key]
 
     @contextlib.contextmanager
-    def cat(self) -> Iterator[Callable[[str], bytes]]:
-        """``read(sha)``: the blob ``sha``, hashed; one ``git cat-file --batch`` for every read."""
+    def cat(self) -> Iterator[_BatchReader]:
+        """``read(sha, kinds)``, ``check(shas, kinds)``: objects, hashed; one ``cat-file``."""
         with (
             tempfile.TemporaryFile() as errors,
             subprocess.Popen(
@@ -227,7 +231,7 @@ class Clone:
                 raise MigrationError("git cat-file started without its pipes")
             reader = _BatchReader(self, process.stdin, process.stdout, errors, watchdog)
             try:
-                yield reader.read
+                yield reader
             except BaseException:
                 process.kill()  # it may be writing a blob nobody will read
                 raise
@@ -261,16 +265,34 @@ class _BatchReader:
         late = " (no answer in time)" if self.watchdog.fired else ""
         return MigrationError(f"git cat-file in {self.clone.directory} {what}{late}: {said}")
 
-    def read(self, sha: str) -> bytes:
-        if not re.fullmatch(r"[0-9a-f]{40}", sha):
-            raise MigrationError(f"the clone named {sha!r} as a blob: not a sha-1")
+    def read(self, sha: str, kinds: tuple[str, ...] = ("blob",)) -> bytes:
+        """The object ``sha``, of one of ``kinds``, hashed: an error unless it is what its name
+        says."""
+        self._ask([sha])
+        return self._answer(sha, kinds)
+
+    def check(self, shas: list[str], kinds: tuple[str, ...]) -> None:
+        """Read and hash every object of ``shas``, asking for ``BATCH`` at a time."""
+        for start in range(0, len(shas), BATCH):
+            chunk = shas[start : start + BATCH]  # 12 kB asked: less than any pipe holds
+            self._ask(chunk)
+            for sha in chunk:
+                self._answer(sha, kinds)
+
+    def _ask(self, shas: list[str]) -> None:
+        for sha in shas:
+            if not re.fullmatch(r"[0-9a-f]{40}", sha):
+                raise MigrationError(f"the clone named {sha[:80]!r} as an object: not a sha-1")
         self.watchdog.waiting()
         try:
-            self.stdin.write(f"{sha}\n".encode())
+            self.stdin.write("".join(f"{sha}\n" for sha in shas).encode())
             self.stdin.flush()
-            header = self.stdout.readline()
         except OSError as exc:  # a broken pipe: git is gone, not our stdout
             raise self._failed(f"stopped reading ({exc.__class__.__name__})") from exc
+
+    def _answer(self, sha: str, kinds: tuple[str, ...]) -> bytes:
+        self.watchdog.waiting()
+        header = self.stdout.readline()
         if not header:
             raise self._failed("ended without an answer")
         fields = header.decode("ascii", "replace").split()
@@ -278,21 +300,28 @@ class _BatchReader:
             self.errors.seek(0)
             said = self.errors.read(STDERR_CHARS * 4)
             raise MigrationError(
-                f"the clone {self.clone.directory} is missing object {sha} (a version of the "
-                "file): it was pruned, never fetched, or is corrupt; clone the repository "
+                f"the clone {self.clone.directory} is missing object {sha} (a {kinds[0]} of the "
+                "history): it was pruned, never fetched, or is corrupt; clone the repository "
                 "afresh" + (f" (git: {_stderr(said)})" if said.strip() else "")
             )
-        if len(fields) != 3 or fields[0] != sha or fields[1] != "blob" or not fields[2].isdigit():
-            raise MigrationError(f"git cat-file answered {header[:120]!r} for blob {sha}")
-        size = int(fields[2])
+        if (
+            len(fields) != 3
+            or fields[0] != sha
+            or fields[1] not in kinds
+            or not fields[2].isdigit()
+        ):
+            raise MigrationError(f"git cat-file answered {header[:120]!r} for {kinds[0]} {sha}")
+        kind, size = fields[1], int(fields[2])
         if size > MAX_BLOB:
-            raise MigrationError(f"blob {sha} in the clone is {size:,} bytes: over GitHub's limit")
+            raise MigrationError(
+                f"{kind} {sha} in the clone is {size:,} bytes: over GitHub's limit"
+            )
         data = self.stdout.read(size + 1)
         self.watchdog.answered()
         if len(data) != size + 1:
-            raise self._failed(f"ended in the middle of blob {sha}")
+            raise self._failed(f"ended in the middle of {kind} {sha}")
         data = data[:size]
-        if blob_sha(data) != sha:
+        if object_sha(kind, data) != sha:
             raise MigrationError(
                 f"object {sha} in the clone {self.clone.directory} does not hold what its name "
                 "says (a forged or corrupt object): clone the repository afresh"
@@ -300,9 +329,15 @@ class _BatchReader:
         return data
 
 
+def object_sha(kind: str, data: bytes) -> str:
+    """The sha git (and GitHub) names ``data`` by as a ``kind`` object."""
+    header = b"%s %d\0" % (kind.encode(), len(data))
+    return hashlib.sha1(header + data, usedforsecurity=False).hexdigest()
+
+
 def blob_sha(data: bytes) -> str:
     """The sha git (and GitHub) names ``data`` by as a blob."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+    return object_sha("blob", data)
 
 
 class _Watchdog:
@@ -452,8 +487,22 @@ class CloneHistory:
                 "without --filter"
             )
 
+    def _verify_history(self) -> None:
+        """Hash every commit and tree git will walk: git trusts an object's name, we do not.
+
+        A forged object file (or pack index) standing for a commit or a tree could
+        change the parents git walks or the blob it finds at a path; the blobs are
+        hashed as they are read.
+        """
+        listed = self.clone.run(
+            "rev-list", "--objects", "--no-object-names", "--filter=blob:none", self.head
+        )
+        with self.clone.cat() as reader:
+            reader.check(listed.decode("ascii", "replace").split(), ("commit", "tree"))
+
     def commits(self) -> list[Commit]:
         """Every commit that touched the file, oldest first (as GitHub's ``commits?path=``)."""
+        self._verify_history()
         out = self.clone.run(
             "log", "-z", "--raw", "--no-abbrev", "--no-renames", "--root", "--no-textconv",
             "--no-ext-diff", "--diff-merges=first-parent", "--format=commit %H %cI",
@@ -469,7 +518,7 @@ class CloneHistory:
         self, commits: list[Commit], start: int, progress: OnProgress, save_now: Callable[[], None]
     ) -> Iterator[FileVersion]:
         """The file at each of ``commits``: one long-running ``git cat-file --batch``."""
-        with self.clone.cat() as read:
+        with self.clone.cat() as reader:
             last: tuple[str, bytes] | None = None
             for index, commit in enumerate(commits[start:], start=start + 1):
                 if index % 1000 == 0 or index == len(commits):
@@ -479,5 +528,5 @@ class CloneHistory:
                     yield FileVersion(commit.sha, commit.date, None)
                     continue
                 if last is None or last[0] != blob:
-                    last = (blob, read(blob))
+                    last = (blob, reader.read(blob))
                 yield FileVersion(commit.sha, commit.date, last[1], blob)

@@ -109,6 +109,21 @@ class TestHistoryWalk:
         again = HistoryWalk.from_state(json.loads(json.dumps(walk.state())))
         assert again.finish().lines == [b'{"a":"\xff"}\n']
 
+    def test_the_last_blob_survives_a_save_and_a_walk_saved_without_it_is_refused(self) -> None:
+        """The blob the walk ended on is saved (it is checked against GitHub's); older saves
+        lack it and start afresh."""
+        walk = HistoryWalk()
+        walk.feed(FileVersion("c0", "d", b"{}\n", "a" * 40))
+        state = json.loads(json.dumps(walk.state()))
+        assert HistoryWalk.from_state(state).last_blob == "a" * 40
+        walk.feed(FileVersion("c1", "d", None))
+        assert HistoryWalk.from_state(walk.state()).last_blob is None
+        del state["last_blob"]
+        with pytest.raises(ValueError, match="walk"):
+            HistoryWalk.from_state(state)
+        with pytest.raises(ValueError, match="sha"):
+            HistoryWalk.from_state({**walk.state(), "last_blob": "../x"})
+
     @pytest.mark.parametrize(
         "state",
         [

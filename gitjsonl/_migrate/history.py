@@ -24,11 +24,15 @@ __all__ = ["FileVersion", "HistoryWalk", "Overwrite", "RecoveredHistory", "recov
 
 @dataclass(frozen=True)
 class FileVersion:
-    """The source file as of one commit; ``content`` is ``None`` where it did not exist."""
+    """The source file as of one commit; ``content`` is ``None`` where it did not exist.
+
+    ``blob`` is the sha git names ``content`` by, where the source knows it.
+    """
 
     commit: str
     date: str
     content: bytes | None
+    blob: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,12 @@ def _records(content: bytes) -> list[bytes]:
 def _appended(last: bytes | None, content: bytes) -> bool:
     """``content`` is ``last`` (whole lines) with more after it."""
     return last is not None and (not last or last.endswith(b"\n")) and content.startswith(last)
+
+
+def _is_sha(value: object) -> bool:
+    return (
+        isinstance(value, str) and len(value) == 40 and all(c in "0123456789abcdef" for c in value)
+    )
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
@@ -138,10 +148,12 @@ class HistoryWalk:
         self._deleted_at: FileVersion | None = None  # first deletion since that version
         self._last_content: bytes | None = None  # that version's bytes (not saved: a hint)
         self.versions = 0  # how many versions were fed
+        self.last_blob: str | None = None  # the blob of the last version fed (None: deleted)
 
     def feed(self, version: FileVersion) -> None:
         """Take the next version, oldest first."""
         self.versions += 1
+        self.last_blob = version.blob if version.content is not None else None
         if version.content is None:
             if self._previous is not None and self._deleted_at is None:
                 self._deleted_at = version
@@ -237,6 +249,7 @@ class HistoryWalk:
                 [o.commit, o.date, o.records_lost, o.deleted_at] for o in self._overwrites
             ],
             "last_lost_by": sorted(self._last_lost_by.items()),
+            "last_blob": self.last_blob,
         }
 
     @classmethod
@@ -275,6 +288,10 @@ class HistoryWalk:
                     raise ValueError("a lost record out of range")
                 walk._last_lost_by[int(index)] = int(by)
             walk.versions = int(state["versions"])
+            last_blob = state["last_blob"]  # a walk saved without it starts afresh
+            if last_blob is not None and not _is_sha(last_blob):
+                raise ValueError("the last blob is not a sha")
+            walk.last_blob = last_blob
         except (KeyError, TypeError, IndexError) as exc:
             raise ValueError(f"not a saved history walk: {exc!r}") from exc
         return walk

@@ -49,10 +49,11 @@ from gitjsonl._retry import RetryPolicy
 from gitjsonl._segments import MANIFEST_NAME, list_log
 from gitjsonl._turn import BranchTurns, Taken, Turn
 
+from .clone import CloneHistory
 from .history import RecoveredHistory
 from .plan import MigrationPlan, Renumbering, plan_migration, renumber_existing, verify_migration
 from .report import format_result
-from .sources import ApiHistory, Checkpoints, CloneHistory, PrimaryPacer, walk_history
+from .sources import ApiHistory, Checkpoints, History, PrimaryPacer, walk_history
 from .turn import Base, destination_link, migration_base
 
 __all__ = ["MANIFEST_FORMAT", "MigrationResult", "migrate"]
@@ -386,7 +387,7 @@ class _Migration:
         if cached is not None:
             return cached
         if self.recover:
-            recovery = self._recover(head)
+            recovery = self._recover(head, source)
             found: tuple[bytes, RecoveredHistory | None] = (recovery.content, recovery)
         else:
             self.progress(f"reading {self.source} ({source.size:,} bytes)")
@@ -394,9 +395,13 @@ class _Migration:
         self._content[source.sha] = found
         return found
 
-    def _recover(self, head: str) -> RecoveredHistory:
-        """Every record the source ever held, from a clone or the API, resuming a saved walk."""
-        history: CloneHistory | ApiHistory
+    def _recover(self, head: str, source: DirEntry) -> RecoveredHistory:
+        """Every record the source ever held, from a clone or the API, resuming a saved walk.
+
+        The walk must end on the blob GitHub has at ``head``, or nothing is committed: a
+        history that ends elsewhere is not this file's (a forged or incomplete clone).
+        """
+        history: History
         if self.from_clone is not None:
             history = CloneHistory(self.from_clone, self.source, head)
         else:
@@ -404,7 +409,15 @@ class _Migration:
         key = (self.repo.api_url, self.repo.full_name.lower(), self.branch, self.source, head)
         checkpoints = Checkpoints(self.progress_dir, key)
         self._checkpoints.append(checkpoints)
-        return walk_history(history, checkpoints, self.progress).finish()
+        walk = walk_history(history, checkpoints, self.progress)
+        if walk.last_blob != source.sha:
+            checkpoints.remove()  # a walk that cannot be this file's is not worth resuming
+            raise MigrationError(
+                f"the history read ends on blob {walk.last_blob or '(file deleted)'}, but "
+                f"{self.source} is blob {source.sha} on GitHub at {head[:12]}: refusing to "
+                "commit a recovery of some other file"
+            )
+        return walk.finish()
 
     def forget_progress(self) -> None:
         """The migration is done (or planned, for a dry run): its saved walks are not needed."""

@@ -4,11 +4,11 @@ Both give the same thing, the file at every commit that touched it, oldest
 first, as ``history.FileVersion``; the recovery itself (``history``) is pure
 and shared.
 
-- ``CloneHistory``: ``git log`` and ``git cat-file --batch`` in a clone the
-  user made (``git clone`` is one transfer, however long the history): no API
-  request at all, seconds for 100,000 commits. The clone must hold the
+- ``clone.CloneHistory``: ``git log`` and ``git cat-file --batch`` in a clone
+  the user made (``git clone`` is one transfer, however long the history): no
+  API request at all, seconds for 100,000 commits. The clone must hold the
   branch's head as GitHub has it (``git fetch`` first), so the walk covers
-  exactly the history being migrated.
+  exactly the history being migrated; nothing in it is trusted (``clone``).
 - ``ApiHistory``: a folder listing and a blob per commit (three requests a
   commit, a page of commits per hundred), paced against the token's primary
   rate limit (``PrimaryPacer``): below a reserve it waits for the reset.
@@ -24,20 +24,20 @@ import hashlib
 import json
 import logging
 import os
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from gitjsonl._exceptions import MigrationError, SpoolError
+from gitjsonl._exceptions import SpoolError
 from gitjsonl._github import GitHubRepo, RateBudget
 from gitjsonl._reader import find_file
 from gitjsonl._spool import open_owned, secure_directory
 
 from .history import FileVersion, HistoryWalk
 
-__all__ = ["ApiHistory", "Checkpoints", "CloneHistory", "PrimaryPacer"]
+__all__ = ["ApiHistory", "Checkpoints", "History", "PrimaryPacer"]
 
 #: Requests left to the token below which the walk waits for the reset (for its Logs).
 RESERVE = 500
@@ -57,78 +57,6 @@ logger = logging.getLogger("gitjsonl")
 class Commit:
     sha: str
     date: str
-
-
-class CloneHistory:
-    """The source's history from a local clone, read with git (no API request)."""
-
-    def __init__(self, directory: str | os.PathLike[str], path: str, head: str) -> None:
-        self.directory = Path(directory)
-        self.path = path
-        self.head = head
-        if not (self.directory / ".git").exists() and not (self.directory / "HEAD").is_file():
-            raise MigrationError(f"--from-clone {self.directory} is not a git clone")
-        probe = self._git("cat-file", "-e", f"{head}^{{commit}}", check=False)
-        if probe.returncode != 0:
-            raise MigrationError(
-                f"the clone {self.directory} does not hold {head[:12]}, the branch's head on "
-                f"GitHub: run `git -C {self.directory} fetch` and try again"
-            )
-
-    def _git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-        try:
-            done = subprocess.run(
-                ["git", "-C", str(self.directory), *args], capture_output=True, check=False
-            )
-        except OSError as exc:
-            raise MigrationError(f"cannot run git for --from-clone: {exc}") from exc
-        if check and done.returncode != 0:
-            err = done.stderr.decode(errors="replace").strip()[:300]
-            raise MigrationError(f"git {args[0]} in {self.directory} failed: {err}")
-        return done
-
-    def commits(self) -> list[Commit]:
-        """Every commit that touched the file, oldest first (as GitHub's ``commits?path=``)."""
-        out = self._git("log", "--format=%H %cI", "--reverse", self.head, "--", self.path)
-        commits: list[Commit] = []
-        for line in out.stdout.decode().splitlines():
-            sha, _, date = line.partition(" ")
-            commits.append(Commit(sha, date))
-        return commits
-
-    def versions(
-        self, commits: list[Commit], start: int, progress: OnProgress, save_now: Callable[[], None]
-    ) -> Iterator[FileVersion]:
-        """The file at each of ``commits``: two long-running ``git cat-file`` processes."""
-        git = ["git", "-C", str(self.directory), "cat-file"]
-        pipe = subprocess.PIPE
-        with (
-            subprocess.Popen([*git, "--batch-check"], stdin=pipe, stdout=pipe) as check,
-            subprocess.Popen([*git, "--batch"], stdin=pipe, stdout=pipe) as cat,
-        ):
-            if not (check.stdin and check.stdout and cat.stdin and cat.stdout):
-                raise MigrationError("git cat-file started without its pipes")
-            last: tuple[str, bytes] | None = None
-            for index, commit in enumerate(commits[start:], start=start + 1):
-                if index % 1000 == 0 or index == len(commits):
-                    progress(f"reading history from the clone {index:,}/{len(commits):,}")
-                check.stdin.write(f"{commit.sha}:{self.path}\n".encode())
-                check.stdin.flush()
-                answer = check.stdout.readline().decode().split()
-                if len(answer) != 3 or answer[1] != "blob":
-                    yield FileVersion(commit.sha, commit.date, None)  # missing: deleted here
-                    continue
-                blob = answer[0]
-                if last is None or last[0] != blob:
-                    cat.stdin.write(f"{blob}\n".encode())
-                    cat.stdin.flush()
-                    size = int(cat.stdout.readline().split()[2])
-                    data = cat.stdout.read(size)
-                    cat.stdout.read(1)  # the newline after the contents
-                    last = (blob, data)
-                yield FileVersion(commit.sha, commit.date, last[1])
-            check.stdin.close()
-            cat.stdin.close()
 
 
 class PrimaryPacer:
@@ -204,7 +132,7 @@ class ApiHistory:
                 continue
             if last is None or last[0] != entry.sha:
                 last = (entry.sha, self.repo.get_blob(entry.sha))  # one version in memory
-            yield FileVersion(commit.sha, commit.date, last[1])
+            yield FileVersion(commit.sha, commit.date, last[1], entry.sha)
 
 
 class Checkpoints:
@@ -270,7 +198,14 @@ class Checkpoints:
                 self.path.unlink()
 
 
-History = CloneHistory | ApiHistory
+class History(Protocol):
+    """Where the versions come from: ``ApiHistory`` or ``clone.CloneHistory``."""
+
+    def commits(self) -> list[Commit]: ...
+
+    def versions(
+        self, commits: list[Commit], start: int, progress: OnProgress, save_now: Callable[[], None]
+    ) -> Iterator[FileVersion]: ...
 
 
 def walk_history(history: History, checkpoints: Checkpoints, progress: OnProgress) -> HistoryWalk:

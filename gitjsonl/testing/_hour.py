@@ -40,10 +40,13 @@ def windows_only() -> Iterator[None]:
     sustainability rule (for comparison: it spends the hour in ten minutes)."""
     original = _pacing.wait_for
 
-    def wait_for(state: BudgetState, now: float, cost: int, pacing: Pacing) -> float:
+    def wait_for(
+        state: BudgetState, now: float, cost: int, pacing: Pacing, *, keep: int = 0
+    ) -> float:
         times = _pacing._times(state, now)
         windows = _pacing.windows_at(state, now, pacing)
-        return max(0.0, state.blocked_until - now, _pacing.delay_for(times, now, cost, windows))
+        delay = _pacing.delay_for(times, now, cost + keep, windows)
+        return max(0.0, state.blocked_until - now, delay)
 
     _pacing.wait_for = wait_for
     try:

@@ -42,6 +42,7 @@ from ._pacing import (
     Waiter,
     budget_stats,
     closing_reserve,
+    closing_wait,
     dequeue,
     enqueue,
     explained,
@@ -53,7 +54,6 @@ from ._pacing import (
     settle,
     share_of,
     spend_id,
-    wait_for,
     wait_in_line,
 )
 from ._redis import Coordinator, RedisStore
@@ -353,8 +353,9 @@ class Budget:
 
     ``closing`` is set by a ``Log`` that is closing (``close()``, the exit flush,
     ``aclose()``): from then on its batches may spend the closing reserve that
-    every other writer leaves unspent (``_pacing.closing_reserve``), and skip the
-    line, so its last batch goes at once whatever the traffic. A ``Log``'s budget
+    every other writer leaves in GitHub's windows (``_pacing.closing_reserve``),
+    and skip the bucket and the line (``_pacing.closing_wait``), so its last batch
+    goes at once whatever the traffic. A ``Log``'s budget
     keeps that reserve (``closing_reserve``, from ``budget_for``); a bare ``Budget``
     (``migrate``, the simulations) spends the whole budget, as before.
     """
@@ -392,7 +393,7 @@ class Budget:
         """How long this writer waits for ``cost`` writes: in line and leaving the closing
         reserve, or, closing, for room alone."""
         if self.closing:
-            return wait_for(state, now, cost, pacing)
+            return closing_wait(state, now, cost, pacing)
         keep = closing_reserve(state, now, cost, pacing, self.id) if self._keeps_reserve else 0
         return wait_in_line(state, now, cost, pacing, self.id, keep=keep)
 

@@ -39,10 +39,12 @@ ledger file). The decisions over it are here, over plain values:
 - ``repair``: every value read back from a ledger is checked; what no correct
   writer can have written (a pause longer than ``MAX_SERVER_WAIT``, a time far
   ahead of the clock, Infinity, NaN) is repaired, never obeyed;
-- ``closing_reserve``: the writes normal batches leave unspent (they wait as
-  if those were spent already), so that a closing writer's last batch goes at
-  once under any traffic the budget allows: a batch for every writer seen
-  spending in the last minute, at least ``CLOSING_BATCHES``;
+- ``closing_reserve`` and ``closing_wait``: the room in GitHub's windows that
+  normal batches leave unspent (they wait as if it were spent already), so that
+  a closing writer's last batch goes at once under any traffic the budget
+  allows: a batch for every writer seen spending in the last minute, at least
+  ``CLOSING_BATCHES``. A closing batch skips pacing's own smoothing (the
+  bucket, the line, the hour ahead), never GitHub's windows or a pause;
 - ``restored`` and ``restore``: a writer starting on an empty disk (a host whose
   disk every restart wipes) learns the last hour from the branch: each batch's
   commit says what it cost (``_batch.WRITES_TRAILER``); those spends are merged
@@ -86,6 +88,7 @@ __all__ = [
     "budget_stats",
     "clamp_wait",
     "closing_reserve",
+    "closing_wait",
     "delay_for",
     "dequeue",
     "describe_budget",
@@ -344,7 +347,7 @@ def _bucket_delay(state: BudgetState, now: float, cost: int, pacing: Pacing) -> 
 
 
 def sustain_delay(
-    history: Sequence[float], now: float, cost: int, window: float, budget: int, *, keep: int = 0
+    history: Sequence[float], now: float, cost: int, window: float, budget: int
 ) -> float:
     """Seconds before ``cost`` writes may go and still leave room, for the whole window
     ahead, for a batch of ``cost`` every ``cost / target`` seconds (``target``: ``SUSTAIN``
@@ -354,8 +357,7 @@ def sustain_delay(
     the room left now and the writes of the window that have aged out by then.
     So the writes that go never leave the hour ahead a stall: whatever the
     window held, the next batch fits ``cost / target`` seconds after this one.
-    Writes the window cannot take even now are ``delay_for``'s concern. ``keep``
-    writes are left unspent besides (the closing reserve).
+    Writes the window cannot take even now are ``delay_for``'s concern.
     """
     target = SUSTAIN * budget / window
     step = cost / target
@@ -364,7 +366,7 @@ def sustain_delay(
     wait = 0.0
     k = 1
     while k * step <= window:
-        need = (k + 1) * cost + keep - room  # writes that must have aged out by the k-th batch
+        need = (k + 1) * cost - room  # writes that must have aged out by the k-th batch
         if need > len(recent):
             break  # a batch too large for the stream (more than 1 - SUSTAIN of the budget)
         if need > 0:
@@ -374,9 +376,9 @@ def sustain_delay(
 
 
 def wait_for(state: BudgetState, now: float, cost: int, pacing: Pacing, *, keep: int = 0) -> float:
-    """Seconds before ``cost`` more writes may go, leaving ``keep`` more unspent (the
-    closing reserve): a pause GitHub imposed, the windows, the bucket, or the rate the
-    hour ahead must keep."""
+    """Seconds before ``cost`` more writes may go, leaving ``keep`` more of GitHub's windows
+    unspent (the closing reserve): a pause GitHub imposed, the windows, the bucket, or
+    the rate the hour ahead must keep."""
     blocked = max(0.0, state.blocked_until - now)
     windows = windows_at(state, now, pacing)
     times = _times(state, now)
@@ -384,9 +386,23 @@ def wait_for(state: BudgetState, now: float, cost: int, pacing: Pacing, *, keep:
     wait = max(
         blocked,
         delay_for(times, now, cost + keep, windows),
-        _bucket_delay(state, now, cost + keep, pacing),
-        sustain_delay(times, now, cost, hour, per_hour, keep=keep),
+        _bucket_delay(state, now, cost, pacing),
+        sustain_delay(times, now, cost, hour, per_hour),
     )
+    return _no_rounding_error(wait)
+
+
+def closing_wait(state: BudgetState, now: float, cost: int, pacing: Pacing) -> float:
+    """Seconds before a closing writer's ``cost`` writes may go: a pause GitHub imposed, or
+    GitHub's windows (at the current allowance), where every other writer left the
+    closing reserve; never the bucket, the line or the hour ahead, which are pacing's
+    own smoothing, not GitHub's limits (a last batch owes the hour ahead nothing)."""
+    blocked = max(0.0, state.blocked_until - now)
+    windows = windows_at(state, now, pacing)
+    return _no_rounding_error(max(blocked, delay_for(_times(state, now), now, cost, windows)))
+
+
+def _no_rounding_error(wait: float) -> float:
     # A wait computed to end at a moment is, re-computed at that moment, a rounding
     # error's worth above zero: that is no wait (else a waiter would step for ever).
     return wait if wait > _EPSILON else 0.0
@@ -434,9 +450,9 @@ def closing_reserve(state: BudgetState, now: float, cost: int, pacing: Pacing, w
 
     A last batch for every writer seen spending in the last minute or waiting
     in line (``writer``, asking, included), at least ``CLOSING_BATCHES``, at
-    most ``CLOSING_SHARE`` of the minute's allowance. Normal batches wait as if
-    it were spent; a closing writer's batch may spend it (``wait_for`` without
-    ``keep``): the windows, the bucket and the hour ahead all have that room.
+    most ``CLOSING_SHARE`` of the minute's allowance. Normal batches leave it
+    in GitHub's windows (``wait_for``'s ``keep``); a closing writer's batch may
+    spend it (``closing_wait``).
     """
     (minute, per_minute), _ = windows_at(state, now, pacing)
     writers = {_writer_of(s.id) for s in state.spent if s.time > now - minute}
@@ -614,15 +630,22 @@ def restored(
         batch = batch_id_of(message)
         if batch is None or not _BATCH_ID.fullmatch(batch) or batch in found:
             continue
-        if not math.isfinite(date) or server_now - date > pacing.hour:
+        # Dates and the server's clock are whole seconds: the commit is at least this old.
+        age = server_now - date - DATE_SLOP
+        if not math.isfinite(age) or age > pacing.hour:
             continue
-        age = max(0.0, server_now - date - DATE_SLOP)
+        age = max(0.0, age)
         writes = writes_of(message)
         found[batch] = (now - age, LANDED_WRITES if writes is None else max(1, writes))
     kept: list[Spent] = []
     times: list[float] = []
     for batch, (when, claimed) in sorted(found.items(), key=lambda item: item[1][0]):
-        room = min(n - sum(1 for t in times if t > when - length) for length, n in pacing.windows())
+        # Only writes surely in one window with these (a second apart in their dates may
+        # be two apart in fact) show a claim GitHub could not have let through.
+        room = min(
+            n - sum(1 for t in times if t > when - (length - DATE_SLOP))
+            for length, n in pacing.windows()
+        )
         count = min(claimed, room)
         if count > 0:
             kept.append(Spent(when, count, spend_id(batch, "", "landed")))

@@ -520,7 +520,7 @@ class TestForeignClient:
     def test_limited_once_or_twice_then_stays_under(
         self, localhub_factory: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
     ) -> None:
-        """Another client spending a quarter of the token's budget costs gitjsonl one or two
+        """Another client spending two fifths of the token's budget costs gitjsonl one or two
         secondary-limit answers, each told once at WARNING; then it stays under."""
         import requests
 

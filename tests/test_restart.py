@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from gitjsonl import Pacing
 from gitjsonl.testing import SecondaryLimits
@@ -73,6 +74,99 @@ class TestRestartsOnAnEmptyDisk:
                 sent = sum(1 for r in hub.requests[before:] if r.method in WRITES)
                 message = hub.git("owner/repo", "log", "-1", "--format=%B", "main")
                 assert f"Gitjsonl-Writes: {sent}" in message
+
+
+#: GitHub's own limits: nothing ages out of their windows during a test.
+GITHUB = Pacing()
+
+
+def commits_listed(hub: Any) -> int:
+    return sum(1 for r in hub.requests if r.method == "GET" and r.path.endswith("/commits"))
+
+
+def paced_log(hub: Any, folder: Path, **kwargs: Any) -> Any:
+    kwargs.setdefault("pacing", GITHUB)
+    return make_log(hub, sleep=None, clock=time.monotonic, budget_dir=folder, **kwargs)
+
+
+def listing_settles(hub: Any) -> int:
+    """Poll the commits listing (bounded) until it shows the branch's head, as it does once
+    GitHub's read lag has passed; the listings read so far."""
+    head = hub.git("owner/repo", "rev-parse", "main").strip()
+    deadline = time.monotonic() + 30
+    with requests.Session() as session:
+        while time.monotonic() < deadline:
+            listed = session.get(
+                f"{hub.url}/repos/owner/repo/commits",
+                params={"sha": "main", "per_page": 1},
+                headers={"Authorization": f"token {hub.token}"},
+                timeout=10,
+            ).json()
+            if listed and listed[0]["sha"] == head:
+                break
+            time.sleep(0.05)
+    return commits_listed(hub)
+
+
+class TestRestore:
+    def test_a_restart_reads_the_hour_once_and_knows_it(
+        self, localhub_factory: Any, tmp_path: Path
+    ) -> None:
+        """A Log on an empty budget folder counts the last process's writes from the branch,
+        for one read request (the commits listing), before its first batch."""
+        hub = localhub_factory(repos=("owner/repo",), initial_commit=True)
+        with paced_log(hub, tmp_path / "first") as log:
+            for i in range(3):
+                log.append({"i": i})
+                log.flush(timeout=30)
+        # A restart takes longer than GitHub's reads lag behind the last commit.
+        listed = listing_settles(hub)
+        with paced_log(hub, tmp_path / "second") as log:
+            log.append({"i": 3})
+            log.flush(timeout=30)
+            budget = log.stats().budget
+        assert budget is not None
+        assert budget.last_hour == 4 * 3  # three batches restored, and its own
+        assert commits_listed(hub) == listed + 1
+
+    def test_a_surviving_ledger_is_not_counted_twice(
+        self, localhub_factory: Any, tmp_path: Path
+    ) -> None:
+        """A Log whose budget folder survived reads the branch too, and counts each batch once."""
+        hub = localhub_factory(repos=("owner/repo",), initial_commit=True)
+        for i in range(2):
+            listing_settles(hub)
+            with paced_log(hub, tmp_path / "kept") as log:
+                log.append({"i": i})
+                log.flush(timeout=30)
+                budget = log.stats().budget
+        assert budget is not None
+        assert budget.last_hour == 2 * 3
+
+    def test_without_pacing_nothing_is_read(self, localhub_factory: Any) -> None:
+        """With pacing off there is no budget to teach: no commits listing is read."""
+        hub = localhub_factory(repos=("owner/repo",), initial_commit=True)
+        with make_log(hub) as log:
+            log.append({"i": 0})
+            log.flush(timeout=30)
+        assert commits_listed(hub) == 0
+
+    def test_hostile_commits_on_the_branch_are_clamped_or_ignored(
+        self, localhub_factory: Any, tmp_path: Path
+    ) -> None:
+        """A commit claiming 999,999,999 writes counts what GitHub's minute could take (the
+        writer waits for that minute, not for ever); a foreign committer's counts nothing."""
+        hub = localhub_factory(repos=("owner/repo",), initial_commit=True)
+        claims = "x\n\nGitjsonl-Batch: " + "a" * 32 + "\nGitjsonl-Writes: 999999999\n"
+        hub.seed_commit("owner/repo", {"other/a": b"1"}, message=claims)
+        hub.seed_commit("owner/repo", {"other/b": b"2"}, message="fix typo")
+        pacing = Pacing(per_minute=24, per_hour=240, minute=2.0, hour=60.0)
+        with paced_log(hub, tmp_path / "budget", pacing=pacing) as log:
+            log.append({"i": 0})
+            log.flush(timeout=60)
+            budget = log.stats().budget
+        assert budget is not None
+        assert budget.last_hour == pacing.per_minute + 3
 
 
 #: Limits under which a trickle drains the bucket: 3.6 writes a second refill it, a batch

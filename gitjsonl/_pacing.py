@@ -387,7 +387,8 @@ def wait_for(state: BudgetState, now: float, cost: int, pacing: Pacing, *, keep:
         blocked,
         delay_for(times, now, cost + keep, windows),
         _bucket_delay(state, now, cost, pacing),
-        sustain_delay(times, now, cost, hour, per_hour),
+        # The hour ahead is sustained within what the reserve leaves of the window.
+        sustain_delay(times, now, cost, hour, per_hour - keep),
     )
     return _no_rounding_error(wait)
 

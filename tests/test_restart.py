@@ -34,6 +34,9 @@ def restart_on_empty_disks(hub: Any, tmp_path: Path) -> int:
     disk) committing ``BATCHES`` batches and closing; the records committed."""
     counter = itertools.count()
     for restart in range(RESTARTS):
+        # A container starts in seconds, GitHub's reads lag the last commit by less: the
+        # listing shows the previous process's last batch by then.
+        listing_settles(hub)
         with make_log(
             hub,
             pacing=RESTART_PACING,

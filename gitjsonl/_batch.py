@@ -8,12 +8,16 @@ paragraph::
     Gitjsonl-Batch: 5f0c...        a fresh random id per batch (uuid4 hex)
     Gitjsonl-Records: 3
     Gitjsonl-Writer: 9a1b...       the Log that wrote it
+    Gitjsonl-Writes: 3             the write requests the batch sent, every attempt
+                                   (trees, blobs, commits, ref updates) up to its own
+                                   commit and ref update
 
 The batch id is the only thing that can tell, after an answer was lost
 (a ref update that timed out, a process killed mid-request), whether a batch
 is already on the branch: the committer, the spool's recovery at restart,
 ``migrate`` and ``verify`` all ask the questions below, and nothing else
-parses a commit message.
+parses a commit message. The writes trailer is how a ``Log`` starting on an
+empty disk learns what its token spent in the last hour (``_pacing.restored``).
 
 Everything here is pure: strings and plain values in, plain values out.
 """
@@ -34,6 +38,7 @@ __all__ = [
     "RECORDS_TRAILER",
     "UNPROVEN",
     "WRITER_TRAILER",
+    "WRITES_TRAILER",
     "Batch",
     "batch_id_of",
     "commit_message",
@@ -42,11 +47,14 @@ __all__ = [
     "settle_lost_update",
     "trailer",
     "trailers",
+    "writer_of",
+    "writes_of",
 ]
 
 BATCH_TRAILER = "Gitjsonl-Batch"
 RECORDS_TRAILER = "Gitjsonl-Records"
 WRITER_TRAILER = "Gitjsonl-Writer"
+WRITES_TRAILER = "Gitjsonl-Writes"
 
 #: How far back (in commits) a search for a batch that may have landed looks.
 #: A batch can only have landed above the head it was built on; other writers
@@ -54,6 +62,8 @@ WRITER_TRAILER = "Gitjsonl-Writer"
 LANDED_SEARCH_LIMIT = 1000
 
 _TRAILER_RE = re.compile(r"^([A-Za-z0-9-]+):[ \t]*(.*?)[ \t]*$")
+_WRITES_RE = re.compile(r"[0-9]{1,9}")
+_ID_RE = re.compile(r"[0-9a-f]{1,32}")
 
 
 def new_batch_id() -> str:
@@ -78,22 +88,29 @@ class Batch:
         return sum(len(line) for line in self.lines)
 
 
-def trailers(batch_id: str, records: int, writer: str | None = None) -> str:
-    """The trailer paragraph of a commit holding ``records`` records of batch ``batch_id``."""
+def trailers(
+    batch_id: str, records: int, writer: str | None = None, *, writes: int | None = None
+) -> str:
+    """The trailer paragraph of a commit holding ``records`` records of batch ``batch_id``,
+    which cost ``writes`` write requests (its own commit and ref update included)."""
     text = f"{BATCH_TRAILER}: {batch_id}\n{RECORDS_TRAILER}: {records}\n"
     if writer is not None:
         text += f"{WRITER_TRAILER}: {writer}\n"
+    if writes is not None:
+        text += f"{WRITES_TRAILER}: {writes}\n"
     return text
 
 
-def commit_message(batch: Batch, path: str, *, skip_ci: bool, writer: str) -> str:
+def commit_message(
+    batch: Batch, path: str, *, skip_ci: bool, writer: str, writes: int | None = None
+) -> str:
     """The message of the commit that appends ``batch`` to the log at ``path``."""
     count = len(batch.lines)
     noun = "record" if count == 1 else "records"
     subject = f"gitjsonl: append {count} {noun} to {path}"
     if skip_ci:
         subject += " [skip ci]"
-    return f"{subject}\n\n{trailers(batch.id, count, writer)}"
+    return f"{subject}\n\n{trailers(batch.id, count, writer, writes=writes)}"
 
 
 def trailer(message: str, name: str) -> str | None:
@@ -115,6 +132,21 @@ def trailer(message: str, name: str) -> str | None:
 def batch_id_of(message: str) -> str | None:
     """The batch id a gitjsonl commit message names, if any."""
     return trailer(message, BATCH_TRAILER)
+
+
+def writes_of(message: str) -> int | None:
+    """The writes a gitjsonl commit message says its batch cost; None when it does not say
+    (an older version's commit, or a value no writer of ours writes)."""
+    value = trailer(message, WRITES_TRAILER)
+    if value is None or not _WRITES_RE.fullmatch(value):
+        return None
+    return int(value)
+
+
+def writer_of(message: str) -> str | None:
+    """The writer a gitjsonl commit message names, if it is one a ``Log`` can have written."""
+    value = trailer(message, WRITER_TRAILER)
+    return value if value is not None and _ID_RE.fullmatch(value) else None
 
 
 def find_landed(

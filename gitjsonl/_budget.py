@@ -41,14 +41,19 @@ from ._pacing import (
     Spent,
     Waiter,
     budget_stats,
+    closing_reserve,
+    closing_wait,
     dequeue,
     enqueue,
     explained,
     learn_limit,
     prune,
     reserve,
+    restore,
+    restored,
     settle,
     share_of,
+    spend_id,
     wait_in_line,
 )
 from ._redis import Coordinator, RedisStore
@@ -345,6 +350,14 @@ class Budget:
 
     ``clock`` is the store's: the wall clock for a ledger (the one clock every
     process on a host reads alike), else the ``Log``'s.
+
+    ``closing`` is set by a ``Log`` that is closing (``close()``, the exit flush,
+    ``aclose()``): from then on its batches may spend the closing reserve that
+    every other writer leaves in GitHub's windows (``_pacing.closing_reserve``),
+    and skip the bucket and the line (``_pacing.closing_wait``), so its last batch
+    goes at once whatever the traffic. A ``Log``'s budget
+    keeps that reserve (``closing_reserve``, from ``budget_for``); a bare ``Budget``
+    (``migrate``, the simulations) spends the whole budget, as before.
     """
 
     def __init__(
@@ -353,12 +366,16 @@ class Budget:
         store: Store,
         clock: Callable[[], float],
         release: Callable[[], None] = lambda: None,
+        *,
+        closing_reserve: bool = False,
     ) -> None:
         self.pacing = pacing
+        self._keeps_reserve = closing_reserve
         self.store = store
         self.clock = clock
         self._release = release
         self.id = uuid.uuid4().hex[:12]  # this writer's place in the line for room
+        self.closing = False
 
     def paced(self) -> Pacing:
         """The pacing this writer's decisions keep now: ``pacing``, or the store's share of it
@@ -372,20 +389,32 @@ class Budget:
             self.store.update(lambda state: dequeue(state, self.id))
         release()
 
-    def reserve(self, cost: int, *, force: bool = False) -> tuple[str | None, float]:
+    def _wait(self, state: BudgetState, now: float, cost: int, pacing: Pacing) -> float:
+        """How long this writer waits for ``cost`` writes: in line and leaving the closing
+        reserve, or, closing, for room alone."""
+        if self.closing:
+            return closing_wait(state, now, cost, pacing)
+        keep = closing_reserve(state, now, cost, pacing, self.id) if self._keeps_reserve else 0
+        return wait_in_line(state, now, cost, pacing, self.id, keep=keep)
+
+    def reserve(
+        self, cost: int, *, force: bool = False, batch: str | None = None
+    ) -> tuple[str | None, float]:
         """Reserve ``cost`` writes if they fit now: (its id, 0), else (None, seconds to wait).
 
         ``force`` reserves them whatever the budget says (only when a test's sleep
         does not move the clock: see ``acquire``). A writer told to wait takes its
         place in line (``_pacing.wait_in_line``); one that reserves leaves it.
+        ``batch`` names the batch they pay for (``restore`` then never counts its
+        commit again).
         """
-        token = uuid.uuid4().hex[:12]
+        token = spend_id(batch, self.id, uuid.uuid4().hex[:12])
         waits: list[float] = []
 
         def change(state: BudgetState) -> BudgetState:
             now, pacing = self.clock(), self.paced()
             state = prune(state, now, pacing)
-            wait = 0.0 if force else wait_in_line(state, now, cost, pacing, self.id)
+            wait = 0.0 if force else self._wait(state, now, cost, pacing)
             waits.append(wait)
             if wait > 0:
                 return self._queued(state, now, wait)
@@ -402,13 +431,13 @@ class Budget:
         if not queue:
             now, pacing = self.clock(), self.paced()
             state = prune(self.store.peek(), now, pacing)
-            return wait_in_line(state, now, cost, pacing, self.id)
+            return self._wait(state, now, cost, pacing)
         waits: list[float] = []
 
         def change(state: BudgetState) -> BudgetState:
             now, pacing = self.clock(), self.paced()
             state = prune(state, now, pacing)
-            wait = wait_in_line(state, now, cost, pacing, self.id)
+            wait = self._wait(state, now, cost, pacing)
             waits.append(wait)
             return self._queued(state, now, wait) if wait > 0 else state
 
@@ -470,6 +499,22 @@ class Budget:
         finally:
             if token is not None:
                 self.settle(token, used())
+
+    def restore(self, commits: list[tuple[str, float]], server_now: float) -> int:
+        """Take what the branch's recent commits say their batches cost into the shared state
+        (``_pacing.restored``), except the batches it knows; the writes it added."""
+        added: list[int] = []
+
+        def change(state: BudgetState) -> BudgetState:
+            now, pacing = self.clock(), self.paced()
+            state = prune(state, now, pacing)
+            spends = restored(commits, server_now=server_now, now=now, pacing=self.pacing)
+            merged = restore(state, now, spends, pacing)
+            added.append(sum(s.count for s in merged.spent) - sum(s.count for s in state.spent))
+            return merged
+
+        self.store.update(change)
+        return added[-1]
 
     def learn(self, error: RateLimited) -> None:
         """GitHub answered a secondary limit: pause every writer on the token, halve the budget."""
@@ -564,6 +609,7 @@ def budget_for(
         store,
         budget_clock,
         release=lambda: _memory_stores.release(memory_key, memory),
+        closing_reserve=True,
     )
 
 

@@ -42,6 +42,7 @@ import binascii
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
@@ -63,8 +64,9 @@ from ._exceptions import (
     TransientError,
     ValidationFailed,
 )
-from ._github import CreatedTree, DirEntry, GitHubRepo, git_blob_sha
+from ._github import COMMITS_PAGE, CreatedTree, DirEntry, GitHubRepo, git_blob_sha
 from ._gittree import PathTrees, is_folder, rebuild_path, tree_sha
+from ._pacing import LANDED_WRITES
 from ._reader import read_blob, warn_ignored
 from ._retry import RetryPolicy
 from ._segments import (
@@ -232,6 +234,8 @@ class Committer:
         self._parts = tuple(part for part in self._path.split("/") if part)
         self._inline = True  # send files as text in the tree (False after a tree mismatch)
         self._reload = False  # read the head from the branch: what we knew was contradicted
+        self._restored = budget is None  # the budget knows what the branch says was spent
+        self._batch_started = 0  # the repository's write count when this batch began
         self.conflicts = 0
         self.retries = 0
         self.landed_after_error = 0
@@ -266,6 +270,7 @@ class Committer:
     def commit(self, batch: Batch) -> str:
         """Commit ``batch`` exactly once; the sha of the commit that holds it."""
         self._uploaded = set()
+        self._batch_started = self._repo.writes
         retrying = self._policy.retrying(
             sleep=self._sleep, rng=self._rng, before_sleep=self._before_sleep
         )
@@ -284,6 +289,8 @@ class Committer:
     def _attempt(self, batch: Batch) -> str:
         if not self._checked:
             self._check_repository()
+        if not self._restored:
+            self._restore_budget()
         if self._unresolved is not None:
             if self._unresolved.batch.id != batch.id:
                 raise RuntimeError("a batch that may have landed must be resolved first")
@@ -296,7 +303,7 @@ class Committer:
                 head = self._catch_up(taken)
                 if head is not None:
                     plan = self._plan(head, batch)
-                    reservation, wait = self._reserve(self._cost(plan), force=force)
+                    reservation, wait = self._reserve(self._cost(plan), batch, force=force)
                     if wait <= 0:
                         return self._push_paid(batch, head, plan, reservation, taken)
             # Out of the turn: others may go meanwhile.
@@ -427,10 +434,40 @@ class Committer:
             return False
         return True
 
-    def _reserve(self, cost: int, *, force: bool) -> tuple[str | None, float]:
+    def _reserve(self, cost: int, batch: Batch, *, force: bool) -> tuple[str | None, float]:
         if self._budget is None:
             return None, 0.0
-        return self._budget.reserve(cost, force=force)
+        return self._budget.reserve(cost, force=force, batch=batch.id)
+
+    def _restore_budget(self) -> None:
+        """Teach the budget what the branch's commits of the last hour cost (one read, two
+        pages for a log past 100 commits an hour): a process starting on an empty disk
+        must not take the hour for a fresh one. Best effort: a failed read is today's
+        behaviour (the budget knows only what the host's ledger says)."""
+        budget = self._budget
+        assert budget is not None
+        self._restored = True
+        pacing = budget.pacing
+        # Since an hour and a minute ago on our clock: a server clock a minute ahead of
+        # ours loses nothing; older commits are dropped by their age on the server's clock.
+        since = time.time() - pacing.hour - pacing.minute
+        pages = max(1, min(RESTORE_PAGES, -(-pacing.per_hour // (LANDED_WRITES * COMMITS_PAGE))))
+        try:
+            commits, server_now = self._repo.recent_commits(self.branch, since=since, pages=pages)
+        except GitHubError as exc:
+            logger.info("gitjsonl: could not read the branch's recent commits (%s)", exc)
+            return
+        try:
+            added = budget.restore(commits, time.time() if server_now is None else server_now)
+        except OSError as exc:
+            logger.info("gitjsonl: could not restore the write budget (%s)", exc)
+            return
+        if added:
+            logger.info(
+                "gitjsonl: the branch's commits of the last hour cost %d writes this host's "
+                "budget did not know of (a restart on an empty disk?): counted",
+                added,
+            )
 
     def _wait_for_budget(self, wait: float) -> bool:
         """Sleep until the budget has room; True when the sleep was cut short (closing)."""
@@ -479,7 +516,12 @@ class Committer:
         expected = rebuild_path(self._parts, head.levels, folder)
         answer = self._repo.post_tree(head.tree, texts=texts, blobs=blobs, deletes=deletes)
         levels = self._check_tree(batch, head, answer, expected)
-        message = commit_message(batch, self._path, skip_ci=self._skip_ci, writer=self._writer_id)
+        # Every write this batch sent, its commit and ref update to come included: the
+        # cost a process restarting on an empty disk reads back (``_budget.restore``).
+        writes = self._repo.writes - self._batch_started + 2
+        message = commit_message(
+            batch, self._path, skip_ci=self._skip_ci, writer=self._writer_id, writes=writes
+        )
         sha = self._repo.create_commit(
             message, answer.sha, [head.commit], author=self._author, committer=self._committer
         )
@@ -807,6 +849,10 @@ def _hash(entries: tuple[DirEntry, ...]) -> str | None:
     except ValueError:
         return None
 
+
+#: Pages of commits a restore reads at most (the newest 200 commits: GitHub's hour
+#: lets through about 166 batches of 3 writes).
+RESTORE_PAGES = 2
 
 #: After a refused update, reads still showing the refused head are retried this
 #: many times before a batch is built on it anyway.

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
 import email.utils
 import hashlib
 import json
@@ -157,6 +158,33 @@ def _header(headers: Any, name: str) -> str | None:
         if str(key).lower() == name:
             return str(value)
     return None
+
+
+def _server_time(headers: Any) -> float | None:
+    """The server's clock from its ``Date`` header, seconds since the epoch (None: unsaid)."""
+    date = _header(headers, "date")
+    if date:
+        with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
+            return email.utils.parsedate_to_datetime(date).timestamp()
+    return None
+
+
+def _commit_date(value: Any) -> float | None:
+    """A listed commit's committer date (ISO 8601) in seconds since the epoch; None for a
+    value that is not one (judged, not obeyed, by the budget)."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed.timestamp()
+
+
+#: Commits a page of the commits listing holds (GitHub's most).
+COMMITS_PAGE = 100
 
 
 def _retry_after(headers: Any, now: float) -> float | None:
@@ -654,15 +682,10 @@ class GitHubRepo:
             headers, data = self._repo.requester.requestJsonAndCheck("GET", url)
             resources = answers.mapping(data, "rate_limit").get("resources", {})
             core = answers.mapping(answers.mapping(resources, "resources").get("core", {}), "core")
-            date = _header(headers, "date")
-            server_time = None
-            if date:
-                with contextlib.suppress(TypeError, ValueError):
-                    server_time = email.utils.parsedate_to_datetime(date).timestamp()
             return RateBudget(
                 remaining=answers.count(core.get("remaining", 0), "core.remaining"),
                 limit=answers.count(core.get("limit", 0), "core.limit"),
-                server_time=server_time,
+                server_time=_server_time(headers),
                 reset=float(core["reset"]) if isinstance(core.get("reset"), int) else None,
             )
 
@@ -820,6 +843,51 @@ class GitHubRepo:
 
         while (info := self._call(next_commit)) is not None:
             yield info
+
+    def recent_commits(
+        self, branch: str, *, since: float, pages: int = 1
+    ) -> tuple[list[tuple[str, float]], float | None]:
+        """The commits on ``branch`` committed since ``since`` (seconds since the epoch),
+        newest first, as ``(message, committer date)``; and the server's clock (``Date``).
+
+        ``GET commits?sha=&since=&per_page=100``: one request a page, ``pages`` at
+        most, the next only when a page is full. A row whose date is not one is left
+        out; the rest is the budget's to judge (``_pacing.restored``).
+        """
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(max(0.0, since)))
+        found: list[tuple[str, float]] = []
+        server_time: float | None = None
+        for page in range(1, pages + 1):
+
+            def get(page: int = page) -> tuple[float | None, list[tuple[str, float]], int]:
+                parameters = {"sha": branch, "since": stamp, "per_page": COMMITS_PAGE}
+                if page > 1:
+                    parameters["page"] = page
+                url = f"{self._repo.url}/commits"
+                headers, data = self._repo.requester.requestJsonAndCheck(
+                    "GET", url, parameters=parameters
+                )
+                rows = answers.items(data, "a page of commits")
+                listed: list[tuple[str, float]] = []
+                for row in rows:
+                    commit = answers.mapping(
+                        answers.mapping(row, "a listed commit").get("commit"), "commit"
+                    )
+                    committer = commit.get("committer")
+                    date = _commit_date(
+                        committer.get("date") if isinstance(committer, dict) else None
+                    )
+                    message = commit.get("message")
+                    if date is not None and isinstance(message, str):
+                        listed.append((message, date))
+                return _server_time(headers), listed, len(rows)
+
+            clock, listed, count = self._call(get)
+            server_time = clock if server_time is None else server_time
+            found.extend(listed)
+            if count < COMMITS_PAGE:
+                break
+        return found, server_time
 
     def read_head(self, branch: str, known: Head | None = None) -> Head:
         """The branch's head; given ``known``, a conditional request that costs no rate limit

@@ -278,6 +278,7 @@ class Log:
         self._changed = threading.Condition(self._lock)
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._closing_now = threading.Event()
         self._sleep = self._injected_sleep or self._stop.wait
         self._queue = PendingQueue(next_seq=next_seq)
         self._schedule = FlushSchedule()
@@ -488,6 +489,9 @@ class Log:
             if self._closed:
                 return
             self._closing = True
+            if self._budget is not None:
+                self._budget.closing = True  # the last batch may spend the closing reserve
+            self._closing_now.set()  # a wait for the budget ends: the reserve is ours now
             self._changed.notify_all()
             nothing = not len(self._queue)
         error: GitJsonlError | None = None
@@ -659,7 +663,10 @@ class Log:
         wait = budget.delay(self._batch_writes)
         if wait <= 0:
             return False
-        self._wait_unless_stopped(wait)
+        if self._injected_sleep is None:
+            self._closing_now.wait(wait)  # close() ends it: its batch may spend the reserve
+        else:
+            self._wait_unless_stopped(wait)
         self._wake.set()
         return True
 

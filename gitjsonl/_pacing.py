@@ -38,20 +38,40 @@ ledger file). The decisions over it are here, over plain values:
   about anyone else;
 - ``repair``: every value read back from a ledger is checked; what no correct
   writer can have written (a pause longer than ``MAX_SERVER_WAIT``, a time far
-  ahead of the clock, Infinity, NaN) is repaired, never obeyed.
+  ahead of the clock, Infinity, NaN) is repaired, never obeyed;
+- ``closing_reserve`` and ``closing_wait``: the room in GitHub's windows that
+  normal batches leave unspent (they wait as if it were spent already), so that
+  a closing writer's last batch goes at once under any traffic the budget
+  allows: a batch for every writer seen spending in the last minute, at least
+  ``CLOSING_BATCHES``. A closing batch skips pacing's own smoothing (the
+  bucket, the line, the hour ahead), never GitHub's windows or a pause;
+- ``restored`` and ``restore``: a writer starting on an empty disk (a host whose
+  disk every restart wipes) learns the last hour from the branch: each batch's
+  commit says what it cost (``_batch.WRITES_TRAILER``); those spends are merged
+  by batch id, so a batch the ledger knows is never counted twice, and what a
+  commit claims is clamped to what GitHub's windows could have let through.
+
+A spend's id names its batch and writer (``spend_id``: ``batch/writer/unique``),
+so that both can be told from the shared state.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from ._batch import batch_id_of, writes_of
 from ._stats import BudgetStats
 
 __all__ = [
+    "CLOSING_BATCHES",
+    "CLOSING_SHARE",
+    "DATE_SLOP",
     "DEFAULT_BATCH_WRITES",
     "FLIGHT_LIMIT",
+    "LANDED_WRITES",
     "MAX_SERVER_WAIT",
     "MIN_ALLOWANCE",
     "RECOVERY_WINDOWS",
@@ -63,9 +83,12 @@ __all__ = [
     "Waiter",
     "ahead_of",
     "allowance_at",
+    "batch_of",
     "bucket_at",
     "budget_stats",
     "clamp_wait",
+    "closing_reserve",
+    "closing_wait",
     "delay_for",
     "dequeue",
     "describe_budget",
@@ -77,8 +100,11 @@ __all__ = [
     "prune",
     "repair",
     "reserve",
+    "restore",
+    "restored",
     "settle",
     "share_of",
+    "spend_id",
     "sustain_delay",
     "wait_for",
     "wait_in_line",
@@ -112,6 +138,23 @@ SUSTAIN = 0.8
 MAX_SERVER_WAIT = 3600.0
 
 _EPSILON = 1e-6
+
+_BATCH_ID = re.compile(r"[0-9a-f]{32}")
+
+#: Batches the closing reserve holds at least, whatever the number of writers.
+CLOSING_BATCHES = 2
+
+#: The closing reserve never holds more than this share of a minute's allowance (at
+#: GitHub's limits 20 writes: a last batch for each of six writers).
+CLOSING_SHARE = 0.25
+
+#: Seconds a restored commit counts as younger than its date says: commit dates and
+#: the server's ``Date`` are whole seconds, so its writes are never placed too early.
+DATE_SLOP = 1.0
+
+#: What a batch counts for when its commit does not say (an older version's): the
+#: fewest writes a batch lands with (tree, commit, ref update).
+LANDED_WRITES = 3
 
 #: Seconds past its ``until`` a waiter keeps its place in line (a writer that
 #: crashed, or closed, while waiting loses it then).
@@ -332,19 +375,35 @@ def sustain_delay(
     return wait
 
 
-def wait_for(state: BudgetState, now: float, cost: int, pacing: Pacing) -> float:
-    """Seconds before ``cost`` more writes may go: a pause GitHub imposed, the windows,
-    the bucket, or the rate the hour ahead must keep."""
+def wait_for(state: BudgetState, now: float, cost: int, pacing: Pacing, *, keep: int = 0) -> float:
+    """Seconds before ``cost`` more writes may go, leaving ``keep`` more of GitHub's windows
+    unspent (the closing reserve): a pause GitHub imposed, the windows, the bucket, or
+    the rate the hour ahead must keep."""
     blocked = max(0.0, state.blocked_until - now)
     windows = windows_at(state, now, pacing)
     times = _times(state, now)
     (_, _), (hour, per_hour) = windows
     wait = max(
         blocked,
-        delay_for(times, now, cost, windows),
+        delay_for(times, now, cost + keep, windows),
         _bucket_delay(state, now, cost, pacing),
-        sustain_delay(times, now, cost, hour, per_hour),
+        # The hour ahead is sustained within what the reserve leaves of the window.
+        sustain_delay(times, now, cost, hour, per_hour - keep),
     )
+    return _no_rounding_error(wait)
+
+
+def closing_wait(state: BudgetState, now: float, cost: int, pacing: Pacing) -> float:
+    """Seconds before a closing writer's ``cost`` writes may go: a pause GitHub imposed, or
+    GitHub's windows (at the current allowance), where every other writer left the
+    closing reserve; never the bucket, the line or the hour ahead, which are pacing's
+    own smoothing, not GitHub's limits (a last batch owes the hour ahead nothing)."""
+    blocked = max(0.0, state.blocked_until - now)
+    windows = windows_at(state, now, pacing)
+    return _no_rounding_error(max(blocked, delay_for(_times(state, now), now, cost, windows)))
+
+
+def _no_rounding_error(wait: float) -> float:
     # A wait computed to end at a moment is, re-computed at that moment, a rounding
     # error's worth above zero: that is no wait (else a waiter would step for ever).
     return wait if wait > _EPSILON else 0.0
@@ -360,14 +419,49 @@ def ahead_of(state: BudgetState, now: float, id: str) -> int:
     )
 
 
-def wait_in_line(state: BudgetState, now: float, cost: int, pacing: Pacing, id: str) -> float:
+def wait_in_line(
+    state: BudgetState, now: float, cost: int, pacing: Pacing, id: str, *, keep: int = 0
+) -> float:
     """``wait_for``, first come first served: a writer with others in line before it
     waits until the room fits their batches too (each counted at its ``cost``).
 
     Without a line, writers woken by the same room race for it, and the same
     ones can lose for minutes on end.
     """
-    return wait_for(state, now, cost * (ahead_of(state, now, id) + 1), pacing)
+    return wait_for(state, now, cost * (ahead_of(state, now, id) + 1), pacing, keep=keep)
+
+
+def spend_id(batch: str | None, writer: str, unique: str) -> str:
+    """The id of a spend: the batch it pays for (``-``: none), the writer, a unique part."""
+    return f"{batch or '-'}/{writer}/{unique}"
+
+
+def batch_of(id: str) -> str:
+    """The batch a spend's id names (an id of an older version: the id itself)."""
+    return id.split("/", 1)[0]
+
+
+def _writer_of(id: str) -> str:
+    parts = id.split("/")
+    return parts[1] if len(parts) == 3 else ""
+
+
+def closing_reserve(state: BudgetState, now: float, cost: int, pacing: Pacing, writer: str) -> int:
+    """The writes normal batches of ``cost`` leave unspent for closing writers.
+
+    A last batch for every writer seen spending in the last minute or waiting
+    in line (``writer``, asking, included), at least ``CLOSING_BATCHES``, at
+    most ``CLOSING_SHARE`` of the minute's allowance. Normal batches leave it
+    in GitHub's windows (``wait_for``'s ``keep``); a closing writer's batch may
+    spend it (``closing_wait``).
+    """
+    (minute, per_minute), _ = windows_at(state, now, pacing)
+    writers = {_writer_of(s.id) for s in state.spent if s.time > now - minute}
+    writers |= {w.id for w in state.waiting}
+    writers.discard("")
+    writers.add(writer)
+    keep = max(CLOSING_BATCHES, len(writers)) * cost
+    return min(keep, math.floor(per_minute * CLOSING_SHARE))
 
 
 def enqueue(state: BudgetState, now: float, id: str, wait: float) -> BudgetState:
@@ -515,6 +609,66 @@ def learn_limit(
         tokens_at=now,
     )
     return shrunk, True
+
+
+def restored(
+    commits: Iterable[tuple[str, float]], *, server_now: float, now: float, pacing: Pacing
+) -> tuple[Spent, ...]:
+    """What gitjsonl's commits of the last hour spent, as ``Spent`` on the clock of ``now``.
+
+    ``commits`` are ``(message, committer date)`` pairs as the server lists them
+    (seconds since the epoch on its clock, ``server_now`` its clock when it
+    answered): each commit's age is measured on the server's clock alone, so a
+    local clock that is off changes nothing. Hostile values are judged, never
+    obeyed: a commit without a batch trailer (another committer's) or seen twice
+    counts nothing; one without a writes trailer counts ``LANDED_WRITES``; a date
+    ahead of the server's clock counts as now; and walking oldest first, each
+    commit counts no more than GitHub's windows could still have let through
+    (a trailer claiming 10**9 writes fills what is left of a minute, once).
+    """
+    found: dict[str, tuple[float, int]] = {}
+    for message, date in commits:
+        batch = batch_id_of(message)
+        if batch is None or not _BATCH_ID.fullmatch(batch) or batch in found:
+            continue
+        # Dates and the server's clock are whole seconds: the commit is at least this old.
+        age = server_now - date - DATE_SLOP
+        if not math.isfinite(age) or age > pacing.hour:
+            continue
+        age = max(0.0, age)
+        writes = writes_of(message)
+        found[batch] = (now - age, LANDED_WRITES if writes is None else max(1, writes))
+    kept: list[Spent] = []
+    times: list[float] = []
+    for batch, (when, claimed) in sorted(found.items(), key=lambda item: item[1][0]):
+        # Only writes surely in one window with these (a second apart in their dates may
+        # be two apart in fact) show a claim GitHub could not have let through.
+        room = min(
+            n - sum(1 for t in times if t > when - (length - DATE_SLOP))
+            for length, n in pacing.windows()
+        )
+        count = min(claimed, room)
+        if count > 0:
+            kept.append(Spent(when, count, spend_id(batch, "", "landed")))
+            times.extend([when] * count)
+    return tuple(kept)
+
+
+def restore(state: BudgetState, now: float, spends: Sequence[Spent], pacing: Pacing) -> BudgetState:
+    """``state`` with the ``spends`` of batches it does not know yet (by batch id), and its
+    bucket no fuller than those writes, replayed over the hour, would have left it."""
+    known = {batch_of(s.id) for s in state.spent}
+    new = tuple(s for s in spends if batch_of(s.id) not in known)
+    if not new:
+        return state
+    merged = replace(state, spent=tuple(sorted(state.spent + new, key=lambda s: s.time)))
+    rate, capacity = _hourly(state, now, pacing)
+    level, last = capacity, now - pacing.hour
+    for when in _times(merged, now):
+        level = min(capacity, level + rate * max(0.0, when - last)) - 1
+        last = max(last, when)
+    level = min(capacity, level + rate * max(0.0, now - last))
+    return replace(merged, tokens=min(bucket_at(state, now, pacing), level), tokens_at=now)
 
 
 def budget_stats(state: BudgetState, now: float, pacing: Pacing, *, shared: str) -> BudgetStats:

@@ -19,6 +19,7 @@ from gitjsonl._batch import (
     settle_lost_update,
     trailer,
     trailers,
+    writes_of,
 )
 
 
@@ -64,6 +65,35 @@ class TestCommitMessage:
         assert batch_id_of(message) == "5f0c"
         assert trailer(message, RECORDS_TRAILER) == "3"
         assert trailer(message, WRITER_TRAILER) == "9a1b"
+
+    @pytest.mark.parametrize(
+        ("value", "writes"),
+        [
+            ("3", 3),
+            ("17", 17),
+            ("999999999", 999_999_999),
+            ("", None),
+            ("-3", None),
+            ("3.5", None),
+            ("1e9", None),
+            ("0x10", None),
+            ("1234567890", None),
+            ("\u0663", None),
+        ],
+    )
+    def test_writes_trailer_reads_only_plain_counts(self, value: str, writes: int | None) -> None:
+        """The writes trailer reads back as the count written, and anything else as unsaid."""
+        message = f"subject\n\nGitjsonl-Batch: b\nGitjsonl-Writes: {value}\n"
+        assert writes_of(message) == writes
+
+    def test_commit_message_carries_the_writes_it_was_given(self) -> None:
+        """A batch's message says what it cost when told; an older one's says nothing."""
+        given = commit_message(batch("5f0c", 1, 3), "data/x", skip_ci=True, writer="w", writes=5)
+        assert writes_of(given) == 5
+        assert (
+            writes_of(commit_message(batch("5f0c", 1, 3), "data/x", skip_ci=True, writer="w"))
+            is None
+        )
 
     def test_trailers_without_a_writer(self) -> None:
         """Trailers written without a writer carry none, and the others still read back."""

@@ -589,6 +589,10 @@ def _list_commits(repo: GitHubRepo, hub: LocalHub) -> Any:
     return list(repo.iter_commits(head_of(hub)))
 
 
+def _recent_commits(repo: GitHubRepo, hub: LocalHub) -> Any:
+    return repo.recent_commits("main", since=time.time() - 3600)
+
+
 def _create_blob(repo: GitHubRepo, hub: LocalHub) -> Any:
     return repo.create_blob(b'{"id": 1}\n')
 
@@ -671,6 +675,15 @@ _LIES = [
         ("commits-page-sha-bad", lie(_set("0.sha", "nope"))),
     ),
     *_rows(
+        "GET",
+        r"/commits\?.*since=",
+        _recent_commits,
+        ("recent-commits-page-not-list", lie(lambda d: {"x": 1})),
+        ("recent-commits-row-not-object", lie(lambda d: [1])),
+        ("recent-commits-commit-a-string", lie(_set("0.commit", "x"))),
+        ("recent-commits-html", raw_body(b"<h1>502</h1>")),
+    ),
+    *_rows(
         "POST",
         r"/git/blobs",
         _create_blob,
@@ -707,6 +720,23 @@ _LIES = [
         write=True,
     ),
 ]
+
+
+def test_recent_commits_leave_out_rows_whose_date_or_message_is_no_such_thing(
+    hub: LocalHub, proxy: HostileProxy
+) -> None:
+    """A listed commit whose committer date or message is not one is left out (the budget
+    judges the rest); the server's clock comes from its Date header."""
+    hub.seed_commit(REPO, {"a": b"1"}, message="one")
+    hub.seed_commit(REPO, {"b": b"2"}, message="two")
+    proxy.add("GET", r"/commits\?.*since=", lie(_set("0.commit.committer.date", "soon")))
+    commits, server_now = repo_at(proxy).recent_commits("main", since=time.time() - 3600)
+    assert [message for message, _ in commits] == ["one", "Initial commit"]
+    assert server_now is not None
+    assert abs(server_now - time.time()) < 60
+    proxy.add("GET", r"/commits\?.*since=", lie(_set("0.commit.message", 5)))
+    commits, _ = repo_at(proxy).recent_commits("main", since=time.time() - 3600)
+    assert [message for message, _ in commits] == ["one", "Initial commit"]
 
 
 @pytest.mark.parametrize("lie_", _LIES)

@@ -29,6 +29,22 @@ class TestOneLogAtOneRecordASecond:
         assert result.most_in_window(60.0) <= 80
         assert result.most_in_window(HOUR) <= 500
 
+    @pytest.mark.parametrize(("cost", "interval"), [(4, 28.8), (3, 21.6)])
+    def test_a_log_keeps_the_closing_reserve_and_still_spreads_every_hour(
+        self, cost: int, interval: float
+    ) -> None:
+        """Leaving two batches of the hour's window for a closing batch costs two batches an
+        hour (123 at 4 writes, 164 at 3), still spread with no gap over 2x the interval."""
+        writer, until = one_writer(cost)
+        result = simulate([writer], until=until, closing_reserve=True)
+        per_hour = [
+            sum(1 for t in result.commits if h * HOUR <= t < (h + 1) * HOUR) for h in (0, 1)
+        ]
+        assert per_hour == [(500 - 2 * cost) // cost] * 2
+        assert max(result.gaps()) <= 2 * interval
+        assert result.most_in_window(60.0) <= 80 - 2 * cost
+        assert result.most_in_window(HOUR) <= 500 - 2 * cost
+
     def test_delay_from_append_to_committed_stays_near_the_interval(self) -> None:
         """No record waits longer than 36 s (4 writes / (SUSTAIN x the hourly rate)), all hour."""
         writer, until = one_writer(4)

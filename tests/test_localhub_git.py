@@ -15,6 +15,7 @@ from github.Repository import Repository
 
 from gitjsonl._github import git_blob_sha
 from gitjsonl.testing import LocalHub
+from gitjsonl.testing._gitstore import DEFAULT_EMAIL, DEFAULT_NAME
 
 from .test_localhub_openapi import openapi_checked
 
@@ -316,6 +317,35 @@ class TestCommits:
         assert set(rels) == {"prev", "next", "last", "first"}
         assert all(url.startswith(localhub.url) for url in rels.values())
         assert "page=3" in rels["last"]
+
+    def test_list_commits_since_filters_by_committer_date(
+        self, localhub: LocalHub, repo: Repository
+    ) -> None:
+        """``since`` lists only commits whose committer date is at or after it (whatever the
+        author date), and its Link pages keep it; a value that is no time is 422."""
+        head = repo.get_git_commit(repo.get_git_ref("heads/main").object.sha)
+        parent, made = head, []
+        for hour in range(4):
+            when = f"2030-01-01T0{hour}:00:00Z"
+            # The token's user (an account GitHub links the commit to, as it lists it).
+            old = InputGitAuthor(DEFAULT_NAME, DEFAULT_EMAIL, "2001-01-01T00:00:00Z")
+            who = InputGitAuthor(DEFAULT_NAME, DEFAULT_EMAIL, when)
+            parent = repo.create_git_commit(f"c{hour}", head.tree, [parent], old, who)
+            made.append(parent.sha)
+        repo.get_git_ref("heads/main").edit(parent.sha)
+        url = f"{localhub.url}/repos/{REPO}/commits"
+        with requests.Session() as s:
+            since = {"sha": "main", "since": "2030-01-01T02:00:00Z"}
+            r = s.get(url, params=since)
+            assert [c["sha"] for c in r.json()] == made[:1:-1]
+            r = s.get(url, params={**since, "since": "2030-01-01T01:00:00Z", "per_page": 2})
+            assert [c["sha"] for c in r.json()] == made[:0:-1][:2]
+            rels = {
+                x["rel"]: x["url"] for x in requests.utils.parse_header_links(r.headers["Link"])
+            }
+            assert "since=2030-01-01T01" in rels["next"]
+            assert [c["sha"] for c in s.get(rels["next"]).json()] == [made[1]]
+            assert s.get(url, params={"since": "yesterday"}).status_code == 422
 
     def test_list_commits_unknown_sha_is_404(self, localhub: LocalHub, repo: Repository) -> None:
         """An unknown starting point is 404."""

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import random
+
 import pytest
 
 from gitjsonl._pacing import (
+    CLOSING_BATCHES,
+    DATE_SLOP,
     FLIGHT_LIMIT,
+    LANDED_WRITES,
     MAX_SERVER_WAIT,
     MIN_ALLOWANCE,
     RECOVERY_WINDOWS,
@@ -16,6 +22,8 @@ from gitjsonl._pacing import (
     bucket_at,
     budget_stats,
     clamp_wait,
+    closing_reserve,
+    closing_wait,
     delay_for,
     dequeue,
     describe_pacing,
@@ -25,7 +33,10 @@ from gitjsonl._pacing import (
     learn_limit,
     prune,
     reserve,
+    restore,
+    restored,
     settle,
+    spend_id,
     sustain_delay,
     wait_for,
     wait_in_line,
@@ -330,3 +341,195 @@ class TestInherit:
         assert [s.id for s in got.spent] == ["a", "b", "c"]
         assert (got.blocked_until, got.allowance, got.since) == (200.0, 0.25, 95.0)
         assert (got.tokens, got.tokens_at) == (1.0, 102.0)
+
+
+# -- a restart on an empty disk: the hour read back from the branch --------------------------
+
+B1, B2, B3 = "a" * 32, "b" * 32, "c" * 32
+SERVER_NOW = 1_800_000_000.0  # the server's clock (its Date header)
+LOCAL_NOW = 500.0  # the budget's clock: a monotonic one, unrelated to the server's
+
+
+def landed(batch: str | None, writes: str | None = "3", extra: str = "") -> str:
+    """A commit message with a batch trailer (unless None) and a writes trailer (unless None)."""
+    lines = [f"Gitjsonl-Batch: {batch}"] if batch is not None else []
+    lines += [f"Gitjsonl-Writes: {writes}"] if writes is not None else []
+    return "gitjsonl: append 1 record to data/x\n\n" + "\n".join(lines) + "\n" + extra
+
+
+def restored_table(commits: list[tuple[str, float]]) -> list[tuple[float, int]]:
+    spends = restored(commits, server_now=SERVER_NOW, now=LOCAL_NOW, pacing=GITHUB)
+    return [(round(s.time, 6), s.count) for s in spends]
+
+
+class TestRestored:
+    @pytest.mark.parametrize(
+        ("commits", "expected"),
+        [
+            # 100 s old on the server's clock: 99 s old on ours (dates are whole seconds).
+            ([(landed(B1), SERVER_NOW - 100)], [(LOCAL_NOW - 100 + DATE_SLOP, 3)]),
+            ([(landed(B1, "7"), SERVER_NOW - 10)], [(LOCAL_NOW - 10 + DATE_SLOP, 7)]),
+            # An older version's commit, without a writes trailer: the fewest a batch costs.
+            ([(landed(B1, None), SERVER_NOW - 10)], [(LOCAL_NOW - 10 + DATE_SLOP, LANDED_WRITES)]),
+            # A foreign committer's commit, or one naming no batch of ours: nothing.
+            ([("fix typo\n\nSigned-off-by: someone", SERVER_NOW - 10)], []),
+            ([(landed(None, "40"), SERVER_NOW - 10)], []),
+            ([(landed("b1", "40"), SERVER_NOW - 10)], []),
+            ([(landed("A" * 32, "40"), SERVER_NOW - 10)], []),
+            # A trailer claiming 10**9 - 1 writes: no more than GitHub's minute could take.
+            ([(landed(B1, "999999999"), SERVER_NOW - 10)], [(LOCAL_NOW - 10 + DATE_SLOP, 80)]),
+            # 10**9 is no count a writer of ours writes: the fewest a batch costs.
+            ([(landed(B1, "1000000000"), SERVER_NOW - 10)], [(LOCAL_NOW - 10 + DATE_SLOP, 3)]),
+            ([(landed(B1, "0"), SERVER_NOW - 10)], [(LOCAL_NOW - 10 + DATE_SLOP, 1)]),
+            # A date ahead of the server's clock counts as now, never later.
+            ([(landed(B1), SERVER_NOW + 86_400)], [(LOCAL_NOW, 3)]),
+            # Older than the hour for sure, or no date at all: nothing; 3,601 s by whole
+            # seconds may be 3,600 in fact, and counts.
+            ([(landed(B1), SERVER_NOW - 3602)], []),
+            ([(landed(B1), SERVER_NOW - 3601)], [(LOCAL_NOW - 3600, 3)]),
+            ([(landed(B1), math.nan)], []),
+            ([(landed(B1), -math.inf)], []),
+            ([(landed(B1), math.inf)], []),
+            # The same batch listed twice (a page boundary, a replay): once.
+            (
+                [(landed(B1), SERVER_NOW - 10), (landed(B1, "9"), SERVER_NOW - 20)],
+                [(LOCAL_NOW - 10 + DATE_SLOP, 3)],
+            ),
+        ],
+    )
+    def test_commits_become_spends_judged_not_obeyed(
+        self, commits: list[tuple[str, float]], expected: list[tuple[float, int]]
+    ) -> None:
+        """Each commit of ours in the last hour is a spend on our clock; hostile values are
+        clamped or ignored."""
+        assert restored_table(commits) == expected
+
+    def test_claims_never_exceed_what_github_could_have_let_through(self) -> None:
+        """A hundred commits claiming 80 writes each add up to GitHub's hour, and no minute
+        holds more than its 80."""
+        commits = [(landed(f"{n:032x}", "80"), SERVER_NOW - 3500 + 30 * n) for n in range(100)]
+        spends = restored(commits, server_now=SERVER_NOW, now=LOCAL_NOW, pacing=GITHUB)
+        assert sum(s.count for s in spends) == 500
+        for s in spends:
+            assert sum(o.count for o in spends if s.time - 60 < o.time <= s.time) <= 80
+
+    def test_the_local_clock_changes_nothing(self) -> None:
+        """Ages are measured on the server's clock alone: a local clock off by a day gives the
+        same spends, shifted to it."""
+        commits = [(landed(B1), SERVER_NOW - 100), (landed(B2, "4"), SERVER_NOW - 50)]
+        here = restored(commits, server_now=SERVER_NOW, now=LOCAL_NOW, pacing=GITHUB)
+        there = restored(commits, server_now=SERVER_NOW, now=LOCAL_NOW + 86_400, pacing=GITHUB)
+        assert [(s.time + 86_400, s.count) for s in here] == [(s.time, s.count) for s in there]
+
+
+class TestRestore:
+    def test_a_batch_the_state_knows_is_not_counted_again(self) -> None:
+        """A batch whose writes the ledger holds (by its spend's id) adds nothing; the others do."""
+        known = Spent(LOCAL_NOW - 20, 3, spend_id(B1, "writer", "u1"))
+        state = BudgetState(spent=(known,))
+        spends = restored(
+            [(landed(B1), SERVER_NOW - 20), (landed(B2), SERVER_NOW - 10)],
+            server_now=SERVER_NOW,
+            now=LOCAL_NOW,
+            pacing=GITHUB,
+        )
+        merged = restore(state, LOCAL_NOW, spends, GITHUB)
+        assert sum(s.count for s in merged.spent) == 6
+        assert restore(merged, LOCAL_NOW, spends, GITHUB) == merged  # twice: the same
+
+    def test_nothing_new_leaves_the_state_as_it_was(self) -> None:
+        """With nothing to add, the state (a full bucket included) is unchanged."""
+        state = BudgetState()
+        assert restore(state, LOCAL_NOW, (), GITHUB) is state
+
+    def test_a_restart_after_a_burst_waits_instead_of_bursting_again(self) -> None:
+        """Restored from 60 writes of the last minute, a fresh budget no longer lets a burst
+        go at once: the bucket is as low as those writes left it."""
+        commits = [(landed(f"{n:032x}", "3"), SERVER_NOW - 40 + 2 * n) for n in range(20)]
+        spends = restored(commits, server_now=SERVER_NOW, now=LOCAL_NOW, pacing=GITHUB)
+        fresh = BudgetState()
+        assert wait_for(fresh, LOCAL_NOW, 30, GITHUB) == 0.0
+        state = restore(fresh, LOCAL_NOW, spends, GITHUB)
+        assert bucket_at(state, LOCAL_NOW, GITHUB) < 30
+        assert wait_for(state, LOCAL_NOW, 30, GITHUB) > 0
+
+
+# -- the closing reserve ---------------------------------------------------------------------
+
+
+def paid(state: BudgetState, now: float, cost: int, token: str) -> BudgetState:
+    """``state`` after ``cost`` writes reserved and sent at ``now`` (a batch that went)."""
+    return prune(
+        settle(reserve(state, now, cost, token, GITHUB), token, now, cost, GITHUB), now, GITHUB
+    )
+
+
+def spent_by(writer: str, *times: float, count: int = 3) -> tuple[Spent, ...]:
+    return tuple(Spent(t, count, spend_id("-", writer, f"u{n}")) for n, t in enumerate(times))
+
+
+class TestClosingReserve:
+    @pytest.mark.parametrize(
+        ("spent", "cost", "keep"),
+        [
+            ((), 3, CLOSING_BATCHES * 3),  # alone: the floor of two batches
+            ((), 4, CLOSING_BATCHES * 4),
+            (spent_by("other", 990.0), 3, 6),  # two writers: one batch each, the floor
+            (spent_by("a", 990.0) + spent_by("b", 995.0), 3, 9),  # three writers
+            (spent_by("a", 900.0) + spent_by("b", 930.0), 3, 6),  # seen over a minute ago
+            # Twelve writers would need 36: a quarter of the minute's 80 at most.
+            (sum((spent_by(f"w{n}", 990.0) for n in range(12)), ()), 3, 20),
+        ],
+    )
+    def test_a_last_batch_for_every_writer_seen_at_least_two(
+        self, spent: tuple[Spent, ...], cost: int, keep: int
+    ) -> None:
+        """The reserve holds a batch for each writer seen in the last minute (the asking one
+        included), at least two, at most a quarter of the minute's allowance."""
+        state = BudgetState(spent=spent)
+        assert closing_reserve(state, 1000.0, cost, GITHUB, "me") == keep
+
+    def test_writers_in_line_are_counted(self) -> None:
+        """A writer waiting in line, not yet spending, has its last batch kept too."""
+        state = enqueue(enqueue(BudgetState(), 1000.0, "a", 5.0), 1000.0, "b", 5.0)
+        assert closing_reserve(state, 1000.0, 3, GITHUB, "me") == 9
+
+    @pytest.mark.parametrize("seed", range(4))
+    @pytest.mark.parametrize("busy", [True, False])
+    def test_two_closing_batches_always_go_at_once(self, seed: int, busy: bool) -> None:
+        """Under any traffic that keeps the reserve (a writer always pending, which fills the
+        hour, or a random trickle with bursts), at every moment two closing batches fit at
+        once, and GitHub's windows hold the reserve free."""
+        rng = random.Random(seed)
+        cost, now, state = 3, 0.0, BudgetState()
+        for step in range(1200 if busy else 600):
+            keep = closing_reserve(state, now, cost, GITHUB, "normal")
+            assert keep == CLOSING_BATCHES * cost
+            wait = wait_for(state, now, cost, GITHUB, keep=keep)
+            if wait > 0:
+                # A moment while the normal writer waits: two closers may go now.
+                moment = now + rng.uniform(0.0, wait)
+                check = prune(state, moment, GITHUB)
+                for closer in ("-/c1/u", "-/c2/u"):
+                    assert closing_wait(check, moment, cost, GITHUB) == 0.0, (step, moment)
+                    check = reserve(check, moment, cost, closer, GITHUB)
+                assert not explained(check, moment, GITHUB)  # GitHub's windows: not exceeded
+                now += wait
+                continue
+            state = paid(state, now, cost, spend_id("-", "normal", str(step)))
+            if not busy:
+                now += rng.choice([0.0, 0.0, 1.0, 5.0, 30.0, 300.0])
+        assert now > 3600  # past the hour: its window filled and aged
+
+    def test_without_the_reserve_a_busy_writer_leaves_a_closer_waiting(self) -> None:
+        """The same busy writer leaving no reserve: a closer must wait for GitHub's windows."""
+        cost, now, state = 3, 0.0, BudgetState()
+        waited = 0
+        for step in range(1200):
+            wait = wait_for(state, now, cost, GITHUB)
+            if wait > 0:
+                waited += closing_wait(prune(state, now, GITHUB), now, cost, GITHUB) > 0
+                now += wait
+                continue
+            state = paid(state, now, cost, spend_id("-", "normal", str(step)))
+        assert waited > 0

@@ -233,6 +233,7 @@ class _Migration:
         self.turn = turn or Turn(None)  # without turns: one nobody else takes
         self._checkpoints: list[Checkpoints] = []
         self.batch_id = new_batch_id()
+        self._writes_from = repo.writes  # what the commit's trailer says it cost counts from here
         # Survive a retry: blobs are content-addressed, and a source blob's
         # history cannot change without its sha changing.
         self._uploaded: dict[str, str] = {}  # sha256 of content -> blob sha
@@ -322,7 +323,9 @@ class _Migration:
                     return base
                 token, wait = (None, 0.0)
                 if self.budget is not None:
-                    token, wait = self.budget.reserve(COMMIT_WRITES, force=force)
+                    token, wait = self.budget.reserve(
+                        COMMIT_WRITES, force=force, batch=self.batch_id
+                    )
                 if wait <= 0:
                     return self._send(ready, base.commit, base.tree or read_tree, token, taken)
             assert self.budget is not None
@@ -457,9 +460,13 @@ class _Migration:
         return record
 
     def _message(self, plan: MigrationPlan) -> str:
+        # Every write of the migration, its commit and ref update to come included: what a
+        # Log restarting on an empty disk counts for it (``_budget.Budget.restore``).
+        writes = self.repo.writes - self._writes_from + 2
         return (
             f"gitjsonl: migrate {self.source} into {len(plan.segments)} segment(s) "
-            f"under {self.destination}\n\n" + trailers(self.batch_id, plan.line_count)
+            f"under {self.destination}\n\n"
+            + trailers(self.batch_id, plan.line_count, writes=writes)
         )
 
     # -- checking ------------------------------------------------------------

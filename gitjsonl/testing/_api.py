@@ -734,7 +734,8 @@ class Api:
     def list_commits(
         self, req: ApiRequest, repo: GitRepo, urls: Urls, m: re.Match[str]
     ) -> ApiResponse:
-        """GET commits?sha=&path=&per_page=&page= with Link pagination."""
+        """GET commits?sha=&path=&since=&per_page=&page= with Link pagination (``since``:
+        committed at that ISO 8601 time or later, as git's ``--since`` reads it)."""
         if repo.is_empty():
             raise ApiError(409, "Git Repository is empty.", _D_LIST)
         start_name = req.query.get("sha") or repo.default_branch()
@@ -746,15 +747,16 @@ class Api:
             path = path.strip("/")
             if not valid_path(path):
                 return ApiResponse.json(200, [])
+        since = _since(req.query.get("since"))
         per_page = min(100, max(1, _int(req.query.get("per_page"), 30)))
         page = max(1, _int(req.query.get("page"), 1))
-        shas = repo.rev_list(start, path, (page - 1) * per_page, per_page)
+        shas = repo.rev_list(start, path, (page - 1) * per_page, per_page, since)
         items = []
         for sha in shas:
             commit = repo.read_commit(sha)
             assert commit is not None
             items.append(urls.listed_commit(commit))
-        total = repo.count_commits(start, path)
+        total = repo.count_commits(start, path, since)
         last = max(1, -(-total // per_page))
         headers = {}
         link = _link_header(f"{urls.api}/commits", req.query, page, last)
@@ -951,6 +953,20 @@ def _b64decode(
         return base64.b64decode(cleaned, validate=True)
     except (binascii.Error, ValueError):
         raise ApiError(422, message, doc) from None
+
+
+def _since(value: str | None) -> int | None:
+    """A ``since`` query value as seconds since the epoch; GitHub answers 422 for one that is
+    not an ISO 8601 time."""
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ApiError(422, f"Invalid value for since: {value[:40]}", _D_LIST) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return max(0, int(parsed.timestamp()))
 
 
 def _int(value: str | None, default: int) -> int:

@@ -336,16 +336,23 @@ class GitRepo:
         out = self.run("symbolic-ref", "--short", "HEAD", check=False).decode().strip()
         return out or "main"
 
-    def rev_list(self, start: str, path: str | None, skip: int, count: int) -> list[str]:
-        """Commits reachable from ``start``, newest first, optionally touching ``path``."""
+    def rev_list(
+        self, start: str, path: str | None, skip: int, count: int, since: int | None = None
+    ) -> list[str]:
+        """Commits reachable from ``start``, newest first, optionally touching ``path``,
+        committed at ``since`` (seconds since the epoch) or later."""
         args = ["rev-list", f"--skip={skip}", f"--max-count={count}", start]
+        if since is not None:
+            args.insert(1, f"--since={since}")
         if path:
             args += ["--", path]
         return self.run(*args).decode().split()
 
-    def count_commits(self, start: str, path: str | None) -> int:
+    def count_commits(self, start: str, path: str | None, since: int | None = None) -> int:
         """How many commits :meth:`rev_list` would list in total."""
         args = ["rev-list", "--count", start]
+        if since is not None:
+            args.insert(1, f"--since={since}")
         if path:
             args += ["--", path]
         return int(self.run(*args).decode().strip() or 0)

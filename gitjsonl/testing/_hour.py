@@ -40,10 +40,13 @@ def windows_only() -> Iterator[None]:
     sustainability rule (for comparison: it spends the hour in ten minutes)."""
     original = _pacing.wait_for
 
-    def wait_for(state: BudgetState, now: float, cost: int, pacing: Pacing) -> float:
+    def wait_for(
+        state: BudgetState, now: float, cost: int, pacing: Pacing, *, keep: int = 0
+    ) -> float:
         times = _pacing._times(state, now)
         windows = _pacing.windows_at(state, now, pacing)
-        return max(0.0, state.blocked_until - now, _pacing.delay_for(times, now, cost, windows))
+        delay = _pacing.delay_for(times, now, cost + keep, windows)
+        return max(0.0, state.blocked_until - now, delay)
 
     _pacing.wait_for = wait_for
     try:
@@ -109,11 +112,13 @@ def simulate(
     latency: float = 0.5,
     state: BudgetState | None = None,
     seed: int = 0,
+    closing_reserve: bool = False,
 ) -> HourResult:
     """Run ``writers`` on one token's budget from t=0 until ``until`` (no real waiting).
 
     Writers that wake at the same moment go in a random order (``seed``), as
-    threads and processes woken together do.
+    threads and processes woken together do. ``closing_reserve``: they leave the
+    closing reserve unspent, as a ``Log``'s budget does.
     """
     pacing = pacing or Pacing()
     rng = random.Random(seed)
@@ -121,7 +126,9 @@ def simulate(
     store = MemoryStore()
     if state is not None:
         store.update(lambda _: state)
-    budgets = [Budget(pacing, store, lambda: now[0]) for _ in writers]  # one per Log
+    budgets = [  # one per Log
+        Budget(pacing, store, lambda: now[0], closing_reserve=closing_reserve) for _ in writers
+    ]
     delays: list[float] = []
     commits: list[float] = []
     writes: list[float] = []

@@ -1,4 +1,4 @@
-"""The documentation says what the code does: every variable read, every public name, every test cited."""
+"""The docs say what the code does: every variable read, every public name, every test cited."""
 
 from __future__ import annotations
 

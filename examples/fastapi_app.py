@@ -95,6 +95,18 @@ CREATE TABLE IF NOT EXISTS interactions (
 """
 
 
+#: Seconds a worker waits for another worker's write lock on the shared SQLite file.
+#: On an empty disk every worker replays up to 500 rows at once; with sqlite3's
+#: default (5 s) a worker's start-up failed on a slow disk, and the server stopped.
+DB_BUSY_TIMEOUT = 30.0
+
+
+def open_db(path: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, timeout=DB_BUSY_TIMEOUT)
+    db.execute(SCHEMA)
+    return db
+
+
 def store(db: sqlite3.Connection, record: dict[str, Any]) -> None:
     db.execute(
         "INSERT OR IGNORE INTO interactions VALUES (?, ?, ?, ?, ?)",
@@ -118,8 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         config = settings or Settings.from_env()
-        db = sqlite3.connect(config.db_path, check_same_thread=False)
-        db.execute(SCHEMA)
+        db = open_db(config.db_path)
         log = AsyncLog(
             config.repo,
             path=config.path,

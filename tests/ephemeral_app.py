@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -37,7 +36,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
-from examples.fastapi_app import SCHEMA, Question, Settings, create_app, store
+from examples.fastapi_app import Question, Settings, create_app, open_db, store
 from gitjsonl import GithubLog, Pacing
 from gitjsonl.testing._contents_baseline import ContentsApiLog
 
@@ -104,8 +103,7 @@ def dropin_app() -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         config = settings()
-        app.state.db = sqlite3.connect(config.db_path, check_same_thread=False)
-        app.state.db.execute(SCHEMA)
+        app.state.db = open_db(config.db_path)
         log = GithubLog(config.token, config.repo, api_url=config.api_url, **config.log_options)
         for record in await log.load_recent(500):
             if {"id", "type", "timestamp"} <= record.keys():
@@ -126,8 +124,7 @@ def reference_app() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.db = sqlite3.connect(config.db_path, check_same_thread=False)
-        app.state.db.execute(SCHEMA)
+        app.state.db = open_db(config.db_path)
         app.state.tasks = set()
         yield
 

@@ -57,6 +57,10 @@ REPO = "owner/repo"
 LOG_PATH = "data/interactions"
 LEGACY_PATH = "data/interactions.jsonl"
 WRITES = ("POST", "PATCH", "PUT", "DELETE")
+#: What a cycle's boot says about itself, beside what the branch says.
+STOP_FIELDS = (
+    "refused", "limit_answers", "writes", "stop_seconds", "killed", "exit_code", "started", "note",
+)  # fmt: skip
 
 #: Docker's grace between SIGTERM and SIGKILL.
 GRACE = 10.0
@@ -102,6 +106,8 @@ class CycleTally:
     stop_seconds: float = 0.0  # SIGTERM to the last process gone
     killed: bool = False  # something was still alive at the grace's end
     exit_code: int | None = None
+    started: bool = True  # False: the server never served (its last lines in ``note``)
+    note: str = ""
 
 
 @dataclass
@@ -366,7 +372,7 @@ def run(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for row, stopped in zip(rows, stops, strict=True):
-        for name in ("refused", "limit_answers", "writes", "stop_seconds", "killed", "exit_code"):
+        for name in STOP_FIELDS:
             setattr(row, name, getattr(stopped, name))
     return RunResult(variant, rows, stray)
 
@@ -388,7 +394,8 @@ def boot(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     first_request = len(hub.requests)
-    with open(logs / f"{variant.name}-{n}.log" if logs else os.devnull, "wb") as out:
+    log = (logs or disk.parent) / f"{variant.name}-{n}.log"  # outside the disk: kept
+    with log.open("wb") as out:
         proc = subprocess.Popen(
             server_command(variant.server, port),
             env=env,
@@ -400,7 +407,11 @@ def boot(
         traffic = Traffic(url, rng)
         try:
             wait_until_serving(url, proc, time.monotonic() + START_BOUND)
-            traffic.cycle(n, variant.cycle_seconds / scale, scale, variant.burst_at_sigterm)
+        except AssertionError:  # it exited, or never answered: a boot that served nothing
+            cycle.started = False
+        try:
+            if cycle.started:
+                traffic.cycle(n, variant.cycle_seconds / scale, scale, variant.burst_at_sigterm)
         finally:
             traffic.close()
             stop(proc, variant, cycle)
@@ -409,4 +420,6 @@ def boot(
     cycle.limit_answers = sum(1 for r in requests if r.status in (403, 429))
     cycle.writes = sum(1 for r in requests if r.method in WRITES)
     cycle.refused = traffic.refused[n]
+    if not cycle.started:
+        cycle.note = " | ".join(log.read_text(errors="replace").splitlines()[-3:])
     return traffic.acknowledged, cycle

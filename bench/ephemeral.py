@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.redis_support import RedisServer
 from tests.restart_harness import RunResult, Variant, run
 
-SCALE = 30.0
+SCALE = 20.0
 CYCLES = 10
 VARIANTS = (
     Variant("uvicorn, 2 workers, no spool, restart every 3 min"),
@@ -70,7 +70,7 @@ def run_all(cycles: int = CYCLES, scale: float = SCALE) -> list[dict[str, Any]]:
             )
             row = {**result.as_dict(), "scale": scale}
             rows.append(row)
-            print(summary([row]), flush=True)
+            print(_line(row), flush=True)
     finally:
         if redis is not None:
             redis.kill()
@@ -91,14 +91,17 @@ def _first_cycle(row: dict[str, Any]) -> str:
     return f" ({lost} in the first cycle)" if lost else ""
 
 
-def summary(rows: list[dict[str, Any]]) -> str:
-    lines = [
+def _line(r: dict[str, Any]) -> str:
+    return (
         f"   {r['variant']['name'][:58]:<58} acknowledged {r['total']['acknowledged']:>5}, "
         f"landed once {r['total']['landed_once']:>5}, lost {r['total']['lost']:>4}"
         f"{_first_cycle(r)}, duplicated {r['total']['duplicated']}, "
         f"SIGKILLed {r['killed']}/{len(r['cycles'])}"
-        for r in rows
-    ]
+    )
+
+
+def summary(rows: list[dict[str, Any]]) -> str:
+    lines = [_line(r) for r in rows]
     if not any(r["variant"]["coordinator"] for r in rows):
         lines.append("   (no redis-server on this machine: the coordinator's row is left out)")
     return "\n".join(lines)

@@ -105,9 +105,8 @@ def dropin_app() -> FastAPI:
         config = settings()
         app.state.db = open_db(config.db_path)
         log = GithubLog(config.token, config.repo, api_url=config.api_url, **config.log_options)
-        for record in await log.load_recent(500):
-            if {"id", "type", "timestamp"} <= record.keys():
-                store(app.state.db, record)
+        recent = await log.load_recent(500)
+        store(app.state.db, *[r for r in recent if {"id", "type", "timestamp"} <= r.keys()])
         app.state.log = log
         yield  # no shutdown hook: the reference service had none
 

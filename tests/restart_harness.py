@@ -59,7 +59,8 @@ LEGACY_PATH = "data/interactions.jsonl"
 WRITES = ("POST", "PATCH", "PUT", "DELETE")
 #: What a cycle's boot says about itself, beside what the branch says.
 STOP_FIELDS = (
-    "refused", "limit_answers", "writes", "stop_seconds", "killed", "exit_code", "started", "note",
+    "refused", "limit_answers", "writes", "boot_seconds", "stop_seconds", "killed", "exit_code",
+    "started", "note",
 )  # fmt: skip
 
 #: Docker's grace between SIGTERM and SIGKILL.
@@ -106,6 +107,7 @@ class CycleTally:
     stop_seconds: float = 0.0  # SIGTERM to the last process gone
     killed: bool = False  # something was still alive at the grace's end
     exit_code: int | None = None
+    boot_seconds: float = 0.0  # from the server's start to its first answer
     started: bool = True  # False: the server never served (its last lines in ``note``)
     note: str = ""
 
@@ -405,8 +407,10 @@ def boot(
             start_new_session=True,
         )
         traffic = Traffic(url, rng)
+        booted = time.monotonic()
         try:
-            wait_until_serving(url, proc, time.monotonic() + START_BOUND)
+            wait_until_serving(url, proc, booted + START_BOUND)
+            cycle.boot_seconds = round(time.monotonic() - booted, 2)
         except AssertionError:  # it exited, or never answered: a boot that served nothing
             cycle.started = False
         try:

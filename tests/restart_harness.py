@@ -37,6 +37,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -160,7 +161,8 @@ def tally(
 
 def trickle_offsets(rng: random.Random, seconds: float, scale: float) -> list[float]:
     """When the trickle's requests go, in real seconds from the cycle's start."""
-    offsets, t = [], 0.0
+    offsets: list[float] = []
+    t = 0.0
     while True:
         t += rng.uniform(*TRICKLE) / scale
         if t >= seconds:
@@ -279,6 +281,7 @@ class Traffic:
         self.refused: Counter[int] = Counter()
         self._client = httpx.Client(timeout=REQUEST_BOUND)
         self._pool = ThreadPoolExecutor(8)
+        self._lock = threading.Lock()  # a burst's threads count into the same tallies
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -293,10 +296,11 @@ class Traffic:
             record_id = answer.json().get("id") if answer.status_code == 200 else None
         except (httpx.HTTPError, ValueError):
             record_id = None
-        if isinstance(record_id, str):
-            self.acknowledged[record_id] = cycle
-        else:
-            self.refused[cycle] += 1
+        with self._lock:
+            if isinstance(record_id, str):
+                self.acknowledged[record_id] = cycle
+            else:
+                self.refused[cycle] += 1
 
     def burst(self, cycle: int, first: int) -> None:
         list(self._pool.map(lambda n: self.post(cycle, n), range(first, first + BURST)))

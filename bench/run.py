@@ -856,6 +856,12 @@ def write_markdown(results: dict, path: Path) -> None:
         f"Many processes on one token, shared budget: no secondary-limit answer and fewer "
         f"than 5 writes per batch: "
         f"{'met' if tg['many_processes_shared_no_limit_under_5_writes_per_batch'] else 'not met'}."
+        + (
+            " An ephemeral host restarted with its disk wiped: no acknowledged record lost or "
+            f"duplicated in any cycle: {'met' if tg['ephemeral_host_nothing_lost'] else 'not met'}."
+            if "ephemeral_host_nothing_lost" in tg
+            else ""
+        )
     )
     L.append("")
     L.append("## 1. Writes: cost per 1,000 records")

@@ -19,7 +19,8 @@ sets, one of three apps serving the same ``POST /chat``:
 ``EPHEMERAL_HOST`` holds the harness's JSON: ``app``, ``scale`` (time runs
 that many times faster: the pacing's windows and the flush interval are
 divided by it), ``limits`` (false: no pacing, as against a server without
-secondary limits), ``coordinator`` (a ``redis://`` URL or null).
+secondary limits), ``coordinator`` (a ``redis://`` URL or null), ``log_options``
+(more ``Log`` keyword arguments, JSON values).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def settings() -> Settings:
     }
     if config.get("coordinator"):
         options["coordinator"] = config["coordinator"]
+    options.update(config.get("log_options") or {})
     base = Settings.from_env()
     return replace(base, log_options={**base.log_options, **options})
 

@@ -20,15 +20,18 @@ append one line, PUT the whole file back) on the same server:
 8. an hour of pacing, simulated (``bench/hour.py``);
 9. many hosts on one token and branch, with and without the coordinator
    (``bench/hosts.py``);
-10. ``AsyncLog``'s event-loop stall with every Git request slowed (``bench/loop_stall.py``).
+10. ``AsyncLog``'s event-loop stall with every Git request slowed (``bench/loop_stall.py``);
+11. an ephemeral host: the example app in its real server, restarted with its
+    disk wiped, every acknowledged record counted on the branch (``bench/ephemeral.py``).
 
 Writes ``bench/results.md``, ``bench/results.json`` and ``bench/results.png``.
 Request and byte counts come from localhub's own request log and are stable
 from run to run; seconds are wall-clock on this machine and are not.
 
-Usage: ``python bench/run.py [--quick] [--out DIR]``. ``--quick`` is a smoke
+Usage: ``python bench/run.py [--quick] [--out DIR] [--only 11]``. ``--quick`` is a smoke
 run with smaller sizes that writes into a temporary folder unless ``--out`` is
-given.
+given. ``--only 11`` runs section 11 alone (it takes minutes) and rewrites its
+part of the results already in the output folder.
 """
 
 from __future__ import annotations
@@ -801,6 +804,10 @@ def targets(results: dict) -> dict:
         )
     if "loop_stall" in results:
         out["async_loop_stall_under_50ms"] = results["loop_stall"]["met"]
+    if "ephemeral" in results:
+        import ephemeral
+
+        out["ephemeral_host_nothing_lost"] = ephemeral.met(results["ephemeral"])
     tails = [t for t in results["tail"] if t["impl"] == "gitjsonl"]
     out["tail_at_most_8_requests"] = all(t["requests"] <= 8 and t["correct"] for t in tails)
     return out
@@ -854,6 +861,12 @@ def write_markdown(results: dict, path: Path) -> None:
         f"Many processes on one token, shared budget: no secondary-limit answer and fewer "
         f"than 5 writes per batch: "
         f"{'met' if tg['many_processes_shared_no_limit_under_5_writes_per_batch'] else 'not met'}."
+        + (
+            " An ephemeral host restarted with its disk wiped: no acknowledged record lost or "
+            f"duplicated in any cycle: {'met' if tg['ephemeral_host_nothing_lost'] else 'not met'}."
+            if "ephemeral_host_nothing_lost" in tg
+            else ""
+        )
     )
     L.append("")
     L.append("## 1. Writes: cost per 1,000 records")
@@ -1120,7 +1133,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fast smoke run with smaller sizes")
     ap.add_argument("--out", help="output folder (default: bench/, or a temp folder with --quick)")
+    ap.add_argument("--only", choices=["11"], help="run this section alone, into the results there")
     args = ap.parse_args(argv)
+    if args.only:
+        return only_ephemeral(Path(args.out) if args.out else HERE, quick=args.quick)
 
     if args.quick:
         write_sizes = [0, 1 * MiB, 2 * MiB]
@@ -1294,7 +1310,26 @@ def main(argv: list[str] | None = None) -> int:
     results["loop_stall"] = loop_stall.run()
     print(loop_stall.summary(results["loop_stall"]), flush=True)
 
+    print("11. an ephemeral host, restarted with its disk wiped", flush=True)
+    import ephemeral
+
+    results["ephemeral"] = ephemeral.run_all(3 if args.quick else ephemeral.CYCLES)
+
     results["total_seconds"] = time.perf_counter() - started
+    write_results(results, out)
+    draw_chart(results, out / "results.png")
+    print(f"wrote results.md, results.json, results.png ({results['total_seconds']:.0f} s)")
+    print(json.dumps(results["targets"], indent=2))
+    return 0
+
+
+def write_results(results: dict[str, Any], out: Path) -> None:
+    """results.json and results.md, every section that has results."""
+    import ephemeral
+    import hosts
+    import hour
+    import loop_stall
+
     results["targets"] = targets(results)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     write_markdown(results, out / "results.md")
@@ -1302,9 +1337,21 @@ def main(argv: list[str] | None = None) -> int:
         md.write(hour.markdown(results["hour"]))
         md.write(hosts.markdown(results["hosts"]))
         md.write(loop_stall.markdown(results["loop_stall"]))
-    draw_chart(results, out / "results.png")
-    print(f"wrote results.md, results.json, results.png ({results['total_seconds']:.0f} s)")
-    print(json.dumps(results["targets"], indent=2))
+        if "ephemeral" in results:
+            md.write(ephemeral.markdown(results["ephemeral"]))
+
+
+def only_ephemeral(out: Path, *, quick: bool) -> int:
+    """Section 11 alone, written into the results of the last full run in ``out``."""
+    import ephemeral
+
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    print("11. an ephemeral host, restarted with its disk wiped", flush=True)
+    started = time.perf_counter()
+    results["ephemeral"] = ephemeral.run_all(3 if quick else ephemeral.CYCLES)
+    results["ephemeral_seconds"] = time.perf_counter() - started
+    write_results(results, out)
+    print(f"wrote results.md, results.json ({results['ephemeral_seconds']:.0f} s)")
     return 0
 
 

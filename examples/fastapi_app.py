@@ -95,16 +95,32 @@ CREATE TABLE IF NOT EXISTS interactions (
 """
 
 
-def store(db: sqlite3.Connection, record: dict[str, Any]) -> None:
-    db.execute(
+#: Seconds a worker waits for another worker's write lock on the shared SQLite file.
+#: On an empty disk every worker replays up to 500 rows at once; with sqlite3's
+#: default (5 s) a worker's start-up failed on a slow disk, and the server stopped.
+DB_BUSY_TIMEOUT = 30.0
+
+
+def open_db(path: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, timeout=DB_BUSY_TIMEOUT)
+    db.execute(SCHEMA)
+    return db
+
+
+def store(db: sqlite3.Connection, *records: dict[str, Any]) -> None:
+    """Insert ``records`` in one transaction (one disk sync, however many)."""
+    db.executemany(
         "INSERT OR IGNORE INTO interactions VALUES (?, ?, ?, ?, ?)",
-        (
-            record["id"],
-            record["type"],
-            record.get("session_id"),
-            json.dumps(record),
-            record["timestamp"],
-        ),
+        [
+            (
+                record["id"],
+                record["type"],
+                record.get("session_id"),
+                json.dumps(record),
+                record["timestamp"],
+            )
+            for record in records
+        ],
     )
     db.commit()
 
@@ -118,8 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         config = settings or Settings.from_env()
-        db = sqlite3.connect(config.db_path, check_same_thread=False)
-        db.execute(SCHEMA)
+        db = open_db(config.db_path)
         log = AsyncLog(
             config.repo,
             path=config.path,
@@ -129,10 +144,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         replayed = 0
         if count_rows(db) < NEARLY_EMPTY:
-            for record in await log.tail(REPLAY):
-                if "id" in record and "type" in record and "timestamp" in record:
-                    store(db, record)
-                    replayed += 1
+            # One transaction: a commit per row cost 500 disk syncs per worker, and a
+            # restart served nothing for 10-20 s on a slow disk.
+            rows = [r for r in await log.tail(REPLAY) if {"id", "type", "timestamp"} <= r.keys()]
+            store(db, *rows)
+            replayed = len(rows)
         app.state.db = db
         app.state.log = log
         app.state.replayed = replayed

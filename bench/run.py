@@ -22,15 +22,17 @@ append one line, PUT the whole file back) on the same server:
    (``bench/hosts.py``);
 10. ``AsyncLog``'s event-loop stall with every Git request slowed (``bench/loop_stall.py``);
 11. an ephemeral host: the example app in its real server, restarted with its
-    disk wiped, every acknowledged record counted on the branch (``bench/ephemeral.py``).
+    disk wiped, every acknowledged record counted on the branch (``bench/ephemeral.py``);
+12. what having gitjsonl installed costs: ``import gitjsonl``, ``gitjsonl --help`` and the
+    pytest plugin in an unrelated project, beside ``import requests`` (``bench/imports.py``).
 
 Writes ``bench/results.md``, ``bench/results.json`` and ``bench/results.png``.
 Request and byte counts come from localhub's own request log and are stable
 from run to run; seconds are wall-clock on this machine and are not.
 
-Usage: ``python bench/run.py [--quick] [--out DIR] [--only 11]``. ``--quick`` is a smoke
+Usage: ``python bench/run.py [--quick] [--out DIR] [--only 11 --only 12]``. ``--quick`` is a smoke
 run with smaller sizes that writes into a temporary folder unless ``--out`` is
-given. ``--only 11`` runs section 11 alone (it takes minutes) and rewrites its
+given. ``--only N`` runs section N (11 or 12) alone (it takes minutes) and rewrites its
 part of the results already in the output folder.
 """
 
@@ -1133,10 +1135,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fast smoke run with smaller sizes")
     ap.add_argument("--out", help="output folder (default: bench/, or a temp folder with --quick)")
-    ap.add_argument("--only", choices=["11"], help="run this section alone, into the results there")
+    ap.add_argument(
+        "--only",
+        choices=sorted(ALONE),
+        action="append",
+        help="run this section alone (repeatable), into the results of the last full run there",
+    )
     args = ap.parse_args(argv)
     if args.only:
-        return only_ephemeral(Path(args.out) if args.out else HERE, quick=args.quick)
+        return only_sections(Path(args.out) if args.out else HERE, args.only, quick=args.quick)
 
     if args.quick:
         write_sizes = [0, 1 * MiB, 2 * MiB]
@@ -1310,10 +1317,8 @@ def main(argv: list[str] | None = None) -> int:
     results["loop_stall"] = loop_stall.run()
     print(loop_stall.summary(results["loop_stall"]), flush=True)
 
-    print("11. an ephemeral host, restarted with its disk wiped", flush=True)
-    import ephemeral
-
-    results["ephemeral"] = ephemeral.run_all(3 if args.quick else ephemeral.CYCLES)
+    for number in sorted(ALONE, key=int):
+        run_alone_section(number, results, quick=args.quick)
 
     results["total_seconds"] = time.perf_counter() - started
     write_results(results, out)
@@ -1339,19 +1344,42 @@ def write_results(results: dict[str, Any], out: Path) -> None:
         md.write(loop_stall.markdown(results["loop_stall"]))
         if "ephemeral" in results:
             md.write(ephemeral.markdown(results["ephemeral"]))
+        if "imports" in results:
+            import imports
+
+            md.write(imports.markdown(results["imports"]))
 
 
-def only_ephemeral(out: Path, *, quick: bool) -> int:
-    """Section 11 alone, written into the results of the last full run in ``out``."""
-    import ephemeral
+#: The sections that can run alone (``--only N``): number -> (title, module, results key).
+ALONE = {
+    "11": ("an ephemeral host, restarted with its disk wiped", "ephemeral", "ephemeral"),
+    "12": ("what having gitjsonl installed costs", "imports", "imports"),
+}
 
-    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    print("11. an ephemeral host, restarted with its disk wiped", flush=True)
+
+def run_alone_section(number: str, results: dict[str, Any], *, quick: bool) -> None:
+    """Run section ``number`` into ``results`` (its module's ``run_all``, or ``run``)."""
+    import importlib
+
+    title, module_name, key = ALONE[number]
+    print(f"{number}. {title}", flush=True)
+    module = importlib.import_module(module_name)
     started = time.perf_counter()
-    results["ephemeral"] = ephemeral.run_all(3 if quick else ephemeral.CYCLES)
-    results["ephemeral_seconds"] = time.perf_counter() - started
+    if module_name == "ephemeral":
+        results[key] = module.run_all(3 if quick else module.CYCLES)
+    else:
+        results[key] = module.run()
+        print(module.summary(results[key]), flush=True)
+    results[f"{key}_seconds"] = time.perf_counter() - started
+
+
+def only_sections(out: Path, numbers: list[str], *, quick: bool) -> int:
+    """Sections ``numbers`` alone, written into the results of the last full run in ``out``."""
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    for number in numbers:
+        run_alone_section(number, results, quick=quick)
     write_results(results, out)
-    print(f"wrote results.md, results.json ({results['ephemeral_seconds']:.0f} s)")
+    print(f"wrote results.md, results.json (sections {', '.join(numbers)})")
     return 0
 
 

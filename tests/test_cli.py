@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from gitjsonl import NotFound
-from gitjsonl._cli import main
+from gitjsonl._cli import EXIT_FAILED, EXIT_PROBLEMS, EXIT_USAGE, main
 from gitjsonl.testing import LocalHub
 
 REPO = "owner/repo"
@@ -78,10 +78,10 @@ class TestAppend:
         monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str],
     ) -> None:
-        """One bad line is one error line naming it, exit 1, and not a single request sent."""
+        """One bad line is one error line naming it, exit 2, and not a single request sent."""
         localhub.clear_requests()
         stdin(monkeypatch, '{"id": 1}\n{"id": 2,\n{"id": 3}\n')
-        assert cli("append") == 1
+        assert cli("append") == EXIT_USAGE
         err = capsys.readouterr().err.splitlines()
         assert len(err) == 1
         assert err[0].startswith("gitjsonl: error: stdin line 2: not JSON")
@@ -90,10 +90,10 @@ class TestAppend:
     def test_non_object_and_nan_are_refused(
         self, cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """A JSON array or a NaN is not a record."""
-        assert cli("append", "[1, 2]") == 1
+        """A JSON array or a NaN is not a record: refused as the input's fault, status 2."""
+        assert cli("append", "[1, 2]") == EXIT_USAGE
         assert "argument 1: not a JSON object" in capsys.readouterr().err
-        assert cli("append", '{"x": NaN}') == 1
+        assert cli("append", '{"x": NaN}') == EXIT_USAGE
         assert "argument 1: not JSON" in capsys.readouterr().err
 
     def test_missing_token_is_explained(
@@ -105,7 +105,7 @@ class TestAppend:
         """Without a token a private repository answers 404; the error says none was given."""
         hub = localhub_factory(tokens={"t": "write"}, initial_commit=True)
         monkeypatch.delenv("GITHUB_TOKEN", raising=False)
-        assert main(["--repo", REPO, "--api-url", hub.url, "append", '{"id": 1}']) == 1
+        assert main(["--repo", REPO, "--api-url", hub.url, "append", '{"id": 1}']) == EXIT_FAILED
         err = capsys.readouterr().err.strip().splitlines()
         assert err[-1].startswith("gitjsonl: error: 404")
         assert "no token given" in err[-1]
@@ -143,9 +143,9 @@ class TestErrors:
         monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str],
     ) -> None:
-        """A repository that does not exist exits 1 with one line, no traceback."""
+        """A repository that does not exist exits 3 (could not run) with one line, no traceback."""
         monkeypatch.setenv("GITHUB_TOKEN", localhub.token)
-        assert main(["--repo", "owner/nope", "--api-url", localhub.url, "tail"]) == 1
+        assert main(["--repo", "owner/nope", "--api-url", localhub.url, "tail"]) == EXIT_FAILED
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1
         assert err[0].startswith("gitjsonl: error: 404")
@@ -323,7 +323,7 @@ class TestVerify:
     ) -> None:
         """A corrupt line and a segment over the cap are each reported; status 1."""
         localhub.seed_commit(REPO, {SEG: b'{"id": 1}\n{"id": 2\n{"id": 3}\n'})
-        assert cli("verify", "--segment-bytes", "20") == 1
+        assert cli("verify", "--segment-bytes", "20") == EXIT_PROBLEMS
         out = capsys.readouterr().out
         assert f"{SEG}:2: corrupt line" in out
         assert "over the 20-byte cap" in out
@@ -333,7 +333,7 @@ class TestVerify:
     ) -> None:
         """A NaN line, which append refuses, is a problem for verify too: status 1."""
         localhub.seed_commit(REPO, {SEG: b'{"id": 1}\n{"id": NaN}\n'})
-        assert cli("verify") == 1
+        assert cli("verify") == EXIT_PROBLEMS
         assert f"{SEG}:2: corrupt line: not JSON (NaN is not JSON" in capsys.readouterr().out
 
     def test_duplicate_batch_ids(
@@ -343,7 +343,7 @@ class TestVerify:
         message = "gitjsonl: append 1 record\n\nGitjsonl-Batch: abc123\nGitjsonl-Records: 1\n"
         localhub.seed_commit(REPO, {SEG: jsonl([{"id": 1}])}, message=message)
         localhub.seed_commit(REPO, {SEG: jsonl([{"id": 1}, {"id": 1}])}, message=message)
-        assert cli("verify") == 1
+        assert cli("verify") == EXIT_PROBLEMS
         assert "duplicate batch abc123" in capsys.readouterr().out
 
     def test_merge_commit_is_non_linear(
@@ -358,7 +358,7 @@ class TestVerify:
             REPO, *IDENTITY, "commit-tree", tree, "-p", a, "-p", b, "-m", "merge"
         ).strip()
         localhub.git(REPO, "update-ref", "refs/heads/main", merge)
-        assert cli("verify") == 1
+        assert cli("verify") == EXIT_PROBLEMS
         assert f"merge commit {merge[:12]}" in capsys.readouterr().out
 
 

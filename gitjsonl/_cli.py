@@ -354,6 +354,36 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 # -- main ------------------------------------------------------------------------------------
 
 
+#: What to use instead of a log option given to a command that reads none.
+_INSTEAD = {
+    "serve": {
+        "--token": "serve --accept-token TOKEN names the tokens localhub accepts",
+        "--repo": "serve --repo OWNER/NAME, after the command, names the repositories to serve",
+    },
+}
+
+
+def misplaced_log_options(args: argparse.Namespace) -> str | None:
+    """What is wrong when log options (``--token``, ``--repo``...) were given to ``serve`` or
+    ``demo``, which read none (they would be silently ignored); None when nothing is."""
+    if args.command not in ("serve", "demo"):
+        return None
+    defaults = argparse.ArgumentParser(add_help=False)
+    _global_options(defaults, suppress=False)
+    given = [
+        f"--{dest.replace('_', '-')}"
+        for dest, default in vars(defaults.parse_args([])).items()
+        if dest != "debug" and getattr(args, dest, default) != default
+    ]
+    if not given:
+        return None
+    hints = [_INSTEAD.get(args.command, {}).get(option) for option in given]
+    hint = "; ".join(h for h in hints if h)
+    return f"{args.command} takes no log option: {', '.join(given)}" + (
+        f" ({hint})" if hint else ""
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; the exit status (the module docstring's table)."""
     parser = build_parser()
@@ -365,6 +395,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = _StderrHandler(logging.DEBUG if debug else logging.WARNING)
     logger.addHandler(handler)
     try:
+        misplaced = misplaced_log_options(args)
+        if misplaced is not None:
+            raise UsageError(misplaced)
         return _dispatch(args)
     except BrokenPipeError:
         _silence_stdout()  # the reader went away (`| head`): that is not an error

@@ -602,10 +602,22 @@ class TestServeFlags:
         assert "--token is deprecated, use --accept-token" in err
         assert "--read-token is deprecated, use --accept-read-token" in err
 
-    def test_global_token_before_serve_is_not_serves(self) -> None:
-        """The global --token before the command stays the user's token, not one serve accepts."""
-        args = build_parser().parse_args(["--token", "mine", "serve"])
-        assert (args.token, args.accept_token) == ("mine", [])
+    @pytest.mark.parametrize(
+        ("argv", "hint"),
+        [
+            (["--token", "mine", "serve"], "serve --accept-token TOKEN"),
+            (["--repo", "a/b", "serve"], "serve --repo OWNER/NAME, after the command"),
+            (["--path", "p", "--allow-public", "demo"], "--path, --allow-public"),
+        ],
+    )
+    def test_log_options_before_serve_or_demo_are_refused(
+        self, argv: list[str], hint: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A log option given to serve or demo (which read none) is a usage error, not ignored."""
+        assert main(argv) == EXIT_USAGE
+        err = capsys.readouterr().err.splitlines()[-1]
+        assert err.startswith(f"gitjsonl: error: {argv[-1]} takes no log option: ")
+        assert hint in err
 
     def test_serve_accepts_only_its_tokens(self, tmp_path: Path) -> None:
         """serve --accept-token T: a request with T is answered, one with another token refused."""

@@ -52,6 +52,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--repo",
+        dest="serve_repos",  # not the global --repo's: `gitjsonl --repo X serve` is refused
         action="append",
         default=[],
         metavar="OWNER/NAME",
@@ -151,10 +152,10 @@ def _serve(args: argparse.Namespace) -> int:
     if args.accept_token or args.accept_read_token:
         tokens = dict.fromkeys(args.accept_read_token, "read")
         tokens.update(dict.fromkeys(args.accept_token, "write"))
-    for name in [*args.repo, *args.public]:
+    for name in [*args.serve_repos, *args.public]:
         check_full_name(name)
     faults = load_faults(args.faults) if args.faults else []
-    repos = tuple(args.repo) or (DEFAULT_REPO,)
+    repos = tuple(args.serve_repos) or (DEFAULT_REPO,)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

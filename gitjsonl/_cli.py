@@ -1,8 +1,9 @@
 """The ``gitjsonl`` command line: the parser and the dispatch; the commands live in ``_commands``.
 
-Every command reads the same global options (``--repo``, ``--path``,
+Every log command reads the same global options (``--repo``, ``--path``,
 ``--branch``, ``--api-url``, the token), accepted before or after the command
-name. Errors are one line on standard error (``gitjsonl: error: ...``);
+name; ``serve`` and ``demo`` read none, and refuse them rather than ignore them
+(``gitjsonl --token T serve`` is not ``serve --accept-token T``). Errors are one line on standard error (``gitjsonl: error: ...``);
 ``--debug`` shows the traceback instead. Progress of long work goes to standard
 error, and only when it is a terminal. Every line printed goes through
 ``_terminal`` (``printable``, ``json_line``, ``fit``): what a server or a file
@@ -22,7 +23,8 @@ Exit status, the same for every command:
       not match the plan), ``demo`` (a record missing or duplicated)
 2     usage: a command line argparse refuses, a bad option value (``--repo``,
       ``--path``, ``--api-url``...), no token file, a record ``append``
-      refuses (nothing is sent); ``serve``: a bad repository name or faults file
+      refuses (nothing is sent), a log option given to ``serve`` or ``demo``;
+      ``serve``: a bad repository name or faults file
 3     could not run: GitHub refused or did not answer (bad credentials, not
       found, rate limited...), a file could not be read, or an unexpected error
 130   interrupted (Ctrl-C)
@@ -52,6 +54,7 @@ from ._version import __version__
 
 __all__ = [
     "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_PROBLEMS",
     "EXIT_USAGE",
@@ -363,7 +366,7 @@ _INSTEAD = {
 }
 
 
-def misplaced_log_options(args: argparse.Namespace) -> str | None:
+def _misplaced_log_options(args: argparse.Namespace) -> str | None:
     """What is wrong when log options (``--token``, ``--repo``...) were given to ``serve`` or
     ``demo``, which read none (they would be silently ignored); None when nothing is."""
     if args.command not in ("serve", "demo"):
@@ -395,7 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = _StderrHandler(logging.DEBUG if debug else logging.WARNING)
     logger.addHandler(handler)
     try:
-        misplaced = misplaced_log_options(args)
+        misplaced = _misplaced_log_options(args)
         if misplaced is not None:
             raise UsageError(misplaced)
         return _dispatch(args)

@@ -3,9 +3,10 @@
 Every log command reads the same global options (``--repo``, ``--path``,
 ``--branch``, ``--api-url``, the token), accepted before or after the command
 name; ``serve`` and ``demo`` read none, and refuse them rather than ignore them
-(``gitjsonl --token T serve`` is not ``serve --accept-token T``). Errors are one line on standard error (``gitjsonl: error: ...``);
-``--debug`` shows the traceback instead. Progress of long work goes to standard
-error, and only when it is a terminal. Every line printed goes through
+(``gitjsonl --token T serve`` is not ``serve --accept-token T``). Errors are
+one line on standard error (``gitjsonl: error: ...``); ``--debug`` shows the
+traceback instead. Progress of long work goes to standard error, and only when
+it is a terminal. Every line printed goes through
 ``_terminal`` (``printable``, ``json_line``, ``fit``): what a server or a file
 says never drives the terminal or forges a line, and a terminal that is not
 UTF-8 gets ASCII.

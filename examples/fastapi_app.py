@@ -12,10 +12,12 @@ Wired the way a backend on an ephemeral host would be:
 Run it::
 
     pip install gitjsonl fastapi uvicorn
-    export GITHUB_TOKEN=...  GITJSONL_REPO=owner/repo
+    export GITHUB_TOKEN=...  GITHUB_REPOSITORY=owner/repo
     uvicorn examples.fastapi_app:app
 
-Configuration comes from the environment: ``GITJSONL_REPO``, ``GITHUB_TOKEN``,
+Configuration comes from the environment, the variables gitjsonl itself reads:
+``GITHUB_REPOSITORY`` (``GITJSONL_REPO``, this example's former name for it, is
+still read when it is not set), ``GITHUB_TOKEN``,
 ``GITHUB_API_URL`` (GitHub Enterprise, or a localhub), ``GITJSONL_PATH``
 (default ``data/interactions``), ``APP_DB`` (SQLite file, default
 ``app.db``) and ``GITJSONL_SPOOL_DIR`` (recommended on a host that can be
@@ -64,8 +66,11 @@ class Settings:
         options: dict[str, Any] = {}
         if os.environ.get("GITJSONL_SPOOL_DIR"):
             options["spool_dir"] = os.environ["GITJSONL_SPOOL_DIR"]
+        repo = os.environ.get("GITHUB_REPOSITORY") or os.environ.get("GITJSONL_REPO")
+        if not repo:
+            raise RuntimeError("set GITHUB_REPOSITORY=owner/name: the repository of the log")
         return cls(
-            repo=os.environ["GITJSONL_REPO"],
+            repo=repo,
             token=os.environ.get("GITHUB_TOKEN"),
             api_url=os.environ.get("GITHUB_API_URL"),
             path=os.environ.get("GITJSONL_PATH", "data/interactions"),

@@ -1,84 +1,79 @@
-"""The ``gitjsonl`` command line: append, tail, cat, stats, verify, migrate, serve, demo.
+"""The ``gitjsonl`` command line: the parser and the dispatch; the commands live in ``_commands``.
 
-Every command reads the same global options (``--repo``, ``--path``,
+Every log command reads the same global options (``--repo``, ``--path``,
 ``--branch``, ``--api-url``, the token), accepted before or after the command
-name. Errors are one line on standard error (``gitjsonl: error: ...``) and exit
-status 1 (2 for a usage error); ``--debug`` shows the traceback instead.
-Progress of long work goes to standard error, and only when it is a terminal.
-Every line printed goes through ``_terminal`` (``printable``, ``json_line``): what
-a server or a file says never drives the terminal or forges a line.
+name; ``serve`` and ``demo`` read none, and refuse them rather than ignore them
+(``gitjsonl --token T serve`` is not ``serve --accept-token T``). Errors are
+one line on standard error (``gitjsonl: error: ...``); ``--debug`` shows the
+traceback instead. Progress of long work goes to standard error, and only when
+it is a terminal. Every line printed goes through
+``_terminal`` (``printable``, ``json_line``, ``fit``): what a server or a file
+says never drives the terminal or forges a line, and a terminal that is not
+UTF-8 gets ASCII.
+
+This module imports no more than argparse and gitjsonl's light modules, so that
+``--help``, ``--version`` and a usage error cost little more than starting
+Python; a command imports PyGithub, requests and the rest when it runs.
+
+Exit status, the same for every command:
+
+====  ====================================================================
+0     done; ``verify``: no problem; ``doctor``: ready to write
+1     the command ran and found problems: ``verify`` (problems in the log),
+      ``doctor`` (a required check failed), ``migrate`` (the read-back does
+      not match the plan), ``demo`` (a record missing or duplicated)
+2     usage: a command line argparse refuses, a bad option value (``--repo``,
+      ``--path``, ``--api-url``...), no token file, a record ``append``
+      refuses (nothing is sent), a log option given to ``serve`` or ``demo``;
+      ``serve``: a bad repository name or faults file
+3     could not run: GitHub refused or did not answer (bad credentials, not
+      found, rate limited...), a file could not be read, or an unexpected error
+130   interrupted (Ctrl-C)
+====  ====================================================================
+
+With ``--json`` (``stats``, ``verify``, ``doctor``) standard output holds one
+JSON document (ASCII, ``indent=2``) when the status is 0 or 1, and nothing when
+it is 2 or 3 (the error is on standard error).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
-import json
 import logging
 import os
 import re
 import sys
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
-from ._budget import MemoryStore, budget_for, host_budget
-from ._checkout import read_checkout
-from ._config import (
-    DEFAULT,
-    DEFAULT_API_URL,
-    DEFAULT_LOG_PATH,
-    DEFAULT_MAX_RECORD_BYTES,
-    DEFAULT_SEGMENT_BYTES,
-    api_url_from_env,
-    app_from_env,
-    budget_dir_from_env,
-    check_api_url,
-    check_branch,
-    check_path,
-    check_repo,
-    coordinator_from,
-    legacy_path_for,
-    repo_from_env,
-    token_from_env,
-)
-from ._doctor import (
-    coordinator_check,
-    credentials_kind,
-    diagnose,
-    format_checks,
-    gather,
-    passed,
-    spool_line,
-)
-from ._exceptions import (
-    AuthenticationError,
-    EmptyRepository,
-    GitJsonlError,
-    NotFound,
-    RecordError,
-)
-from ._github import Credentials, GitHubRepo, app_installation_auth
-from ._inspect import Inspection, find_problems, inspect_log, stats_figures, total_records
-from ._pacing import Pacing, budget_stats, describe_budget, describe_pacing, prune
-from ._progress import Progress, isatty
-from ._reader import LogReader
-from ._records import BadLine, encode_record, parse_line
+from ._defaults import DEFAULT_API_URL, DEFAULT_LOG_PATH, DEFAULT_SEGMENT_BYTES
+from ._exceptions import AuthenticationError, GitJsonlError, NotFound, RecordError
 from ._redact import redact, server_text
-from ._redis import Coordinator, CoordinatorInfo, RedisStore, coordinator_for
-from ._stats import BudgetStats
-from ._terminal import json_line, printable
-from ._turn import BranchTurns
+from ._terminal import fit, printable
 from ._version import __version__
 
-if TYPE_CHECKING:
-    from ._log import Log
-
-__all__ = ["main"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_PROBLEMS",
+    "EXIT_USAGE",
+    "UsageError",
+    "error",
+    "main",
+    "say",
+    "warn",
+]
 
 PROG = "gitjsonl"
+
+#: The exit statuses of the module docstring's table.
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
+EXIT_FAILED = 3
+EXIT_INTERRUPTED = 130
 
 logger = logging.getLogger("gitjsonl")
 
@@ -100,17 +95,19 @@ class _StderrHandler(logging.Handler):
         sys.stderr.write(f"{PROG}: {record.levelname.lower()}: {printable(message)}\n")
 
 
-def _error(message: str) -> None:
+def error(message: str) -> None:
+    """One ``gitjsonl: error: ...`` line on standard error."""
     sys.stderr.write(f"{PROG}: error: {printable(message)}\n")
 
 
-def _warn(message: str) -> None:
+def warn(message: str) -> None:
+    """One ``gitjsonl: warning: ...`` line on standard error."""
     sys.stderr.write(f"{PROG}: warning: {printable(message)}\n")
 
 
-def _say(text: str) -> None:
-    """One line of a command's report on standard output."""
-    sys.stdout.write(printable(text) + "\n")
+def say(text: str) -> None:
+    """One line of a command's report on standard output, as the terminal can show it."""
+    sys.stdout.write(fit(printable(text), sys.stdout) + "\n")
 
 
 def _silence_stdout() -> None:
@@ -253,7 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
         "verify",
         parents=[common],
         help="check every line and the history (exit 1 on problems)",
+        description="Read the whole log and check every line and the history. "
+        "Exit 0: no problem; 1: problems found (listed); 3: could not read the log.",
     )
+    verify.add_argument("--json", action="store_true", help="print the result as JSON")
     verify.add_argument(
         "--segment-bytes",
         type=int,
@@ -321,8 +321,10 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="check that this will work: token, repository, push, branch, limits",
         description="Answer 'will this work?' before the first record: one line per check, "
-        "with advice for each that fails. Exit 0 only when every required check passes.",
+        "with advice for each that fails. Exit 0 only when every required check passes, "
+        "1 when one fails.",
     )
+    doctor.add_argument("--json", action="store_true", help="print the checklist as JSON")
     doctor.add_argument(
         "--spool-dir",
         default=os.environ.get("GITJSONL_SPOOL_DIR"),
@@ -356,52 +358,87 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 # -- main ------------------------------------------------------------------------------------
 
 
+#: What to use instead of a log option given to a command that reads none.
+_INSTEAD = {
+    "serve": {
+        "--token": "serve --accept-token TOKEN names the tokens localhub accepts",
+        "--repo": "serve --repo OWNER/NAME, after the command, names the repositories to serve",
+    },
+}
+
+
+def _misplaced_log_options(args: argparse.Namespace) -> str | None:
+    """What is wrong when log options (``--token``, ``--repo``...) were given to ``serve`` or
+    ``demo``, which read none (they would be silently ignored); None when nothing is."""
+    if args.command not in ("serve", "demo"):
+        return None
+    defaults = argparse.ArgumentParser(add_help=False)
+    _global_options(defaults, suppress=False)
+    given = [
+        f"--{dest.replace('_', '-')}"
+        for dest, default in vars(defaults.parse_args([])).items()
+        if dest != "debug" and getattr(args, dest, default) != default
+    ]
+    if not given:
+        return None
+    hints = [_INSTEAD.get(args.command, {}).get(option) for option in given]
+    hint = "; ".join(h for h in hints if h)
+    return f"{args.command} takes no log option: {', '.join(given)}" + (
+        f" ({hint})" if hint else ""
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; the exit status."""
+    """Run the command line; the exit status (the module docstring's table)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error argparse already printed
-        return exc.code if isinstance(exc.code, int) else 2
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     debug = bool(getattr(args, "debug", False))
     handler = _StderrHandler(logging.DEBUG if debug else logging.WARNING)
     logger.addHandler(handler)
     try:
+        misplaced = _misplaced_log_options(args)
+        if misplaced is not None:
+            raise UsageError(misplaced)
         return _dispatch(args)
     except BrokenPipeError:
         _silence_stdout()  # the reader went away (`| head`): that is not an error
-        return 0
+        return EXIT_OK
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except UsageError as exc:
         if debug:
             raise
         parser.print_usage(sys.stderr)
-        _error(str(exc))
-        return 2
+        error(str(exc))
+        return EXIT_USAGE
+    except RecordError as exc:  # a record given on the command line or stdin: nothing sent
+        if debug:
+            raise
+        error(str(exc))
+        return EXIT_USAGE
     except (GitJsonlError, OSError) as exc:
         if debug:
             raise
-        _error(_explain(exc, args))
-        return 1
+        error(_explain(exc, args))
+        return EXIT_FAILED
     except Exception as exc:  # one line, never a traceback, unless --debug
         if debug:
             raise
         # Not ours (GitHub's answers become GitHubErrors in _github): still, one scrubbed line.
         shown = server_text(str(exc))
-        _error(f"unexpected {type(exc).__name__}: {shown} (run with --debug for details)")
-        return 1
+        error(f"unexpected {type(exc).__name__}: {shown} (run with --debug for details)")
+        return EXIT_FAILED
     finally:
         logger.removeHandler(handler)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    try:
-        return _COMMANDS[args.command](args)
-    except EmptyRepository:
-        if args.command in ("tail", "cat"):
-            return 0  # a repository without a commit holds a log without records
-        raise
+    from ._commands import COMMANDS  # PyGithub, requests and the rest: only to run a command
+
+    return COMMANDS[args.command](args)
 
 
 def _explain(exc: BaseException, args: argparse.Namespace) -> str:
@@ -416,415 +453,3 @@ def _explain(exc: BaseException, args: argparse.Namespace) -> str:
     if isinstance(exc, OSError) and exc.filename:
         return f"{exc.strerror or exc}: {exc.filename}"
     return str(exc) or type(exc).__name__
-
-
-# -- connecting ------------------------------------------------------------------------------
-
-
-@dataclass
-class _Target:
-    """The log a command works on."""
-
-    repo: GitHubRepo
-    name: str
-    path: str
-    branch: str | None
-    credentials: Credentials
-    allow_public: bool
-    coordinator: str | None = field(default=None, repr=False)  # may hold a password
-    _resolved: str | None = field(default=None, repr=False)
-
-    def branch_name(self) -> str:
-        if self._resolved is None:
-            self._resolved = self.branch or self.repo.default_branch()
-        return self._resolved
-
-    def reader(self) -> LogReader:
-        return LogReader(
-            self.repo,
-            path=self.path,
-            branch=self.branch_name,
-            legacy_path=legacy_path_for(self.path),
-            default_branch=self.branch is None,
-        )
-
-    def log(self) -> Log:
-        from ._log import Log  # the writer thread only exists for commands that write
-
-        return Log(
-            self.name,
-            path=self.path,
-            token=self.credentials.token,
-            auth=self.credentials.auth,
-            branch=self.branch,
-            api_url=self.credentials.api_url,
-            allow_public=self.allow_public,
-            allow_insecure_http=self.credentials.allow_insecure_http,
-            coordinator=self.coordinator,
-        )
-
-
-def _credentials(args: argparse.Namespace) -> tuple[str | None, object | None]:
-    """(token, auth): --token, --token-file, $GITHUB_TOKEN, or a GitHub App from the environment."""
-    token: str | None = getattr(args, "token", None)
-    auth: object | None = None
-    if token:
-        _warn("--token shows in the process list; prefer GITHUB_TOKEN or --token-file")
-    elif getattr(args, "token_file", None):
-        token = _read_text(args.token_file, "--token-file").strip()
-        if not token:
-            raise UsageError(f"{args.token_file} is empty")
-    else:
-        token = token_from_env()
-        if token is None:
-            auth = _app_auth()
-    args.credentials = bool(token or auth)
-    return token, auth
-
-
-def _app_auth() -> object | None:
-    try:
-        app = app_from_env()
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
-    if app is None:
-        return None
-    app_id, key_file, installation = app
-    key = _read_text(key_file, "GITHUB_APP_PRIVATE_KEY_FILE")
-    return app_installation_auth(app_id, key, installation)
-
-
-def _read_text(path: str, what: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{what}: {path} is not UTF-8 text") from exc
-
-
-def _target(args: argparse.Namespace) -> _Target:
-    name = getattr(args, "repo", None) or repo_from_env()
-    if not name:
-        raise UsageError("--repo OWNER/NAME is required (or set GITHUB_REPOSITORY)")
-    branch = getattr(args, "branch", None)
-    try:
-        args.repo = check_repo(name)
-        path = check_path(str(getattr(args, "path", DEFAULT_LOG_PATH)), what="--path")
-        if branch is not None:
-            check_branch(branch)
-        insecure = bool(getattr(args, "allow_insecure_http", False))
-        api_url = check_api_url(
-            getattr(args, "api_url", None) or api_url_from_env(), allow_insecure_http=insecure
-        )
-        coordinator = coordinator_from(getattr(args, "coordinator", None) or DEFAULT)
-    except (TypeError, ValueError) as exc:
-        raise UsageError(str(exc)) from exc
-    token, auth = _credentials(args)
-    try:
-        who = Credentials(api_url, token, auth, allow_insecure_http=insecure)
-    except (TypeError, ValueError) as exc:
-        raise UsageError(str(exc)) from exc
-    return _Target(
-        repo=GitHubRepo(name, who),
-        name=name,
-        path=path,
-        branch=branch,
-        credentials=who,
-        allow_public=bool(getattr(args, "allow_public", False)),
-        coordinator=coordinator,
-    )
-
-
-# -- append ----------------------------------------------------------------------------------
-
-
-def _parse_record(text: str, where: str) -> dict[str, Any]:
-    """The record one argument or stdin line holds, judged as ``Log.append`` would judge it."""
-    parsed = parse_line(text)
-    if isinstance(parsed, BadLine):
-        raise RecordError(f"{where}: {parsed}")
-    try:
-        encode_record(
-            parsed, DEFAULT_MAX_RECORD_BYTES
-        )  # the size, as a Log with defaults checks it
-    except RecordError as exc:
-        raise RecordError(f"{where}: {exc}") from exc
-    return parsed
-
-
-def _read_records(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Every record of the command line or stdin, all checked before any is appended."""
-    if args.records:
-        return [_parse_record(text, f"argument {i}") for i, text in enumerate(args.records, 1)]
-    if isatty(sys.stdin):
-        raise UsageError("no records: pass JSON arguments or pipe JSON lines to stdin")
-    records = []
-    for number, text in enumerate(sys.stdin, start=1):
-        if text.strip():
-            records.append(_parse_record(text, f"stdin line {number}"))
-    return records
-
-
-def cmd_append(args: argparse.Namespace) -> int:
-    records = _read_records(args)
-    target = _target(args)
-    if not records:
-        _warn("no records to append")
-        return 0
-    log = target.log()
-    try:
-        for record in records:
-            log.append(record)
-    finally:
-        # close() flushes and raises when the records could not be committed.
-        log.close(timeout=None)
-    stats = log.stats()
-    noun = "record" if stats.committed == 1 else "records"
-    sys.stderr.write(
-        printable(
-            f"{PROG}: appended {stats.committed} {noun} in {stats.batches} commit(s), "
-            f"last {stats.last_commit}"
-        )
-        + "\n"
-    )
-    return 0
-
-
-# -- reading ---------------------------------------------------------------------------------
-
-
-def cmd_tail(args: argparse.Namespace) -> int:
-    if args.n < 0:
-        raise UsageError("-n must be 0 or more")
-    reader = _target(args).reader()
-    if not args.follow:
-        for record in reader.tail(args.n):
-            sys.stdout.write(json_line(record))
-        sys.stdout.flush()
-        return 0
-    for record in reader.follow(args.n, interval=args.interval, max_polls=args.max_polls):
-        sys.stdout.write(json_line(record))
-        sys.stdout.flush()  # each record as it lands, whatever buffers stdout
-    return 0
-
-
-def cmd_cat(args: argparse.Namespace) -> int:
-    progress = Progress()
-    count = 0
-    try:
-        records = (
-            read_checkout(args.checkout)
-            if args.checkout is not None
-            else _target(args).reader().records()
-        )
-        for record in records:
-            sys.stdout.write(json_line(record))
-            count += 1
-            if count % 10000 == 0:
-                progress(f"{count:,} records")
-        sys.stdout.flush()
-    finally:
-        progress.done()
-    return 0
-
-
-# -- stats and verify ------------------------------------------------------------------------
-
-
-def _read_log(args: argparse.Namespace) -> tuple[_Target, Inspection]:
-    """One read of the whole log for stats and verify, with progress on a terminal."""
-    target = _target(args)
-    progress = Progress()
-    try:
-        found = inspect_log(
-            target.repo, path=target.path, branch=target.branch_name(), progress=progress
-        )
-    finally:
-        progress.done()
-    return target, found
-
-
-def cmd_stats(args: argparse.Namespace) -> int:
-    target, found = _read_log(args)
-    figures = stats_figures(found, repo=target.name, path=target.path)
-    budget = _host_budget(target)
-    figures["budget"] = None if budget is None else dataclasses.asdict(budget)
-    if args.json:
-        sys.stdout.write(json.dumps(figures, indent=2) + "\n")
-        return 0
-    rows = [
-        ("log", f"{target.name}:{target.path} on {found.branch} at {found.head[:12]}"),
-        ("segments", _span(figures)),
-        ("records", f"{figures['records']:,}"),
-        ("bytes", f"{figures['bytes']:,}"),
-    ]
-    if figures["legacy_file"] is not None:
-        rows.append(("legacy file", f"{figures['legacy_file']} (not migrated; read first)"))
-    elif figures["migrated"]:
-        rows.append(("migrated", "yes (manifest present)"))
-    rows.append(("commits", f"{figures['commits']:,} ({figures['batches']:,} gitjsonl batches)"))
-    rows.append(("writers", f"{figures['writers']:,}"))
-    for label, key in (("first commit", "first_commit"), ("last commit", "last_commit")):
-        commit = figures[key]
-        if commit:
-            rows.append((label, f"{commit['sha'][:12]} {commit['date']}"))
-    rows.append(("budget", describe_budget(budget)))
-    for label, value in rows:
-        _say(f"{label:<13}{value}")
-    return 0
-
-
-def _span(figures: dict[str, Any]) -> str:
-    if not figures["segments"]:
-        return "0"
-    return f"{figures['segments']} ({figures['first_segment']} .. {figures['last_segment']})"
-
-
-def cmd_verify(args: argparse.Namespace) -> int:
-    target, found = _read_log(args)
-    problems = find_problems(found, args.segment_bytes)
-    for problem in problems:
-        _say(problem)
-    where = f"{target.name}:{target.path} on {found.branch}"
-    summary = (
-        f"{total_records(found):,} records in {len(found.segments)} segment(s), "
-        f"{len(found.commits):,} commit(s)"
-    )
-    if problems:
-        _say(f"{len(problems)} problem(s) in {where}: {summary}")
-        return 1
-    _say(f"OK {where}: {summary}; every line parses, history is linear")
-    return 0
-
-
-# -- migrate, serve, demo --------------------------------------------------------------------
-
-
-def cmd_migrate(args: argparse.Namespace) -> int:
-    from ._migrate import migrate
-
-    target = _target(args)
-    if args.segment_bytes < 1:
-        raise UsageError("--segment-bytes must be positive")
-    if args.from_clone and not args.recover_history:
-        raise UsageError("--from-clone reads the history for --recover-history; give both")
-    progress = Progress()
-    # The migration's writes come out of the token's budget, shared with every Log on it.
-    directory = budget_dir_from_env()
-    coordinator = None if target.coordinator is None else coordinator_for(target.coordinator)
-    budget = budget_for(Pacing(), target.credentials, directory=directory, coordinator=coordinator)
-    # Its commit takes the branch's turn with the Logs writing it, as they take it in turn.
-    turns = BranchTurns(
-        target.credentials, repo=target.name, directory=directory, coordinator=coordinator
-    )
-    try:
-        result = migrate(
-            target.repo,
-            source=args.source or legacy_path_for(target.path),
-            destination=args.destination or target.path,
-            branch=target.branch,
-            segment_bytes=args.segment_bytes,
-            dry_run=args.dry_run,
-            remove_source=args.remove_source,
-            recover=args.recover_history,
-            force=args.force,
-            progress=progress,
-            budget=budget,
-            from_clone=args.from_clone,
-            progress_dir=directory,  # a walk stopped half-way goes on from here
-            turns=turns,
-        )
-    finally:
-        turns.release()
-        budget.release()
-        progress.done()
-    for line in result.report().split("\n"):
-        _say(line)
-    if not result.ok:
-        _error("the migration's read-back does not match what was planned")
-        return 1
-    return 0
-
-
-def _host_budget(target: _Target) -> BudgetStats | None:
-    """What the coordinator (when one answers) or this host's ledger says of the token's
-    write budget (None: no ledger yet)."""
-    if target.coordinator is not None:
-        shared = _shared_budget(target.coordinator, target)
-        if shared is not None:
-            return shared
-    directory = budget_dir_from_env()
-    if directory is None:
-        return None
-    return host_budget(Pacing(), target.credentials, directory=directory)
-
-
-def _shared_budget(url: str, target: _Target) -> BudgetStats | None:
-    """The token's budget as the coordinator holds it; None when Redis does not answer."""
-    coordinator = Coordinator(url)
-    try:
-        store = RedisStore(coordinator, target.credentials.key, MemoryStore(), writer=False)
-        state = store.load_only(coordinator)
-    except Exception:  # unreachable, or answering nonsense: the host's ledger is asked instead
-        return None
-    finally:
-        coordinator.close()
-    now = time.time()
-    return budget_stats(prune(state, now, Pacing()), now, Pacing(), shared="hosts")
-
-
-def _coordinator_info(target: _Target) -> CoordinatorInfo | None:
-    """What the coordinator answers, for ``doctor`` (None: no coordinator)."""
-    if target.coordinator is None:
-        return None
-    return Coordinator(target.coordinator).info(target.credentials.key)
-
-
-def cmd_doctor(args: argparse.Namespace) -> int:
-    target = _target(args)
-    facts = gather(
-        target.repo,
-        branch=target.branch,
-        credentials=credentials_kind(target.credentials),
-        allow_public=target.allow_public,
-        pacing=f"{describe_pacing(Pacing())}; now: {describe_budget(_host_budget(target))}",
-    )
-    checks = [
-        *diagnose(facts),
-        coordinator_check(_coordinator_info(target)),
-        spool_line(args.spool_dir or None),
-    ]
-    _say(f"gitjsonl doctor: {target.name}:{target.path}")
-    sys.stdout.write(format_checks(checks) + "\n")  # each item printable (format_checks)
-    ok = passed(checks)
-    _say("ready to write" if ok else "not ready: fix what is marked ✗")
-    return 0 if ok else 1
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    if getattr(args, "serve_missing", False):
-        raise GitJsonlError("serve needs gitjsonl's test tools: pip install 'gitjsonl[test]'")
-    from .testing._serve import run_serve
-
-    return run_serve(args)
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    if args.records < 1 or args.writers < 1:
-        raise UsageError("--records and --writers must be positive")
-    from ._demo import run_demo
-
-    return run_demo(records=args.records, writers=args.writers, logs=args.logs)
-
-
-_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "append": cmd_append,
-    "tail": cmd_tail,
-    "cat": cmd_cat,
-    "stats": cmd_stats,
-    "verify": cmd_verify,
-    "doctor": cmd_doctor,
-    "migrate": cmd_migrate,
-    "serve": cmd_serve,
-    "demo": cmd_demo,
-}

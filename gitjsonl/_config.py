@@ -2,7 +2,8 @@
 
 The environment is read here and nowhere else (``GITHUB_TOKEN``,
 ``GITHUB_API_URL``, the user's cache folder), and so are the names every module shares: ``MiB``, the
-default API URL, where a log's legacy single file lives.
+default API URL (both kept in ``_defaults``, which imports nothing), where a log's legacy
+single file lives.
 """
 
 from __future__ import annotations
@@ -20,9 +21,15 @@ from typing import Any, Literal, TypedDict
 
 import platformdirs
 
+from ._defaults import (
+    DEFAULT_API_URL,
+    DEFAULT_LOG_PATH,
+    DEFAULT_MAX_RECORD_BYTES,
+    DEFAULT_SEGMENT_BYTES,
+    MiB,
+)
 from ._pacing import Pacing
 from ._redact import scrub_url
-from ._redis import check_coordinator_url
 from ._retry import RetryPolicy
 
 __all__ = [
@@ -52,19 +59,6 @@ __all__ = [
     "repo_from_env",
     "token_from_env",
 ]
-
-MiB = 1024 * 1024
-
-DEFAULT_API_URL = "https://api.github.com"
-
-#: Where the service gitjsonl replaces kept its log (as ``data/interactions.jsonl``).
-DEFAULT_LOG_PATH = "data/interactions"
-
-#: 1 MiB: every segment stays readable through the Contents API.
-DEFAULT_SEGMENT_BYTES = MiB
-
-#: The largest record ``append`` accepts by default (uploaded base64, a third larger).
-DEFAULT_MAX_RECORD_BYTES = 4 * MiB
 
 
 def token_from_env() -> str | None:
@@ -523,7 +517,12 @@ def coordinator_from(coordinator: str | None) -> str | None:
     """The coordinator's URL: ``coordinator`` (None: none), else ``$GITJSONL_COORDINATOR``."""
     if coordinator is DEFAULT:
         coordinator = os.environ.get("GITJSONL_COORDINATOR") or None
-    return None if coordinator is None else check_coordinator_url(coordinator)
+    if coordinator is None:
+        return None
+    # Imported here: _redis imports redis-py, which `gitjsonl --help` must not pay for.
+    from ._redis import check_coordinator_url
+
+    return check_coordinator_url(coordinator)
 
 
 class LogOptions(TypedDict, total=False):

@@ -2,7 +2,15 @@
 
 ``gather`` does the reading (a handful of GETs, no write) into ``Facts``;
 ``diagnose`` turns them into a checklist, pure, one ``Check`` per question,
-each failed one with a line of advice; ``format_checks`` prints it.
+each failed one with a line of advice; ``format_checks`` prints it, and
+``checks_json`` is the same checklist for ``gitjsonl doctor --json``::
+
+    {"repo": "owner/name", "path": "data/interactions", "ready": true,
+     "checks": [{"name": "credentials", "ok": true, "required": true,
+                 "detail": "classic personal access token, accepted", "advice": ""}, ...]}
+
+``ok`` is true (passed), false (failed) or null (information); ``ready`` is
+true when no required check failed (``passed``).
 """
 
 from __future__ import annotations
@@ -10,7 +18,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from ._ephemeral import reason as ephemeral_reason
 from ._exceptions import AuthenticationError, GitHubError, NotFound
@@ -21,6 +30,7 @@ from ._terminal import printable
 __all__ = [
     "Check",
     "Facts",
+    "checks_json",
     "coordinator_check",
     "credentials_kind",
     "diagnose",
@@ -222,18 +232,35 @@ def passed(checks: list[Check]) -> bool:
     return all(check.ok is not False for check in checks if check.required)
 
 
-def format_checks(checks: list[Check]) -> str:
-    """One line per check (✓, ✗ or ·), each failure followed by its advice.
+#: The marks of a checklist line: passed, failed, information, and advice's arrow.
+UNICODE_MARKS: dict[bool | str | None, str] = {True: "✓", False: "✗", None: "·", "advice": "→"}
+#: The same for a terminal that cannot show them (``LANG=C``).
+ASCII_MARKS: dict[bool | str | None, str] = {True: "+", False: "x", None: "-", "advice": "->"}
+
+
+def format_checks(checks: list[Check], *, ascii_only: bool = False) -> str:
+    """One line per check (✓, ✗ or ·; +, x or - when ``ascii_only``), each failure
+    followed by its advice.
 
     Each line is ``printable``: a detail quotes what GitHub or Redis said.
     """
+    marks = ASCII_MARKS if ascii_only else UNICODE_MARKS
     lines = []
     for check in checks:
-        mark = {True: "✓", False: "✗", None: "·"}[check.ok]
-        lines.append(printable(f"{mark} {check.name}: {check.detail}"))
+        lines.append(printable(f"{marks[check.ok]} {check.name}: {check.detail}"))
         if check.ok is False and check.advice:
-            lines.append(printable(f"    → {check.advice}"))
+            lines.append(printable(f"    {marks['advice']} {check.advice}"))
     return "\n".join(lines)
+
+
+def checks_json(checks: list[Check], *, repo: str, path: str) -> dict[str, Any]:
+    """The checklist as ``gitjsonl doctor --json`` prints it (the module docstring's shape)."""
+    return {
+        "repo": repo,
+        "path": path,
+        "ready": passed(checks),
+        "checks": [asdict(check) for check in checks],
+    }
 
 
 # -- the checks --------------------------------------------------------------------------

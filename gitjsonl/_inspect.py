@@ -4,6 +4,12 @@
 history) into an ``Inspection``; everything else here is a pure function over
 that value (the figures ``stats`` prints, the problems ``verify`` reports),
 unit-tested without a server.
+
+``gitjsonl verify --json`` prints ``verify_json``::
+
+    {"repo": "owner/name", "path": "data/interactions", "branch": "main",
+     "head": "<commit sha>", "ok": false, "records": 1200, "segments": 2,
+     "commits": 31, "problems": ["data/interactions/00000002.jsonl:7: corrupt line: ..."]}
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ __all__ = [
     "inspect_log",
     "stats_figures",
     "total_records",
+    "verify_json",
 ]
 
 
@@ -148,3 +155,18 @@ def find_problems(found: Inspection, segment_bytes: int) -> list[str]:
         if len(commit.parents) > 1:
             problems.append(f"non-linear history: merge commit {commit.sha[:12]} touches the log")
     return problems
+
+
+def verify_json(found: Inspection, problems: list[str], *, repo: str, path: str) -> dict[str, Any]:
+    """What ``gitjsonl verify --json`` prints (the module docstring's shape)."""
+    return {
+        "repo": repo,
+        "path": path,
+        "branch": found.branch,
+        "head": found.head,
+        "ok": not problems,
+        "records": total_records(found),
+        "segments": len(found.segments),
+        "commits": len(found.commits),
+        "problems": problems,
+    }

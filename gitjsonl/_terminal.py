@@ -13,15 +13,21 @@ JSON lines are encoded by ``json``, which escapes C0 characters but, with
 DEL, C1 controls (among them CSI, ``\\x9b``, an ESC ``[`` of its own) and the
 Unicode line separators through: ``json_line`` escapes those as ``\\uXXXX``,
 which is the same JSON (they can only occur inside strings).
+
+A terminal that is not UTF-8 (``LANG=C``, ``PYTHONIOENCODING=ascii``) cannot
+take every character: ``speaks_unicode`` says whether a stream can, and the
+command line then writes JSON with ``ascii_only`` (``\\uXXXX``, the same JSON)
+and text through ``fit`` (what the stream cannot encode as its escape).
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from typing import Any
 
-__all__ = ["json_line", "printable"]
+__all__ = ["fit", "json_line", "printable", "speaks_unicode"]
 
 #: C0 controls (tab and newline among them), DEL, C1 controls, the Unicode line and
 #: paragraph separators, and the bidirectional overrides and isolates that reorder
@@ -47,10 +53,39 @@ def printable(text: str) -> str:
     return _UNSAFE.sub(_escape, text)
 
 
+def speaks_unicode(stream: object) -> bool:
+    """Whether ``stream`` encodes every character (a UTF encoding, or a text buffer without one)."""
+    encoding = getattr(stream, "encoding", None)
+    if not isinstance(encoding, str):
+        return True  # io.StringIO and the like hold any str
+    try:
+        return codecs.lookup(encoding).name.startswith("utf")
+    except LookupError:
+        return False
+
+
+def fit(text: str, stream: object) -> str:
+    """``text`` as ``stream`` can encode it: each character it cannot, as its escape."""
+    encoding = getattr(stream, "encoding", None)
+    if speaks_unicode(stream) or not isinstance(encoding, str):
+        return text
+    try:
+        return text.encode(encoding, "backslashreplace").decode(encoding)
+    except LookupError:
+        return text.encode("ascii", "backslashreplace").decode("ascii")
+
+
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_ascii_encoder = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
 
 
-def json_line(record: dict[str, Any]) -> str:
-    """``record`` as one JSON line (with its newline), safe on a terminal, readable in a pipe."""
+def json_line(record: dict[str, Any], *, ascii_only: bool = False) -> str:
+    """``record`` as one JSON line (with its newline), safe on a terminal, readable in a pipe.
+
+    ``ascii_only``: every character beyond ASCII as ``\\uXXXX`` (for a stream
+    that is not UTF-8), which is the same JSON.
+    """
+    if ascii_only:
+        return _ascii_encoder.encode(record) + "\n"
     encoded = _encoder.encode(record)
     return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", encoded) + "\n"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from gitjsonl import NotFound
-from gitjsonl._cli import main
+from gitjsonl._cli import EXIT_FAILED, EXIT_PROBLEMS, EXIT_USAGE, build_parser, main
 from gitjsonl.testing import LocalHub
 
 REPO = "owner/repo"
@@ -78,10 +78,10 @@ class TestAppend:
         monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str],
     ) -> None:
-        """One bad line is one error line naming it, exit 1, and not a single request sent."""
+        """One bad line is one error line naming it, exit 2, and not a single request sent."""
         localhub.clear_requests()
         stdin(monkeypatch, '{"id": 1}\n{"id": 2,\n{"id": 3}\n')
-        assert cli("append") == 1
+        assert cli("append") == EXIT_USAGE
         err = capsys.readouterr().err.splitlines()
         assert len(err) == 1
         assert err[0].startswith("gitjsonl: error: stdin line 2: not JSON")
@@ -90,10 +90,10 @@ class TestAppend:
     def test_non_object_and_nan_are_refused(
         self, cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """A JSON array or a NaN is not a record."""
-        assert cli("append", "[1, 2]") == 1
+        """A JSON array or a NaN is not a record: refused as the input's fault, status 2."""
+        assert cli("append", "[1, 2]") == EXIT_USAGE
         assert "argument 1: not a JSON object" in capsys.readouterr().err
-        assert cli("append", '{"x": NaN}') == 1
+        assert cli("append", '{"x": NaN}') == EXIT_USAGE
         assert "argument 1: not JSON" in capsys.readouterr().err
 
     def test_missing_token_is_explained(
@@ -105,7 +105,7 @@ class TestAppend:
         """Without a token a private repository answers 404; the error says none was given."""
         hub = localhub_factory(tokens={"t": "write"}, initial_commit=True)
         monkeypatch.delenv("GITHUB_TOKEN", raising=False)
-        assert main(["--repo", REPO, "--api-url", hub.url, "append", '{"id": 1}']) == 1
+        assert main(["--repo", REPO, "--api-url", hub.url, "append", '{"id": 1}']) == EXIT_FAILED
         err = capsys.readouterr().err.strip().splitlines()
         assert err[-1].startswith("gitjsonl: error: 404")
         assert "no token given" in err[-1]
@@ -143,9 +143,9 @@ class TestErrors:
         monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str],
     ) -> None:
-        """A repository that does not exist exits 1 with one line, no traceback."""
+        """A repository that does not exist exits 3 (could not run) with one line, no traceback."""
         monkeypatch.setenv("GITHUB_TOKEN", localhub.token)
-        assert main(["--repo", "owner/nope", "--api-url", localhub.url, "tail"]) == 1
+        assert main(["--repo", "owner/nope", "--api-url", localhub.url, "tail"]) == EXIT_FAILED
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1
         assert err[0].startswith("gitjsonl: error: 404")
@@ -323,7 +323,7 @@ class TestVerify:
     ) -> None:
         """A corrupt line and a segment over the cap are each reported; status 1."""
         localhub.seed_commit(REPO, {SEG: b'{"id": 1}\n{"id": 2\n{"id": 3}\n'})
-        assert cli("verify", "--segment-bytes", "20") == 1
+        assert cli("verify", "--segment-bytes", "20") == EXIT_PROBLEMS
         out = capsys.readouterr().out
         assert f"{SEG}:2: corrupt line" in out
         assert "over the 20-byte cap" in out
@@ -333,7 +333,7 @@ class TestVerify:
     ) -> None:
         """A NaN line, which append refuses, is a problem for verify too: status 1."""
         localhub.seed_commit(REPO, {SEG: b'{"id": 1}\n{"id": NaN}\n'})
-        assert cli("verify") == 1
+        assert cli("verify") == EXIT_PROBLEMS
         assert f"{SEG}:2: corrupt line: not JSON (NaN is not JSON" in capsys.readouterr().out
 
     def test_duplicate_batch_ids(
@@ -343,7 +343,7 @@ class TestVerify:
         message = "gitjsonl: append 1 record\n\nGitjsonl-Batch: abc123\nGitjsonl-Records: 1\n"
         localhub.seed_commit(REPO, {SEG: jsonl([{"id": 1}])}, message=message)
         localhub.seed_commit(REPO, {SEG: jsonl([{"id": 1}, {"id": 1}])}, message=message)
-        assert cli("verify") == 1
+        assert cli("verify") == EXIT_PROBLEMS
         assert "duplicate batch abc123" in capsys.readouterr().out
 
     def test_merge_commit_is_non_linear(
@@ -358,7 +358,7 @@ class TestVerify:
             REPO, *IDENTITY, "commit-tree", tree, "-p", a, "-p", b, "-m", "merge"
         ).strip()
         localhub.git(REPO, "update-ref", "refs/heads/main", merge)
-        assert cli("verify") == 1
+        assert cli("verify") == EXIT_PROBLEMS
         assert f"merge commit {merge[:12]}" in capsys.readouterr().out
 
 
@@ -390,3 +390,250 @@ class TestDemo:
         out = capsys.readouterr().out
         assert "600 of 600 on the branch, 0 duplicated, 0 missing" in out
         assert "every record landed exactly once" in out
+
+
+# -- issue 25: a cheap start, exit codes, --json, any terminal, one meaning per flag ---------
+
+#: Run ``main(argv)`` in a fresh interpreter; print the status and every module imported.
+_PROBE = """
+import contextlib, io, json, sys
+from gitjsonl._cli import main
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    status = main(sys.argv[1:])
+print(json.dumps([status, sorted(sys.modules)]))
+"""
+#: What only running a command may import (PyGithub, HTTP, Redis, the emulator).
+_HEAVY = ("github", "requests", "urllib3", "redis", "cryptography", "tenacity", "jwt")
+
+
+class TestStartup:
+    @pytest.mark.parametrize(
+        ("argv", "status"),
+        [
+            (["--help"], 0),
+            (["--version"], 0),
+            (["doctor", "--help"], 0),
+            (["serve", "--help"], 0),
+            (["tail", "--no-such-option"], 2),
+            (["frobnicate"], 2),
+        ],
+    )
+    def test_help_version_and_usage_errors_import_nothing_heavy(
+        self, argv: list[str], status: int
+    ) -> None:
+        """--help, --version and a usage error import no PyGithub, requests, redis or command."""
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE, *argv],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        got, modules = json.loads(done.stdout)
+        assert got == status
+        heavy = [m for m in modules if m.split(".")[0] in _HEAVY]
+        assert heavy == []
+        assert "gitjsonl._commands" not in modules
+        assert "gitjsonl.testing._hub" not in modules
+
+
+class TestExitCodes:
+    def test_problems_found_and_could_not_run_differ(
+        self, cli: Callable[..., int], localhub: LocalHub, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """verify exits 1 for a log with problems, 3 when the log cannot be read at all."""
+        localhub.seed_commit(REPO, {SEG: b'{"id": 1}\n{"id": 2\n'})
+        assert cli("verify") == EXIT_PROBLEMS
+        assert main(["--repo", "owner/nope", "--api-url", localhub.url, "verify"]) == EXIT_FAILED
+        assert capsys.readouterr().err.startswith("gitjsonl: error: 404")
+
+    def test_a_bad_option_value_is_a_usage_error(
+        self, cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A value the command refuses (tail -n -1) exits 2 with the usage, like argparse's."""
+        assert cli("tail", "-n", "-1") == EXIT_USAGE
+        err = capsys.readouterr().err
+        assert err.startswith("usage: gitjsonl")
+        assert "-n must be 0 or more" in err
+
+
+class TestJson:
+    def test_verify_json_clean(
+        self, cli: Callable[..., int], localhub: LocalHub, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """verify --json prints one JSON document: ok, the figures and no problem; status 0."""
+        localhub.seed_commit(REPO, {SEG: jsonl([{"id": 1}, {"id": 2}])})
+        assert cli("verify", "--json") == 0
+        document = json.loads(capsys.readouterr().out)
+        head = localhub.git(REPO, "rev-parse", "main").strip()
+        assert document == {
+            "repo": REPO,
+            "path": LOG,
+            "branch": "main",
+            "head": head,
+            "ok": True,
+            "records": 2,
+            "segments": 1,
+            "commits": 1,
+            "problems": [],
+        }
+
+    def test_verify_json_with_problems(
+        self, cli: Callable[..., int], localhub: LocalHub, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """verify --json lists each problem in the document, and still exits 1."""
+        localhub.seed_commit(REPO, {SEG: b'{"id": 1}\n{"id": 2\n{"id": 3}'})
+        assert cli("verify", "--json") == EXIT_PROBLEMS
+        document = json.loads(capsys.readouterr().out)
+        assert document["ok"] is False
+        assert len(document["problems"]) == 2  # a corrupt line, a torn last line
+        assert document["problems"][0].startswith(f"{SEG}:2: corrupt line")
+
+    def test_verify_json_prints_nothing_when_it_cannot_run(
+        self,
+        localhub: LocalHub,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """When the log cannot be read, standard output stays empty: the error is on stderr."""
+        monkeypatch.setenv("GITHUB_TOKEN", localhub.token)
+        argv = ["--repo", "owner/nope", "--api-url", localhub.url, "verify", "--json"]
+        assert main(argv) == EXIT_FAILED
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert "gitjsonl: error:" in err
+
+    def test_doctor_json(
+        self, cli: Callable[..., int], localhub: LocalHub, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """doctor --json prints the checklist as one document; ready, status 0."""
+        localhub.seed_commit(REPO, {"README.md": b"hi\n"})
+        assert cli("doctor", "--json") == 0
+        document = json.loads(capsys.readouterr().out)
+        assert (document["repo"], document["path"], document["ready"]) == (REPO, LOG, True)
+        names = [check["name"] for check in document["checks"]]
+        assert names[:3] == ["credentials", "repository", "push"]
+        assert set(document["checks"][0]) == {"name", "ok", "required", "detail", "advice"}
+
+    def test_doctor_json_not_ready(
+        self,
+        localhub_factory: Callable[..., LocalHub],
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """A check that fails is ok false with its advice; ready false, status 1."""
+        hub = localhub_factory(repos=(REPO,), initial_commit=True, public=(REPO,))
+        monkeypatch.setenv("GITHUB_TOKEN", hub.token)
+        assert main(["--repo", REPO, "--api-url", hub.url, "doctor", "--json"]) == EXIT_PROBLEMS
+        document = json.loads(capsys.readouterr().out)
+        assert document["ready"] is False
+        (visibility,) = [c for c in document["checks"] if c["name"] == "visibility"]
+        assert visibility["ok"] is False
+        assert "--allow-public" in visibility["advice"]
+
+
+#: A record beyond ASCII: an accent, a mark, a character above the BMP.
+WIDE_RECORD = {"text": "café ✓ 😀", "n": 1}
+
+
+class TestNonUtf8Terminal:
+    def run(self, hub: LocalHub, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "GITHUB_TOKEN": hub.token,
+            "PYTHONIOENCODING": "ascii",
+            "LANG": "C",
+            "LC_ALL": "C",
+            "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        }
+        argv = [sys.executable, "-m", "gitjsonl", "--repo", REPO, "--api-url", hub.url, *args]
+        return subprocess.run(
+            argv, env=env, capture_output=True, encoding="ascii", timeout=120, check=False
+        )
+
+    def test_doctor_marks_fall_back_to_ascii(self, localhub: LocalHub, tmp_path: Path) -> None:
+        """On an ASCII terminal doctor prints + - x marks instead of failing on ✓ · ✗."""
+        localhub.seed_commit(REPO, {"README.md": b"hi\n"})
+        done = self.run(localhub, tmp_path, "doctor")
+        assert (done.returncode, done.stderr) == (0, "")
+        assert "+ credentials: " in done.stdout
+        assert "- pacing: " in done.stdout
+        assert done.stdout.splitlines()[-1] == "ready to write"
+
+    def test_doctor_failure_and_advice_in_ascii(
+        self, localhub_factory: Callable[..., LocalHub], tmp_path: Path
+    ) -> None:
+        """A failed check is marked x, its advice ->, and the verdict names the x mark."""
+        hub = localhub_factory(repos=(REPO,), initial_commit=True, public=(REPO,))
+        done = self.run(hub, tmp_path, "doctor")
+        assert (done.returncode, done.stderr) == (EXIT_PROBLEMS, "")
+        assert "x visibility: public" in done.stdout
+        assert "    -> use a private repository" in done.stdout
+        assert done.stdout.splitlines()[-1] == "not ready: fix what is marked x"
+
+    @pytest.mark.parametrize("command", ["tail", "cat"])
+    def test_records_print_as_ascii_json(
+        self, localhub: LocalHub, tmp_path: Path, command: str
+    ) -> None:
+        """tail and cat print records beyond ASCII as \\u escapes: the same JSON, status 0."""
+        localhub.seed_commit(REPO, {SEG: (json.dumps(WIDE_RECORD) + "\n").encode()})
+        done = self.run(localhub, tmp_path, command)
+        assert (done.returncode, done.stderr) == (0, "")
+        assert [json.loads(line) for line in done.stdout.splitlines()] == [WIDE_RECORD]
+
+    @pytest.mark.parametrize("command", ["stats", "verify"])
+    def test_reports_run(self, localhub: LocalHub, tmp_path: Path, command: str) -> None:
+        """stats and verify report on an ASCII terminal too."""
+        localhub.seed_commit(REPO, {SEG: (json.dumps(WIDE_RECORD) + "\n").encode()})
+        done = self.run(localhub, tmp_path, command)
+        assert (done.returncode, done.stderr) == (0, "")
+
+
+class TestServeFlags:
+    def test_old_token_spellings_still_work_and_warn(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """serve --token and --read-token still name the tokens localhub accepts, with a warning."""
+        args = build_parser().parse_args(
+            ["serve", "--token", "a", "--accept-token", "b", "--read-token", "r"]
+        )
+        assert (args.accept_token, args.accept_read_token) == (["a", "b"], ["r"])
+        err = capsys.readouterr().err
+        assert "--token is deprecated, use --accept-token" in err
+        assert "--read-token is deprecated, use --accept-read-token" in err
+
+    @pytest.mark.parametrize(
+        ("argv", "hint"),
+        [
+            (["--token", "mine", "serve"], "serve --accept-token TOKEN"),
+            (["--repo", "a/b", "serve"], "serve --repo OWNER/NAME, after the command"),
+            (["--path", "p", "--allow-public", "demo"], "--path, --allow-public"),
+        ],
+    )
+    def test_log_options_before_serve_or_demo_are_refused(
+        self, argv: list[str], hint: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A log option given to serve or demo (which read none) is a usage error, not ignored."""
+        assert main(argv) == EXIT_USAGE
+        err = capsys.readouterr().err.splitlines()[-1]
+        assert err.startswith(f"gitjsonl: error: {argv[-1]} takes no log option: ")
+        assert hint in err
+
+    def test_serve_accepts_only_its_tokens(self, tmp_path: Path) -> None:
+        """serve --accept-token T: a request with T is answered, one with another token refused."""
+        command = ["serve", "--root", str(tmp_path), "--repo", "a/b", "--accept-token", "good"]
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "gitjsonl", *command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            assert serve.stdout is not None
+            url = serve.stdout.readline().decode().strip()
+            argv = ["--repo", "a/b", "--api-url", url, "tail"]
+            assert main(["--token", "good", *argv]) == 0
+            assert main(["--token", "bad", *argv]) == EXIT_FAILED
+        finally:
+            serve.send_signal(signal.SIGTERM)
+            serve.communicate(timeout=30)
+        assert serve.returncode == 0

@@ -159,8 +159,8 @@ class TestPublicRepository:
     def test_cli_append_refuses_a_public_repository(
         self, public_hub: LocalHub, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """Without --allow-public: exit 1, ending on an error line saying why; nothing written."""
-        assert run_cli(public_hub, "append", '{"id": 1}') == 1
+        """Without --allow-public: exit 3, ending on an error line saying why; nothing written."""
+        assert run_cli(public_hub, "append", '{"id": 1}') == 3  # could not run
         err = capsys.readouterr().err
         last = err.splitlines()[-1]
         assert last.startswith("gitjsonl: error: owner/repo is public")
@@ -172,7 +172,7 @@ class TestPublicRepository:
         self, public_hub: LocalHub, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """The refusal is one line on standard error, as every CLI error is."""
-        assert run_cli(public_hub, "append", '{"id": 1}') == 1
+        assert run_cli(public_hub, "append", '{"id": 1}') == 3
         assert len(capsys.readouterr().err.splitlines()) == 1
 
     def test_cli_append_with_allow_public_writes(self, public_hub: LocalHub) -> None:

@@ -14,6 +14,7 @@ from gitjsonl._doctor import (
     MAX_CLOCK_SKEW,
     Check,
     Facts,
+    checks_json,
     credentials_kind,
     diagnose,
     format_checks,
@@ -315,6 +316,19 @@ class TestFormatChecks:
             "· pacing: off"
         )
 
+    def test_ascii_marks(self) -> None:
+        """For a terminal that is not UTF-8: +, x, - and -> in place of ✓, ✗, · and →."""
+        checks = [
+            Check("credentials", True, "accepted"),
+            Check("push", False, "read only", advice="grant write"),
+            Check("pacing", None, "off"),
+        ]
+        text = format_checks(checks, ascii_only=True)
+        assert (
+            text == "+ credentials: accepted\nx push: read only\n    -> grant write\n- pacing: off"
+        )
+        assert text.isascii()
+
     def test_nothing_to_format(self) -> None:
         """No checks: an empty string."""
         assert format_checks([]) == ""
@@ -478,3 +492,24 @@ class TestGather:
         error = GitHubError("server error", status=500)
         got = gathered(StubRepo(rate=error, repository=error))
         assert got.repo_error == str(error)
+
+
+class TestChecksJson:
+    def test_the_document_doctor_json_prints(self) -> None:
+        """Every check with its fields, and ready false when a required check failed."""
+        checks = [
+            Check("credentials", True, "accepted"),
+            Check("push", False, "read only", advice="grant write"),
+            Check("clock", False, "+99 s", required=False),
+        ]
+        document = checks_json(checks, repo="o/r", path="data/log")
+        assert document["ready"] is False
+        assert (document["repo"], document["path"]) == ("o/r", "data/log")
+        assert document["checks"][1] == {
+            "name": "push",
+            "ok": False,
+            "detail": "read only",
+            "advice": "grant write",
+            "required": True,
+        }
+        assert checks_json(checks[::2], repo="o/r", path="data/log")["ready"] is True

@@ -71,6 +71,35 @@ def settings(example: ModuleType, hub: LocalHub, db: Path) -> Any:
     )
 
 
+class TestSettingsFromEnv:
+    def test_reads_the_repository_gitjsonl_reads(
+        self, example: ModuleType, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The example takes its repository from GITHUB_REPOSITORY, as the library and CLI do."""
+        monkeypatch.delenv("GITJSONL_REPO", raising=False)
+        monkeypatch.setenv("GITHUB_REPOSITORY", "owner/repo")
+        assert example.Settings.from_env().repo == "owner/repo"
+
+    def test_former_name_is_a_fallback(
+        self, example: ModuleType, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """GITJSONL_REPO, the example's former name, counts only when GITHUB_REPOSITORY is unset."""
+        monkeypatch.delenv("GITHUB_REPOSITORY", raising=False)
+        monkeypatch.setenv("GITJSONL_REPO", "owner/old")
+        assert example.Settings.from_env().repo == "owner/old"
+        monkeypatch.setenv("GITHUB_REPOSITORY", "owner/new")
+        assert example.Settings.from_env().repo == "owner/new"
+
+    def test_no_repository_says_which_variable(
+        self, example: ModuleType, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without a repository, start-up fails naming GITHUB_REPOSITORY, not with a KeyError."""
+        monkeypatch.delenv("GITHUB_REPOSITORY", raising=False)
+        monkeypatch.delenv("GITJSONL_REPO", raising=False)
+        with pytest.raises(RuntimeError, match="GITHUB_REPOSITORY"):
+            example.Settings.from_env()
+
+
 # Starlette 1.x asks for "httpx2" under its TestClient; the test extra ships httpx, which works.
 @pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient` is deprecated")
 class TestFastApiExample:
@@ -202,7 +231,7 @@ def test_four_workers_on_one_spool_dir_killed_every_few_seconds_lose_nothing(
     url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
-        "GITJSONL_REPO": "owner/repo",
+        "GITHUB_REPOSITORY": "owner/repo",
         "GITHUB_TOKEN": hub.token,
         "GITHUB_API_URL": hub.url,
         "GITJSONL_SPOOL_DIR": str(spool_dir),

@@ -297,7 +297,7 @@ class TestTerminal:
         """What GitHub says in an error reaches standard error as one escaped line."""
         localhub.seed_commit(REPO, {SEGMENT: b'{"id":1}\n'})
         localhub.add_fault(Fault(method="GET", status=422, message=f"refused{attack}", times=None))
-        assert cli(command) == 1
+        assert cli(command) == 3  # could not run
         err = capsys.readouterr().err
         assert_inert(err)
         assert err.count("\n") == 1, err

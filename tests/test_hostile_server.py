@@ -816,7 +816,7 @@ def test_cli_reports_a_lying_server_in_one_line(
     proxy.add("GET", r"/git/trees/", attack)
     status = main(["--repo", REPO, "--api-url", proxy.url, "tail"])
     err = capsys.readouterr().err
-    assert status == 1
+    assert status == 3  # could not run
     assert err.count("\n") == 1, err
     assert err.startswith("gitjsonl: error: "), err
     assert "GitHub's answer" in err, err
@@ -961,7 +961,7 @@ def test_cli_never_sends_the_token_to_a_linked_host(
     done = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=120, check=False
     )
-    assert done.returncode == 1, (done.returncode, done.stderr)
+    assert done.returncode == 3, (done.returncode, done.stderr)
     assert elsewhere.requests == []
     lines = done.stderr.splitlines()
     assert lines[-1].startswith("gitjsonl: error: "), done.stderr
@@ -1129,7 +1129,7 @@ def test_cli_refuses_insecure_http_unless_flagged(
     err = capsys.readouterr().err
     assert "--allow-insecure-http" in err
     assert SECRET not in err
-    assert main(["--allow-insecure-http", *argv]) == 1  # it tried: no such host
+    assert main(["--allow-insecure-http", *argv]) == 3  # it tried: no such host
     err = capsys.readouterr().err
     assert "clear text" not in err
     assert SECRET not in err

@@ -11,6 +11,7 @@ from gitjsonl._inspect import (
     find_problems,
     stats_figures,
     total_records,
+    verify_json,
 )
 
 
@@ -111,6 +112,26 @@ class TestStatsFigures:
         figures = stats_figures(inspection([]), repo="o/r", path="data/log")
         assert figures["segments"] == figures["records"] == figures["commits"] == 0
         assert figures["first_segment"] is figures["last_commit"] is None
+
+
+class TestVerifyJson:
+    def test_the_document_verify_json_prints(self) -> None:
+        """The figures, ok and the problems, as verify --json documents them."""
+        found = inspection([(entry("00000001.jsonl"), b'{"a":1}\nnope\n')], [commit("a")])
+        problems = find_problems(found, 1024)
+        document = verify_json(found, problems, repo="o/r", path="data/log")
+        assert document == {
+            "repo": "o/r",
+            "path": "data/log",
+            "branch": "main",
+            "head": "h" * 40,
+            "ok": False,
+            "records": 1,
+            "segments": 1,
+            "commits": 1,
+            "problems": problems,
+        }
+        assert verify_json(found, [], repo="o/r", path="data/log")["ok"] is True
 
 
 class TestHelpers:

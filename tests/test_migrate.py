@@ -255,9 +255,9 @@ class TestMigrate:
         monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str],
     ) -> None:
-        """A source that does not exist exits 1 with one error line and no traceback."""
+        """A source that does not exist exits 3 with one error line and no traceback."""
         localhub.seed_commit(REPO, {"README.md": b"hi\n"})
-        assert run(localhub, monkeypatch, "migrate", "--from", SRC) == 1
+        assert run(localhub, monkeypatch, "migrate", "--from", SRC) == 3  # could not run
         err = capsys.readouterr().err
         assert err.strip().splitlines() == [f"gitjsonl: error: {SRC} does not exist on branch main"]
 

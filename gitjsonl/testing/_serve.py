@@ -1,4 +1,12 @@
-"""``gitjsonl serve``: run localhub until interrupted, printing its URL first."""
+"""``gitjsonl serve``: run localhub until interrupted, printing its URL first.
+
+``add_serve_arguments`` imports nothing heavy: ``gitjsonl --help`` builds it;
+``run_serve`` imports the emulator.
+
+``--accept-token`` and ``--accept-read-token`` name the tokens localhub
+accepts; ``--token`` and ``--read-token``, their former spelling, still work
+with a warning (``--token`` elsewhere is the user's GitHub token).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +14,33 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-
-from ._faults import load_faults
-from ._hub import LocalHub
-from ._names import check_full_name
-from ._ratelimit import SecondaryLimits
+from typing import Any
 
 #: The repository served when no ``--repo`` is given (the one examples/README.md uses).
 DEFAULT_REPO = "owner/repo"
+
+
+class _Deprecated(argparse.Action):
+    """An old spelling of an option: appends as the new one does, and says the new name."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        self.new_name = kwargs.pop("new_name")
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        sys.stderr.write(
+            f"gitjsonl serve: warning: {option_string} is deprecated, use {self.new_name}\n"
+        )
+        getattr(namespace, self.dest).append(values)
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +52,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--repo",
+        dest="serve_repos",  # not the global --repo's: `gitjsonl --repo X serve` is refused
         action="append",
         default=[],
         metavar="OWNER/NAME",
@@ -35,11 +61,27 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     parser.add_argument("--port", type=int, default=0, help="port (default 0: a free one)")
     parser.add_argument(
-        "--token", action="append", default=[], help="token with write access (repeatable)"
+        "--accept-token",
+        action="append",
+        default=[],
+        metavar="TOKEN",
+        help="a token localhub accepts, with write access (repeatable; default: any token)",
     )
     parser.add_argument(
-        "--read-token", action="append", default=[], help="read-only token (repeatable)"
+        "--accept-read-token",
+        action="append",
+        default=[],
+        metavar="TOKEN",
+        help="a read-only token localhub accepts (repeatable)",
     )
+    for old, new in (("--token", "--accept-token"), ("--read-token", "--accept-read-token")):
+        parser.add_argument(
+            old,
+            action=_Deprecated,
+            new_name=new,
+            dest=new[2:].replace("-", "_"),
+            help=argparse.SUPPRESS,
+        )
     parser.add_argument(
         "--initial-commit", action="store_true", help="new repos get a README.md commit on main"
     )
@@ -101,14 +143,19 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from ._faults import load_faults
+    from ._hub import LocalHub
+    from ._names import check_full_name
+    from ._ratelimit import SecondaryLimits
+
     tokens: dict[str, str] | None = None
-    if args.token or args.read_token:
-        tokens = dict.fromkeys(args.read_token, "read")
-        tokens.update(dict.fromkeys(args.token, "write"))
-    for name in [*args.repo, *args.public]:
+    if args.accept_token or args.accept_read_token:
+        tokens = dict.fromkeys(args.accept_read_token, "read")
+        tokens.update(dict.fromkeys(args.accept_token, "write"))
+    for name in [*args.serve_repos, *args.public]:
         check_full_name(name)
     faults = load_faults(args.faults) if args.faults else []
-    repos = tuple(args.repo) or (DEFAULT_REPO,)
+    repos = tuple(args.serve_repos) or (DEFAULT_REPO,)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -14,11 +14,17 @@ an object, and every string in it valid Unicode. Readers (``tail``,
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
+import decimal
+import enum
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
 from ._exceptions import RecordError, RecordTooLarge
@@ -32,6 +38,7 @@ __all__ = [
     "DecodedLine",
     "decode_lines",
     "encode_record",
+    "json_default",
     "parse_line",
 ]
 
@@ -50,14 +57,61 @@ NOT_UNICODE = "not valid Unicode"
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
-def encode_record(record: Mapping[str, Any], max_record_bytes: int) -> bytes:
+def json_default(value: object) -> object:
+    """A ``default=`` for the values apps log that JSON has no type for.
+
+    ``datetime``, ``date`` and ``time`` become ISO 8601 text; ``UUID``, ``Decimal``
+    (every digit kept) and paths their text; an ``Enum`` its value; a ``set`` or
+    ``frozenset`` a list; a dataclass instance a dict of its fields. Anything else
+    raises ``TypeError``, as ``json.dumps`` does, so a record that holds it is refused
+    at ``append`` (``RecordError``) instead of being written as something unreadable.
+    Pass it (or a function of your own, as to ``json.dumps``) as ``Log(default=...)``.
+    """
+    if isinstance(value, (datetime.date, datetime.time)):  # datetime is a date
+        return value.isoformat()
+    if isinstance(value, (uuid.UUID, decimal.Decimal, PurePath)):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+class _Defaulted:
+    """``default`` for json's encoder, remembering that it was asked (the line is then
+    judged again from what was written) and making its failures the record's."""
+
+    def __init__(self, default: Callable[[Any], Any]) -> None:
+        self.default = default
+        self.used = False
+
+    def __call__(self, value: object) -> object:
+        self.used = True
+        try:
+            return self.default(value)
+        except TypeError:
+            raise
+        except Exception as exc:  # the caller's function failed: the record is refused
+            raise TypeError(f"default= failed on {type(value).__name__}: {exc!r}") from exc
+
+
+def encode_record(
+    record: Mapping[str, Any],
+    max_record_bytes: int,
+    default: Callable[[Any], Any] | None = None,
+) -> bytes:
     """Return ``record`` as one UTF-8 JSON line ending in ``\\n``, or raise ``RecordError``.
 
     ``max_record_bytes`` bounds the record's JSON, the newline after it not
-    counted. A record holding a container that is not a plain ``dict``,
-    ``list`` or ``tuple`` (a subclass whose ``items()`` may say other than its
-    keys do) is judged again from the line json wrote: that line must read
-    back with ``parse_line``, without a key twice, and pass the same checks.
+    counted. ``default`` converts what JSON has no type for, as ``json.dumps``'s
+    does (``json_default`` handles dates, UUIDs, decimals and the like). A record
+    holding a container that is not a plain ``dict``, ``list`` or ``tuple`` (a
+    subclass whose ``items()`` may say other than its keys do), or a value
+    ``default`` converted, is judged again from the line json wrote: that line must
+    read back with ``parse_line``, without a key twice, and pass the same checks.
     """
     if not isinstance(record, Mapping):
         raise RecordError(f"a record must be a JSON object (a dict), not {type(record).__name__}")
@@ -71,8 +125,10 @@ def encode_record(record: Mapping[str, Any], max_record_bytes: int) -> bytes:
         raise
     except Exception as exc:  # a subclass's __iter__ or values() that raises
         raise RecordError(f"record cannot be read: {exc!r}") from exc
+    defaulted = None if default is None else _Defaulted(default)
+    encoder = _encoder if defaulted is None else _encoder_with(defaulted)
     try:
-        text = _encoder.encode(value)
+        text = encoder.encode(value)
     except ValueError as exc:  # NaN / Infinity, circular reference
         raise RecordError(f"record is not valid JSON: {exc}") from exc
     except TypeError as exc:  # an object json cannot serialise
@@ -87,9 +143,15 @@ def encode_record(record: Mapping[str, Any], max_record_bytes: int) -> bytes:
         raise RecordTooLarge(
             f"record is {len(line) - 1:,} bytes as JSON; max_record_bytes is {max_record_bytes:,}"
         )
-    if not plain:
+    if not plain or (defaulted is not None and defaulted.used):
         _judge_written(text)
     return line
+
+
+def _encoder_with(default: Callable[[Any], Any]) -> json.JSONEncoder:
+    return json.JSONEncoder(
+        ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=default
+    )
 
 
 def _judge_written(text: str) -> None:

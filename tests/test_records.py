@@ -22,6 +22,7 @@ from gitjsonl._records import (
     BadLine,
     decode_lines,
     encode_record,
+    json_default,
     parse_line,
 )
 
@@ -218,3 +219,75 @@ class TestOneJudge:
         assert _verify_accepts(line) is expected
         assert scan_lines(line).ok is expected
         assert (not isinstance(parse_line(line), BadLine)) is expected
+
+
+class TestDefault:
+    """``default=``: what JSON has no type for, converted as ``json.dumps`` would."""
+
+    def test_json_default_writes_what_apps_log(self) -> None:
+        """Dates, UUIDs, decimals, enums, sets, paths and dataclasses become JSON that
+        reads back as the same text a reader expects."""
+        import dataclasses
+        import datetime
+        import decimal
+        import enum
+        import pathlib
+        import uuid
+
+        class Mood(enum.Enum):
+            GOOD = "good"
+
+        @dataclasses.dataclass
+        class Point:
+            x: int
+            y: int
+
+        record = {
+            "at": datetime.datetime(2026, 12, 7, 3, 4, 5, tzinfo=datetime.timezone.utc),
+            "day": datetime.date(2026, 12, 7),
+            "id": uuid.UUID(int=255),
+            "price": decimal.Decimal("10.10"),
+            "mood": Mood.GOOD,
+            "tags": frozenset({"a"}),
+            "file": pathlib.PurePosixPath("/data/x"),
+            "point": Point(1, 2),
+        }
+        line = encode_record(record, 10_000, json_default)
+        assert json.loads(line) == {
+            "at": "2026-12-07T03:04:05+00:00",
+            "day": "2026-12-07",
+            "id": "00000000-0000-0000-0000-0000000000ff",
+            "price": "10.10",
+            "mood": "good",
+            "tags": ["a"],
+            "file": "/data/x",
+            "point": {"x": 1, "y": 2},
+        }
+
+    def test_without_default_such_a_record_is_refused(self) -> None:
+        """No default: a datetime is a RecordError at the call, as before."""
+        import datetime
+
+        with pytest.raises(RecordError, match="not JSON-serialisable"):
+            encode_record({"at": datetime.date(2026, 1, 1)}, 1000)
+
+    @pytest.mark.parametrize(
+        ("default", "match"),
+        [
+            (json_default, "not JSON-serialisable"),  # an object nobody knows
+            (lambda value: 1 / 0, "default= failed"),  # the caller's function raises
+            (lambda value: math.nan, "not valid JSON"),  # returns what JSON cannot hold
+            (lambda value: 10**5000, "4,?300 digits"),  # returns what readers cannot read
+            (lambda value: {1: "a", "1": "b"}, "written twice|same JSON name"),
+        ],
+    )
+    def test_what_default_cannot_make_json_is_refused(self, default: Any, match: str) -> None:
+        """A default that fails, or returns what a reader would not read back, refuses the
+        record with a RecordError: never a line the readers would skip."""
+        with pytest.raises(RecordError, match=match):
+            encode_record({"value": object()}, 1000, default)
+
+    def test_default_output_counts_against_the_record_size(self) -> None:
+        """What default returns is bounded by max_record_bytes like the rest of the record."""
+        with pytest.raises(RecordTooLarge):
+            encode_record({"value": object()}, 100, lambda value: "x" * 200)

@@ -23,12 +23,13 @@ Unlike the reference, ``append`` does not need a running event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._config import DEFAULT_LOG_PATH, legacy_path_for
+from ._config import DEFAULT, DEFAULT_LOG_PATH, legacy_path_for
 from ._exceptions import EmptyRepository, GitJsonlError, NotFound
 from ._log import Log
 
@@ -127,16 +128,15 @@ class GithubLog:
         """``flush`` without blocking the event loop."""
         return await asyncio.to_thread(self.flush, timeout)
 
-    def close(self, timeout: float | None = 60.0) -> None:
-        """Flush and stop; what cannot be committed is reported as a warning (kept in the spool)."""
+    def close(self, timeout: float | None = DEFAULT) -> None:
+        """Flush and stop, before the deadline within the host's ``shutdown_grace`` (or within
+        ``timeout``); never raises: what cannot be committed is the ``Log``'s one ERROR line."""
         if self._log is None:
             return
-        try:
+        with contextlib.suppress(GitJsonlError):  # Log.close has said how many, and why
             self._log.close(timeout)
-        except GitJsonlError as exc:
-            logger.warning("GithubLog.close: records not committed: %s", exc)
 
-    async def aclose(self, timeout: float | None = 60.0) -> None:
+    async def aclose(self, timeout: float | None = DEFAULT) -> None:
         """``close`` without blocking the event loop."""
         await asyncio.to_thread(self.close, timeout)
 

@@ -1,0 +1,259 @@
+"""SIGTERM under real servers, and the shutdown deadline: nothing pending is lost when the host
+stops the process, and a close never outlasts the host's grace."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gitjsonl import GitJsonlError
+from gitjsonl._config import close_deadline, shutdown_grace_from
+from gitjsonl._lifecycle import time_left, why_not_committed
+from gitjsonl.testing import Fault, LocalHub
+
+from .helpers import committed_records, make_log
+from .test_example import free_port, wait_until_serving
+
+ROOT = Path(__file__).parent.parent
+
+SERVERS = {
+    "uvicorn": lambda port: [
+        *("-m", "uvicorn", "--workers", "2", "--host", "127.0.0.1", "--port", str(port)),
+    ],
+    "gunicorn": lambda port: [
+        *("-m", "gunicorn", "-w", "2", "-k", "uvicorn.workers.UvicornWorker"),
+        *("--bind", f"127.0.0.1:{port}", "--graceful-timeout", "10"),
+    ],
+}
+#: Requests sent at most while waiting for both workers to take some.
+MAX_POSTS = 400
+KINDS = ["dropin-import", "dropin-lifespan", "log-forgotten", "asynclog-forgotten"]
+
+
+def serve_and_stop(
+    hub: LocalHub, tmp_path: Path, server: str, kind: str, records: int
+) -> tuple[list[str], str, float]:
+    """Run the app under ``server``, append ``records``, SIGTERM the server; (acknowledged ids,
+    the server's standard error, seconds from SIGTERM to its exit)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "SIGTERM_APP_KIND": kind,
+        "GITHUB_TOKEN": hub.token,
+        "GITHUB_API_URL": hub.url,
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),  # a budget of its own: the default pacing
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("GITJSONL_SIGTERM", None)
+    proc = subprocess.Popen(
+        [sys.executable, *SERVERS[server](port), "tests.sigterm_app:app"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    acknowledged: list[str] = []
+    try:
+        wait_until_serving(url, proc, time.monotonic() + 60)
+        per_worker: dict[str, int] = {}
+        with httpx.Client(timeout=10) as client:
+            # A new connection each, until both workers hold some: the kernel decides which
+            # worker accepts one.
+            for i in range(MAX_POSTS):
+                if len(acknowledged) >= records and len(per_worker) == 2:
+                    break
+                answer = client.post(f"{url}/append?id=r{i}", headers={"connection": "close"})
+                assert answer.status_code == 200, answer.text
+                acknowledged.append(f"r{i}")
+                per_worker[answer.text] = per_worker.get(answer.text, 0) + 1
+        assert len(per_worker) == 2, "one worker took every request"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        _, stderr = proc.communicate(timeout=60)
+    return acknowledged, stderr.decode(errors="replace"), time.monotonic() - stopped
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("server", sorted(SERVERS))
+def test_what_is_pending_at_sigterm_is_committed_without_a_shutdown_hook(
+    localhub_factory: Callable[..., LocalHub], tmp_path: Path, server: str, kind: str
+) -> None:
+    """Under 2 workers, a log the app never closes (the drop-in made at import or start-up, a
+    forgotten Log or AsyncLog) commits every acknowledged record once when the server gets
+    SIGTERM, with nothing committed before it."""
+    hub = localhub_factory(initial_commit=True)
+    acknowledged, stderr, _ = serve_and_stop(hub, tmp_path, server, kind, records=20)
+    ids = [record["id"] for record in committed_records(hub)]  # read with git itself
+    assert len(ids) == len(set(ids)), "a record was committed twice"
+    assert sorted(ids) == sorted(acknowledged), stderr
+    assert len({record["pid"] for record in committed_records(hub)}) == 2
+    assert "could not be committed" not in stderr
+
+
+class TestDeadline:
+    def test_the_close_deadline_is_shorter_than_the_grace(self) -> None:
+        """A close ends before the host's SIGKILL, leaving a margin for the process to exit."""
+        assert close_deadline(10.0) == 8.0
+        assert close_deadline(60.0) == 58.0
+        assert close_deadline(1.0) == 0.75
+        assert close_deadline(0.0) == 0.0
+
+    def test_the_deadline_counts_from_the_sigterm(self) -> None:
+        """What a close may take shrinks with the time already spent since SIGTERM."""
+        assert time_left(10.0, start=100.0, now=100.0) == 8.0
+        assert time_left(10.0, start=100.0, now=105.0) == 3.0
+        assert time_left(10.0, start=100.0, now=120.0) == 0.0
+
+    def test_the_grace_comes_from_the_option_its_older_name_or_the_environment(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """shutdown_grace=, then exit_grace=, then $GITJSONL_SHUTDOWN_GRACE, then 10 s."""
+        monkeypatch.delenv("GITJSONL_SHUTDOWN_GRACE", raising=False)
+        assert shutdown_grace_from(None) == 10.0
+        assert shutdown_grace_from(None, 4) == 4.0
+        monkeypatch.setenv("GITJSONL_SHUTDOWN_GRACE", "30")
+        assert shutdown_grace_from(None) == 30.0
+        assert shutdown_grace_from(5) == 5.0
+        monkeypatch.setenv("GITJSONL_SHUTDOWN_GRACE", "soon")
+        with pytest.raises(ValueError, match="GITJSONL_SHUTDOWN_GRACE"):
+            shutdown_grace_from(None)
+
+    @pytest.mark.parametrize(
+        ("facts", "said"),
+        [
+            ({"paused_for": 42.0}, "GitHub paused the token's writes until 00:00:42 UTC, 42 s"),
+            ({"budget_wait": 12.0}, "write budget had no room for the batch until 00:00:12 UTC"),
+            ({"last_error": "connection refused"}, "the last attempt failed: connection refused"),
+            ({"retries": 3}, "the batch was being retried after 3 failed request(s)"),
+            ({}, "a batch was still on its way to GitHub"),
+        ],
+    )
+    def test_the_error_line_says_why(self, facts: dict[str, object], said: str) -> None:
+        """The reason names what held the records back, and until when."""
+        args: dict[str, object] = {"paused_for": 0.0, "budget_wait": 0.0, "last_error": None}
+        args["retries"] = 0
+        assert said in why_not_committed(**{**args, **facts}, wall_now=0.0)  # type: ignore[arg-type]
+
+    def test_a_close_github_paused_ends_before_the_grace_with_one_error_line(
+        self, localhub_factory: Callable[..., LocalHub], caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """GitHub pausing the token for a minute: close() by default gives up before the host's
+        grace ends, with one ERROR line saying how many records and why."""
+        hub = localhub_factory(initial_commit=True)
+        hub.add_fault(Fault(path=r"/git/", action="secondary_limit", retry_after=60, times=None))
+        log = make_log(hub, sleep=None, shutdown_grace=GRACE)  # real waits: GitHub's minute
+        log.append({"id": 0})
+        deadline = time.monotonic() + 30
+        while log.stats().rate_limited == 0:  # GitHub has said to wait
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        for i in range(1, 5):
+            log.append({"id": i})
+        caplog.clear()
+        started = time.monotonic()
+        with pytest.raises(GitJsonlError):
+            log.close()
+        elapsed = time.monotonic() - started
+        assert elapsed < GRACE
+        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1, errors
+        assert "5 record(s) could not be committed" in errors[0]
+        assert "GitHub paused the token's writes until" in errors[0]
+
+
+#: A grace short enough for a test, long enough for a loaded machine to exit within it.
+GRACE = 4.0
+
+SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys, threading, time
+    from gitjsonl import Log
+    if sys.argv[3] == "own-handler":
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    log = Log("owner/repo", path="data/interactions", api_url=sys.argv[1], token=sys.argv[2],
+              pacing=None, flush_interval=3600, shutdown_grace=float(sys.argv[4]))
+    for i in range(5):
+        log.append({"id": i})
+    print("ready", flush=True)
+    if sys.argv[3] == "own-handler":
+        print("the app's handler ran" if stop.wait(30) else "it did not", flush=True)
+    else:
+        time.sleep(60)
+    # no close(): SIGTERM comes with 5 records pending
+    """
+)
+
+
+def run_until_sigterm(hub: LocalHub, mode: str, grace: float) -> tuple[int, str, str, float]:
+    """Run the script, SIGTERM it once it appended; (exit status, stdout, stderr, seconds
+    from SIGTERM to exit)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, hub.url, hub.token, mode, str(grace)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "ready\n"
+        proc.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, out, err, time.monotonic() - sent
+
+
+class TestPlainScript:
+    def test_sigterm_with_the_default_handler_commits_what_is_pending(
+        self, localhub_factory: Callable[..., LocalHub]
+    ) -> None:
+        """A script that never closes its log, stopped by SIGTERM, exits 143 after committing."""
+        hub = localhub_factory(initial_commit=True)
+        status, _, err, _ = run_until_sigterm(hub, "default", 10.0)
+        assert status == 128 + signal.SIGTERM, err
+        assert [r["id"] for r in committed_records(hub)] == list(range(5))
+
+    def test_the_apps_own_handler_still_runs(
+        self, localhub_factory: Callable[..., LocalHub]
+    ) -> None:
+        """gitjsonl's handler chains the one the app installed before it; both do their part."""
+        hub = localhub_factory(initial_commit=True)
+        status, out, err, _ = run_until_sigterm(hub, "own-handler", 10.0)
+        assert status == 0, err
+        assert "the app's handler ran" in out
+        assert [r["id"] for r in committed_records(hub)] == list(range(5))
+
+    def test_exit_after_sigterm_ends_within_the_grace_with_one_error_line(
+        self, localhub_factory: Callable[..., LocalHub]
+    ) -> None:
+        """With GitHub failing, the process stopped by SIGTERM exits within the grace and says
+        in one ERROR line how many records it could not commit, and why."""
+        hub = localhub_factory(initial_commit=True)
+        hub.add_fault(Fault(path=r"/git/", action="error", status=503, times=None))
+        status, _, err, elapsed = run_until_sigterm(hub, "default", GRACE)
+        assert status == 128 + signal.SIGTERM, err
+        assert elapsed < GRACE, err
+        lines = [line for line in err.splitlines() if "gitjsonl" in line and "ERROR" in line]
+        assert len(lines) <= 1, err
+        assert err.count("could not be committed") == 1, err
+        assert "5 record(s) could not be committed" in err
+        assert "the batch was being retried after" in err

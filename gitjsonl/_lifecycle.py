@@ -19,15 +19,18 @@ nothing alive). Process-wide hooks are installed once:
   ======================  ===========================================================
   handler it replaced     what it does
   ======================  ===========================================================
-  a Python callable       blocks SIGTERM in the main thread and calls it. A server
-                          that re-raises the signal once its graceful shutdown is over
-                          with the default disposition (uvicorn does) leaves it
-                          pending: the exit flush runs, then unblocks it, and the
-                          process dies of SIGTERM as the server meant.
-  the default             raises ``SystemExit(143)``: the interpreter unwinds and the
-                          exit flush runs (the default would have killed the process
-                          on the spot). A second SIGTERM meanwhile changes nothing:
-                          the flush is bounded already.
+  a Python callable       blocks SIGTERM in the main thread (while a log is live) and
+                          calls it. A server that re-raises the signal once its
+                          graceful shutdown is over, with the default disposition
+                          (uvicorn does), leaves it pending: the exit flush runs,
+                          then unblocks it, and the process dies of SIGTERM as the
+                          server meant.
+  the default             while a log is live, holds the signal back the same way
+                          and raises ``SystemExit(143)``: the interpreter unwinds,
+                          the exit flush runs, and the process dies of the SIGTERM
+                          (the default would have killed it on the spot). A second
+                          SIGTERM meanwhile changes nothing: the flush is bounded.
+                          With no live log: the default, at once.
   ignored, or from C      not installed.
   ======================  ===========================================================
 
@@ -266,14 +269,24 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
         with contextlib.suppress(OSError):
             os.write(_registry.wake_fds[1], b"\0")
     previous = _registry.previous
+    pending = len(_registry.logs) > 0  # no lock: a weak set's length takes none
     if callable(previous):
-        # Before calling it: it may raise (SystemExit, KeyboardInterrupt).
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signum})
-        _registry.blocked = True
+        if pending:  # before calling it: it may raise (SystemExit, KeyboardInterrupt)
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signum})
+            _registry.blocked = True
         previous(signum, frame)
+        return
+    if not pending:  # every log is closed: end the process as the default would have
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
         return
     if not _registry.exiting:
         _registry.exiting = True
+        # Held until the exit flush is done, then it ends the process as the default
+        # would have (a supervisor tells "stopped" from "failed" by it: gunicorn does).
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signum})
+        _registry.blocked = True
+        signal.raise_signal(signum)
         raise SystemExit(128 + signum)
 
 

@@ -6,16 +6,20 @@ would), ``dropin-lifespan`` (the same, built at start-up), ``log-forgotten`` (a
 ``Log`` built at start-up) and ``asynclog-forgotten`` (an ``AsyncLog``). No
 shutdown hook anywhere: whatever is committed at SIGTERM is gitjsonl's doing.
 ``POST /append?id=X`` appends ``{"id": X, "pid": ...}`` and answers, with the worker's pid,
-once ``append`` returned.
+once ``append`` returned; ``/append-after-sigterm`` does the same once the worker got SIGTERM.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import gitjsonl
+from gitjsonl import _lifecycle
 
 KIND = os.environ.get("SIGTERM_APP_KIND", "dropin-import")
 REPO = "owner/repo"
@@ -55,7 +59,13 @@ async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
     status, body = 200, str(os.getpid()).encode()
-    if scope["path"] == "/append":
+    if scope["path"] == "/append-after-sigterm":
+        # Held until this worker got SIGTERM: a request the server finishes while stopping.
+        Path(os.environ["SIGTERM_APP_ARRIVED"]).touch()  # the test may send SIGTERM now
+        deadline = time.monotonic() + 30
+        while _lifecycle._registry.sigterm_at is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+    if scope["path"] in ("/append", "/append-after-sigterm"):
         query = dict(
             part.split("=", 1) for part in scope["query_string"].decode().split("&") if part
         )

@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -36,15 +37,16 @@ SERVERS = {
     ],
 }
 #: Requests sent at most while waiting for both workers to take some.
-MAX_POSTS = 400
+MAX_POSTS = 2000
 KINDS = ["dropin-import", "dropin-lifespan", "log-forgotten", "asynclog-forgotten"]
 
 
 def serve_and_stop(
-    hub: LocalHub, tmp_path: Path, server: str, kind: str, records: int
+    hub: LocalHub, tmp_path: Path, server: str, kind: str, records: int, *, late: bool = False
 ) -> tuple[list[str], str, float]:
     """Run the app under ``server``, append ``records``, SIGTERM the server; (acknowledged ids,
-    the server's standard error, seconds from SIGTERM to its exit)."""
+    the server's standard error, seconds from SIGTERM to its exit). ``late``: one more record
+    comes from a request the server holds until after SIGTERM."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
@@ -54,6 +56,7 @@ def serve_and_stop(
         "GITHUB_API_URL": hub.url,
         "XDG_CACHE_HOME": str(tmp_path / "cache"),  # a budget of its own: the default pacing
         "PYTHONPATH": str(ROOT),
+        "SIGTERM_APP_ARRIVED": str(tmp_path / "arrived"),
     }
     env.pop("GITJSONL_SIGTERM", None)
     proc = subprocess.Popen(
@@ -64,6 +67,7 @@ def serve_and_stop(
         stderr=subprocess.PIPE,
     )
     acknowledged: list[str] = []
+    pool = ThreadPoolExecutor(max_workers=1)
     try:
         wait_until_serving(url, proc, time.monotonic() + 60)
         per_worker: dict[str, int] = {}
@@ -78,10 +82,19 @@ def serve_and_stop(
                 acknowledged.append(f"r{i}")
                 per_worker[answer.text] = per_worker.get(answer.text, 0) + 1
         assert len(per_worker) == 2, "one worker took every request"
+        if late:
+            answered = pool.submit(httpx.post, f"{url}/append-after-sigterm?id=late", timeout=60)
+            deadline = time.monotonic() + 30
+            while not (tmp_path / "arrived").exists():
+                assert time.monotonic() < deadline, "the late request never arrived"
+                time.sleep(0.02)
     finally:
         proc.send_signal(signal.SIGTERM)
         stopped = time.monotonic()
         _, stderr = proc.communicate(timeout=60)
+    if late:
+        assert answered.result().status_code == 200
+        acknowledged.append("late")
     return acknowledged, stderr.decode(errors="replace"), time.monotonic() - stopped
 
 
@@ -102,6 +115,23 @@ def test_what_is_pending_at_sigterm_is_committed_without_a_shutdown_hook(
     assert sorted(ids) == sorted(acknowledged), stderr
     assert len({record["pid"] for record in committed_records(hub)}) == 2
     assert "could not be committed" not in stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("server", sorted(SERVERS))
+def test_a_record_appended_while_the_server_stops_is_committed(
+    localhub_factory: Callable[..., LocalHub], tmp_path: Path, server: str
+) -> None:
+    """SIGTERM does not close the log to appends: a request the server finishes while stopping
+    still logs its record, and it is committed with the others."""
+    hub = localhub_factory(initial_commit=True)
+    acknowledged, stderr, _ = serve_and_stop(
+        hub, tmp_path, server, "dropin-lifespan", records=4, late=True
+    )
+    ids = [record["id"] for record in committed_records(hub)]
+    assert sorted(ids) == sorted(acknowledged), stderr
+    assert "not logged durably" not in stderr
 
 
 class TestDeadline:
@@ -189,6 +219,8 @@ SCRIPT = textwrap.dedent(
               pacing=None, flush_interval=3600, shutdown_grace=float(sys.argv[4]))
     for i in range(5):
         log.append({"id": i})
+    if sys.argv[3] == "closed":
+        log.close()
     print("ready", flush=True)
     if sys.argv[3] == "own-handler":
         print("the app's handler ran" if stop.wait(30) else "it did not", flush=True)
@@ -226,10 +258,19 @@ class TestPlainScript:
     def test_sigterm_with_the_default_handler_commits_what_is_pending(
         self, localhub_factory: Callable[..., LocalHub]
     ) -> None:
-        """A script that never closes its log, stopped by SIGTERM, exits 143 after committing."""
+        """A script that never closes its log, stopped by SIGTERM, commits, then dies of it."""
         hub = localhub_factory(initial_commit=True)
         status, _, err, _ = run_until_sigterm(hub, "default", 10.0)
-        assert status == 128 + signal.SIGTERM, err
+        assert status == -signal.SIGTERM, err
+        assert [r["id"] for r in committed_records(hub)] == list(range(5))
+
+    def test_with_every_log_closed_sigterm_is_the_default(
+        self, localhub_factory: Callable[..., LocalHub]
+    ) -> None:
+        """A process whose logs are all closed dies of SIGTERM at once, as without gitjsonl."""
+        hub = localhub_factory(initial_commit=True)
+        status, _, err, _ = run_until_sigterm(hub, "closed", 10.0)
+        assert status == -signal.SIGTERM, err
         assert [r["id"] for r in committed_records(hub)] == list(range(5))
 
     def test_the_apps_own_handler_still_runs(
@@ -250,7 +291,7 @@ class TestPlainScript:
         hub = localhub_factory(initial_commit=True)
         hub.add_fault(Fault(path=r"/git/", action="error", status=503, times=None))
         status, _, err, elapsed = run_until_sigterm(hub, "default", GRACE)
-        assert status == 128 + signal.SIGTERM, err
+        assert status == -signal.SIGTERM, err
         assert elapsed < GRACE, err
         lines = [line for line in err.splitlines() if "gitjsonl" in line and "ERROR" in line]
         assert len(lines) <= 1, err

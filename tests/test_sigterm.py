@@ -3,12 +3,15 @@ stops the process, and a close never outlasts the host's grace."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gitjsonl import GitJsonlError
+from gitjsonl import AsyncLog, GithubLog, GitJsonlError, _lifecycle
 from gitjsonl._config import close_deadline, shutdown_grace_from
 from gitjsonl._lifecycle import time_left, why_not_committed
 from gitjsonl.testing import Fault, LocalHub
@@ -178,14 +181,33 @@ class TestDeadline:
         args["retries"] = 0
         assert said in why_not_committed(**{**args, **facts}, wall_now=0.0)  # type: ignore[arg-type]
 
+    @pytest.mark.parametrize("entry", ["Log.close", "AsyncLog.aclose", "GithubLog.aclose"])
     def test_a_close_github_paused_ends_before_the_grace_with_one_error_line(
-        self, localhub_factory: Callable[..., LocalHub], caplog: pytest.LogCaptureFixture
+        self,
+        localhub_factory: Callable[..., LocalHub],
+        caplog: pytest.LogCaptureFixture,
+        entry: str,
     ) -> None:
-        """GitHub pausing the token for a minute: close() by default gives up before the host's
+        """GitHub pausing the token for a minute: a close by default gives up before the host's
         grace ends, with one ERROR line saying how many records and why."""
         hub = localhub_factory(initial_commit=True)
         hub.add_fault(Fault(path=r"/git/", action="secondary_limit", retry_after=60, times=None))
-        log = make_log(hub, sleep=None, shutdown_grace=GRACE)  # real waits: GitHub's minute
+        if entry == "GithubLog.aclose":
+            dropin = GithubLog(
+                hub.token,
+                "owner/repo",
+                api_url=hub.url,
+                pacing=None,
+                flush_interval=0.05,
+                shutdown_grace=GRACE,
+            )
+            assert dropin.log is not None
+            log, close = dropin.log, lambda: asyncio.run(dropin.aclose())
+        else:
+            log = make_log(hub, sleep=None, shutdown_grace=GRACE)  # real waits: GitHub's minute
+            close = log.close
+            if entry == "AsyncLog.aclose":
+                close = lambda: asyncio.run(AsyncLog.wrap(log).aclose())  # noqa: E731
         log.append({"id": 0})
         deadline = time.monotonic() + 30
         while log.stats().rate_limited == 0:  # GitHub has said to wait
@@ -195,14 +217,14 @@ class TestDeadline:
             log.append({"id": i})
         caplog.clear()
         started = time.monotonic()
-        with pytest.raises(GitJsonlError):
-            log.close()
+        with contextlib.suppress(GitJsonlError):  # Log and AsyncLog raise, the drop-in doesn't
+            close()
         elapsed = time.monotonic() - started
         assert elapsed < GRACE
-        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-        assert len(errors) == 1, errors
-        assert "5 record(s) could not be committed" in errors[0]
-        assert "GitHub paused the token's writes until" in errors[0]
+        said = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert [r.levelno for r in said] == [logging.ERROR], [r.getMessage() for r in said]
+        assert "5 record(s) could not be committed" in said[0].getMessage()
+        assert "GitHub paused the token's writes until" in said[0].getMessage()
 
 
 #: A grace short enough for a test, long enough for a loaded machine to exit within it.
@@ -298,3 +320,57 @@ class TestPlainScript:
         assert err.count("could not be committed") == 1, err
         assert "5 record(s) could not be committed" in err
         assert "the batch was being retried after" in err
+
+
+class TestWhereTheHandlerGoes:
+    """Where gitjsonl cannot hold SIGTERM back or chain the handler, it leaves SIGTERM alone."""
+
+    @pytest.fixture
+    def fresh(self, monkeypatch: pytest.MonkeyPatch) -> _lifecycle._Registry:
+        registry = _lifecycle._Registry()
+        monkeypatch.setattr(_lifecycle, "_registry", registry)
+        monkeypatch.delenv("GITJSONL_SIGTERM", raising=False)
+        installed: list[object] = []
+        monkeypatch.setattr(_lifecycle.signal, "signal", lambda *args: installed.append(args))
+        monkeypatch.setattr(_lifecycle, "_start_notifier", lambda: installed.append("notifier"))
+        self.installed = installed
+        return registry
+
+    def test_not_from_another_thread_but_from_a_later_main_thread_log(
+        self, fresh: _lifecycle._Registry
+    ) -> None:
+        """A Log made in a worker thread installs nothing; the next one in the main thread does."""
+        worker = threading.Thread(target=_lifecycle._install_sigterm)
+        worker.start()
+        worker.join(timeout=10)
+        assert self.installed == []
+        assert not fresh.sigterm_installed
+        _lifecycle._install_sigterm()
+        assert self.installed[0] == "notifier"
+        assert self.installed[1] == (signal.SIGTERM, _lifecycle._on_sigterm)
+
+    def test_not_without_pthread_sigmask(
+        self, fresh: _lifecycle._Registry, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Windows has no way to hold the signal back: no handler there."""
+        monkeypatch.delattr(_lifecycle.signal, "pthread_sigmask")
+        _lifecycle._install_sigterm()
+        assert self.installed == []
+
+    def test_not_when_the_environment_says_off(
+        self, fresh: _lifecycle._Registry, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """$GITJSONL_SIGTERM=off opts out."""
+        monkeypatch.setenv("GITJSONL_SIGTERM", "off")
+        _lifecycle._install_sigterm()
+        assert self.installed == []
+
+    @pytest.mark.parametrize("there", [signal.SIG_IGN, None])
+    def test_not_over_an_ignored_signal_or_a_c_handler(
+        self, fresh: _lifecycle._Registry, monkeypatch: pytest.MonkeyPatch, there: object
+    ) -> None:
+        """An ignored SIGTERM stays ignored; a handler installed from C cannot be chained."""
+        monkeypatch.setattr(_lifecycle.signal, "getsignal", lambda signum: there)
+        _lifecycle._install_sigterm()
+        assert self.installed == []
+        assert fresh.sigterm_installed  # decided once

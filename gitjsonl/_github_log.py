@@ -18,6 +18,20 @@ pending records also survive the process being killed; every worker of a
 server may share one ``spool_dir`` (each claims a slot of its own there).
 
 Unlike the reference, ``append`` does not need a running event loop.
+
+Nothing to add at shutdown: what is pending when the server stops is
+committed (``gitjsonl._lifecycle``: on SIGTERM the log commits at once, and the
+exit flush runs even under a server that re-raises SIGTERM, as uvicorn does),
+before a deadline shorter than the host's ``shutdown_grace`` (10 s), or one
+ERROR line says how many records could not be and why. Proven under
+``uvicorn --workers 2`` and gunicorn with 2 uvicorn workers, for a ``GithubLog``
+made at import or at start-up. Where that cannot hold, call ``await
+log.aclose()`` in the app's shutdown (FastAPI's lifespan, after ``yield``):
+on Windows, with ``$GITJSONL_SIGTERM=off``, when the first log is made outside
+the main thread, a ``GithubLog`` made at import under gunicorn ``--preload``
+(the worker resets SIGTERM after the fork), and under a server whose workers
+end with ``os._exit`` (no exit handler runs: only what the log committed
+between SIGTERM and then, and the spool, survive).
 """
 
 from __future__ import annotations

@@ -140,18 +140,18 @@ def live_logs() -> list[Managed]:
 # -- deadlines -------------------------------------------------------------------------------
 
 
-def time_left(grace: float, start: float, now: float) -> float:
+def time_left(grace: float, since: float | None, now: float) -> float:
     """Seconds a close may still take at ``now``: its deadline within ``grace`` counts from
-    ``start`` (the SIGTERM, or when closing began).                                    pure"""
+    ``since`` (the SIGTERM, or when the exit flush began), or from ``now`` when there is none
+    or the grace is over (the host did not kill the process when it would have).       pure"""
+    start = now if since is None or now - since >= grace else since
     return max(0.0, start + close_deadline(grace) - now)
 
 
 def close_time_left(grace: float, clock: Callable[[], float] = time.monotonic) -> float:
     """What ``close()`` may take by default: the deadline within ``grace``, counted from the
     SIGTERM this process received, if any, else from now."""
-    now = clock()
-    start = now if _registry.sigterm_at is None else _registry.sigterm_at
-    return time_left(grace, start, now)
+    return time_left(grace, _registry.sigterm_at, clock())
 
 
 def why_not_committed(
@@ -197,11 +197,11 @@ def flush_all_at_exit(clock: Callable[[], float] = time.monotonic) -> int:
     logs = live_logs()
     if not logs:
         return 0
-    start = clock() if _registry.sigterm_at is None else _registry.sigterm_at
+    since = clock() if _registry.sigterm_at is None else _registry.sigterm_at
     left = 0
     for log in logs:
         try:
-            left += log.exit_flush(time_left(log.shutdown_grace, start, clock()))
+            left += log.exit_flush(time_left(log.shutdown_grace, since, clock()))
         except Exception:  # never let one log stop the others from flushing
             logger.exception("gitjsonl: error while flushing a log at exit")
     return left

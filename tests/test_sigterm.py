@@ -147,9 +147,14 @@ class TestDeadline:
 
     def test_the_deadline_counts_from_the_sigterm(self) -> None:
         """What a close may take shrinks with the time already spent since SIGTERM."""
-        assert time_left(10.0, start=100.0, now=100.0) == 8.0
-        assert time_left(10.0, start=100.0, now=105.0) == 3.0
-        assert time_left(10.0, start=100.0, now=120.0) == 0.0
+        assert time_left(10.0, since=None, now=100.0) == 8.0
+        assert time_left(10.0, since=100.0, now=100.0) == 8.0
+        assert time_left(10.0, since=100.0, now=105.0) == 3.0
+        assert time_left(10.0, since=100.0, now=109.0) == 0.0
+
+    def test_a_process_alive_after_the_grace_counts_afresh(self) -> None:
+        """The host did not kill the process when it would have: a close gets a whole deadline."""
+        assert time_left(10.0, since=100.0, now=130.0) == 8.0
 
     def test_the_grace_comes_from_the_option_its_older_name_or_the_environment(
         self, monkeypatch: pytest.MonkeyPatch

@@ -13,8 +13,9 @@ nothing alive). Process-wide hooks are installed once:
 - ``SIGTERM`` (POSIX, main thread, unless ``$GITJSONL_SIGTERM=off``): a handler
   that chains whatever handler was there. When the signal comes it notes the
   time (the grace starts then), tells every live log to commit what is pending
-  now (a notifier thread does, woken through a pipe: a signal handler may run
-  while the main thread holds a log's lock), and then:
+  now (a notifier thread does, woken through a ``queue.SimpleQueue``, whose
+  ``put`` is reentrant: a signal handler may run while the main thread holds
+  a log's lock), and then:
 
   ======================  ===========================================================
   handler it replaced     what it does
@@ -45,10 +46,10 @@ nothing alive). Process-wide hooks are installed once:
 from __future__ import annotations
 
 import atexit
-import contextlib
 import datetime
 import logging
 import os
+import queue
 import signal
 import threading
 import time
@@ -106,7 +107,7 @@ class _Registry:
         self.sigterm_at: float | None = None  # monotonic time of the first SIGTERM
         self.exiting = False  # SystemExit raised for a default disposition
         self.blocked = False  # SIGTERM blocked in the main thread until the exit flush
-        self.wake_fds: tuple[int, int] | None = None  # the notifier's pipe
+        self.sigterms: queue.SimpleQueue[int] | None = None  # what the notifier waits on
 
 
 _registry = _Registry()
@@ -237,22 +238,17 @@ def _install_sigterm() -> None:
 
 
 def _start_notifier() -> None:
-    read_fd, write_fd = os.pipe()
-    os.set_blocking(write_fd, False)  # a full pipe already says "SIGTERM came"
-    _registry.wake_fds = (read_fd, write_fd)
+    sigterms: queue.SimpleQueue[int] = queue.SimpleQueue()
+    _registry.sigterms = sigterms
     threading.Thread(
-        target=_notify_logs, args=(read_fd,), name="gitjsonl-sigterm", daemon=True
+        target=_notify_logs, args=(sigterms,), name="gitjsonl-sigterm", daemon=True
     ).start()
 
 
-def _notify_logs(read_fd: int) -> None:
-    """The notifier thread: each byte on the pipe is a SIGTERM; tell every live log."""
+def _notify_logs(sigterms: queue.SimpleQueue[int]) -> None:
+    """The notifier thread: each item is a SIGTERM; tell every live log."""
     while True:
-        try:
-            if not os.read(read_fd, 64):
-                return  # the pipe was closed (after a fork)
-        except OSError:
-            return
+        sigterms.get()
         for log in live_logs():
             try:
                 log.shutdown_started()
@@ -265,9 +261,8 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     # section: it takes no lock; the notifier thread does the rest.
     if _registry.sigterm_at is None:
         _registry.sigterm_at = time.monotonic()
-    if _registry.wake_fds is not None:
-        with contextlib.suppress(OSError):
-            os.write(_registry.wake_fds[1], b"\0")
+    if _registry.sigterms is not None:
+        _registry.sigterms.put(signum)  # reentrant, takes no lock another frame may hold
     previous = _registry.previous
     pending = len(_registry.logs) > 0  # no lock: a weak set's length takes none
     if callable(previous):
@@ -311,11 +306,8 @@ def _after_fork_in_child() -> None:
     if _registry.blocked and SIGTERM is not None:
         _registry.blocked = False
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {SIGTERM})
-    if _registry.wake_fds is not None:
-        for fd in _registry.wake_fds:  # the parent's notifier reads that pipe
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        _start_notifier()
+    if _registry.sigterms is not None:
+        _start_notifier()  # the parent's is not in this process
     for log in list(_registry.logs):
         try:
             log.after_fork_in_child()

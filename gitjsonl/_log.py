@@ -398,7 +398,7 @@ class Log:
                 self._spool.append(queue.next_seq, line)  # SpoolError: not appended
             queue.push(line)
             self._counters.appended += 1
-            urgent = queue.bytes >= config.batch_bytes or self._closing
+            urgent = queue.bytes >= config.batch_bytes
         # Once is enough: a busy flusher would otherwise be woken (and the lock
         # under the event taken) by every record while a batch is in flight.
         if urgent and not self._wake.is_set():
@@ -821,9 +821,10 @@ class Log:
     # -- process lifecycle (called by _lifecycle) ----------------------------------------
 
     def shutdown_started(self) -> None:
-        """The process was told to stop (SIGTERM): commit what is pending now, and each
-        record appended from now on at once, as a closing log does; appends are still
-        welcome until ``close()`` (the server finishes its requests meanwhile)."""
+        """The process was told to stop (SIGTERM): commit what is pending now, as a closing
+        log does (the flusher may spend the closing reserve). Appends are still welcome
+        until ``close()``: the server finishes its requests meanwhile, and what they log
+        goes with the final flush (``close()`` or the exit's), not a batch each."""
         with self._lock:
             self._closing = True
             self._changed.notify_all()

@@ -327,6 +327,49 @@ class TestPlainScript:
         assert "the batch was being retried after" in err
 
 
+FORK_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    from gitjsonl import Log
+    log = Log("owner/repo", path="data/interactions", api_url=sys.argv[1], token=sys.argv[2],
+              pacing=None, flush_interval=3600)
+    log.append({"id": "parent-0"})
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        log.append({"id": "child-0"})
+        os.write(write, b"r")
+        time.sleep(60)  # SIGTERM comes here
+        os._exit(3)
+    os.read(read, 1)
+    os.kill(pid, signal.SIGTERM)
+    _, status = os.waitpid(pid, 0)
+    print(os.waitstatus_to_exitcode(status), flush=True)
+    log.close()
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_a_forked_child_stopped_by_sigterm_commits_its_own_records(
+    localhub_factory: Callable[..., LocalHub],
+) -> None:
+    """A child forked from a process with a log commits its own records when SIGTERMed, then
+    dies of it; the parent's are the parent's, once."""
+    hub = localhub_factory(initial_commit=True)
+    out = subprocess.run(
+        [sys.executable, "-c", FORK_SCRIPT, hub.url, hub.token],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert out.stdout.split() == [str(-signal.SIGTERM)], out.stderr
+    assert sorted(r["id"] for r in committed_records(hub)) == ["child-0", "parent-0"]
+
+
 class TestWhereTheHandlerGoes:
     """Where gitjsonl cannot hold SIGTERM back or chain the handler, it leaves SIGTERM alone."""
 

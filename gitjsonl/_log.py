@@ -296,7 +296,6 @@ class Log:
         self._schedule = FlushSchedule()
         self._counters = Counters()
         self._flush_target = 0  # flush() waits for this sequence number
-        self._released = False  # the parts below were let go (close(), or its flusher)
         # What the next batch will cost, as the budget is asked before cutting it:
         # the writes the last batch sent (its layout decides), until then the default.
         self._batch_writes = DEFAULT_BATCH_WRITES
@@ -527,12 +526,11 @@ class Log:
             self._stop.set()
             self._wake.set()
             join = 5.0 if deadline is None else min(5.0, deadline - time.monotonic())
-            self._thread.join(timeout=max(0.0, join))
-            if not self._thread.is_alive():
-                self._release_parts()
-            # else a request in flight outlived the deadline: the flusher releases them
-            # when it ends (or the process does), never under its feet (the spool's file
-            # descriptors, the turn it holds)
+            self._thread.join(timeout=max(0.0, join))  # a request in flight may outlive it
+            self._committer.close()
+            self._github.close()
+            if self._spool is not None:
+                self._spool.close()  # uncommitted records stay in it for the next Log
             _lifecycle.unregister(self)
         if error is not None:
             with self._lock:
@@ -550,17 +548,6 @@ class Log:
                 extra=RAISED_TOO,
             )
             raise error
-
-    def _release_parts(self) -> None:
-        """Let go of the turn, the budget, the connections and the spool, once."""
-        with self._lock:
-            if self._released:
-                return
-            self._released = True
-        self._committer.close()
-        self._github.close()
-        if self._spool is not None:
-            self._spool.close()  # uncommitted records stay in it for the next Log
 
     def _why_pending(self) -> str:
         """Why records are still pending, for the ERROR line of a close."""
@@ -662,13 +649,6 @@ class Log:
             self._sleep(seconds)
 
     def _run(self) -> None:
-        try:
-            self._flush_until_stopped()
-        finally:
-            if self._stop.is_set():  # close() may have left the parts to us
-                self._release_parts()
-
-    def _flush_until_stopped(self) -> None:
         # A wait for another process's lock (a turn, the ledger) ends when close() stops us.
         with _ledger.waits_end_on(self._stop):
             while not self._stop.is_set():

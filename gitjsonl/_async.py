@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._config import DEFAULT
 from ._log import Log
 from ._stats import LogStats
 
@@ -120,8 +121,12 @@ class AsyncLog:
         """A consistent snapshot of the counters (no I/O)."""
         return self._log.stats()
 
-    async def aclose(self, timeout: float | None = 60.0) -> None:
-        """Flush, then stop the flusher. Idempotent; raises if records could not be committed."""
+    async def aclose(self, timeout: float | None = DEFAULT) -> None:
+        """Flush, then stop the flusher. Idempotent; raises if records could not be committed.
+
+        Within the deadline the ``Log``'s ``close()`` keeps by default (shorter than the
+        host's ``shutdown_grace``), or ``timeout`` seconds.
+        """
         await asyncio.to_thread(self._log.close, timeout)
 
     async def __aenter__(self) -> AsyncLog:

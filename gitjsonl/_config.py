@@ -35,10 +35,10 @@ from ._retry import RetryPolicy
 __all__ = [
     "DEFAULT",
     "DEFAULT_API_URL",
-    "DEFAULT_EXIT_GRACE",
     "DEFAULT_LOG_PATH",
     "DEFAULT_MAX_RECORD_BYTES",
     "DEFAULT_SEGMENT_BYTES",
+    "DEFAULT_SHUTDOWN_GRACE",
     "ON_FULL_POLICIES",
     "Identity",
     "LogConfig",
@@ -54,9 +54,12 @@ __all__ = [
     "check_path",
     "check_positive",
     "check_repo",
+    "close_deadline",
     "is_loopback",
     "legacy_path_for",
     "repo_from_env",
+    "shutdown_grace_from",
+    "sigterm_handler_wanted",
     "token_from_env",
 ]
 
@@ -93,6 +96,13 @@ def app_from_env() -> tuple[str, str, int] | None:
 def api_url_from_env() -> str:
     """``$GITHUB_API_URL`` (GitHub Enterprise), else GitHub's own API."""
     return os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL
+
+
+def sigterm_handler_wanted() -> bool:
+    """Whether gitjsonl may install its SIGTERM handler: unless ``$GITJSONL_SIGTERM`` is
+    ``off`` (or ``0``, ``false``, ``no``)."""
+    value = os.environ.get("GITJSONL_SIGTERM", "").strip().lower()
+    return value not in ("off", "0", "false", "no")
 
 
 def budget_dir_from_env() -> Path | None:
@@ -360,8 +370,43 @@ class _Default:
 #: Marks "use the default" where ``None`` means "off" (``legacy_path``).
 DEFAULT: Any = _Default()
 
-#: Seconds a log may take to commit its pending records at interpreter exit.
-DEFAULT_EXIT_GRACE = 10.0
+#: Seconds the host gives a process between SIGTERM and SIGKILL (Docker's default, and a
+#: HuggingFace Space's): ``$GITJSONL_SHUTDOWN_GRACE`` or ``shutdown_grace=`` say otherwise.
+DEFAULT_SHUTDOWN_GRACE = 10.0
+
+#: The most of the grace kept for the process to exit once the logs are closed
+#: (threads joined, the interpreter finalised, the server's supervisor told).
+EXIT_MARGIN = 2.0
+
+
+def close_deadline(grace: float) -> float:
+    """Seconds a close may take within a host's shutdown ``grace``: shorter, leaving a margin
+    (a quarter of the grace, at most ``EXIT_MARGIN``) for the process to exit."""
+    return grace - min(EXIT_MARGIN, grace / 4)
+
+
+def shutdown_grace_from(shutdown_grace: object, exit_grace: object = None) -> float:
+    """The host's shutdown grace: ``shutdown_grace``, or its older name ``exit_grace``, else
+    ``$GITJSONL_SHUTDOWN_GRACE``, else ``DEFAULT_SHUTDOWN_GRACE``; seconds, 0 or more."""
+    if shutdown_grace is not None and exit_grace is not None:
+        raise ValueError("give shutdown_grace= or its older name exit_grace=, not both")
+    name, value = "shutdown_grace", shutdown_grace
+    if value is None and exit_grace is not None:
+        name, value = "exit_grace", exit_grace
+    if value is None:
+        text = os.environ.get("GITJSONL_SHUTDOWN_GRACE") or ""
+        if not text:
+            return DEFAULT_SHUTDOWN_GRACE
+        name = "$GITJSONL_SHUTDOWN_GRACE"
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{name} must be a number of seconds, not {text[:20]!r}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a number of seconds, 0 or more, not {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,7 +441,7 @@ class LogConfig:
     timeout: float
     spool_dir: str | os.PathLike[str] | None
     spool_fsync: bool
-    exit_grace: float
+    shutdown_grace: float
     allow_public: bool
     budget_dir: Path | None
     allow_insecure_http: bool = False
@@ -428,11 +473,12 @@ class LogConfig:
         timeout: float,
         spool_dir: str | os.PathLike[str] | None,
         spool_fsync: bool,
-        exit_grace: float,
+        shutdown_grace: float | None,
         allow_public: bool,
         budget_dir: str | os.PathLike[str] | None = DEFAULT,
         allow_insecure_http: bool = False,
         coordinator: str | None = DEFAULT,
+        exit_grace: float | None = None,
     ) -> LogConfig:
         """Validate ``Log``'s arguments; ``ValueError``/``TypeError`` name the bad one."""
         path = check_path(path)
@@ -446,10 +492,7 @@ class LogConfig:
             check_positive(name, size, integer=True)
         check_positive("flush_interval", flush_interval)
         check_positive("timeout", timeout)
-        if isinstance(exit_grace, bool) or not isinstance(exit_grace, (int, float)):
-            raise TypeError(f"exit_grace must be a number, not {type(exit_grace).__name__}")
-        if not math.isfinite(exit_grace) or exit_grace < 0:
-            raise ValueError(f"exit_grace must be 0 or more, not {exit_grace!r}")
+        grace = shutdown_grace_from(shutdown_grace, exit_grace)
         if on_full not in ON_FULL_POLICIES:
             raise ValueError(f"on_full must be 'raise', 'block' or 'drop', not {on_full!r}")
         if pacing is not None and not isinstance(pacing, Pacing):
@@ -505,7 +548,7 @@ class LogConfig:
             timeout=float(timeout),
             spool_dir=spool_dir,
             spool_fsync=bool(spool_fsync),
-            exit_grace=float(exit_grace),
+            shutdown_grace=grace,
             allow_public=bool(allow_public),
             budget_dir=shared_dir,
             allow_insecure_http=bool(allow_insecure_http),
@@ -554,7 +597,8 @@ class LogOptions(TypedDict, total=False):
     sleep: Callable[[float], None] | None
     spool_dir: str | os.PathLike[str] | None
     spool_fsync: bool
-    exit_grace: float
+    shutdown_grace: float | None
+    exit_grace: float | None
     allow_public: bool
     budget_dir: str | os.PathLike[str] | None
     allow_insecure_http: bool

@@ -39,7 +39,6 @@ from ._budget import Budget, budget_for
 from ._commit import Committer
 from ._config import (
     DEFAULT,
-    DEFAULT_EXIT_GRACE,
     DEFAULT_MAX_RECORD_BYTES,
     DEFAULT_SEGMENT_BYTES,
     Identity,
@@ -141,8 +140,13 @@ class Log:
             commits what was not committed, exactly once.
         spool_fsync: ``fsync`` the spool after every record: survives power
             loss, costs a disk flush per ``append``.
-        exit_grace: Seconds the log may take to commit its pending records
-            at interpreter exit (10).
+        shutdown_grace: Seconds the host gives the process between SIGTERM and
+            SIGKILL: ``$GITJSONL_SHUTDOWN_GRACE``, else 10 (Docker's, a
+            HuggingFace Space's). ``close()``, ``AsyncLog.aclose()``, the
+            drop-in's close and the exit flush finish before a deadline shorter
+            than it (a quarter of it, at most 2 s, is left for the process to
+            exit), counted from the SIGTERM when one came.
+        exit_grace: The older name of ``shutdown_grace``.
         allow_public: Write even if the repository is public (False). A log of
             what users typed is personal data: by default a public repository
             is refused (``PublicRepository``) before anything is written.
@@ -190,7 +194,8 @@ class Log:
         sleep: Callable[[float], None] | None = None,
         spool_dir: str | os.PathLike[str] | None = None,
         spool_fsync: bool = False,
-        exit_grace: float = DEFAULT_EXIT_GRACE,
+        shutdown_grace: float | None = None,
+        exit_grace: float | None = None,
         allow_public: bool = False,
         budget_dir: str | os.PathLike[str] | None = DEFAULT,
         allow_insecure_http: bool = False,
@@ -219,6 +224,7 @@ class Log:
             timeout=timeout,
             spool_dir=spool_dir,
             spool_fsync=spool_fsync,
+            shutdown_grace=shutdown_grace,
             exit_grace=exit_grace,
             allow_public=allow_public,
             budget_dir=budget_dir,
@@ -235,7 +241,8 @@ class Log:
             config.auth,
             allow_insecure_http=config.allow_insecure_http,
         )
-        self._closing = False
+        self._closing = False  # commit what is pending now (SIGTERM came, or close())
+        self._close_called = False  # close(): appends are refused
         self._closed = False
         self._spool: SlotSpool | None = None
         self._recovering: tuple[Batch, ...] = ()  # spooled batches that may have landed
@@ -263,8 +270,14 @@ class Log:
         return self._config
 
     @property
+    def shutdown_grace(self) -> float:
+        """Seconds the host gives the process between SIGTERM and SIGKILL."""
+        return self._config.shutdown_grace
+
+    @property
     def exit_grace(self) -> float:
-        return self._config.exit_grace
+        """The older name of ``shutdown_grace``."""
+        return self._config.shutdown_grace
 
     def __repr__(self) -> str:
         return f"<gitjsonl.Log {self.repo}:{self.path} writer={self.writer_id}>"
@@ -287,6 +300,7 @@ class Log:
         # What the next batch will cost, as the budget is asked before cutting it:
         # the writes the last batch sent (its layout decides), until then the default.
         self._batch_writes = DEFAULT_BATCH_WRITES
+        self._retries_before_batch = 0  # the committer's retries when this batch was cut
         self.writer_id = _new_writer_id()
         self._github = GitHubRepo(config.repo, self._credentials, timeout=config.timeout)
         coordinator = None if config.coordinator is None else coordinator_for(config.coordinator)
@@ -377,7 +391,7 @@ class Log:
         line = encode_record(record, config.max_record_bytes)
         queue = self._queue
         with self._lock:
-            if self._closing:
+            if self._close_called:
                 raise LogClosed("this log is closed")
             # The common case without a call; _admit decides the rest.
             fits = queue.bytes + len(line) <= config.max_pending_bytes
@@ -420,7 +434,7 @@ class Log:
                 )
             self._wake.set()
             self._changed.wait(0.5)
-            if self._closing:
+            if self._close_called:
                 raise LogClosed("this log is closed")
 
     def flush(self, timeout: float | None = None) -> None:
@@ -483,15 +497,22 @@ class Log:
             "nothing is sent before then)"
         )
 
-    def close(self, timeout: float | None = 60.0) -> None:
-        """Flush, then stop the flusher. Idempotent. Raises if records could not be committed."""
+    def close(self, timeout: float | None = DEFAULT) -> None:
+        """Flush, then stop the flusher. Idempotent. Raises if records could not be committed.
+
+        By default it takes no longer than the deadline within the host's
+        ``shutdown_grace`` (counted from the SIGTERM when one came); ``timeout``
+        seconds instead, or without bound when ``None``. What it could not
+        commit is one ERROR line (how many, and why) and the error raised.
+        """
+        if timeout is DEFAULT:
+            timeout = _lifecycle.close_time_left(self._config.shutdown_grace)
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             if self._closed:
                 return
-            self._closing = True
-            if self._budget is not None:
-                self._budget.closing = True  # the last batch may spend the closing reserve
-            self._closing_now.set()  # a wait for the budget ends: the reserve is ours now
+            self._start_closing()
+            self._close_called = True
             self._changed.notify_all()
             nothing = not len(self._queue)
         error: GitJsonlError | None = None
@@ -501,12 +522,14 @@ class Log:
         except GitJsonlError as exc:
             error = exc
         finally:
+            reason = self._why_pending() if error is not None else ""
             with self._lock:
                 self._closed = True
                 self._changed.notify_all()  # flush() in other threads: nothing will commit now
             self._stop.set()
             self._wake.set()
-            self._thread.join(timeout=5.0)
+            join = 5.0 if deadline is None else min(5.0, deadline - time.monotonic())
+            self._thread.join(timeout=max(0.0, join))  # a request in flight may outlive it
             self._committer.close()
             self._github.close()
             if self._spool is not None:
@@ -515,13 +538,36 @@ class Log:
         if error is not None:
             with self._lock:
                 left = len(self._queue)
+            fate = (
+                "kept in the spool for the next start"
+                if self._spool is not None
+                else "lost when this process ends"
+            )
             logger.error(
-                "gitjsonl: closed with %d record(s) not committed: %s",
+                "gitjsonl: %d record(s) could not be committed when the log closed: %s; %s",
                 left,
-                error,
+                reason,
+                fate,
                 extra=RAISED_TOO,
             )
             raise error
+
+    def _why_pending(self) -> str:
+        """Why records are still pending, for the ERROR line of a close."""
+        budget_wait = 0.0
+        if self._budget is not None:
+            with contextlib.suppress(OSError):
+                budget_wait = self._budget.delay(self._batch_writes, queue=False)
+        with self._lock:
+            paused_for = self._schedule.blocked_for(self._clock())
+            error = self._counters.last_error
+        return _lifecycle.why_not_committed(
+            paused_for=paused_for,
+            budget_wait=budget_wait,
+            last_error=None if error is None else str(error),
+            retries=self._committer.retries - self._retries_before_batch,
+            wall_now=time.time(),
+        )
 
     def __enter__(self) -> Log:
         return self
@@ -680,6 +726,7 @@ class Log:
             if batch is None:
                 return None
             self._counters.attempts_started += 1
+            self._retries_before_batch = self._committer.retries
         if self._spool is not None:
             self._spool.batch_formed(batch)  # before its first request
         return batch
@@ -787,6 +834,24 @@ class Log:
 
     # -- process lifecycle (called by _lifecycle) ----------------------------------------
 
+    def shutdown_started(self) -> None:
+        """The process was told to stop (SIGTERM): commit what is pending now, as a closing
+        log does (the flusher may spend the closing reserve). Appends are still welcome
+        until ``close()``: the server finishes its requests meanwhile, and what they log
+        goes with the final flush (``close()`` or the exit's), not a batch each."""
+        with self._lock:
+            self._start_closing()
+            self._changed.notify_all()
+        self._wake.set()
+
+    def _start_closing(self) -> None:
+        """From now on commit at once, and the final batch may spend the closing reserve
+        (``_pacing.closing_reserve``): a wait for the budget ends here. Under ``_lock``."""
+        self._closing = True
+        if self._budget is not None:
+            self._budget.closing = True
+        self._closing_now.set()
+
     def exit_flush(self, timeout: float) -> int:
         """Close within ``timeout`` at interpreter exit; the records left uncommitted."""
         with contextlib.suppress(GitJsonlError):  # close() has logged it
@@ -802,13 +867,14 @@ class Log:
         and a new flusher. Sequence numbers go on from the parent's.
         """
         self._fresh_parts(next_seq=self._queue.next_seq)
+        self._closing = self._close_called  # the parent's SIGTERM is not the child's
         self._recovering = ()
         if self._spool is not None:
             # The parent holds the spool (and its lock); the child runs without one.
             self._spool.abandon_after_fork()
             self._spool = None
             logger.warning("gitjsonl: forked child of a spooled Log runs without a spool")
-        if not self._closing:
+        if not self._close_called:
             self._start_flusher()
 
 

@@ -475,7 +475,7 @@ def every_option() -> dict[str, Any]:
         "sleep": lambda seconds: None,
         "spool_dir": None,
         "spool_fsync": True,
-        "exit_grace": 1.0,
+        "shutdown_grace": 1.0,  # exit_grace, its older name, may not be given with it
         "allow_public": True,
         "budget_dir": None,
         "allow_insecure_http": True,
@@ -491,7 +491,7 @@ class TestLogOptions:
         assert set(LogOptions.__optional_keys__) | set(LogOptions.__required_keys__) == (
             keyword_only
         )
-        assert set(every_option()) | {"token", "auth"} == keyword_only
+        assert set(every_option()) | {"token", "auth", "exit_grace"} == keyword_only
 
     def test_async_log_accepts_every_option(self) -> None:
         """``AsyncLog`` passes every ``Log`` keyword argument through to its ``Log``."""

@@ -22,14 +22,18 @@ ROOT = Path(__file__).parent.parent
 
 class FakeLog:
     def __init__(self, grace: float, left: int) -> None:
-        self.exit_grace = grace
+        self.shutdown_grace = grace
         self.left = left
         self.timeouts: list[float] = []
         self.forked = 0
+        self.told = 0
 
     def exit_flush(self, timeout: float) -> int:
         self.timeouts.append(timeout)
         return self.left
+
+    def shutdown_started(self) -> None:
+        self.told += 1
 
     def after_fork_in_child(self) -> None:
         self.forked += 1

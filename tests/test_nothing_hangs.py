@@ -60,6 +60,8 @@ class TestFlushAndClose:
         flusher.join(30)
         assert not flusher.is_alive()
         assert isinstance(waiting[0], LogClosed)
+        # close() kept its deadline and left the request in flight: let it end before the hub.
+        log._thread.join(30)
 
     def test_a_flush_after_close_raises_at_once(self, localhub: LocalHub) -> None:
         """flush() on a closed log raises LogClosed, whatever was left pending."""
@@ -77,8 +79,10 @@ class TestAsyncLog:
         # Slow enough that on main the orphaned flush outlived the join below (4 x 8 s).
         localhub.add_fault(Fault(method="POST", action="latency", delay=8.0, times=None))
 
+        log = make_log(localhub, sleep=None)
+
         async def main() -> None:
-            alog = AsyncLog.wrap(make_log(localhub, sleep=None))
+            alog = AsyncLog.wrap(log)
             alog.append({"id": 0})
             task = asyncio.create_task(alog.flush())
             await asyncio.sleep(0.2)
@@ -89,6 +93,7 @@ class TestAsyncLog:
                 await alog.aclose(timeout=0.2)
 
         finishes(lambda: asyncio.run(main()), 20)
+        log._thread.join(30)  # the request aclose() left in flight ends before the hub
 
 
 class TestClosingCutsWaitsShort:
@@ -111,6 +116,9 @@ class TestClosingCutsWaitsShort:
             (outcome,) = finishes(lambda: log.close(timeout=0.2), 10)
             assert time.monotonic() - started < 3.0
             assert isinstance(outcome, FlushTimeout)
+            # close() keeps its deadline and does not wait for it: the flusher stops soon,
+            # still without the turn.
+            log._thread.join(3.0)
             assert not log._thread.is_alive()
         assert [r["id"] for r in committed_records(localhub)] == [0]
 

@@ -84,9 +84,13 @@ def test_redis_killed_and_restarted_mid_run_loses_nothing(
 ) -> None:
     """redis-server SIGKILLed mid-run and started again, empty: every record exactly once."""
     hub = localhub_factory(repos=("owner/repo",), initial_commit=True, secondary_limits=LIMITS)
+    counted: list[bool] = []
 
     def outage() -> None:
-        time.sleep(SECONDS / 3)
+        # Mid-run is once every writer has counted itself in Redis, not a moment after the
+        # test began: on a busy machine the processes can take longer than that to start,
+        # and a host that never reached Redis knows no share and paces on the whole budget.
+        counted.append(redis_server.wait_for_writers(HOSTS * PROCESSES, timeout=SECONDS * 4))
         redis_server.kill()
         time.sleep(SECONDS / 4)
         redis_server.start()
@@ -98,6 +102,7 @@ def test_redis_killed_and_restarted_mid_run_loses_nothing(
     finally:
         chaos.join()
     print(f"three hosts, redis killed mid-run: {result}")
+    assert counted == [True], "the writers never all reached Redis before the outage"
     assert result["records"] > 0
     # Each process warned once when Redis went, and said so when it answered again.
     assert result["warnings"] == [1] * HOSTS * PROCESSES

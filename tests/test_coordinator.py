@@ -208,6 +208,30 @@ class TestSharedBudget:
         one.delay(1)  # a second hand-back of the same writes counts nothing
         assert one.stats().last_minute == two.stats().last_minute == 3
 
+    def test_hosts_back_on_redis_spend_their_part_until_every_writer_is_back(
+        self, redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """After Redis restarts empty, the first host back paces on its part of the budget
+        while the other, not back yet, still paces on its host (its writes not handed back),
+        and on the whole budget once both are back."""
+        import gitjsonl._redis as module
+
+        monkeypatch.setattr(module, "RETRY_EVERY", 0.0)
+        one, two = two_hosts(redis_server.url, tmp_path)
+        one.stats(), two.stats(), one.stats()  # two hosts counted: a half each
+        redis_server.kill()
+        for budget in (one, two):
+            token, _ = budget.reserve(1)
+            assert token is not None
+            budget.settle(token, 1)
+        redis_server.start()
+        one.delay(1)  # back on Redis, alone
+        assert one.store.shared == "hosts"
+        assert one.paced().per_minute == 6
+        two.delay(1)
+        one.delay(1)
+        assert one.paced().per_minute == two.paced().per_minute == 12
+
     def test_the_clock_is_redis(self, redis_server: RedisServer, tmp_path: Path) -> None:
         """A host whose clock runs an hour ahead stamps its writes on Redis's clock."""
         one, _ = two_hosts(redis_server.url, tmp_path)

@@ -406,6 +406,10 @@ class RedisStore:
         self._host = f"{host or uuid.uuid4().hex[:12]}."
         self._writer = self._host + uuid.uuid4().hex[:12] if writer else ""
         self._offset = 0.0  # Redis's clock minus ours, at the last load
+        # The same from when the load was sent: never less than the true offset, however
+        # late a starved host reads the answer (``_offset`` never more), so that writes
+        # the host stamped reach Redis's clock no earlier than they were done.
+        self._offset_from_sent = 0.0
         self._share = 1.0  # the host's writers among the token's, at the last load
         self._writers_seen = 0  # the token's writers, at the last load
         # Since Redis failed: (when, on its clock; the token's writers it counted then), until
@@ -444,6 +448,7 @@ class RedisStore:
         from ._budget import state_from_json
 
         since, before = self._returning or (0.0, 0)
+        sent = time.time()
         answer = redis.script(
             "load",
             [self._state, self._writers],
@@ -459,7 +464,7 @@ class RedisStore:
             self._back_share = host_share(before, back)
             if self._back_share >= 1.0 or now > since + WRITER_SEEN:
                 self._returning, self._back_share = None, 1.0
-        self._offset = now - time.time()
+        self._offset, self._offset_from_sent = now - time.time(), now - sent
         try:
             data = json.loads(_text(raw)) if raw is not None else None
         except ValueError:
@@ -499,7 +504,7 @@ class RedisStore:
                     break
                 state, version = self._load(redis)
                 if back is not None:
-                    state = inherit(state, back, 1.0, self._offset)
+                    state = inherit(state, back, 1.0, self._offset_from_sent)
                 new = change(state)
                 payload = json.dumps(state_to_json(new), separators=(",", ":"))
                 saved = redis.script("save", [self._state], [version, payload, BUDGET_TTL_MS])

@@ -208,6 +208,37 @@ class TestSharedBudget:
         one.delay(1)  # a second hand-back of the same writes counts nothing
         assert one.stats().last_minute == two.stats().last_minute == 3
 
+    def test_writes_handed_back_look_no_older_than_they_are(
+        self, redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A starved host that reads Redis's answer seconds late still hands its outage
+        writes back stamped no earlier than it did them (else they leave the windows early)."""
+        import gitjsonl._redis as module
+
+        monkeypatch.setattr(module, "RETRY_EVERY", 0.0)
+        one, _ = two_hosts(redis_server.url, tmp_path)
+        one.stats()
+        redis_server.kill()
+        token, _ = one.reserve(2)
+        assert token is not None
+        one.settle(token, 2)
+        (done,) = [s.time for s in one.store.read().spent if s.id == token]
+        redis_server.start()
+        real, late = time.time, [0.0]
+        monkeypatch.setattr(time, "time", lambda: real() + late[0])
+        script = one.store.coordinator.script
+
+        def answered_late(*args: Any, **kwargs: Any) -> Any:
+            answer = script(*args, **kwargs)
+            late[0] += 5.0  # read five seconds after Redis answered
+            return answer
+
+        monkeypatch.setattr(one.store.coordinator, "script", answered_late)
+        one.delay(1)  # back on Redis: hands the outage's writes over
+        assert one.store.shared == "hosts"
+        (handed,) = [s.time for s in one.store.read().spent if s.id == token]
+        assert handed >= done
+
     def test_hosts_back_on_redis_spend_their_part_until_every_writer_is_back(
         self, redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:

@@ -94,12 +94,13 @@ _CAS_TRIES = 64
 
 
 # KEYS: state hash, writers set. ARGV: writer id ('': a reader, not counted), seen window (s),
-# the writer's host ("<host>." starts its id). Answers [state or false, version, seconds,
-# microseconds, writers seen, writers seen on the host] (a reader: 0 and 0).
+# the writer's host ("<host>." starts its id), a time (Redis's). Answers [state or false,
+# version, seconds, microseconds, writers seen, writers seen on the host, writers seen since
+# the time] (a reader: 0, 0 and 0).
 _LOAD = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local writers, mine = 0, 0
+local writers, mine, back = 0, 0, 0
 if ARGV[1] ~= '' then
   redis.call('ZADD', KEYS[2], now, ARGV[1])
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[2]))
@@ -109,9 +110,10 @@ if ARGV[1] ~= '' then
   for _, id in ipairs(seen) do
     if string.sub(id, 1, #ARGV[3]) == ARGV[3] then mine = mine + 1 end
   end
+  back = redis.call('ZCOUNT', KEYS[2], ARGV[4], '+inf')
 end
 local v = redis.call('HMGET', KEYS[1], 'state', 'version')
-return {v[1], v[2] or '0', t[1], t[2], writers, mine}
+return {v[1], v[2] or '0', t[1], t[2], writers, mine, back}
 """
 
 # KEYS: state hash. ARGV: version loaded, new state, ttl (ms). Answers 1 (saved) or 0.
@@ -404,7 +406,17 @@ class RedisStore:
         self._host = f"{host or uuid.uuid4().hex[:12]}."
         self._writer = self._host + uuid.uuid4().hex[:12] if writer else ""
         self._offset = 0.0  # Redis's clock minus ours, at the last load
+        # The same from when the load was sent: never less than the true offset, however
+        # late a starved host reads the answer (``_offset`` never more), so that writes
+        # the host stamped reach Redis's clock no earlier than they were done.
+        self._offset_from_sent = 0.0
         self._share = 1.0  # the host's writers among the token's, at the last load
+        self._writers_seen = 0  # the token's writers, at the last load
+        # Since Redis failed: (when, on its clock; the token's writers it counted then), until
+        # every one of them is back on it. Meanwhile those back spend their part of the budget:
+        # the others still pace on their hosts' shares, with writes not yet handed back.
+        self._returning: tuple[float, int] | None = None
+        self._back_share = 1.0
         # The state at the last load, until the host's store inherits it (Redis failed).
         self._seen: BudgetState | None = None
         self._fell_back = False  # decided on the host's store since the last save to Redis
@@ -424,7 +436,7 @@ class RedisStore:
         Redis answers (it is the token's); while it fails, the host's part of the writers
         Redis last saw (``_pacing.share_of``), so that hosts pacing apart still add up to
         about one budget."""
-        return self._share if self._on_host() else 1.0
+        return self._share if self._on_host() else self._back_share
 
     def _on_host(self) -> bool:
         """Whether this thread's decision is made on the host's store: Redis failed, and
@@ -435,16 +447,24 @@ class RedisStore:
     def _load(self, redis: Coordinator) -> tuple[BudgetState, str]:
         from ._budget import state_from_json
 
+        since, before = self._returning or (0.0, 0)
+        sent = time.time()
         answer = redis.script(
-            "load", [self._state, self._writers], [self._writer, WRITER_SEEN, self._host]
+            "load",
+            [self._state, self._writers],
+            [self._writer, WRITER_SEEN, self._host, repr(since)],
         )
-        if not isinstance(answer, list) or len(answer) != 6:
+        if not isinstance(answer, list) or len(answer) != 7:
             raise ValueError("redis answered the budget's load with the wrong shape")
-        raw, version, seconds, micros, writers, mine = answer
+        raw, version, seconds, micros, writers, mine, back = answer
         now = int(_text(seconds)) + int(_text(micros)) / 1e6
-        if self._writer:
-            self._share = host_share(writers, mine)
-        self._offset = now - time.time()
+        if self._writer and self._returning is None:
+            self._share, self._writers_seen = host_share(writers, mine), int(writers)
+        elif self._writer:
+            self._back_share = host_share(before, back)
+            if self._back_share >= 1.0 or now > since + WRITER_SEEN:
+                self._returning, self._back_share = None, 1.0
+        self._offset, self._offset_from_sent = now - time.time(), now - sent
         try:
             data = json.loads(_text(raw)) if raw is not None else None
         except ValueError:
@@ -484,7 +504,7 @@ class RedisStore:
                     break
                 state, version = self._load(redis)
                 if back is not None:
-                    state = inherit(state, back, 1.0, self._offset)
+                    state = inherit(state, back, 1.0, self._offset_from_sent)
                 new = change(state)
                 payload = json.dumps(state_to_json(new), separators=(",", ":"))
                 saved = redis.script("save", [self._state], [version, payload, BUDGET_TTL_MS])
@@ -507,6 +527,8 @@ class RedisStore:
             return self.coordinator.call(on_redis)
         except CoordinatorDown:
             self._fell_back = True
+            if self._returning is None and self._writers_seen > 0:
+                self._returning = (time.time() + self._offset, self._writers_seen)
             return self._fallback.update(self._inheriting(change))  # type: ignore[no-any-return]
 
     def _inheriting(

@@ -85,6 +85,36 @@ class RedisServer:
                 time.sleep(0.02)
         raise RuntimeError("redis-server did not start")
 
+    def wait_for_writers(self, count: int, timeout: float) -> bool:
+        """Whether, within ``timeout`` s, ``count`` writers are counted on a token and every
+        one of them has loaded its budget since the last of them was first counted (so each
+        knows its host's share of all ``count``: ``RedisStore.share``)."""
+        import redis
+
+        client = redis.Redis.from_url(self.url, socket_timeout=5.0)
+        deadline = time.monotonic() + timeout
+        complete_at: float | None = None  # Redis's time when the count was first complete
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    sets = [
+                        [score for _, score in client.zrange(key, 0, -1, withscores=True)]
+                        for key in client.scan_iter("gitjsonl:writers:*")
+                    ]
+                except redis.RedisError:
+                    sets = []  # a starved machine: a slow answer is asked again
+                for seen in sets:
+                    if len(seen) < count:
+                        continue
+                    if complete_at is None:
+                        complete_at = max(seen)
+                    elif min(seen) > complete_at:
+                        return True
+                time.sleep(0.05)
+            return False
+        finally:
+            client.close()
+
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)

@@ -37,9 +37,8 @@ decided by ``_retry`` (``RetryPolicy.retrying``) and carried out by tenacity:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
+import json
 import logging
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -109,8 +108,9 @@ class Head:
     texts: Mapping[str, bytes]  # blob sha -> bytes, for the small files a batch may merge
 
 
-#: Bytes of small files a turn record carries for the next writer; past this, it reads them.
-SHARED_TEXT_BYTES = 256 * 1024
+#: Bytes of JSON a head may take in a turn record; past this (a folder of many files) the
+#: next writer elsewhere reads the folder instead. A record keeps a few heads (``_turn``).
+SHARED_HEAD_BYTES = 32 * 1024
 
 
 def _entry_to_json(entry: DirEntry) -> list[object]:
@@ -130,21 +130,24 @@ def _entry_from_json(row: object) -> DirEntry:
 
 def head_to_json(head: Head) -> dict[str, object] | None:
     """``head`` for the turn record, so that a writer on another host builds on it without
-    reading; None when its small files are too big to carry."""
-    if sum(len(text) for text in head.texts.values()) > SHARED_TEXT_BYTES:
-        return None
-    return {
+    reading the branch; None when it is too big to carry (``SHARED_HEAD_BYTES``).
+
+    Trees only, never a record's text: the small files' bytes stay in this process, and a
+    writer elsewhere reads them by sha (``Committer._with_texts``)."""
+    data: dict[str, object] = {
         "commit": head.commit,
         "tree": head.tree,
         "folder": [_entry_to_json(e) for e in head.folder],
         "levels": [None if x is None else [_entry_to_json(e) for e in x] for x in head.levels],
-        "texts": {sha: base64.b64encode(text).decode() for sha, text in head.texts.items()},
     }
+    if len(json.dumps(data, separators=(",", ":"))) > SHARED_HEAD_BYTES:
+        return None
+    return data
 
 
 def head_from_json(data: object, parts: tuple[str, ...], folder_sha: str) -> Head | None:
-    """A turn record's head, or None unless every byte of it is proven: the folder's entries
-    hash to ``folder_sha`` (the link's), the levels to the root tree, each text to its sha."""
+    """A turn record's head (without texts), or None unless every tree of it is proven: the
+    folder's entries hash to ``folder_sha`` (the link's), the levels to the root tree."""
     if not isinstance(data, dict):
         return None
     try:
@@ -155,20 +158,14 @@ def head_from_json(data: object, parts: tuple[str, ...], folder_sha: str) -> Hea
         levels = tuple(
             None if x is None else tuple(map(_entry_from_json, x)) for x in data["levels"]
         )
-        texts = {
-            str(sha): base64.b64decode(str(text), validate=True)
-            for sha, text in dict(data["texts"]).items()
-        }
         if len(levels) != len(parts) or tree_sha(folder) != folder_sha:
             return None
         root = rebuild_path(parts, levels, folder).shas[0]
-    except (KeyError, TypeError, ValueError, binascii.Error):
+    except (KeyError, TypeError, ValueError):
         return None
-    if (root is not None and root != tree) or any(
-        git_blob_sha(text) != sha for sha, text in texts.items()
-    ):
+    if root is not None and root != tree:
         return None
-    return Head(commit, tree, folder, levels, texts)
+    return Head(commit, tree, folder, levels, {})
 
 
 @dataclass(slots=True)
@@ -387,7 +384,20 @@ class Committer:
         if state is not None and not isinstance(state, Head):
             parts = tuple(part for part in link.path.split("/") if part)
             state = head_from_json(state, parts, link.segment_sha)
+            if state is not None and state.commit == link.commit and link.path == self._path:
+                state = self._with_texts(state)
         return state if state is not None and state.commit == link.commit else None
+
+    def _with_texts(self, head: Head) -> Head:
+        """``head`` with the bytes of its small files: those this writer knows, the rest read
+        by sha (a turn record carries no record's text)."""
+        known = {
+            **(self._stale.texts if self._stale else {}),
+            **(self._head.texts if self._head else {}),
+        }
+        return Head(
+            head.commit, head.tree, head.folder, head.levels, self._texts(head.folder, known)
+        )
 
     def _plan(self, head: Head, batch: Batch) -> BatchPlan:
         """What the batch writes on ``head`` (``plan_batch``, over what the head knows)."""
@@ -695,14 +705,19 @@ class Committer:
         levels: tuple[tuple[DirEntry, ...] | None, ...] = folder.levels
         if len(levels) != len(self._parts):  # a file where a folder of the path should be
             levels = (None,) * len(self._parts)
-        listing = list_log(entries)
-        warn_ignored(self._path, listing.ignored)
-        run = small_run(listing.files(), self._segment_bytes)
-        known = previous.texts if previous is not None else {}
-        texts = {}
-        for entry in listing.segments[len(listing.segments) - len(run) :]:
-            texts[entry.sha] = known.get(entry.sha) or read_blob(self._repo, entry)
+        warn_ignored(self._path, list_log(entries).ignored)
+        texts = self._texts(entries, previous.texts if previous is not None else {})
         return Head(commit, folder.root_tree, entries, levels, texts)
+
+    def _texts(self, folder: tuple[DirEntry, ...], known: Mapping[str, bytes]) -> dict[str, bytes]:
+        """The bytes of the small files at ``folder``'s end (a batch may merge them): from
+        ``known``, else read by sha."""
+        listing = list_log(folder)
+        run = small_run(listing.files(), self._segment_bytes)
+        return {
+            entry.sha: known.get(entry.sha) or read_blob(self._repo, entry)
+            for entry in listing.segments[len(listing.segments) - len(run) :]
+        }
 
     def _branch_head(self) -> str:
         """The branch's head; the repository's first commit or the branch made if missing.

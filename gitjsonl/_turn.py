@@ -41,12 +41,26 @@ from ._exceptions import LogClosed
 from ._github import Credentials
 from ._redis import Coordinator, CoordinatorDown, RedisTurns
 
-__all__ = ["CHAIN_LENGTH", "BranchTurns", "CatchUp", "Link", "Taken", "Turn", "catch_up"]
+__all__ = [
+    "CHAIN_LENGTH",
+    "SHARED_HEADS",
+    "BranchTurns",
+    "CatchUp",
+    "Link",
+    "Taken",
+    "Turn",
+    "catch_up",
+]
 
 logger = logging.getLogger("gitjsonl")
 
 #: Links kept per branch: how far behind a writer may be and still catch up without reading.
 CHAIN_LENGTH = 32
+
+#: Heads kept in a turn record (one per log path, the newest written last): the record
+#: stays bounded however many logs share the branch (each head is bounded by
+#: ``_commit.SHARED_HEAD_BYTES``); a path whose head fell out is read by the next writer.
+SHARED_HEADS = 8
 
 #: Seconds a writer waits for its turn before it goes anyway (a process hung mid-batch).
 TURN_WAIT = 60.0
@@ -246,7 +260,8 @@ class Turn:
 
                 def record_of(links: Sequence[Link], intended: Link | None) -> dict[str, Any]:
                     record = chain_to_json(links, intended)
-                    record["heads"] = {path: list(head) for path, head in heads.items()}
+                    newest = list(heads.items())[-SHARED_HEADS:]
+                    record["heads"] = {path: list(head) for path, head in newest}
                     return record
 
                 def keep(link: Link | None) -> None:

@@ -37,6 +37,7 @@ decided by ``_retry`` (``RetryPolicy.retrying``) and carried out by tenacity:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
@@ -74,7 +75,7 @@ from ._segments import (
     segment_number,
     small_run,
 )
-from ._turn import BranchTurns, CatchUp, Link, Taken, Turn, catch_up
+from ._turn import BranchTurns, CatchUp, Link, Taken, Turn, catch_up, without
 
 __all__ = ["Committer", "Head", "with_pending"]
 
@@ -176,6 +177,9 @@ class _Unresolved:
     base: str  # the head we built on
     commit: str  # the commit we tried to move the branch to
     head: Head | None  # our head, had it landed (None: read it when needed)
+    # The update was refused: it did not move the branch, but the commit may be on it all
+    # the same (another host built on our pending link while our lease ran out).
+    refused: bool = False
 
 
 class Committer:
@@ -220,7 +224,14 @@ class Committer:
         self._checked = False  # the repository was checked before our first write
         self._head: Head | None = None
         self._stale: Head | None = None  # the head a lost race proved old: its segment may serve
-        self._stale_reads = 0  # reads since then that still showed it
+        # Trust only what the branch proves: our head's commit when it was only read (the
+        # turn's links above it are followed once a read shows them), the commit the turn's
+        # links moved our head to (proven by our update's outcome), the links the branch
+        # contradicted (never followed again), and reads that showed the branch below proof.
+        self._read_at: str | None = None
+        self._guess: str | None = None
+        self._refuted: collections.deque[str] = collections.deque(maxlen=REFUTED_KEPT)
+        self._lag: tuple[str, int] = ("", 0)
         self._unresolved: _Unresolved | None = None
         self._uploaded: set[str] = set()  # blobs this batch has uploaded already
         self._parts = tuple(part for part in self._path.split("/") if part)
@@ -285,30 +296,43 @@ class Committer:
         force = False
         while True:
             with self._turn().take() as taken:
-                head = self._catch_up(taken)
-                if head is not None:
-                    plan = self._plan(head, batch)
-                    reservation, wait = self._reserve(self._cost(plan), force=force)
-                    if wait <= 0:
-                        return self._push_paid(batch, head, plan, reservation, taken)
+                try:
+                    head = self._catch_up(taken)
+                    if head is not None:
+                        plan = self._plan(head, batch)
+                        reservation, wait = self._reserve(self._cost(plan), force=force)
+                        if wait <= 0:
+                            return self._push_paid(batch, head, plan, reservation, taken)
+                except (NotFastForward, NotFound, ValidationFailed) as exc:
+                    self._contradicted(taken, exc)
+                    raise
             # Out of the turn: others may go meanwhile.
             if head is None:
-                loaded = self._load_head(self._stale)  # may write (bootstrap) and wait
-                stale = self._stale is not None and loaded.commit == self._stale.commit
-                if stale and self._stale_reads < STALE_READS_SKIPPED:
-                    # Refused, so the branch has moved past this commit: a read that
-                    # still shows it most likely lags. Read again before spending three
-                    # writes on it (a few times: a refusal may also have been spurious).
-                    self._stale_reads += 1
-                    raise NotFastForward(
-                        f"update refused, and the branch still reads as {loaded.commit[:12]} "
-                        "(GitHub's reads lag behind writes)",
-                        status=422,
-                    )
-                self._head, self._stale, self._stale_reads = loaded, None, 0
-                self._reload = False
+                self._head = self._load_head(self._stale)  # may write (bootstrap) and wait
+                self._read_at, self._guess = self._head.commit, None
+                self._stale, self._reload = None, False
             else:
                 force = self._wait_for_budget(wait)
+
+    def _contradicted(self, taken: Taken, exc: GitHubError) -> None:
+        """GitHub refused what was built on the commit the turn's links moved our head to (or
+        could not find it): that link is dropped, never followed again, and the batch is
+        tried again at once, on the branch as read."""
+        guess, self._guess = self._guess, None
+        if guess is None:
+            return
+        self._refute(taken, guess)
+        self._head = None
+        if not isinstance(exc, NotFastForward):
+            raise StaleRead(
+                f"the turn's link to {guess[:12]} is not on the branch ({exc.message.strip()}); "
+                "reading the branch"
+            ) from exc
+
+    def _refute(self, taken: Taken, commit: str) -> None:
+        logger.info("gitjsonl: the branch contradicts the turn's link to %s: dropped", commit[:12])
+        taken.drop(commit)
+        self._refuted.append(commit)
 
     def _turn(self) -> Turn:
         return self._turns.get(self.branch) if self._turns is not None else self._own_turn
@@ -316,20 +340,65 @@ class Committer:
     def _catch_up(self, taken: Taken) -> Head | None:
         """Our head, moved on to the newest commit other writers here left on the branch.
 
-        None when we know no head yet, and no writer of this process has left one.
+        None when we know no head yet: it is read from the branch (even when a writer of
+        this process left a link: only a read proves the branch still holds it).
         """
         head = self._head
-        if head is None and self._stale is None and not self._reload:
-            head = self._local_head(taken)  # never after a lost race: that head is what lost
         if head is None:
             return None
         self._head = head
-        found = catch_up(with_pending(taken.chain, taken.pending), head.commit, self._path)
+        found = catch_up(self._links(taken), head.commit, self._path)
         if found is None:
             return head
+        if self._read_at == head.commit:
+            # Our head is only a read: the links above it are followed once a read shows them.
+            found = self._proven(taken, head, found)
+            if found is None:
+                return self._head
+        self._guess = found.commit
         moved = self._moved(head, found, taken)
         self._head = moved if moved is not None else self._load_head_at(found.commit, head)
         return self._head
+
+    def _links(self, taken: Taken) -> tuple[Link, ...]:
+        """The turn's chain, with its pending link, cut before any link the branch refuted."""
+        links = with_pending(taken.chain, taken.pending)
+        for commit in self._refuted:
+            links = without(links, commit)
+        return links
+
+    def _proven(self, taken: Taken, head: Head, found: CatchUp) -> CatchUp | None:
+        """``found`` once the branch proves it: a read shows the branch moved past our head
+        along the links (any of them: reads lag, and the links go on from there).
+
+        A read still at our head lags (``StaleRead``: read again after a wait),
+        until the branch has read as that commit ``LAGGING_READS`` times: then the
+        links above it are not on the branch (an operator reset it), and are
+        dropped rather than brought back. None: build on our head as it is now
+        (``self._head``, the commit the branch reads as).
+        """
+        tip = self._read_head(self.branch)
+        if tip != head.commit and all(link.commit != tip for link in found.newer):
+            # A commit nobody here made: built on as read, unless links go on above it.
+            head = self._head = self._load_head_at(tip, head)
+            self._read_at = tip
+            again = catch_up(self._links(taken), tip, self._path)
+            if again is None:
+                return None
+            found = again
+        if tip != head.commit:
+            self._lag = ("", 0)
+            return found
+        reads = self._lag[1] + 1 if self._lag[0] == tip else 1
+        self._lag = (tip, reads)
+        if reads <= LAGGING_READS:
+            raise StaleRead(
+                f"the branch reads as {tip[:12]}, below {found.commit[:12]} that this host "
+                "committed (GitHub's reads lag behind writes)"
+            )
+        self._lag = ("", 0)
+        self._refute(taken, found.newer[0].commit)
+        return None
 
     def _moved(self, head: Head, found: CatchUp, taken: Taken) -> Head | None:
         """``head`` moved to ``found`` without a read, or None when a read is needed.
@@ -361,21 +430,6 @@ class Committer:
             for index in range(min(_shared(link.path, self._parts) + 1, len(levels))):
                 levels[index] = trees[index] if trees is not None else None
         return Head(found.commit, found.tree, base.folder, tuple(levels), base.texts)
-
-    def _local_head(self, taken: Taken) -> Head | None:
-        """The last commit a writer of this process made on the branch, as our head.
-
-        A link from this process is of this repository for sure (one from a file
-        might not be: it is only trusted once our own head is found in the
-        chain), and reading it by sha is exact where reading the branch may lag.
-        """
-        link = taken.local_tip
-        if link is None:
-            return None
-        state = self._known(taken, link) if link.path == self._path else None
-        if state is not None:
-            return state
-        return self._load_head_at(link.commit, None)
 
     def _known(self, taken: Taken, link: Link) -> Head | None:
         """The head ``link``'s writer left: of this process, or proven from the turn record
@@ -508,8 +562,11 @@ class Committer:
         return ours
 
     def _settling(self, commit: str) -> bool:
-        """Will this writer settle whether its update to ``commit`` landed (``_resolve``)?"""
-        return self._unresolved is not None and self._unresolved.commit == commit
+        """Will this writer settle whether its update to ``commit``, sent and unanswered,
+        landed (``_resolve``)? (A refused one may be on the branch too, but only under a
+        commit already built on it: nobody needs to build on it now.)"""
+        lost = self._unresolved
+        return lost is not None and lost.commit == commit and not lost.refused
 
     def _update_ref(self, batch: Batch, head: Head, sha: str, ours: Head) -> None:
         """The ref update of a batch: our head is ``ours`` once it landed."""
@@ -524,14 +581,16 @@ class Committer:
             ) from exc
         except NotFastForward:
             self.conflicts += 1
-            # Read the new head at the next attempt, out of the turn; keep the small files.
+            # A lost race, or our commit is on the branch all the same (another host built on
+            # our pending link): settled before the batch is built again (``_resolve``).
+            self._unresolved = _Unresolved(batch, head.commit, sha, ours, refused=True)
             self._head, self._stale = None, head
             raise
         except TransientError as exc:
             if exc.ambiguous:
                 self._unresolved = _Unresolved(batch, head.commit, sha, ours)
             raise
-        self._head = ours
+        self._head, self._guess = ours, None
 
     def _new_folder(self, folder: tuple[DirEntry, ...], plan: BatchPlan) -> tuple[DirEntry, ...]:
         """The log folder's entries once ``plan`` is carried out."""
@@ -631,27 +690,36 @@ class Committer:
         request moved the branch). A refusal means the branch moved past the
         head we built on; then history is searched from a head *proven* newer
         than that one (``settle_lost_update``), never from a possibly stale read.
+        An update that was refused is not sent again, but settled the same way:
+        refused, it may be on the branch all the same, under a commit another
+        host built on it. A branch that reads as not above that head
+        ``LAGGING_READS`` times running no longer holds it (an operator reset
+        it): the batch is not in the history read, and is built again.
         """
-        try:
-            with self._spend(1):
-                self._repo.update_ref(self.branch, lost.commit)
-        except NotFastForward:
-            pass
-        else:
-            return self._landed(lost, lost.commit, lost.head)
-        tip = self._repo.get_head(self.branch)
+        if not lost.refused:
+            try:
+                with self._spend(1):
+                    self._repo.update_ref(self.branch, lost.commit)
+            except NotFastForward:
+                pass
+            else:
+                return self._landed(lost, lost.commit, lost.head)
+        tip = self._read_head(self.branch)
         if tip == lost.commit:
             return self._landed(lost, tip, lost.head)
         commits = ((info.sha, info.message) for info in self._repo.iter_commits(tip))
         outcome, sha = settle_lost_update(commits, lost.batch.id, base=lost.base)
-        if outcome == UNPROVEN:
+        reads = self._lag[1] + 1 if self._lag[0] == lost.commit else 1
+        if outcome == UNPROVEN and reads <= LAGGING_READS:
             # A stale read (it does not even reach the head we built on): ask again later.
+            self._lag = (lost.commit, reads)
             raise StaleRead(
                 f"cannot tell yet whether batch {lost.batch.id} landed: "
                 f"the branch read as {tip[:12]}, not above {lost.base[:12]}"
             )
-        self._unresolved = None
-        self._head = self._load_head_at(tip, self._head)
+        self._unresolved, self._lag = None, ("", 0)
+        self._head = self._load_head_at(tip, self._head or self._stale)
+        self._read_at, self._guess, self._stale = tip, None, None
         if outcome == LANDED:
             assert sha is not None
             self.landed_after_error += 1
@@ -670,7 +738,7 @@ class Committer:
         self._checked = True
 
     def _landed(self, lost: _Unresolved, sha: str, head: Head | None) -> str:
-        self._unresolved = None
+        self._unresolved, self._guess, self._stale = None, None, None
         self.landed_after_error += 1
         self._head = head if head is not None else self._load_head_at(sha, self._head)
         return sha
@@ -818,9 +886,14 @@ def _hash(entries: tuple[DirEntry, ...]) -> str | None:
         return None
 
 
-#: After a refused update, reads still showing the refused head are retried this
-#: many times before a batch is built on it anyway.
-STALE_READS_SKIPPED = 3
+#: Reads of a branch below what was proven (a refusal, the turn's links) that are taken for
+#: lag, each after a wait (the conflict backoff: over 2 s in all, where GitHub's reads lag
+#: by up to about 1 s); one more, at the same commit, and that proof is taken as undone
+#: (an operator reset the branch): what the read shows is built on.
+LAGGING_READS = 8
+
+#: Commits whose links the branch contradicted, remembered so as never to follow them again.
+REFUTED_KEPT = 64
 
 
 def _lagging(branch: str) -> StaleRead:

@@ -50,6 +50,8 @@ __all__ = [
     "Taken",
     "Turn",
     "catch_up",
+    "dropped",
+    "without",
 ]
 
 logger = logging.getLogger("gitjsonl")
@@ -125,6 +127,27 @@ def catch_up(chain: Sequence[Link], head: str, path: str) -> CatchUp | None:
     return CatchUp(tip.commit, tip.tree, mine[-1] if mine else None, exact, tuple(newer))
 
 
+def without(chain: Sequence[Link], commit: str) -> tuple[Link, ...]:
+    """``chain`` cut before the link to ``commit`` (whole when no link is to it)."""
+    links = tuple(chain)
+    for index, link in enumerate(links):
+        if link.commit == commit:
+            return links[:index]
+    return links
+
+
+def dropped(
+    chain: Sequence[Link], pending: Link | None, commit: str
+) -> tuple[tuple[Link, ...], Link | None]:
+    """The chain and pending link once the link to ``commit`` is refuted: the links from it
+    on are gone, and a pending link to it or built on what is gone goes too."""
+    kept = without(chain, commit)
+    gone = {link.commit for link in chain[len(kept) :]} | {commit}
+    if pending is not None and (pending.commit in gone or pending.base in gone):
+        pending = None
+    return kept, pending
+
+
 def chain_to_json(chain: Sequence[Link], pending: Link | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {"format": TURN_FORMAT, "chain": [_row(x) for x in chain]}
     if pending is not None:
@@ -176,11 +199,11 @@ class Taken:
 
     chain: tuple[Link, ...]
     _contents: dict[str, tuple[str, object]] = field(repr=False)
-    local_tip: Link | None = None  # the newest link a writer of this process left
     added: tuple[Link, object, object] | None = None
     # A ref update sent on the chain's tip and never answered here: it may have landed.
     pending: Link | None = None
     _keep: Callable[[Link | None], None] | None = field(default=None, repr=False)
+    _drop: Callable[[str], None] | None = field(default=None, repr=False)
     # What the writers of other processes (or hosts) left in the turn record, as JSON.
     _shared: dict[str, tuple[str, object]] = field(default_factory=dict, repr=False)
 
@@ -202,6 +225,13 @@ class Taken:
         (None: the one intended was refused, it never lands)."""
         if self._keep is not None:
             self._keep(link)
+
+    def drop(self, commit: str) -> None:
+        """The branch contradicts the link (or pending link) to ``commit``: it and the links
+        after it leave the turn at once, and nobody here follows them again."""
+        self.chain, self.pending = dropped(self.chain, self.pending, commit)
+        if self._drop is not None:
+            self._drop(commit)
 
 
 class _FileHeld:
@@ -233,7 +263,6 @@ class Turn:
         self._file = file
         self._redis = redis
         self._chain: tuple[Link, ...] = ()
-        self._local_tip: Link | None = None
         self._pending: Link | None = None
         # What each path's writers in this process last left: path -> (folder sha, state).
         self._contents: dict[str, tuple[str, object]] = {}
@@ -272,19 +301,31 @@ class Turn:
                         if held is not None:
                             held.save(record_of(chain, link))
 
+                def drop(commit: str) -> None:
+                    nonlocal chain, pending
+                    chain, pending = dropped(chain, pending, commit)
+                    if holds:
+                        self._chain, self._pending = chain, pending
+                        if held is not None:
+                            held.save(record_of(chain, pending))
+
                 taken = Taken(
                     chain,
                     self._contents,
-                    self._local_tip,
                     pending=pending,
                     _keep=keep,
+                    _drop=drop,
                     _shared=heads,
                 )
                 yield taken
                 if taken.added is not None and holds:
                     link, content, shared = taken.added
+                    if pending is not None and pending not in chain and link.base == pending.commit:
+                        # Built on the pending link, so our update proved it landed: it
+                        # joins the chain (else a writer whose head is its base, or a read
+                        # below it, would find nothing in the chain about its head).
+                        chain = (*chain, pending)
                     self._chain = (*chain, link)[-CHAIN_LENGTH:]
-                    self._local_tip = link
                     self._pending = None
                     self._contents = {**self._contents, link.path: (link.segment_sha, content)}
                     if held is not None:

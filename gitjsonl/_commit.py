@@ -23,16 +23,26 @@ budget leaves the turn to sleep. Everything
 that can go wrong is an exception from ``_github``; what to do about it is
 decided by ``_retry`` (``RetryPolicy.retrying``) and carried out by tenacity:
 
-- ``NotFastForward`` (someone else committed first): forget the head, re-read
-  it (and the small files only if their blobs changed), rebuild on top, retry.
-  A read that still shows the refused head lags: it is read again a few times
-  before a batch is built on it.
+- ``NotFastForward`` (someone else committed first, or our commit is on the
+  branch all the same: another host built on our pending link while our lease
+  ran out): settled like a lost answer, below a head proven newer than the
+  one we built on (``_resolve``), then rebuilt on that head, or done.
 - ``TransientError`` on the ref update (a timeout, a dropped connection, a 5xx):
   the update may have landed. Before anything else the same update is sent
   again; if the branch has moved on, our batch id is looked for only below a
   head proven newer than the one we built on (``_batch.settle_lost_update``).
 - ``StaleRead``: a read of the branch behind what we know; retried like a race.
 - anything else propagates to the ``Log``, which keeps the records pending.
+
+Only what the branch proves is trusted. A head that was only read follows the
+turn's links once a later read shows the branch moved along them; a branch
+that reads as that same head ``LAGGING_READS`` times (longer than reads lag)
+was reset by an operator, and the links above it are dropped, not brought
+back. A link whose commit GitHub refuses to build on (a refused update, a
+commit or tree it does not have) leaves the turn at once and is never
+followed again. A refusal, or a lost answer, that cannot be proven either way
+after ``LAGGING_READS`` reads is settled on the history read (a branch reset
+below the commit we built on).
 """
 
 from __future__ import annotations
@@ -724,7 +734,11 @@ class Committer:
             assert sha is not None
             self.landed_after_error += 1
             return sha
-        return None  # it never landed, and never will: build on the head we just proved
+        # Not in the history read (or too long unproven): built again on the head read, never
+        # along links through our commit (should a lagging read have hidden it, a rebuilt
+        # commit is refused, and the next settling finds it).
+        self._refuted.append(lost.commit)
+        return None
 
     def _check_repository(self) -> None:
         """Before the first write: refuse a public repository unless allowed (one request)."""

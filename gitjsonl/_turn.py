@@ -14,7 +14,10 @@ handles them as before.
 
 A link is trusted only by a writer whose own head appears in the chain: a
 commit sha it read or made itself, so the chain is of the same repository and
-history (a ledger folder outliving a repository is harmless).
+history (a ledger folder outliving a repository is harmless); a head that was
+only read follows the links once a read proves them (``_commit``). A link the
+branch contradicts is dropped with the links after it (``Taken.drop``); a
+pending link that a writer built on joins the chain under that writer's link.
 
 A writer also leaves, just before its ref update, the link that update would
 make (``Taken.intend``): the turn's ``pending`` link until the update is

@@ -20,13 +20,13 @@ from gitjsonl import Log
 from gitjsonl.testing import Fault
 from gitjsonl.testing._faults import Gate
 
-from .helpers import PATH, REPO, committed_records, history_is_linear, make_log
+from .helpers import PATH, REPO, FakeClock, committed_records, history_is_linear, make_log
 from .redis_support import RedisServer, redis_server
 
 __all__ = ["redis_server"]
 
 
-def host(hub: Any, url: str, folder: Path) -> Log:
+def host(hub: Any, url: str, folder: Path, **options: Any) -> Log:
     """A Log as one host of many sees it: its own budget folder, the shared coordinator."""
     return Log(
         REPO,
@@ -37,6 +37,7 @@ def host(hub: Any, url: str, folder: Path) -> Log:
         coordinator=url,
         pacing=None,
         flush_interval=0.05,
+        **options,
     )
 
 
@@ -78,19 +79,28 @@ def read_turn_record(url: str) -> dict[str, Any]:
 
 
 class TestAcrossHosts:
+    @pytest.mark.parametrize("waits", ["real", "instant"])
     def test_a_refused_update_another_host_built_on_landed_and_is_not_sent_again(
         self,
         localhub: Any,
         redis_server: RedisServer,
         tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch,
+        waits: str,
     ) -> None:
         """Host A's lease runs out while its ref update is in flight; host B builds on A's
-        pending commit; A's update is then refused, yet its batch is on the branch once."""
+        pending commit; A's update is then refused, yet its batch is on the branch once
+        (also when A's retries cannot wait out the reads' lag)."""
         import gitjsonl._redis
 
         monkeypatch.setattr(gitjsonl._redis, "TURN_LEASE", 0.3)
-        a, b = (host(localhub, redis_server.url, tmp_path / name) for name in ("a", "b"))
+        options: dict[str, Any] = {}
+        if waits == "instant":
+            clock = FakeClock()
+            options = {"sleep": clock.sleep, "clock": clock.time}
+            localhub.read_lag = 1.0  # A reads the branch as before B's commit, many times
+        a = host(localhub, redis_server.url, tmp_path / "a", **options)
+        b = host(localhub, redis_server.url, tmp_path / "b")
         try:
             for log, name in ((a, "a"), (b, "b")):
                 log.append({"w": name, "i": 0})

@@ -36,13 +36,11 @@ decided by ``_retry`` (``RetryPolicy.retrying``) and carried out by tenacity:
 
 Only what the branch proves is trusted. A head that was only read follows the
 turn's links once a later read shows the branch moved along them; a branch
-that reads as that same head ``LAGGING_READS`` times (longer than reads lag)
-was reset by an operator, and the links above it are dropped, not brought
+that reads as that same head for longer than reads lag (``_lagging``) was
+reset by an operator, and the links above it are dropped, not brought
 back. A link whose commit GitHub refuses to build on (a refused update, a
 commit or tree it does not have) leaves the turn at once and is never
-followed again. A refusal, or a lost answer, that cannot be proven either way
-after ``LAGGING_READS`` reads is settled on the history read (a branch reset
-below the commit we built on).
+followed again.
 """
 
 from __future__ import annotations
@@ -85,7 +83,7 @@ from ._segments import (
     segment_number,
     small_run,
 )
-from ._turn import BranchTurns, CatchUp, Link, Taken, Turn, catch_up, without
+from ._turn import BranchTurns, CatchUp, Link, Taken, Turn, catch_up
 
 __all__ = ["Committer", "Head", "with_pending"]
 
@@ -241,7 +239,8 @@ class Committer:
         self._read_at: str | None = None
         self._guess: str | None = None
         self._refuted: collections.deque[str] = collections.deque(maxlen=REFUTED_KEPT)
-        self._lag: tuple[str, int] = ("", 0)
+        self._lag: tuple[str, int, float] = ("", 0, 0.0)  # commit read, times, since waited
+        self._waited = 0.0  # seconds slept between attempts, in all
         self._unresolved: _Unresolved | None = None
         self._uploaded: set[str] = set()  # blobs this batch has uploaded already
         self._parts = tuple(part for part in self._path.split("/") if part)
@@ -282,10 +281,15 @@ class Committer:
         """Commit ``batch`` exactly once; the sha of the commit that holds it."""
         self._uploaded = set()
         retrying = self._policy.retrying(
-            sleep=self._sleep, rng=self._rng, before_sleep=self._before_sleep
+            sleep=self._wait, rng=self._rng, before_sleep=self._before_sleep
         )
         sha: str = retrying(self._attempt, batch)
         return sha
+
+    def _wait(self, seconds: float) -> None:
+        """A retry's sleep, counted: a read is taken to lag only for so long (``_proven``)."""
+        self._waited += seconds
+        self._sleep(seconds)
 
     def _before_sleep(self, state: tenacity.RetryCallState) -> None:
         self.retries += 1
@@ -371,10 +375,13 @@ class Committer:
         return self._head
 
     def _links(self, taken: Taken) -> tuple[Link, ...]:
-        """The turn's chain, with its pending link, cut before any link the branch refuted."""
+        """The turn's chain, with its pending link, cut before any link to or on a commit
+        the branch refuted."""
         links = with_pending(taken.chain, taken.pending)
-        for commit in self._refuted:
-            links = without(links, commit)
+        refuted = set(self._refuted)
+        for index, link in enumerate(links):
+            if link.commit in refuted or link.base in refuted:
+                return links[:index]
         return links
 
     def _proven(self, taken: Taken, head: Head, found: CatchUp) -> CatchUp | None:
@@ -397,18 +404,27 @@ class Committer:
                 return None
             found = again
         if tip != head.commit:
-            self._lag = ("", 0)
+            self._lag = ("", 0, 0.0)
             return found
-        reads = self._lag[1] + 1 if self._lag[0] == tip else 1
-        self._lag = (tip, reads)
-        if reads <= LAGGING_READS:
+        if self._lagging(tip):
             raise StaleRead(
                 f"the branch reads as {tip[:12]}, below {found.commit[:12]} that this host "
                 "committed (GitHub's reads lag behind writes)"
             )
-        self._lag = ("", 0)
         self._refute(taken, found.newer[0].commit)
         return None
+
+    def _lagging(self, commit: str) -> bool:
+        """Does a read showing ``commit`` (again) below what is proven lag, or is it the
+        branch (an operator reset it)? It lags until it has shown that commit more than
+        ``LAGGING_READS`` times over more than ``READ_LAG`` seconds of waiting."""
+        same = self._lag[0] == commit
+        reads, since = (self._lag[1] + 1, self._lag[2]) if same else (1, self._waited)
+        if reads <= LAGGING_READS or self._waited - since < READ_LAG:
+            self._lag = (commit, reads, since)
+            return True
+        self._lag = ("", 0, 0.0)
+        return False
 
     def _moved(self, head: Head, found: CatchUp, taken: Taken) -> Head | None:
         """``head`` moved to ``found`` without a read, or None when a read is needed.
@@ -702,9 +718,9 @@ class Committer:
         than that one (``settle_lost_update``), never from a possibly stale read.
         An update that was refused is not sent again, but settled the same way:
         refused, it may be on the branch all the same, under a commit another
-        host built on it. A branch that reads as not above that head
-        ``LAGGING_READS`` times running no longer holds it (an operator reset
-        it): the batch is not in the history read, and is built again.
+        host built on it. A history that has not reached the head we built on
+        for longer than reads lag (``_lagging``) no longer holds it (a planted
+        link, an operator's reset): the batch is built again on what was read.
         """
         if not lost.refused:
             try:
@@ -719,25 +735,25 @@ class Committer:
             return self._landed(lost, tip, lost.head)
         commits = ((info.sha, info.message) for info in self._repo.iter_commits(tip))
         outcome, sha = settle_lost_update(commits, lost.batch.id, base=lost.base)
-        reads = self._lag[1] + 1 if self._lag[0] == lost.commit else 1
-        if outcome == UNPROVEN and reads <= LAGGING_READS:
+        if outcome == UNPROVEN and self._lagging(f"{lost.commit}:unproven"):
             # A stale read (it does not even reach the head we built on): ask again later.
-            self._lag = (lost.commit, reads)
             raise StaleRead(
                 f"cannot tell yet whether batch {lost.batch.id} landed: "
                 f"the branch read as {tip[:12]}, not above {lost.base[:12]}"
             )
-        self._unresolved, self._lag = None, ("", 0)
+        self._unresolved = None
         self._head = self._load_head_at(tip, self._head or self._stale)
         self._read_at, self._guess, self._stale = tip, None, None
         if outcome == LANDED:
             assert sha is not None
             self.landed_after_error += 1
             return sha
-        # Not in the history read (or too long unproven): built again on the head read, never
-        # along links through our commit (should a lagging read have hidden it, a rebuilt
-        # commit is refused, and the next settling finds it).
+        # Not in the history read: built again on the head read, never along links through
+        # our commit (nor through the head we built on, when the history never reached it:
+        # should reads have lagged that long, the rebuilt commit is refused, and settled).
         self._refuted.append(lost.commit)
+        if outcome == UNPROVEN:
+            self._refuted.append(lost.base)
         return None
 
     def _check_repository(self) -> None:
@@ -900,11 +916,12 @@ def _hash(entries: tuple[DirEntry, ...]) -> str | None:
         return None
 
 
-#: Reads of a branch below what was proven (a refusal, the turn's links) that are taken for
-#: lag, each after a wait (the conflict backoff: over 2 s in all, where GitHub's reads lag
-#: by up to about 1 s); one more, at the same commit, and that proof is taken as undone
-#: (an operator reset the branch): what the read shows is built on.
+#: Reads of a branch at a head below the turn's links that are taken for lag (each after a
+#: retry's wait), and the seconds of waiting they must span (GitHub's reads lag by up to
+#: about 1 s): past both, the links are taken as undone (an operator reset the branch) and
+#: what the read shows is built on.
 LAGGING_READS = 8
+READ_LAG = 3.0
 
 #: Commits whose links the branch contradicted, remembered so as never to follow them again.
 REFUTED_KEPT = 64

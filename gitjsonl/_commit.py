@@ -241,6 +241,7 @@ class Committer:
         self._refuted: collections.deque[str] = collections.deque(maxlen=REFUTED_KEPT)
         self._lag: tuple[str, int, float] = ("", 0, 0.0)  # commit read, times, since waited
         self._waited = 0.0  # seconds slept between attempts, in all
+        self._stale_reads = 0  # reads since a refusal that still showed the head we built on
         self._unresolved: _Unresolved | None = None
         self._uploaded: set[str] = set()  # blobs this batch has uploaded already
         self._parts = tuple(part for part in self._path.split("/") if part)
@@ -354,10 +355,13 @@ class Committer:
     def _catch_up(self, taken: Taken) -> Head | None:
         """Our head, moved on to the newest commit other writers here left on the branch.
 
-        None when we know no head yet: it is read from the branch (even when a writer of
-        this process left a link: only a read proves the branch still holds it).
+        None when we know no head yet, and no writer of this process has left one (a
+        link of this process is proven by its writer's update; one from a file or the
+        coordinator is followed only from a head of ours, or once a read proves it).
         """
         head = self._head
+        if head is None and self._stale is None and not self._reload:
+            head = self._local_head(taken)  # never after a lost race: that head is what lost
         if head is None:
             return None
         self._head = head
@@ -456,6 +460,21 @@ class Committer:
             for index in range(min(_shared(link.path, self._parts) + 1, len(levels))):
                 levels[index] = trees[index] if trees is not None else None
         return Head(found.commit, found.tree, base.folder, tuple(levels), base.texts)
+
+    def _local_head(self, taken: Taken) -> Head | None:
+        """The last commit a writer of this process made on the branch, as our head.
+
+        A link from this process is of this repository for sure (one from a file
+        might not be: it is only trusted once our own head is found in the
+        chain), and reading it by sha is exact where reading the branch may lag.
+        """
+        link = taken.local_tip
+        if link is None:
+            return None
+        state = self._known(taken, link) if link.path == self._path else None
+        if state is not None:
+            return state
+        return self._load_head_at(link.commit, None)
 
     def _known(self, taken: Taken, link: Link) -> Head | None:
         """The head ``link``'s writer left: of this process, or proven from the turn record
@@ -735,13 +754,25 @@ class Committer:
             return self._landed(lost, tip, lost.head)
         commits = ((info.sha, info.message) for info in self._repo.iter_commits(tip))
         outcome, sha = settle_lost_update(commits, lost.batch.id, base=lost.base)
-        if outcome == UNPROVEN and self._lagging(f"{lost.commit}:unproven"):
+        if outcome == UNPROVEN and lost.refused and tip == lost.base:
+            self._stale_reads += 1
+            if self._stale_reads <= STALE_READS_SKIPPED:
+                # Refused, so the branch has moved past this commit: a read that still shows
+                # it most likely lags. Read again before spending writes on it (a few times:
+                # a refusal may also have been spurious); then build on it, never along a
+                # link through our commit (were it on the branch, that is refused too).
+                raise NotFastForward(
+                    f"update refused, and the branch still reads as {tip[:12]} "
+                    "(GitHub's reads lag behind writes)",
+                    status=422,
+                )
+        elif outcome == UNPROVEN and self._lagging(f"{lost.commit}:unproven"):
             # A stale read (it does not even reach the head we built on): ask again later.
             raise StaleRead(
                 f"cannot tell yet whether batch {lost.batch.id} landed: "
                 f"the branch read as {tip[:12]}, not above {lost.base[:12]}"
             )
-        self._unresolved = None
+        self._unresolved, self._stale_reads = None, 0
         self._head = self._load_head_at(tip, self._head or self._stale)
         self._read_at, self._guess, self._stale = tip, None, None
         if outcome == LANDED:
@@ -752,7 +783,7 @@ class Committer:
         # our commit (nor through the head we built on, when the history never reached it:
         # should reads have lagged that long, the rebuilt commit is refused, and settled).
         self._refuted.append(lost.commit)
-        if outcome == UNPROVEN:
+        if outcome == UNPROVEN and tip != lost.base:
             self._refuted.append(lost.base)
         return None
 
@@ -915,6 +946,10 @@ def _hash(entries: tuple[DirEntry, ...]) -> str | None:
     except ValueError:
         return None
 
+
+#: After a refused update, reads still showing the head it was built on are retried this
+#: many times before the batch is built on that head anyway.
+STALE_READS_SKIPPED = 3
 
 #: Reads of a branch at a head below the turn's links that are taken for lag (each after a
 #: retry's wait), and the seconds of waiting they must span (GitHub's reads lag by up to

@@ -202,6 +202,7 @@ class Taken:
 
     chain: tuple[Link, ...]
     _contents: dict[str, tuple[str, object]] = field(repr=False)
+    local_tip: Link | None = None  # the newest link a writer of this process left
     added: tuple[Link, object, object] | None = None
     # A ref update sent on the chain's tip and never answered here: it may have landed.
     pending: Link | None = None
@@ -266,6 +267,7 @@ class Turn:
         self._file = file
         self._redis = redis
         self._chain: tuple[Link, ...] = ()
+        self._local_tip: Link | None = None
         self._pending: Link | None = None
         # What each path's writers in this process last left: path -> (folder sha, state).
         self._contents: dict[str, tuple[str, object]] = {}
@@ -309,12 +311,15 @@ class Turn:
                     chain, pending = dropped(chain, pending, commit)
                     if holds:
                         self._chain, self._pending = chain, pending
+                        if self._local_tip is not None and self._local_tip not in chain:
+                            self._local_tip = None
                         if held is not None:
                             held.save(record_of(chain, pending))
 
                 taken = Taken(
                     chain,
                     self._contents,
+                    self._local_tip,
                     pending=pending,
                     _keep=keep,
                     _drop=drop,
@@ -329,6 +334,7 @@ class Turn:
                         # below it, would find nothing in the chain about its head).
                         chain = (*chain, pending)
                     self._chain = (*chain, link)[-CHAIN_LENGTH:]
+                    self._local_tip = link
                     self._pending = None
                     self._contents = {**self._contents, link.path: (link.segment_sha, content)}
                     if held is not None:

@@ -23,23 +23,31 @@ budget leaves the turn to sleep. Everything
 that can go wrong is an exception from ``_github``; what to do about it is
 decided by ``_retry`` (``RetryPolicy.retrying``) and carried out by tenacity:
 
-- ``NotFastForward`` (someone else committed first): forget the head, re-read
-  it (and the small files only if their blobs changed), rebuild on top, retry.
-  A read that still shows the refused head lags: it is read again a few times
-  before a batch is built on it.
+- ``NotFastForward`` (someone else committed first, or our commit is on the
+  branch all the same: another host built on our pending link while our lease
+  ran out): settled like a lost answer, below a head proven newer than the
+  one we built on (``_resolve``), then rebuilt on that head, or done.
 - ``TransientError`` on the ref update (a timeout, a dropped connection, a 5xx):
   the update may have landed. Before anything else the same update is sent
   again; if the branch has moved on, our batch id is looked for only below a
   head proven newer than the one we built on (``_batch.settle_lost_update``).
 - ``StaleRead``: a read of the branch behind what we know; retried like a race.
 - anything else propagates to the ``Log``, which keeps the records pending.
+
+Only what the branch proves is trusted. A head that was only read follows the
+turn's links once a later read shows the branch moved along them; a branch
+that reads as that same head for longer than reads lag (``_lagging``) was
+reset by an operator, and the links above it are dropped, not brought
+back. A link whose commit GitHub refuses to build on (a refused update, a
+commit or tree it does not have) leaves the turn at once and is never
+followed again.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+import collections
 import contextlib
+import json
 import logging
 import random
 import time
@@ -111,8 +119,9 @@ class Head:
     texts: Mapping[str, bytes]  # blob sha -> bytes, for the small files a batch may merge
 
 
-#: Bytes of small files a turn record carries for the next writer; past this, it reads them.
-SHARED_TEXT_BYTES = 256 * 1024
+#: Bytes of JSON a head may take in a turn record; past this (a folder of many files) the
+#: next writer elsewhere reads the folder instead. A record keeps a few heads (``_turn``).
+SHARED_HEAD_BYTES = 32 * 1024
 
 
 def _entry_to_json(entry: DirEntry) -> list[object]:
@@ -132,21 +141,24 @@ def _entry_from_json(row: object) -> DirEntry:
 
 def head_to_json(head: Head) -> dict[str, object] | None:
     """``head`` for the turn record, so that a writer on another host builds on it without
-    reading; None when its small files are too big to carry."""
-    if sum(len(text) for text in head.texts.values()) > SHARED_TEXT_BYTES:
-        return None
-    return {
+    reading the branch; None when it is too big to carry (``SHARED_HEAD_BYTES``).
+
+    Trees only, never a record's text: the small files' bytes stay in this process, and a
+    writer elsewhere reads them by sha (``Committer._with_texts``)."""
+    data: dict[str, object] = {
         "commit": head.commit,
         "tree": head.tree,
         "folder": [_entry_to_json(e) for e in head.folder],
         "levels": [None if x is None else [_entry_to_json(e) for e in x] for x in head.levels],
-        "texts": {sha: base64.b64encode(text).decode() for sha, text in head.texts.items()},
     }
+    if len(json.dumps(data, separators=(",", ":"))) > SHARED_HEAD_BYTES:
+        return None
+    return data
 
 
 def head_from_json(data: object, parts: tuple[str, ...], folder_sha: str) -> Head | None:
-    """A turn record's head, or None unless every byte of it is proven: the folder's entries
-    hash to ``folder_sha`` (the link's), the levels to the root tree, each text to its sha."""
+    """A turn record's head (without texts), or None unless every tree of it is proven: the
+    folder's entries hash to ``folder_sha`` (the link's), the levels to the root tree."""
     if not isinstance(data, dict):
         return None
     try:
@@ -157,20 +169,14 @@ def head_from_json(data: object, parts: tuple[str, ...], folder_sha: str) -> Hea
         levels = tuple(
             None if x is None else tuple(map(_entry_from_json, x)) for x in data["levels"]
         )
-        texts = {
-            str(sha): base64.b64decode(str(text), validate=True)
-            for sha, text in dict(data["texts"]).items()
-        }
         if len(levels) != len(parts) or tree_sha(folder) != folder_sha:
             return None
         root = rebuild_path(parts, levels, folder).shas[0]
-    except (KeyError, TypeError, ValueError, binascii.Error):
+    except (KeyError, TypeError, ValueError):
         return None
-    if (root is not None and root != tree) or any(
-        git_blob_sha(text) != sha for sha, text in texts.items()
-    ):
+    if root is not None and root != tree:
         return None
-    return Head(commit, tree, folder, levels, texts)
+    return Head(commit, tree, folder, levels, {})
 
 
 @dataclass(slots=True)
@@ -181,6 +187,9 @@ class _Unresolved:
     base: str  # the head we built on
     commit: str  # the commit we tried to move the branch to
     head: Head | None  # our head, had it landed (None: read it when needed)
+    # The update was refused: it did not move the branch, but the commit may be on it all
+    # the same (another host built on our pending link while our lease ran out).
+    refused: bool = False
 
 
 class Committer:
@@ -228,7 +237,16 @@ class Committer:
         self._checked = False  # the repository was checked before our first write
         self._head: Head | None = None
         self._stale: Head | None = None  # the head a lost race proved old: its segment may serve
-        self._stale_reads = 0  # reads since then that still showed it
+        # Trust only what the branch proves: our head's commit when it was only read (the
+        # turn's links above it are followed once a read shows them), the commit the turn's
+        # links moved our head to (proven by our update's outcome), the links the branch
+        # contradicted (never followed again), and reads that showed the branch below proof.
+        self._read_at: str | None = None
+        self._guess: str | None = None
+        self._refuted: collections.deque[str] = collections.deque(maxlen=REFUTED_KEPT)
+        self._lag: tuple[str, int, float] = ("", 0, 0.0)  # commit read, times, since waited
+        self._waited = 0.0  # seconds slept between attempts, in all
+        self._stale_reads = 0  # reads since a refusal that still showed the head we built on
         self._unresolved: _Unresolved | None = None
         self._uploaded: set[str] = set()  # blobs this batch has uploaded already
         self._parts = tuple(part for part in self._path.split("/") if part)
@@ -272,10 +290,15 @@ class Committer:
         self._uploaded = set()
         self._batch_started = self._repo.writes
         retrying = self._policy.retrying(
-            sleep=self._sleep, rng=self._rng, before_sleep=self._before_sleep
+            sleep=self._wait, rng=self._rng, before_sleep=self._before_sleep
         )
         sha: str = retrying(self._attempt, batch)
         return sha
+
+    def _wait(self, seconds: float) -> None:
+        """A retry's sleep, counted: a read is taken to lag only for so long (``_proven``)."""
+        self._waited += seconds
+        self._sleep(seconds)
 
     def _before_sleep(self, state: tenacity.RetryCallState) -> None:
         self.retries += 1
@@ -300,30 +323,43 @@ class Committer:
         force = False
         while True:
             with self._turn().take() as taken:
-                head = self._catch_up(taken)
-                if head is not None:
-                    plan = self._plan(head, batch)
-                    reservation, wait = self._reserve(self._cost(plan), batch, force=force)
-                    if wait <= 0:
-                        return self._push_paid(batch, head, plan, reservation, taken)
+                try:
+                    head = self._catch_up(taken)
+                    if head is not None:
+                        plan = self._plan(head, batch)
+                        reservation, wait = self._reserve(self._cost(plan), batch, force=force)
+                        if wait <= 0:
+                            return self._push_paid(batch, head, plan, reservation, taken)
+                except (NotFastForward, NotFound, ValidationFailed) as exc:
+                    self._contradicted(taken, exc)
+                    raise
             # Out of the turn: others may go meanwhile.
             if head is None:
-                loaded = self._load_head(self._stale)  # may write (bootstrap) and wait
-                stale = self._stale is not None and loaded.commit == self._stale.commit
-                if stale and self._stale_reads < STALE_READS_SKIPPED:
-                    # Refused, so the branch has moved past this commit: a read that
-                    # still shows it most likely lags. Read again before spending three
-                    # writes on it (a few times: a refusal may also have been spurious).
-                    self._stale_reads += 1
-                    raise NotFastForward(
-                        f"update refused, and the branch still reads as {loaded.commit[:12]} "
-                        "(GitHub's reads lag behind writes)",
-                        status=422,
-                    )
-                self._head, self._stale, self._stale_reads = loaded, None, 0
-                self._reload = False
+                self._head = self._load_head(self._stale)  # may write (bootstrap) and wait
+                self._read_at, self._guess = self._head.commit, None
+                self._stale, self._reload = None, False
             else:
                 force = self._wait_for_budget(wait)
+
+    def _contradicted(self, taken: Taken, exc: GitHubError) -> None:
+        """GitHub refused what was built on the commit the turn's links moved our head to (or
+        could not find it): that link is dropped, never followed again, and the batch is
+        tried again at once, on the branch as read."""
+        guess, self._guess = self._guess, None
+        if guess is None:
+            return
+        self._refute(taken, guess)
+        self._head = None
+        if not isinstance(exc, NotFastForward):
+            raise StaleRead(
+                f"the turn's link to {guess[:12]} is not on the branch ({exc.message.strip()}); "
+                "reading the branch"
+            ) from exc
+
+    def _refute(self, taken: Taken, commit: str) -> None:
+        logger.info("gitjsonl: the branch contradicts the turn's link to %s: dropped", commit[:12])
+        taken.drop(commit)
+        self._refuted.append(commit)
 
     def _turn(self) -> Turn:
         return self._turns.get(self.branch) if self._turns is not None else self._own_turn
@@ -331,7 +367,9 @@ class Committer:
     def _catch_up(self, taken: Taken) -> Head | None:
         """Our head, moved on to the newest commit other writers here left on the branch.
 
-        None when we know no head yet, and no writer of this process has left one.
+        None when we know no head yet, and no writer of this process has left one (a
+        link of this process is proven by its writer's update; one from a file or the
+        coordinator is followed only from a head of ours, or once a read proves it).
         """
         head = self._head
         if head is None and self._stale is None and not self._reload:
@@ -339,12 +377,70 @@ class Committer:
         if head is None:
             return None
         self._head = head
-        found = catch_up(with_pending(taken.chain, taken.pending), head.commit, self._path)
+        found = catch_up(self._links(taken), head.commit, self._path)
         if found is None:
             return head
+        if self._read_at == head.commit:
+            # Our head is only a read: the links above it are followed once a read shows them.
+            found = self._proven(taken, head, found)
+            if found is None:
+                return self._head
+        self._guess = found.commit
         moved = self._moved(head, found, taken)
         self._head = moved if moved is not None else self._load_head_at(found.commit, head)
         return self._head
+
+    def _links(self, taken: Taken) -> tuple[Link, ...]:
+        """The turn's chain, with its pending link, cut before any link to or on a commit
+        the branch refuted."""
+        links = with_pending(taken.chain, taken.pending)
+        refuted = set(self._refuted)
+        for index, link in enumerate(links):
+            if link.commit in refuted or link.base in refuted:
+                return links[:index]
+        return links
+
+    def _proven(self, taken: Taken, head: Head, found: CatchUp) -> CatchUp | None:
+        """``found`` once the branch proves it: a read shows the branch moved past our head
+        along the links (any of them: reads lag, and the links go on from there).
+
+        A read still at our head lags (``StaleRead``: read again after a wait),
+        until the branch has read as that commit ``LAGGING_READS`` times: then the
+        links above it are not on the branch (an operator reset it), and are
+        dropped rather than brought back. None: build on our head as it is now
+        (``self._head``, the commit the branch reads as).
+        """
+        tip = self._read_head(self.branch)
+        if tip != head.commit and all(link.commit != tip for link in found.newer):
+            # A commit nobody here made: built on as read, unless links go on above it.
+            head = self._head = self._load_head_at(tip, head)
+            self._read_at = tip
+            again = catch_up(self._links(taken), tip, self._path)
+            if again is None:
+                return None
+            found = again
+        if tip != head.commit:
+            self._lag = ("", 0, 0.0)
+            return found
+        if self._lagging(tip):
+            raise StaleRead(
+                f"the branch reads as {tip[:12]}, below {found.commit[:12]} that this host "
+                "committed (GitHub's reads lag behind writes)"
+            )
+        self._refute(taken, found.newer[0].commit)
+        return None
+
+    def _lagging(self, commit: str) -> bool:
+        """Does a read showing ``commit`` (again) below what is proven lag, or is it the
+        branch (an operator reset it)? It lags until it has shown that commit more than
+        ``LAGGING_READS`` times over more than ``READ_LAG`` seconds of waiting."""
+        same = self._lag[0] == commit
+        reads, since = (self._lag[1] + 1, self._lag[2]) if same else (1, self._waited)
+        if reads <= LAGGING_READS or self._waited - since < READ_LAG:
+            self._lag = (commit, reads, since)
+            return True
+        self._lag = ("", 0, 0.0)
+        return False
 
     def _moved(self, head: Head, found: CatchUp, taken: Taken) -> Head | None:
         """``head`` moved to ``found`` without a read, or None when a read is needed.
@@ -399,7 +495,20 @@ class Committer:
         if state is not None and not isinstance(state, Head):
             parts = tuple(part for part in link.path.split("/") if part)
             state = head_from_json(state, parts, link.segment_sha)
+            if state is not None and state.commit == link.commit and link.path == self._path:
+                state = self._with_texts(state)
         return state if state is not None and state.commit == link.commit else None
+
+    def _with_texts(self, head: Head) -> Head:
+        """``head`` with the bytes of its small files: those this writer knows, the rest read
+        by sha (a turn record carries no record's text)."""
+        known = {
+            **(self._stale.texts if self._stale else {}),
+            **(self._head.texts if self._head else {}),
+        }
+        return Head(
+            head.commit, head.tree, head.folder, head.levels, self._texts(head.folder, known)
+        )
 
     def _plan(self, head: Head, batch: Batch) -> BatchPlan:
         """What the batch writes on ``head`` (``plan_batch``, over what the head knows)."""
@@ -545,8 +654,11 @@ class Committer:
         return ours
 
     def _settling(self, commit: str) -> bool:
-        """Will this writer settle whether its update to ``commit`` landed (``_resolve``)?"""
-        return self._unresolved is not None and self._unresolved.commit == commit
+        """Will this writer settle whether its update to ``commit``, sent and unanswered,
+        landed (``_resolve``)? (A refused one may be on the branch too, but only under a
+        commit already built on it: nobody needs to build on it now.)"""
+        lost = self._unresolved
+        return lost is not None and lost.commit == commit and not lost.refused
 
     def _update_ref(self, batch: Batch, head: Head, sha: str, ours: Head) -> None:
         """The ref update of a batch: our head is ``ours`` once it landed."""
@@ -561,14 +673,16 @@ class Committer:
             ) from exc
         except NotFastForward:
             self.conflicts += 1
-            # Read the new head at the next attempt, out of the turn; keep the small files.
+            # A lost race, or our commit is on the branch all the same (another host built on
+            # our pending link): settled before the batch is built again (``_resolve``).
+            self._unresolved = _Unresolved(batch, head.commit, sha, ours, refused=True)
             self._head, self._stale = None, head
             raise
         except TransientError as exc:
             if exc.ambiguous:
                 self._unresolved = _Unresolved(batch, head.commit, sha, ours)
             raise
-        self._head = ours
+        self._head, self._guess = ours, None
 
     def _new_folder(self, folder: tuple[DirEntry, ...], plan: BatchPlan) -> tuple[DirEntry, ...]:
         """The log folder's entries once ``plan`` is carried out."""
@@ -668,32 +782,57 @@ class Committer:
         request moved the branch). A refusal means the branch moved past the
         head we built on; then history is searched from a head *proven* newer
         than that one (``settle_lost_update``), never from a possibly stale read.
+        An update that was refused is not sent again, but settled the same way:
+        refused, it may be on the branch all the same, under a commit another
+        host built on it. A history that has not reached the head we built on
+        for longer than reads lag (``_lagging``) no longer holds it (a planted
+        link, an operator's reset): the batch is built again on what was read.
         """
-        try:
-            with self._spend(1):
-                self._repo.update_ref(self.branch, lost.commit)
-        except NotFastForward:
-            pass
-        else:
-            return self._landed(lost, lost.commit, lost.head)
-        tip = self._repo.get_head(self.branch)
+        if not lost.refused:
+            try:
+                with self._spend(1):
+                    self._repo.update_ref(self.branch, lost.commit)
+            except NotFastForward:
+                pass
+            else:
+                return self._landed(lost, lost.commit, lost.head)
+        tip = self._read_head(self.branch)
         if tip == lost.commit:
             return self._landed(lost, tip, lost.head)
         commits = ((info.sha, info.message) for info in self._repo.iter_commits(tip))
         outcome, sha = settle_lost_update(commits, lost.batch.id, base=lost.base)
-        if outcome == UNPROVEN:
+        if outcome == UNPROVEN and lost.refused and tip == lost.base:
+            self._stale_reads += 1
+            if self._stale_reads <= STALE_READS_SKIPPED:
+                # Refused, so the branch has moved past this commit: a read that still shows
+                # it most likely lags. Read again before spending writes on it (a few times:
+                # a refusal may also have been spurious); then build on it, never along a
+                # link through our commit (were it on the branch, that is refused too).
+                raise NotFastForward(
+                    f"update refused, and the branch still reads as {tip[:12]} "
+                    "(GitHub's reads lag behind writes)",
+                    status=422,
+                )
+        elif outcome == UNPROVEN and self._lagging(f"{lost.commit}:unproven"):
             # A stale read (it does not even reach the head we built on): ask again later.
             raise StaleRead(
                 f"cannot tell yet whether batch {lost.batch.id} landed: "
                 f"the branch read as {tip[:12]}, not above {lost.base[:12]}"
             )
-        self._unresolved = None
-        self._head = self._load_head_at(tip, self._head)
+        self._unresolved, self._stale_reads = None, 0
+        self._head = self._load_head_at(tip, self._head or self._stale)
+        self._read_at, self._guess, self._stale = tip, None, None
         if outcome == LANDED:
             assert sha is not None
             self.landed_after_error += 1
             return sha
-        return None  # it never landed, and never will: build on the head we just proved
+        # Not in the history read: built again on the head read, never along links through
+        # our commit (nor through the head we built on, when the history never reached it:
+        # should reads have lagged that long, the rebuilt commit is refused, and settled).
+        self._refuted.append(lost.commit)
+        if outcome == UNPROVEN and tip != lost.base:
+            self._refuted.append(lost.base)
+        return None
 
     def _check_repository(self) -> None:
         """Before the first write: refuse a public repository unless allowed (one request)."""
@@ -707,7 +846,7 @@ class Committer:
         self._checked = True
 
     def _landed(self, lost: _Unresolved, sha: str, head: Head | None) -> str:
-        self._unresolved = None
+        self._unresolved, self._guess, self._stale = None, None, None
         self.landed_after_error += 1
         self._head = head if head is not None else self._load_head_at(sha, self._head)
         return sha
@@ -742,14 +881,19 @@ class Committer:
         levels: tuple[tuple[DirEntry, ...] | None, ...] = folder.levels
         if len(levels) != len(self._parts):  # a file where a folder of the path should be
             levels = (None,) * len(self._parts)
-        listing = list_log(entries)
-        warn_ignored(self._path, listing.ignored)
-        run = small_run(listing.files(), self._segment_bytes)
-        known = previous.texts if previous is not None else {}
-        texts = {}
-        for entry in listing.segments[len(listing.segments) - len(run) :]:
-            texts[entry.sha] = known.get(entry.sha) or read_blob(self._repo, entry)
+        warn_ignored(self._path, list_log(entries).ignored)
+        texts = self._texts(entries, previous.texts if previous is not None else {})
         return Head(commit, folder.root_tree, entries, levels, texts)
+
+    def _texts(self, folder: tuple[DirEntry, ...], known: Mapping[str, bytes]) -> dict[str, bytes]:
+        """The bytes of the small files at ``folder``'s end (a batch may merge them): from
+        ``known``, else read by sha."""
+        listing = list_log(folder)
+        run = small_run(listing.files(), self._segment_bytes)
+        return {
+            entry.sha: known.get(entry.sha) or read_blob(self._repo, entry)
+            for entry in listing.segments[len(listing.segments) - len(run) :]
+        }
 
     def _branch_head(self) -> str:
         """The branch's head; the repository's first commit or the branch made if missing.
@@ -854,9 +998,19 @@ def _hash(entries: tuple[DirEntry, ...]) -> str | None:
 #: lets through about 166 batches of 3 writes).
 RESTORE_PAGES = 2
 
-#: After a refused update, reads still showing the refused head are retried this
-#: many times before a batch is built on it anyway.
+#: After a refused update, reads still showing the head it was built on are retried this
+#: many times before the batch is built on that head anyway.
 STALE_READS_SKIPPED = 3
+
+#: Reads of a branch at a head below the turn's links that are taken for lag (each after a
+#: retry's wait), and the seconds of waiting they must span (GitHub's reads lag by up to
+#: about 1 s): past both, the links are taken as undone (an operator reset the branch) and
+#: what the read shows is built on.
+LAGGING_READS = 8
+READ_LAG = 3.0
+
+#: Commits whose links the branch contradicted, remembered so as never to follow them again.
+REFUTED_KEPT = 64
 
 
 def _lagging(branch: str) -> StaleRead:

@@ -746,10 +746,7 @@ class Log:
 
     def _succeeded(self, batch: Batch, sha: str) -> None:
         if self._spool is not None:
-            try:
-                self._spool.batch_committed(batch, sha)
-            except GitJsonlError as exc:  # the commit stands; a restart finds it by its id
-                logger.warning("gitjsonl: could not mark a batch committed in the spool: %s", exc)
+            self._spool.note_committed(batch, sha)
         with self._lock:
             self._queue.drop_committed(batch)
             counters = self._counters

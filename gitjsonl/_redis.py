@@ -126,10 +126,12 @@ return 1
 """
 
 # KEYS: lease, fence counter, record. ARGV: lease (ms), ttl (ms).
-# Answers [fence, record or false], or [0, ms the lease still runs].
+# Answers [fence, record or false], or [0, ms the lease still runs]. A lease that would run
+# longer than a lease lasts (planted, or left without an expiry) was never granted by this
+# script: it is taken over, so a dead holder costs at most one lease however the key was set.
 _TAKE = """
 local held = redis.call('PTTL', KEYS[1])
-if held > 0 then return {0, held} end
+if held > 0 and held <= tonumber(ARGV[1]) then return {0, held} end
 local fence = redis.call('INCR', KEYS[2])
 if fence == 1 then
   -- A new counter (first use, expired, or Redis restarted empty) starts at Redis's clock in

@@ -509,6 +509,15 @@ class Spool:
             elif self._uncommitted[0][1] >= self._compact_bytes:
                 self._compact(self._uncommitted[0][1])
 
+    def note_committed(self, batch: Batch, sha: str) -> None:
+        """``batch_committed``, where a failed write (a full disk) is only warned about: the
+        commit stands and its records are done with in memory; the file still names the
+        batch's ref update, by which a restart finds it landed (``settle_candidates``)."""
+        try:
+            self.batch_committed(batch, sha)
+        except GitJsonlError as exc:
+            logger.warning("gitjsonl: could not mark a batch committed in the spool: %s", exc)
+
     def close(self) -> None:
         """Close the file and release the lock; what is uncommitted stays for the next Log."""
         with self._lock:
@@ -840,28 +849,44 @@ class SlotSpool(Spool):
             if landed is not None:
                 done, sha = landed
                 logger.info("gitjsonl: batch %s of %s had landed (%s)", done.id, spool.path, sha)
-                spool.batch_committed(done, sha)
-                adopted.queue.drop_committed(done)
+                self._adopted_committed(adopted, done, sha)
             return
         batch = adopted.queue.cut(
             self._max_batch_bytes, new_batch_id, resend=committer.unresolved_batch_id
         )
-        if batch is None:
-            self._adopted = None
-            spool.remove()
-            logger.warning(
-                "gitjsonl: committed %d record(s) a process that is gone left in %s",
-                len(adopted.recovery.lines),
-                spool.path,
-            )
+        if batch is None:  # pragma: no cover - a slot is let go with its last batch
+            self._let_go(adopted)
             return
         if batch.id not in self._routes:
             spool.batch_formed(batch)
             self._routes[batch.id] = spool
         sha = committer.commit(batch)
         del self._routes[batch.id]
-        spool.batch_committed(batch, sha)
+        self._adopted_committed(adopted, batch, sha)
+
+    def _adopted_committed(self, adopted: _Adopted, batch: Batch, sha: str) -> None:
+        """An adopted batch landed in ``sha``: done with, as the ``Log`` does with its own
+        (a mark the disk refused does not bring its records back); with the last one, the
+        slot is let go in the same step, so a ``Log`` closed once it landed finds it gone."""
+        adopted.spool.note_committed(batch, sha)
         adopted.queue.drop_committed(batch)
+        if not len(adopted.queue):
+            self._let_go(adopted)
+
+    def _let_go(self, adopted: _Adopted) -> None:
+        """Every record of the adopted slot is committed: its file goes (unless a mark could
+        not be written: then a later adopter settles those batches by their ref updates)."""
+        self._adopted = None
+        spool = adopted.spool
+        if spool.pending:
+            spool.close()
+        else:
+            spool.remove()
+        logger.warning(
+            "gitjsonl: committed %d record(s) a process that is gone left in %s",
+            len(adopted.recovery.lines),
+            spool.path,
+        )
 
     def _claim_dead_slot(self, committer: _Committer, history: _History) -> _Adopted | None:
         """Lock the first slot of this log that a dead process left records in, if any."""

@@ -14,7 +14,10 @@ handles them as before.
 
 A link is trusted only by a writer whose own head appears in the chain: a
 commit sha it read or made itself, so the chain is of the same repository and
-history (a ledger folder outliving a repository is harmless).
+history (a ledger folder outliving a repository is harmless); a head that was
+only read follows the links once a read proves them (``_commit``). A link the
+branch contradicts is dropped with the links after it (``Taken.drop``); a
+pending link that a writer built on joins the chain under that writer's link.
 
 A writer also leaves, just before its ref update, the link that update would
 make (``Taken.intend``): the turn's ``pending`` link until the update is
@@ -41,12 +44,28 @@ from ._exceptions import LogClosed
 from ._github import Credentials
 from ._redis import Coordinator, CoordinatorDown, RedisTurns
 
-__all__ = ["CHAIN_LENGTH", "BranchTurns", "CatchUp", "Link", "Taken", "Turn", "catch_up"]
+__all__ = [
+    "CHAIN_LENGTH",
+    "SHARED_HEADS",
+    "BranchTurns",
+    "CatchUp",
+    "Link",
+    "Taken",
+    "Turn",
+    "catch_up",
+    "dropped",
+    "without",
+]
 
 logger = logging.getLogger("gitjsonl")
 
 #: Links kept per branch: how far behind a writer may be and still catch up without reading.
 CHAIN_LENGTH = 32
+
+#: Heads kept in a turn record (one per log path, the newest written last): the record
+#: stays bounded however many logs share the branch (each head is bounded by
+#: ``_commit.SHARED_HEAD_BYTES``); a path whose head fell out is read by the next writer.
+SHARED_HEADS = 8
 
 #: Seconds a writer waits for its turn before it goes anyway (a process hung mid-batch).
 TURN_WAIT = 60.0
@@ -111,6 +130,27 @@ def catch_up(chain: Sequence[Link], head: str, path: str) -> CatchUp | None:
     return CatchUp(tip.commit, tip.tree, mine[-1] if mine else None, exact, tuple(newer))
 
 
+def without(chain: Sequence[Link], commit: str) -> tuple[Link, ...]:
+    """``chain`` cut before the link to ``commit`` (whole when no link is to it)."""
+    links = tuple(chain)
+    for index, link in enumerate(links):
+        if link.commit == commit:
+            return links[:index]
+    return links
+
+
+def dropped(
+    chain: Sequence[Link], pending: Link | None, commit: str
+) -> tuple[tuple[Link, ...], Link | None]:
+    """The chain and pending link once the link to ``commit`` is refuted: the links from it
+    on are gone, and a pending link to it or built on what is gone goes too."""
+    kept = without(chain, commit)
+    gone = {link.commit for link in chain[len(kept) :]} | {commit}
+    if pending is not None and (pending.commit in gone or pending.base in gone):
+        pending = None
+    return kept, pending
+
+
 def chain_to_json(chain: Sequence[Link], pending: Link | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {"format": TURN_FORMAT, "chain": [_row(x) for x in chain]}
     if pending is not None:
@@ -167,6 +207,7 @@ class Taken:
     # A ref update sent on the chain's tip and never answered here: it may have landed.
     pending: Link | None = None
     _keep: Callable[[Link | None], None] | None = field(default=None, repr=False)
+    _drop: Callable[[str], None] | None = field(default=None, repr=False)
     # What the writers of other processes (or hosts) left in the turn record, as JSON.
     _shared: dict[str, tuple[str, object]] = field(default_factory=dict, repr=False)
 
@@ -188,6 +229,13 @@ class Taken:
         (None: the one intended was refused, it never lands)."""
         if self._keep is not None:
             self._keep(link)
+
+    def drop(self, commit: str) -> None:
+        """The branch contradicts the link (or pending link) to ``commit``: it and the links
+        after it leave the turn at once, and nobody here follows them again."""
+        self.chain, self.pending = dropped(self.chain, self.pending, commit)
+        if self._drop is not None:
+            self._drop(commit)
 
 
 class _FileHeld:
@@ -246,7 +294,8 @@ class Turn:
 
                 def record_of(links: Sequence[Link], intended: Link | None) -> dict[str, Any]:
                     record = chain_to_json(links, intended)
-                    record["heads"] = {path: list(head) for path, head in heads.items()}
+                    newest = list(heads.items())[-SHARED_HEADS:]
+                    record["heads"] = {path: list(head) for path, head in newest}
                     return record
 
                 def keep(link: Link | None) -> None:
@@ -257,17 +306,33 @@ class Turn:
                         if held is not None:
                             held.save(record_of(chain, link))
 
+                def drop(commit: str) -> None:
+                    nonlocal chain, pending
+                    chain, pending = dropped(chain, pending, commit)
+                    if holds:
+                        self._chain, self._pending = chain, pending
+                        if self._local_tip is not None and self._local_tip not in chain:
+                            self._local_tip = None
+                        if held is not None:
+                            held.save(record_of(chain, pending))
+
                 taken = Taken(
                     chain,
                     self._contents,
                     self._local_tip,
                     pending=pending,
                     _keep=keep,
+                    _drop=drop,
                     _shared=heads,
                 )
                 yield taken
                 if taken.added is not None and holds:
                     link, content, shared = taken.added
+                    if pending is not None and pending not in chain and link.base == pending.commit:
+                        # Built on the pending link, so our update proved it landed: it
+                        # joins the chain (else a writer whose head is its base, or a read
+                        # below it, would find nothing in the chain about its head).
+                        chain = (*chain, pending)
                     self._chain = (*chain, link)[-CHAIN_LENGTH:]
                     self._local_tip = link
                     self._pending = None

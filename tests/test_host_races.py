@@ -84,7 +84,8 @@ class TestPendingInTheTurn:
 
     def test_an_intended_link_outlives_a_turn_that_never_added_it(self, tmp_path: Path) -> None:
         """Intended and left without an answer, the link is the next turn's pending one,
-        in another process too; a link added, or an intent withdrawn, clears it."""
+        in another process too; a link added, or an intent withdrawn, clears it (a link
+        built on it proves it landed: it joins the chain, under that link)."""
         mine, theirs = Turn(tmp_path / "turn.json"), Turn(tmp_path / "turn.json")
         with mine.take() as taken:
             taken.intend(link("b", "a"))
@@ -93,11 +94,26 @@ class TestPendingInTheTurn:
             taken.intend(link("c", "b"))
             taken.add(link("c", "b"), None)
         with mine.take() as taken:
-            assert (taken.chain, taken.pending) == ((link("c", "b"),), None)
+            assert (taken.chain, taken.pending) == ((link("b", "a"), link("c", "b")), None)
             taken.intend(link("d", "c"))
             taken.intend(None)  # refused: it never lands
         with theirs.take() as taken:
             assert taken.pending is None
+
+    def test_a_dropped_link_leaves_the_turn_with_the_links_after_it(self, tmp_path: Path) -> None:
+        """A link the branch contradicts leaves the host's turn file, and those after it,
+        and the pending link built on it, for every process."""
+        mine, theirs = Turn(tmp_path / "turn.json"), Turn(tmp_path / "turn.json")
+        for commit, base in (("b", "a"), ("c", "b"), ("d", "c")):
+            with mine.take() as taken:
+                taken.add(link(commit, base), None)
+        with mine.take() as taken:
+            taken.intend(link("e", "d"))
+        with theirs.take() as taken:
+            taken.drop("c")
+            assert (taken.chain, taken.pending) == ((link("b", "a"),), None)
+        with mine.take() as taken:
+            assert (taken.chain, taken.pending) == ((link("b", "a"),), None)
 
     def test_a_turn_of_one_process_keeps_its_pending_link_in_memory(self) -> None:
         """Without a turn file, the writers of one process see each other's pending link."""

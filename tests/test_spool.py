@@ -416,6 +416,42 @@ class TestSlots:
             adopt_all(spool, branch, start=1000.0)
         assert branch.lines() == [line(i) for i in range(1, 4)]
 
+    def test_a_failed_committed_mark_in_an_adopted_slot_commits_nothing_twice(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A full disk refusing an adopted batch's "committed" mark does not send it again."""
+        import gitjsonl._spool as module
+
+        dead_slot(tmp_path, 1, 1, 5)
+        branch = FakeBranch()
+        real_write = os.write
+        refused: list[bytes] = []
+
+        def full_disk(fd: int, data: Any) -> int:
+            body = bytes(data).partition(b" ")[2]
+            if body.startswith(b"C ") and not refused:
+                refused.append(body)
+                raise OSError(28, "No space left on device")
+            return real_write(fd, data)
+
+        monkeypatch.setattr(module.os, "write", full_disk)
+        with slot(tmp_path) as spool:
+            adopt_all(spool, branch)
+            adopt_all(spool, branch, start=100.0)
+        assert refused, "the mark was never refused: the test proves nothing"
+        assert branch.lines() == [line(i) for i in range(1, 6)]
+
+    def test_the_last_adopted_batch_lets_the_slot_go_in_the_same_step(self, tmp_path: Path) -> None:
+        """The step that commits a dead slot's last records also removes its file: a Log
+        closed as soon as they landed leaves nothing behind."""
+        path = dead_slot(tmp_path, 1, 1, 3)
+        branch = FakeBranch()
+        with slot(tmp_path) as spool:
+            assert spool.adopt_step(branch, branch, ADOPT_INTERVAL)
+            assert branch.lines() == [line(i) for i in range(1, 4)]
+            assert not path.exists()
+            assert spool.adopting == 0
+
     def test_a_closed_adopter_leaves_the_rest_for_the_next(self, tmp_path: Path) -> None:
         """An adopter closed mid-way releases the slot with what is left; the next one ends it."""
         dead_slot(tmp_path, 1, 1, 30)  # 30 records of 9 bytes: several batches of 100 bytes

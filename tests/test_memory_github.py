@@ -100,7 +100,7 @@ class TestRefs:
         sha = _committed(hub)
         assert hub.get_head("main") == start
         assert hub.read_folder(sha, "").entries is not None
-        assert [c.sha for c in hub.iter_commits(sha)][0] == sha
+        assert next(c.sha for c in hub.iter_commits(sha)) == sha
         clock.now += 2.5
         assert hub.get_head("main") == sha
 
@@ -131,7 +131,8 @@ class TestFaults:
         hub.fail_next("update_ref", "lost")
         with pytest.raises(TransientError) as raised:
             hub.update_ref("main", sha)
-        assert raised.value.ambiguous and hub.head("main") == sha
+        assert raised.value.ambiguous
+        assert hub.head("main") == sha
 
     def test_a_dropped_write_does_not_land(self) -> None:
         """ "dropped": nothing carried out, and still ambiguous to the caller."""
@@ -141,7 +142,8 @@ class TestFaults:
         hub.fail_next("update_ref", "dropped")
         with pytest.raises(TransientError) as raised:
             hub.update_ref("main", sha)
-        assert raised.value.ambiguous and hub.head("main") == start
+        assert raised.value.ambiguous
+        assert hub.head("main") == start
 
     @pytest.mark.parametrize(
         ("fault", "error", "status"),
@@ -150,7 +152,7 @@ class TestFaults:
     def test_faults_are_gitjsonls_own_exceptions(
         self, fault: str, error: type[GitHubError], status: int
     ) -> None:
-        """A fault is raised as the HTTP seam translates GitHub's answer; a read is never ambiguous."""
+        """A fault is raised as the HTTP seam translates it; a read is never ambiguous."""
         hub = MemoryGitHub()
         hub.fail_next("get_head", fault)
         with pytest.raises(error) as raised:
@@ -170,7 +172,8 @@ class TestFaults:
         hub.get_head("main")
         with pytest.raises(TransientError):
             hub.create_blob(LINE)
-        assert seen == ["get_head", "create_blob"] and hub.writes == 1
+        assert seen == ["get_head", "create_blob"]
+        assert hub.writes == 1
 
 
 class TestCommitter:
@@ -267,4 +270,5 @@ class TestAgreesWithLocalhub:
         finally:
             repo.close()
         assert in_memory == over_http
-        assert "NotFastForward" in in_memory and "ValidationFailed" in in_memory
+        assert "NotFastForward" in in_memory
+        assert "ValidationFailed" in in_memory

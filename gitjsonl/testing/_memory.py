@@ -34,8 +34,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from .._config import Identity
-from .._exceptions import (
+from gitjsonl._config import Identity
+from gitjsonl._exceptions import (
     EmptyRepository,
     GitHubError,
     NotFastForward,
@@ -44,10 +44,10 @@ from .._exceptions import (
     TransientError,
     ValidationFailed,
 )
-from .._github import CommitInfo, CreatedTree, DirEntry, Folder, RepoInfo, git_blob_sha
-from .._gittree import TREE_MODE, is_folder, tree_sha
+from gitjsonl._github import CommitInfo, CreatedTree, DirEntry, Folder, RepoInfo, git_blob_sha
+from gitjsonl._gittree import TREE_MODE, is_folder, tree_sha
 
-__all__ = ["FAULTS", "MemoryGitHub", "WRITES"]
+__all__ = ["FAULTS", "WRITES", "MemoryGitHub"]
 
 #: The faults ``faults(op)`` / ``fail_next`` may name.
 FAULTS = ("lost", "dropped", "5xx", "422", "429", "secondary", "refused")
@@ -476,8 +476,8 @@ class MemoryGitHub:
     ) -> str:
         now = self.clock()
         lines = [f"tree {tree}", *(f"parent {p}" for p in parents)]
-        for role, who in (("author", author), ("committer", committer)):
-            who = who or _DEFAULT_IDENTITY
+        for role, given in (("author", author), ("committer", committer)):
+            who = given or _DEFAULT_IDENTITY
             lines.append(f"{role} {who.name} <{who.email}> {int(now)} +0000")
         body = ("\n".join(lines) + "\n\n" + message).encode()
         digest = hashlib.sha1(b"commit %d\0" % len(body), usedforsecurity=False)

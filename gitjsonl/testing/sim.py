@@ -41,14 +41,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
-from .._batch import Batch
-from .._commit import Committer
-from .._exceptions import GitHubError, RateLimited
-from .._retry import RetryPolicy
-from ._memory import MemoryGitHub
+from gitjsonl._batch import Batch
+from gitjsonl._commit import Committer
+from gitjsonl._exceptions import GitHubError, RateLimited
+from gitjsonl._retry import RetryPolicy
+
+from ._memory import WRITES, MemoryGitHub
 
 if TYPE_CHECKING:
-    from .._github import GitHubRepo
+    from gitjsonl._github import GitHubRepo
 
 __all__ = ["DEFAULT_FAULTS", "Run", "main", "run", "search"]
 
@@ -204,8 +205,10 @@ class _World:
     def _decide(self, writer: _Writer) -> str | None:
         if writer.op.startswith(("sleep", "start")) or self.rng.random() >= self.rate:
             return None
-        write = writer.op in ("create_blob", "post_tree", "create_commit", "update_ref")
-        options = [f for f in ("dropped", "5xx", "429", "secondary", "kill") if f in self.faults]
+        write = writer.op in WRITES
+        options: list[str] = [
+            f for f in ("dropped", "5xx", "429", "secondary", "kill") if f in self.faults
+        ]
         if write:
             options += [f for f in ("lost", "422", "crash") if f in self.faults]
         if writer.op == "update_ref" and "refused" in self.faults:
@@ -265,8 +268,8 @@ def _write(world: _World, writer: _Writer, bound: float) -> None:
     spool: dict[str, tuple[str, str]] = {}
     committer = _committer(world, writer, spool)
     restarted = False  # a fresh process: its spool's last ref update is settled first
-    for batch in writer.batches:
-        started = world.now
+    for planned in writer.batches:
+        batch, started = planned, world.now
         while world.now - started < BATCH_BOUND:
             writer.slept = 0.0
             try:
@@ -274,7 +277,7 @@ def _write(world: _World, writer: _Writer, bound: float) -> None:
                     # The control of the kill path: a restart that forgets its spool
                     # sends its batch again under a new id.
                     batch = Batch(
-                        f"{world.rng.getrandbits(128):032x}", batch.lines, batch.first_seq
+                        f"{world.rng.getrandbits(128):032x}", planned.lines, planned.first_seq
                     )
                 sent = spool.get(batch.id) if restarted else None
                 sha = None

@@ -20,7 +20,8 @@ append one line, PUT the whole file back) on the same server:
 8. an hour of pacing, simulated (``bench/hour.py``);
 9. many hosts on one token and branch, with and without the coordinator
    (``bench/hosts.py``);
-10. ``AsyncLog``'s event-loop stall with every Git request slowed (``bench/loop_stall.py``).
+10. ``AsyncLog``'s event-loop stall with every Git request slowed (``bench/loop_stall.py``);
+11. the deterministic simulator's long search (``bench/sim.py``).
 
 Writes ``bench/results.md``, ``bench/results.json`` and ``bench/results.png``.
 Request and byte counts come from localhub's own request log and are stable
@@ -801,6 +802,8 @@ def targets(results: dict) -> dict:
         )
     if "loop_stall" in results:
         out["async_loop_stall_under_50ms"] = results["loop_stall"]["met"]
+    if "sim" in results:
+        out["simulator_no_violation_and_control_caught"] = results["sim"]["met"]
     tails = [t for t in results["tail"] if t["impl"] == "gitjsonl"]
     out["tail_at_most_8_requests"] = all(t["requests"] <= 8 and t["correct"] for t in tails)
     return out
@@ -1294,6 +1297,12 @@ def main(argv: list[str] | None = None) -> int:
     results["loop_stall"] = loop_stall.run()
     print(loop_stall.summary(results["loop_stall"]), flush=True)
 
+    print("11. the deterministic simulator's long search", flush=True)
+    import sim
+
+    results["sim"] = sim.run(20.0 if args.quick else sim.SECONDS)
+    print(sim.summary(results["sim"]), flush=True)
+
     results["total_seconds"] = time.perf_counter() - started
     results["targets"] = targets(results)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
@@ -1302,6 +1311,7 @@ def main(argv: list[str] | None = None) -> int:
         md.write(hour.markdown(results["hour"]))
         md.write(hosts.markdown(results["hosts"]))
         md.write(loop_stall.markdown(results["loop_stall"]))
+        md.write(sim.markdown(results["sim"]))
     draw_chart(results, out / "results.png")
     print(f"wrote results.md, results.json, results.png ({results['total_seconds']:.0f} s)")
     print(json.dumps(results["targets"], indent=2))

@@ -21,8 +21,12 @@ __all__ = ["GitHubSeam"]
 class GitHubSeam(Protocol):
     """One repository: reads by sha are exact, reads naming a branch may lag behind writes."""
 
-    full_name: str
-    writes: int  # write requests sent (or tried), for the budget to count
+    @property
+    def full_name(self) -> str: ...
+    @property
+    def writes(self) -> int:
+        """Write requests sent (or tried), for the budget to count."""
+        ...
 
     def repository(self, *, fresh: bool = False) -> RepoInfo: ...
     def default_branch(self) -> str: ...

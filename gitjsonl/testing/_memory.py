@@ -32,7 +32,7 @@ import heapq
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from gitjsonl._config import Identity
 from gitjsonl._exceptions import (
@@ -502,3 +502,10 @@ def _error(fault: str, op: str, *, write: bool) -> GitHubError:
     if fault in ("refused", "lost"):
         return TransientError("Server Error", status=502, ambiguous=write)
     raise ValueError(f"unknown fault {fault!r}")
+
+
+if TYPE_CHECKING:
+    from gitjsonl._seam import GitHubSeam
+
+    def _satisfied(hub: MemoryGitHub) -> GitHubSeam:
+        return hub  # mypy proves the in-memory seam implements the protocol

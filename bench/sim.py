@@ -73,7 +73,8 @@ _ROWS = (
 def summary(result: dict[str, Any]) -> str:
     return "\n".join(
         f"   {label:<36} {r['runs']:,} seeds ({r['seeds_per_second']}/s), {r['steps']:,} steps, "
-        f"{sum(r['faults'].values()):,} faults, {r['violations']} violating seeds"
+        f"{sum(r['faults'].values()):,} faults, {r['violations']} violating seeds "
+        f"{r['violating_seeds'][:5] if key != 'control' else ''}"
         for key, label in _ROWS
         for r in (result[key],)
     )
@@ -97,6 +98,12 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {label} | {r['runs']:,} | {r['seeds_per_second']} | {r['steps']:,} | "
             f"{faults} | {r['violations']} |"
         )
+    for key, label in _ROWS[:2]:
+        if result[key]["violating_seeds"]:
+            seeds = ", ".join(map(str, result[key]["violating_seeds"]))
+            out.append(
+                f"\n{label}: violating seeds {seeds} (replay: `./dev sim --seeds S:S+1 --trace`)"
+            )
     return "\n".join(out) + "\n"
 
 

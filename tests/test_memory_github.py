@@ -272,3 +272,41 @@ class TestAgreesWithLocalhub:
         assert in_memory == over_http
         assert "NotFastForward" in in_memory
         assert "ValidationFailed" in in_memory
+
+
+class TestFoundBySimulation:
+    @pytest.mark.xfail(
+        strict=True,
+        reason="issue 23, ./dev sim seeds 1409 and 4537: Committer._resolve clears its "
+        "unresolved batch before reading the head it landed under; a failed read makes the "
+        "next attempt commit the batch again (branch exactly-once owns _commit.py)",
+    )
+    def test_a_landed_batch_is_not_sent_again_when_the_read_after_it_fails(self) -> None:
+        """A lost answer, a race on top, then a 5xx reading the head: the batch is there once."""
+        hub = MemoryGitHub()
+        moved = False
+
+        def sleep(seconds: float) -> None:
+            nonlocal moved
+            if not moved:  # between the lost answer and its retry: another writer commits
+                moved = True
+                hub.foreign_commit("main", "notes/other.txt", b"x\n", "someone else")
+                hub.fail_next("read_folder", "5xx")
+
+        committer = Committer(
+            cast("GitHubRepo", hub),
+            path="logs/chat",
+            branch="main",
+            segment_bytes=64_000,
+            policy=RetryPolicy(),
+            budget=None,
+            sleep=sleep,
+            writer_id="w",
+            rng=random.Random(0),
+        )
+        committer.commit(Batch("ab" * 16, (b'{"s":1}\n',), 1))
+        hub.fail_next("update_ref", "lost")
+        sha = committer.commit(Batch("cd" * 16, (b'{"s":2}\n',), 2))
+        names = sorted(e.name for e in hub.read_folder(sha, "logs/chat").entries or ())
+        text = b"".join(hub.file_at(sha, f"logs/chat/{n}") or b"" for n in names)
+        assert text.count(b'{"s":2}') == 1

@@ -46,6 +46,21 @@ def _committed(hub: MemoryGitHub, branch: str = "main") -> str:
     return sha
 
 
+def _committer(seam: GitHubSeam, sleep: Callable[[float], None]) -> Committer:
+    """Today's Committer on ``seam`` (typed for the HTTP seam until it takes GitHubSeam)."""
+    return Committer(
+        cast("GitHubRepo", seam),
+        path="logs/chat",
+        branch="main",
+        segment_bytes=64_000,
+        policy=RetryPolicy(),
+        budget=None,
+        sleep=sleep,
+        writer_id="w",
+        rng=random.Random(0),
+    )
+
+
 class TestObjects:
     def test_blobs_and_trees_are_named_as_git_names_them(self) -> None:
         """A blob's sha is git's, and a tree's the sha git computes from its entries."""
@@ -180,18 +195,7 @@ class TestCommitter:
     def test_a_committer_commits_a_batch_in_three_writes(self) -> None:
         """Today's Committer runs on the in-memory seam: one batch, three writes, readable."""
         hub = MemoryGitHub()
-        seam: GitHubSeam = hub
-        committer = Committer(
-            cast("GitHubRepo", seam),
-            path="logs/chat",
-            branch="main",
-            segment_bytes=64_000,
-            policy=RetryPolicy(),
-            budget=None,
-            sleep=lambda seconds: None,
-            writer_id="w",
-            rng=random.Random(0),
-        )
+        committer = _committer(hub, lambda seconds: None)
         committer.commit(Batch("ab" * 16, (LINE,), 1))
         before = hub.writes
         sha = committer.commit(Batch("cd" * 16, (LINE,), 2))
@@ -293,17 +297,7 @@ class TestFoundBySimulation:
                 hub.foreign_commit("main", "notes/other.txt", b"x\n", "someone else")
                 hub.fail_next("read_folder", "5xx")
 
-        committer = Committer(
-            cast("GitHubRepo", hub),
-            path="logs/chat",
-            branch="main",
-            segment_bytes=64_000,
-            policy=RetryPolicy(),
-            budget=None,
-            sleep=sleep,
-            writer_id="w",
-            rng=random.Random(0),
-        )
+        committer = _committer(hub, sleep)
         committer.commit(Batch("ab" * 16, (b'{"s":1}\n',), 1))
         hub.fail_next("update_ref", "lost")
         sha = committer.commit(Batch("cd" * 16, (b'{"s":2}\n',), 2))

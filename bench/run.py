@@ -25,6 +25,7 @@ append one line, PUT the whole file back) on the same server:
     disk wiped, every acknowledged record counted on the branch (``bench/ephemeral.py``);
 12. what having gitjsonl installed costs: ``import gitjsonl``, ``gitjsonl --help`` and the
     pytest plugin in an unrelated project, beside ``import requests`` (``bench/imports.py``).
+13. the deterministic simulator's long search (``bench/sim.py``).
 
 Writes ``bench/results.md``, ``bench/results.json`` and ``bench/results.png``.
 Request and byte counts come from localhub's own request log and are stable
@@ -32,7 +33,7 @@ from run to run; seconds are wall-clock on this machine and are not.
 
 Usage: ``python bench/run.py [--quick] [--out DIR] [--only 11 --only 12]``. ``--quick`` is a smoke
 run with smaller sizes that writes into a temporary folder unless ``--out`` is
-given. ``--only N`` runs section N (11 or 12) alone (it takes minutes) and rewrites its
+given. ``--only N`` runs section N (11, 12 or 13) alone (it takes minutes) and rewrites its
 part of the results already in the output folder.
 """
 
@@ -810,6 +811,8 @@ def targets(results: dict) -> dict:
         import ephemeral
 
         out["ephemeral_host_nothing_lost"] = ephemeral.met(results["ephemeral"])
+    if "sim" in results:
+        out["simulator_no_violation_and_control_caught"] = results["sim"]["met"]
     tails = [t for t in results["tail"] if t["impl"] == "gitjsonl"]
     out["tail_at_most_8_requests"] = all(t["requests"] <= 8 and t["correct"] for t in tails)
     return out
@@ -1348,12 +1351,17 @@ def write_results(results: dict[str, Any], out: Path) -> None:
             import imports
 
             md.write(imports.markdown(results["imports"]))
+        if "sim" in results:
+            import sim
+
+            md.write(sim.markdown(results["sim"]))
 
 
 #: The sections that can run alone (``--only N``): number -> (title, module, results key).
 ALONE = {
     "11": ("an ephemeral host, restarted with its disk wiped", "ephemeral", "ephemeral"),
     "12": ("what having gitjsonl installed costs", "imports", "imports"),
+    "13": ("the deterministic simulator's long search", "sim", "sim"),
 }
 
 
@@ -1367,6 +1375,9 @@ def run_alone_section(number: str, results: dict[str, Any], *, quick: bool) -> N
     started = time.perf_counter()
     if module_name == "ephemeral":
         results[key] = module.run_all(3 if quick else module.CYCLES)
+    elif module_name == "sim":
+        results[key] = module.run(20.0 if quick else module.SECONDS)
+        print(module.summary(results[key]), flush=True)
     else:
         results[key] = module.run()
         print(module.summary(results[key]), flush=True)

@@ -38,6 +38,11 @@ It is meant to be at least as harsh as GitHub:
   token_lifetime=)`` serves PyGithub's ``Auth.AppAuth(...).get_installation_auth()``;
   every answer has a ``Date`` header, shifted by ``hub.clock_skew``.
 
+``MemoryGitHub`` is the same rules without a server, for unit tests of code
+that takes gitjsonl's GitHub seam (as ``httpx.MockTransport`` is for httpx);
+``gitjsonl.testing.sim`` runs writers against it on a seeded scheduler
+(``./dev sim``).
+
 The pytest fixtures ``localhub`` and ``localhub_factory`` live in
 ``gitjsonl.testing.pytest_plugin``.
 """
@@ -50,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._faults import Fault, Gate
     from ._hub import LocalHub
+    from ._memory import MemoryGitHub
     from ._ratelimit import SecondaryLimits
     from ._server import RequestRecord
 
@@ -59,11 +65,12 @@ _HOMES: dict[str, str] = {
     "Fault": "._faults",
     "Gate": "._faults",
     "LocalHub": "._hub",
+    "MemoryGitHub": "._memory",
     "RequestRecord": "._server",
     "SecondaryLimits": "._ratelimit",
 }
 
-__all__ = ["Fault", "Gate", "LocalHub", "RequestRecord", "SecondaryLimits"]
+__all__ = ["Fault", "Gate", "LocalHub", "MemoryGitHub", "RequestRecord", "SecondaryLimits"]
 
 
 def __getattr__(name: str) -> Any:

@@ -342,10 +342,12 @@ class TestFaults:
             for thread in threads:
                 thread.join()
         finally:
-            for log in logs:
-                log.close()
-            stop.set()
-            other.join()
+            try:
+                for log in logs:
+                    log.close(timeout=60)  # a test of faults, not of the shutdown deadline
+            finally:
+                stop.set()
+                other.join()
         records = committed_records(hub)
         assert len(records) == 192
         for w in range(8):

@@ -143,7 +143,7 @@ class TestDuplicatesUnderReadLag:
             assert errors == []
         finally:
             for log in logs:
-                log.close()
+                log.close(timeout=60)  # a test of faults, not of the shutdown deadline
         records = _records(hub)
         assert _duplicates([(r["w"], r["i"]) for r in records]) == {}
         for w in range(2):

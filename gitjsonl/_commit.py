@@ -819,8 +819,12 @@ class Committer:
                 f"cannot tell yet whether batch {lost.batch.id} landed: "
                 f"the branch read as {tip[:12]}, not above {lost.base[:12]}"
             )
+        # The head is loaded before the verdict is let go: a read that fails here (a 5xx, a
+        # limit) leaves the batch unresolved, so the retry settles it again rather than
+        # building it anew (found by ./dev sim: a landed batch sent a second time).
+        head = self._load_head_at(tip, self._head or self._stale)
         self._unresolved, self._stale_reads = None, 0
-        self._head = self._load_head_at(tip, self._head or self._stale)
+        self._head = head
         self._read_at, self._guess, self._stale = tip, None, None
         if outcome == LANDED:
             assert sha is not None
@@ -846,9 +850,10 @@ class Committer:
         self._checked = True
 
     def _landed(self, lost: _Unresolved, sha: str, head: Head | None) -> str:
-        self._unresolved, self._guess, self._stale = None, None, None
+        loaded = head if head is not None else self._load_head_at(sha, self._head)
+        self._unresolved, self._guess, self._stale = None, None, None  # only once loaded
         self.landed_after_error += 1
-        self._head = head if head is not None else self._load_head_at(sha, self._head)
+        self._head = loaded
         return sha
 
     def settle(self, batch: Batch, *, commit: str, base: str) -> str | None:

@@ -279,12 +279,8 @@ class TestAgreesWithLocalhub:
 
 
 class TestFoundBySimulation:
-    @pytest.mark.xfail(
-        strict=True,
-        reason="issue 23, ./dev sim seeds 1409 and 4537: Committer._resolve clears its "
-        "unresolved batch before reading the head it landed under; a failed read makes the "
-        "next attempt commit the batch again (branch exactly-once owns _commit.py)",
-    )
+    """Defects ./dev sim found (seeds 1409, 4537 and 14887), pinned without the scheduler."""
+
     def test_a_landed_batch_is_not_sent_again_when_the_read_after_it_fails(self) -> None:
         """A lost answer, a race on top, then a 5xx reading the head: the batch is there once."""
         hub = MemoryGitHub()

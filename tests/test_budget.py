@@ -535,16 +535,21 @@ class TestForeignClient:
         stop = threading.Event()
 
         # A CI job on the same token: 6 blobs every 2 s (more than the 3 writes a Log
-        # leaves unspent for closing writers, which would absorb a smaller one).
+        # leaves unspent for closing writers, which would absorb a smaller one). Kept to
+        # that rate by the clock, not by sleeping between posts: on a busy machine each
+        # post is slow, and a client that sleeps after each spends less than the test says.
         def foreign() -> None:
             with requests.Session() as session:
-                while not stop.wait(1 / 3):
-                    session.post(
-                        f"{hub.url}/repos/owner/repo/git/blobs",
-                        json={"content": "ci", "encoding": "utf-8"},
-                        headers={"Authorization": f"token {hub.token}"},
-                        timeout=10,
-                    )
+                due = time.monotonic()
+                while not stop.wait(max(0.0, due - time.monotonic())):
+                    for _ in range(2):
+                        session.post(
+                            f"{hub.url}/repos/owner/repo/git/blobs",
+                            json={"content": "ci", "encoding": "utf-8"},
+                            headers={"Authorization": f"token {hub.token}"},
+                            timeout=10,
+                        )
+                    due += 2 / 3
 
         other = threading.Thread(target=foreign)
         other.start()
@@ -570,9 +575,15 @@ class TestForeignClient:
         finally:
             stop.set()
             other.join()
-        assert 1 <= stats.rate_limited <= 2, stats
+        # The limit answers the Log met (the foreign client posts blobs; the Log, text only,
+        # trees, commits and ref updates); its committer may meet two in one batch.
+        answers = [
+            r for r in hub.requests if r.status in (403, 429) and not r.path.endswith("/blobs")
+        ]
+        assert 1 <= len(answers) <= 2, stats
+        assert stats.rate_limited >= 1, stats
         warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-        assert len(warnings) == stats.rate_limited, warnings
+        assert len(warnings) == len(answers), "\n".join(warnings)
         assert all("secondary rate limit" in w for w in warnings)
         assert [r["i"] for r in committed_records(hub)] == list(range(i))
 

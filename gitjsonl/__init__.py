@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from ._handler import GitJsonlHandler
     from ._log import Log
     from ._pacing import Pacing
+    from ._records import json_default
     from ._retry import RetryPolicy
     from ._stats import (
         BudgetStats,
@@ -97,6 +98,7 @@ _HOMES: dict[str, str] = {
     "StaleRead": "._exceptions",
     "TransientError": "._exceptions",
     "ValidationFailed": "._exceptions",
+    "json_default": "._records",
     "read_checkout": "._checkout",
     "warn_if_ephemeral": "._ephemeral",
 }
@@ -141,6 +143,7 @@ __all__ = [
     "TransientError",
     "ValidationFailed",
     "__version__",
+    "json_default",
     "read_checkout",
     "warn_if_ephemeral",
 ]

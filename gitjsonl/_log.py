@@ -117,6 +117,10 @@ class Log:
             in the next batch.
         max_record_bytes: The largest record ``append`` accepts, as JSON
             (4 MiB); a larger one raises ``RecordTooLarge``.
+        default: What JSON has no type for becomes what this function returns,
+            as with ``json.dumps(default=...)``; ``gitjsonl.json_default`` turns
+            dates, times, UUIDs, decimals, enums, sets, paths and dataclasses into
+            JSON. ``None`` (the default): such a record raises ``RecordError``.
         max_pending_bytes: The most that may wait in memory (64 MiB); past it
             ``on_full`` decides.
         on_full: ``"raise"`` (``BufferFull``, the default), ``"block"`` (wait
@@ -181,6 +185,7 @@ class Log:
         batch_bytes: int = 512 * 1024,
         max_batch_bytes: int = 4 * MiB,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        default: Callable[[Any], Any] | None = None,
         max_pending_bytes: int = 64 * MiB,
         on_full: OnFull = "raise",
         pacing: Pacing | None = Pacing(),  # noqa: B008 - frozen, shared safely
@@ -230,6 +235,7 @@ class Log:
             budget_dir=budget_dir,
             allow_insecure_http=allow_insecure_http,
             coordinator=coordinator,
+            default=default,
         )
         self._clock = clock
         self._injected_sleep = sleep
@@ -388,7 +394,7 @@ class Log:
         nothing that is logged. Thread-safe.
         """
         config = self._config
-        line = encode_record(record, config.max_record_bytes)
+        line = encode_record(record, config.max_record_bytes, config.default)
         queue = self._queue
         with self._lock:
             if self._close_called:

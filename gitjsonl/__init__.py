@@ -9,9 +9,14 @@ imports below.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+
+# Every module logs to a logger named after it, under "gitjsonl"; an application that
+# configures no logging hears nothing from a library (the logging HOWTO's advice).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from ._async import AsyncLog

@@ -69,7 +69,10 @@ from ._turn import BranchTurns
 
 __all__ = ["Log", "LogStats"]
 
-logger = logging.getLogger("gitjsonl")
+logger = logging.getLogger(__name__)
+
+#: Seconds between two WARNINGs about records dropped (on_full="drop").
+DROP_WARNING_EVERY = 60.0
 
 #: Marks a log record whose error is also raised to the caller (by flush() or
 #: close()): a front end that shows the exception can skip the record.
@@ -298,6 +301,8 @@ class Log:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._closing_now = threading.Event()
+        self._drop_warning_due = 0.0  # when a dropped record may be told again
+        self._dropped_unsaid = 0
         self._sleep = self._injected_sleep or self._stop.wait
         self._queue = PendingQueue(next_seq=next_seq)
         self._schedule = FlushSchedule()
@@ -428,10 +433,19 @@ class Log:
                 return True
             if decision == "drop":
                 self._counters.dropped += 1
-                logger.warning(
-                    "gitjsonl: pending buffer full; dropped a record (%d so far)",
-                    self._counters.dropped,
-                )
+                self._dropped_unsaid += 1
+                now = time.monotonic()
+                if now >= self._drop_warning_due:  # one WARNING a minute, not one a record
+                    logger.warning(
+                        "gitjsonl: pending buffer full (max_pending_bytes=%d); dropped %d "
+                        "record(s) since the last warning, %d in all (stats().dropped); "
+                        "the next warning comes a minute from now at the soonest",
+                        config.max_pending_bytes,
+                        self._dropped_unsaid,
+                        self._counters.dropped,
+                    )
+                    self._dropped_unsaid = 0
+                    self._drop_warning_due = now + DROP_WARNING_EVERY
                 return False
             if decision == "raise":
                 raise BufferFull(

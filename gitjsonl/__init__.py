@@ -9,9 +9,14 @@ imports below.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+
+# Every module logs to a logger named after it, under "gitjsonl"; an application that
+# configures no logging hears nothing from a library (the logging HOWTO's advice).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from ._async import AsyncLog
@@ -51,6 +56,7 @@ if TYPE_CHECKING:
     from ._handler import GitJsonlHandler
     from ._log import Log
     from ._pacing import Pacing
+    from ._records import json_default
     from ._retry import RetryPolicy
     from ._stats import (
         BudgetStats,
@@ -97,6 +103,7 @@ _HOMES: dict[str, str] = {
     "StaleRead": "._exceptions",
     "TransientError": "._exceptions",
     "ValidationFailed": "._exceptions",
+    "json_default": "._records",
     "read_checkout": "._checkout",
     "warn_if_ephemeral": "._ephemeral",
 }
@@ -141,6 +148,7 @@ __all__ = [
     "TransientError",
     "ValidationFailed",
     "__version__",
+    "json_default",
     "read_checkout",
     "warn_if_ephemeral",
 ]

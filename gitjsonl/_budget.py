@@ -71,7 +71,7 @@ __all__ = [
     "state_to_json",
 ]
 
-logger = logging.getLogger("gitjsonl")
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 

@@ -32,7 +32,7 @@ from ._segments import MANIFEST_NAME, list_log
 
 __all__ = ["MAX_FILE_BYTES", "read_checkout"]
 
-logger = logging.getLogger("gitjsonl")
+logger = logging.getLogger(__name__)
 
 #: GitHub refuses a file over 100 MiB: no file of a log it holds is larger.
 MAX_FILE_BYTES = 100 * MiB

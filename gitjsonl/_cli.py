@@ -75,7 +75,7 @@ EXIT_USAGE = 2
 EXIT_FAILED = 3
 EXIT_INTERRUPTED = 130
 
-logger = logging.getLogger("gitjsonl")
+logger = logging.getLogger(__name__)
 
 
 class UsageError(Exception):

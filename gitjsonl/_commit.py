@@ -89,7 +89,7 @@ from ._turn import BranchTurns, CatchUp, Link, Taken, Turn, catch_up
 
 __all__ = ["Committer", "Head", "with_pending"]
 
-logger = logging.getLogger("gitjsonl")
+logger = logging.getLogger(__name__)
 
 LOG_README = """\
 # A gitjsonl log

@@ -446,6 +446,7 @@ class LogConfig:
     budget_dir: Path | None
     allow_insecure_http: bool = False
     coordinator: str | None = field(default=None, repr=False)  # its password stays out of repr
+    default: Callable[[Any], Any] | None = None
 
     @classmethod
     def create(
@@ -479,6 +480,7 @@ class LogConfig:
         allow_insecure_http: bool = False,
         coordinator: str | None = DEFAULT,
         exit_grace: float | None = None,
+        default: Callable[[Any], Any] | None = None,
     ) -> LogConfig:
         """Validate ``Log``'s arguments; ``ValueError``/``TypeError`` name the bad one."""
         path = check_path(path)
@@ -493,6 +495,8 @@ class LogConfig:
         check_positive("flush_interval", flush_interval)
         check_positive("timeout", timeout)
         grace = shutdown_grace_from(shutdown_grace, exit_grace)
+        if default is not None and not callable(default):
+            raise TypeError(f"default must be a function (as json.dumps takes), not {default!r}")
         if on_full not in ON_FULL_POLICIES:
             raise ValueError(f"on_full must be 'raise', 'block' or 'drop', not {on_full!r}")
         if pacing is not None and not isinstance(pacing, Pacing):
@@ -553,6 +557,7 @@ class LogConfig:
             budget_dir=shared_dir,
             allow_insecure_http=bool(allow_insecure_http),
             coordinator=coordinator_from(coordinator),
+            default=default,
         )
 
 
@@ -584,6 +589,7 @@ class LogOptions(TypedDict, total=False):
     batch_bytes: int
     max_batch_bytes: int
     max_record_bytes: int
+    default: Callable[[Any], Any] | None
     max_pending_bytes: int
     on_full: OnFull
     pacing: Pacing | None

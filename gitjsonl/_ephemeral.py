@@ -37,7 +37,7 @@ __all__ = [
     "warn_if_ephemeral",
 ]
 
-logger = logging.getLogger("gitjsonl")
+logger = logging.getLogger(__name__)
 
 #: Where a HuggingFace Space's persistent storage is mounted, when enabled.
 SPACE_STORAGE = "/data"

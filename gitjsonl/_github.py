@@ -67,7 +67,7 @@ from ._exceptions import (
 )
 from ._redact import redact, remember_secret, server_text
 
-logger = logging.getLogger("gitjsonl")
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "GRAPHQL_BLOBS_PER_QUERY",

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 __all__ = ["GithubLog"]
 
 # The logger keeps the name it was published under: applications may configure it.
-logger = logging.getLogger("gitjsonl.compat")
+logger = logging.getLogger(__name__)
 
 
 class GithubLog:

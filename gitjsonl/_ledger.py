@@ -87,7 +87,7 @@ __all__ = [
     "write_json",
 ]
 
-logger = logging.getLogger("gitjsonl.ledger")
+logger = logging.getLogger(__name__)
 
 #: Flags every descriptor of ours is opened with where the system has them: not
 #: inherited by a program this process runs, and never through a symbolic link.

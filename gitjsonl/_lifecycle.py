@@ -70,7 +70,7 @@ __all__ = [
     "why_not_committed",
 ]
 
-logger = logging.getLogger("gitjsonl")
+logger = logging.getLogger(__name__)
 
 #: What a process dies of when the host stops it; absent on some platforms.
 SIGTERM: signal.Signals | None = getattr(signal, "SIGTERM", None)

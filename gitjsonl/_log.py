@@ -69,7 +69,10 @@ from ._turn import BranchTurns
 
 __all__ = ["Log", "LogStats"]
 
-logger = logging.getLogger("gitjsonl")
+logger = logging.getLogger(__name__)
+
+#: Seconds between two WARNINGs about records dropped (on_full="drop").
+DROP_WARNING_EVERY = 60.0
 
 #: Marks a log record whose error is also raised to the caller (by flush() or
 #: close()): a front end that shows the exception can skip the record.
@@ -117,6 +120,10 @@ class Log:
             in the next batch.
         max_record_bytes: The largest record ``append`` accepts, as JSON
             (4 MiB); a larger one raises ``RecordTooLarge``.
+        default: What JSON has no type for becomes what this function returns,
+            as with ``json.dumps(default=...)``; ``gitjsonl.json_default`` turns
+            dates, times, UUIDs, decimals, enums, sets, paths and dataclasses into
+            JSON. ``None`` (the default): such a record raises ``RecordError``.
         max_pending_bytes: The most that may wait in memory (64 MiB); past it
             ``on_full`` decides.
         on_full: ``"raise"`` (``BufferFull``, the default), ``"block"`` (wait
@@ -181,6 +188,7 @@ class Log:
         batch_bytes: int = 512 * 1024,
         max_batch_bytes: int = 4 * MiB,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        default: Callable[[Any], Any] | None = None,
         max_pending_bytes: int = 64 * MiB,
         on_full: OnFull = "raise",
         pacing: Pacing | None = Pacing(),  # noqa: B008 - frozen, shared safely
@@ -230,6 +238,7 @@ class Log:
             budget_dir=budget_dir,
             allow_insecure_http=allow_insecure_http,
             coordinator=coordinator,
+            default=default,
         )
         self._clock = clock
         self._injected_sleep = sleep
@@ -292,6 +301,8 @@ class Log:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._closing_now = threading.Event()
+        self._drop_warning_due = 0.0  # when a dropped record may be told again
+        self._dropped_unsaid = 0
         self._sleep = self._injected_sleep or self._stop.wait
         self._queue = PendingQueue(next_seq=next_seq)
         self._schedule = FlushSchedule()
@@ -388,7 +399,7 @@ class Log:
         nothing that is logged. Thread-safe.
         """
         config = self._config
-        line = encode_record(record, config.max_record_bytes)
+        line = encode_record(record, config.max_record_bytes, config.default)
         queue = self._queue
         with self._lock:
             if self._close_called:
@@ -422,10 +433,19 @@ class Log:
                 return True
             if decision == "drop":
                 self._counters.dropped += 1
-                logger.warning(
-                    "gitjsonl: pending buffer full; dropped a record (%d so far)",
-                    self._counters.dropped,
-                )
+                self._dropped_unsaid += 1
+                now = time.monotonic()
+                if now >= self._drop_warning_due:  # one WARNING a minute, not one a record
+                    logger.warning(
+                        "gitjsonl: pending buffer full (max_pending_bytes=%d); dropped %d "
+                        "record(s) since the last warning, %d in all (stats().dropped); "
+                        "the next warning comes a minute from now at the soonest",
+                        config.max_pending_bytes,
+                        self._dropped_unsaid,
+                        self._counters.dropped,
+                    )
+                    self._dropped_unsaid = 0
+                    self._drop_warning_due = now + DROP_WARNING_EVERY
                 return False
             if decision == "raise":
                 raise BufferFull(

@@ -61,7 +61,7 @@ __all__ = [
     "warn_ignored",
 ]
 
-logger = logging.getLogger("gitjsonl")
+logger = logging.getLogger(__name__)
 
 _warned: set[tuple[str, str]] = set()
 _warned_lock = threading.Lock()

@@ -65,7 +65,7 @@ __all__ = [
     "split_prefix",
 ]
 
-logger = logging.getLogger("gitjsonl")
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 

@@ -110,7 +110,7 @@ __all__ = [
     "takes_serverless",
 ]
 
-logger = logging.getLogger("gitjsonl.spool")
+logger = logging.getLogger(__name__)
 
 #: Compact once the committed bytes ahead of the first pending record pass this.
 COMPACT_BYTES = 1024 * 1024

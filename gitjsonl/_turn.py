@@ -57,7 +57,7 @@ __all__ = [
     "without",
 ]
 
-logger = logging.getLogger("gitjsonl")
+logger = logging.getLogger(__name__)
 
 #: Links kept per branch: how far behind a writer may be and still catch up without reading.
 CHAIN_LENGTH = 32

@@ -462,6 +462,7 @@ def every_option() -> dict[str, Any]:
         "batch_bytes": 1000,
         "max_batch_bytes": 2000,
         "max_record_bytes": 3000,
+        "default": str,
         "max_pending_bytes": 4000,
         "on_full": "drop",
         "pacing": Pacing(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import time
@@ -493,6 +494,22 @@ class TestBackpressure:
             assert stats.dropped > 0
             assert stats.appended + stats.dropped == 50
         assert len(committed_records(localhub)) == 50 - stats.dropped
+
+    def test_dropped_records_are_told_once_a_minute_not_once_each(
+        self, localhub: LocalHub, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A burst of dropped records is one WARNING with their count, not one per record."""
+        with (
+            caplog.at_level(logging.WARNING, logger="gitjsonl"),
+            make_log(localhub, max_pending_bytes=200, flush_interval=10, on_full="drop") as log,
+        ):
+            for i in range(50):
+                log.append({"id": i, "pad": "p" * 20})
+            dropped = log.stats().dropped
+        warnings = [r for r in caplog.records if "dropped" in r.getMessage()]
+        assert dropped > 1
+        assert len(warnings) == 1
+        assert warnings[0].name == "gitjsonl._log"  # loggers are named by module
 
     def test_block_policy_waits_for_room(self, localhub: LocalHub) -> None:
         """on_full='block' makes append wait for a commit instead of losing anything."""

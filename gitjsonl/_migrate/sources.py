@@ -50,7 +50,7 @@ MAX_WAIT = 3700.0
 
 OnProgress = Callable[[str], None]
 
-logger = logging.getLogger("gitjsonl")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

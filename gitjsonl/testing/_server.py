@@ -30,7 +30,7 @@ from ._graphql import Graphql, unauthenticated
 from ._ratelimit import PrimaryState, RateLimiter, rate_limit_body
 from ._shapes import DOCS
 
-log = logging.getLogger("gitjsonl.testing")
+log = logging.getLogger(__name__)
 
 # The message as GitHub sends it today (apache/devlake#1322 quotes its first sentence;
 # the request-id sentence is recalled, not sourced).

@@ -44,7 +44,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from pydantic import BaseModel
 
-from gitjsonl import AsyncLog
+from gitjsonl import AsyncLog, warn_if_ephemeral
 
 #: Replay from GitHub when SQLite holds fewer rows than this.
 NEARLY_EMPTY = 10
@@ -140,6 +140,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         config = settings or Settings.from_env()
         db = open_db(config.db_path)
+        # A spool on a disk the host wipes at restart keeps nothing: one WARNING says so.
+        warn_if_ephemeral(config.log_options.get("spool_dir"))
         log = AsyncLog(
             config.repo,
             path=config.path,

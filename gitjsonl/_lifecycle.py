@@ -46,6 +46,7 @@ nothing alive). Process-wide hooks are installed once:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime
 import logging
 import os
@@ -65,12 +66,40 @@ __all__ = [
     "flush_all_at_exit",
     "live_logs",
     "register",
+    "report_loss",
     "time_left",
     "unregister",
     "why_not_committed",
 ]
 
 logger = logging.getLogger(__name__)
+
+
+def _unheard(where: logging.Logger) -> bool:
+    """Whether a record logged at ``where`` reaches no handler but ``NullHandler``s (an app
+    that configured no logging: the package's ``NullHandler`` then silences ``lastResort``)."""
+    current: logging.Logger | None = where
+    while current is not None:
+        if any(not isinstance(h, logging.NullHandler) for h in current.handlers):
+            return False
+        if not current.propagate:
+            return True
+        current = current.parent
+    return True
+
+
+def report_loss(where: logging.Logger, message: str, *args: object, **kwargs: Any) -> None:
+    """Log ``message`` at ERROR: records were lost or left behind. Data loss is never silent:
+    where no handler would hear it (the app configured no logging), it is written to
+    standard error too, as Python's ``lastResort`` would have without the ``NullHandler``."""
+    where.error(message, *args, **kwargs)
+    last = logging.lastResort
+    if last is not None and where.isEnabledFor(logging.ERROR) and _unheard(where):
+        record = where.makeRecord(where.name, logging.ERROR, "", 0, message, args, None)
+        # Standard error closed at exit: nothing more can be said.
+        with contextlib.suppress(Exception):
+            last.handle(record)
+
 
 #: What a process dies of when the host stops it; absent on some platforms.
 SIGTERM: signal.Signals | None = getattr(signal, "SIGTERM", None)

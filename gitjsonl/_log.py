@@ -563,7 +563,8 @@ class Log:
                 if self._spool is not None
                 else "lost when this process ends"
             )
-            logger.error(
+            _lifecycle.report_loss(
+                logger,
                 "gitjsonl: %d record(s) could not be committed when the log closed: %s; %s",
                 left,
                 reason,

@@ -166,3 +166,35 @@ class TestFork:
         )
         ids = [r["id"] for r in committed_records(hub)]
         assert sorted(ids) == ["child-0", "parent-0", "parent-1", "parent-2"]
+
+
+class TestReportLoss:
+    """A loss of records is never silent, and never said twice."""
+
+    def _run(self, code: str) -> str:
+        import subprocess
+        import sys
+
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        )
+        return done.stderr
+
+    def test_an_app_without_logging_still_hears_a_loss(self) -> None:
+        """With only gitjsonl's NullHandler in place, the ERROR reaches standard error once."""
+        err = self._run(
+            "import logging, gitjsonl\n"
+            "from gitjsonl._lifecycle import report_loss\n"
+            "report_loss(logging.getLogger('gitjsonl._log'), 'gitjsonl: %d lost', 3)\n"
+        )
+        assert err.count("gitjsonl: 3 lost") == 1, err
+
+    def test_an_app_with_logging_hears_it_once(self) -> None:
+        """Where the app configured logging, its handler says it, and nothing else does."""
+        err = self._run(
+            "import logging, gitjsonl\n"
+            "logging.basicConfig(format='app: %(message)s')\n"
+            "from gitjsonl._lifecycle import report_loss\n"
+            "report_loss(logging.getLogger('gitjsonl._log'), 'gitjsonl: %d lost', 3)\n"
+        )
+        assert err.splitlines() == ["app: gitjsonl: 3 lost"], err

@@ -58,7 +58,14 @@ class TestPublicSurface:
         """__all__ lists exactly the public names, sorted."""
         from gitjsonl import testing
 
-        assert testing.__all__ == ["Fault", "Gate", "LocalHub", "RequestRecord", "SecondaryLimits"]
+        assert testing.__all__ == [
+            "Fault",
+            "Gate",
+            "LocalHub",
+            "MemoryGitHub",
+            "RequestRecord",
+            "SecondaryLimits",
+        ]
         assert testing.__all__ == sorted(testing.__all__)
 
 

@@ -75,7 +75,8 @@ EXIT_USAGE = 2
 EXIT_FAILED = 3
 EXIT_INTERRUPTED = 130
 
-logger = logging.getLogger(__name__)
+#: Where the command line hears every module of the package (loggers are named by module).
+_PACKAGE_LOGGER = logging.getLogger("gitjsonl")
 
 
 class UsageError(Exception):
@@ -397,7 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     debug = bool(getattr(args, "debug", False))
     handler = _StderrHandler(logging.DEBUG if debug else logging.WARNING)
-    logger.addHandler(handler)
+    _PACKAGE_LOGGER.addHandler(handler)
     try:
         misplaced = _misplaced_log_options(args)
         if misplaced is not None:
@@ -432,7 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         error(f"unexpected {type(exc).__name__}: {shown} (run with --debug for details)")
         return EXIT_FAILED
     finally:
-        logger.removeHandler(handler)
+        _PACKAGE_LOGGER.removeHandler(handler)
 
 
 def _dispatch(args: argparse.Namespace) -> int:

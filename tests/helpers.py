@@ -70,7 +70,7 @@ def history_is_linear(hub: LocalHub, ref: str = "main") -> bool:
 
 
 def writes_between(hub: LocalHub, start: int) -> list[tuple[str, str]]:
-    return [(r.method, r.path) for r in hub.requests[start:] if r.method in WRITES]
+    return [(r.method, r.path) for r in hub.requests[start:] if r.write]
 
 
 def rsa_key_pair() -> tuple[str, str]:

@@ -438,7 +438,7 @@ def boot(
             shutil.rmtree(disk, ignore_errors=True)  # the disk is gone with the container
     requests = hub.requests[first_request:]
     cycle.limit_answers = sum(1 for r in requests if r.status in (403, 429))
-    cycle.writes = sum(1 for r in requests if r.method in WRITES)
+    cycle.writes = sum(1 for r in requests if r.write)
     cycle.refused = traffic.refused[n]
     if not cycle.started:
         last = " | ".join(log.read_text(errors="replace").splitlines()[-3:])

@@ -19,7 +19,7 @@ from gitjsonl import Pacing
 from gitjsonl.testing import SecondaryLimits
 from gitjsonl.testing._writers import run_writers
 
-from .helpers import WRITES, committed_records, history_is_linear
+from .helpers import committed_records, history_is_linear
 from .redis_support import RedisServer, redis_server
 
 __all__ = ["redis_server"]
@@ -57,7 +57,7 @@ def run(hub: Any, folder: Path, *, hosts: int, coordinator: str | None) -> dict[
         "warnings": [r["coordinator_warnings"] for r in results],
         "back": [r["coordinator_back"] for r in results],
         "limited": sum(1 for r in requests if r.status in (403, 429)),
-        "per_batch": sum(1 for r in requests if r.method in WRITES) / batches,
+        "per_batch": sum(1 for r in requests if r.write) / batches,
         "records": len(records),
     }
 

@@ -16,7 +16,7 @@ from gitjsonl import Pacing
 from gitjsonl.testing import SecondaryLimits
 from gitjsonl.testing._writers import run_writers
 
-from .helpers import WRITES, committed_records, history_is_linear
+from .helpers import committed_records, history_is_linear
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,7 +50,7 @@ class TestManyProcessesOneToken:
         hub = localhub_factory(repos=("owner/repo",), initial_commit=True, secondary_limits=LIMITS)
         results = run_workers(hub, tmp_path / "budget")
         limited = [r for r in hub.requests if r.status in (403, 429)]
-        writes = [r for r in hub.requests if r.method in WRITES]
+        writes = [r for r in hub.requests if r.write]
         batches = sum(r["batches"] for r in results)
         assert limited == []
         assert sum(r["rate_limited"] for r in results) == 0

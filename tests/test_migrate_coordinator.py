@@ -25,7 +25,7 @@ from gitjsonl._segments import MANIFEST_NAME
 from gitjsonl._turn import chain_from_json
 from gitjsonl.testing import Fault, LocalHub
 
-from .helpers import REPO, WRITES, committed_records, history_is_linear
+from .helpers import REPO, committed_records, history_is_linear
 from .redis_support import RedisServer, free_port, redis_server
 
 __all__ = ["redis_server"]
@@ -98,7 +98,7 @@ def a_log(hub: LocalHub, path: str, **options: Any) -> Log:
 
 
 def write_requests(hub: LocalHub, start: int = 0) -> int:
-    return sum(1 for r in hub.requests[start:] if r.method in WRITES)
+    return sum(1 for r in hub.requests[start:] if r.write)
 
 
 def migrate_commits(hub: LocalHub) -> list[str]:

@@ -21,7 +21,7 @@ import requests
 from gitjsonl import Pacing
 from gitjsonl.testing import SecondaryLimits
 
-from .helpers import WRITES, committed_records, make_log
+from .helpers import committed_records, make_log
 
 #: GitHub's 80 a minute and 500 an hour, scaled down (the hub and the pacing agree).
 RESTART_LIMITS = SecondaryLimits(per_minute=24, per_hour=48, minute_window=2.0, hour_window=12.0)
@@ -74,7 +74,7 @@ class TestRestartsOnAnEmptyDisk:
                 before = len(hub.requests)
                 log.append({"i": i})
                 log.flush(timeout=30)
-                sent = sum(1 for r in hub.requests[before:] if r.method in WRITES)
+                sent = sum(1 for r in hub.requests[before:] if r.write)
                 message = hub.git("owner/repo", "log", "-1", "--format=%B", "main")
                 assert f"Gitjsonl-Writes: {sent}" in message
 

@@ -15,7 +15,7 @@ handles them as before.
 A link is trusted only by a writer whose own head appears in the chain: a
 commit sha it read or made itself, so the chain is of the same repository and
 history (a ledger folder outliving a repository is harmless); a head that was
-only read follows the links once a read proves them (``_commit``). A link the
+only read follows the links once a read proves them (``_protocol``). A link the
 branch contradicts is dropped with the links after it (``Taken.drop``); a
 pending link that a writer built on joins the chain under that writer's link.
 
@@ -23,13 +23,12 @@ A writer also leaves, just before its ref update, the link that update would
 make (``Taken.intend``): the turn's ``pending`` link until the update is
 answered. Should the answer never come (a lost answer, a writer killed right
 after its update landed), the next writer still knows the commit may be on
-the branch, and may build on it (``_commit.with_pending``).
+the branch, and may build on it (``_chain.with_pending``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import threading
 import time
@@ -40,160 +39,29 @@ from typing import Any, Protocol
 
 from . import _ledger
 from ._budget import Registry
+from ._chain import (
+    CHAIN_LENGTH,
+    SHARED_HEADS,
+    Link,
+    chain_from_json,
+    chain_to_json,
+    dropped,
+    heads_from_json,
+    pending_from_json,
+)
 from ._exceptions import LogClosed
 from ._github import Credentials
 from ._redis import Coordinator, CoordinatorDown, RedisTurns
 
-__all__ = [
-    "CHAIN_LENGTH",
-    "SHARED_HEADS",
-    "BranchTurns",
-    "CatchUp",
-    "Link",
-    "Taken",
-    "Turn",
-    "catch_up",
-    "dropped",
-    "without",
-]
+__all__ = ["TURN_WAIT", "BranchTurns", "Taken", "Turn"]
 
 logger = logging.getLogger(__name__)
-
-#: Links kept per branch: how far behind a writer may be and still catch up without reading.
-CHAIN_LENGTH = 32
-
-#: Heads kept in a turn record (one per log path, the newest written last): the record
-#: stays bounded however many logs share the branch (each head is bounded by
-#: ``_commit.SHARED_HEAD_BYTES``); a path whose head fell out is read by the next writer.
-SHARED_HEADS = 8
 
 #: Seconds a writer waits for its turn before it goes anyway (a process hung mid-batch).
 TURN_WAIT = 60.0
 
-TURN_FORMAT = 2  # 2: segment_sha names the log folder's tree
-
 #: Seconds between looks at an interrupted wait while this process's turn is busy.
 _SLICE = 0.05
-
-
-@dataclass(frozen=True, slots=True)
-class Link:
-    """One commit a gitjsonl writer on this host made: built on ``base``, writing ``path``'s
-    log, whose newest segment became number ``segment`` and whose folder became tree
-    ``segment_sha``."""
-
-    commit: str
-    base: str
-    tree: str
-    path: str
-    segment: int
-    segment_sha: str
-
-
-@dataclass(frozen=True, slots=True)
-class CatchUp:
-    """What a writer learns from the chain: the newest commit, and its own segment there.
-
-    ``exact``: every commit from the writer's head to ``commit`` is a link, so
-    ``segment`` (the newest link that wrote the writer's path, or None when
-    none did and its segment is unchanged) is all that changed for it. Else a
-    commit nobody here made lies between: read the folder at ``commit``.
-    """
-
-    commit: str
-    tree: str
-    segment: Link | None
-    exact: bool
-    newer: tuple[Link, ...] = ()  # the links from the writer's head on, oldest first
-
-
-def catch_up(chain: Sequence[Link], head: str, path: str) -> CatchUp | None:
-    """Where ``head`` stands in ``chain`` (oldest first), as seen from ``path``'s log.
-
-    None when nothing in the chain is newer than ``head``, or when ``head`` is
-    not in it at all (then the chain says nothing about it).
-    """
-    start: int | None = None
-    for index, link in enumerate(chain):
-        if link.commit == head:
-            start = index + 1
-        elif link.base == head and start is None:
-            start = index
-    if start is None or start >= len(chain):
-        return None
-    newer = chain[start:]
-    exact = newer[0].base == head and all(
-        later.base == earlier.commit for earlier, later in itertools.pairwise(newer)
-    )
-    mine = [link for link in newer if link.path == path]
-    tip = newer[-1]
-    return CatchUp(tip.commit, tip.tree, mine[-1] if mine else None, exact, tuple(newer))
-
-
-def without(chain: Sequence[Link], commit: str) -> tuple[Link, ...]:
-    """``chain`` cut before the link to ``commit`` (whole when no link is to it)."""
-    links = tuple(chain)
-    for index, link in enumerate(links):
-        if link.commit == commit:
-            return links[:index]
-    return links
-
-
-def dropped(
-    chain: Sequence[Link], pending: Link | None, commit: str
-) -> tuple[tuple[Link, ...], Link | None]:
-    """The chain and pending link once the link to ``commit`` is refuted: the links from it
-    on are gone, and a pending link to it or built on what is gone goes too."""
-    kept = without(chain, commit)
-    gone = {link.commit for link in chain[len(kept) :]} | {commit}
-    if pending is not None and (pending.commit in gone or pending.base in gone):
-        pending = None
-    return kept, pending
-
-
-def chain_to_json(chain: Sequence[Link], pending: Link | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {"format": TURN_FORMAT, "chain": [_row(x) for x in chain]}
-    if pending is not None:
-        data["pending"] = _row(pending)
-    return data
-
-
-def _row(x: Link) -> list[object]:
-    return [x.commit, x.base, x.tree, x.path, x.segment, x.segment_sha]
-
-
-def pending_from_json(data: dict[str, Any] | None) -> Link | None:
-    """A turn file's pending link; None for none, or a torn or unknown file."""
-    if not data or data.get("format") != TURN_FORMAT or data.get("pending") is None:
-        return None
-    links = chain_from_json({"format": TURN_FORMAT, "chain": [data["pending"]]})
-    return links[0] if len(links) == 1 else None
-
-
-def chain_from_json(data: dict[str, Any] | None) -> tuple[Link, ...]:
-    """A turn file's chain; empty for a missing, torn or unknown file."""
-    if not data or data.get("format") != TURN_FORMAT:
-        return ()
-    try:
-        rows = data["chain"]
-        return tuple(
-            Link(str(c), str(b), str(t), str(p), int(n), str(s)) for c, b, t, p, n, s in rows
-        )
-    except (KeyError, TypeError, ValueError):
-        return ()
-
-
-def heads_from_json(data: dict[str, Any] | None) -> dict[str, tuple[str, object]]:
-    """A turn record's heads: path -> (its folder's sha, the head as JSON, unproven)."""
-    heads = data.get("heads") if data and data.get("format") == TURN_FORMAT else None
-    if not isinstance(heads, dict):
-        return {}
-    return {
-        path: (row[0], row[1])
-        for path, row in heads.items()
-        if isinstance(path, str) and isinstance(row, list) and len(row) == 2
-        if isinstance(row[0], str)
-    }
 
 
 @dataclass(slots=True)

@@ -30,11 +30,12 @@ from gitjsonl._budget import (
     state_from_json,
     state_to_json,
 )
+from gitjsonl._chain import Link, catch_up, chain_from_json, chain_to_json
 from gitjsonl._config import budget_dir_from_env
 from gitjsonl._github import Credentials, GitHubRepo, is_secondary_limit
 from gitjsonl._ledger import locked, read_json, write_json
 from gitjsonl._pacing import BudgetState, Pacing, Spent
-from gitjsonl._turn import BranchTurns, Link, Turn, catch_up, chain_from_json, chain_to_json
+from gitjsonl._turn import BranchTurns, Turn
 from gitjsonl.testing import LocalHub, SecondaryLimits
 
 from .helpers import FakeClock, committed_records, history_is_linear, make_log, writes_between

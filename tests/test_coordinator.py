@@ -18,6 +18,7 @@ import pytest
 import gitjsonl._redis
 from gitjsonl import Log, Pacing
 from gitjsonl._budget import budget_for
+from gitjsonl._chain import Link
 from gitjsonl._exceptions import RateLimited
 from gitjsonl._github import Credentials
 from gitjsonl._pacing import share_of
@@ -30,7 +31,7 @@ from gitjsonl._redis import (
     host_share,
     split_prefix,
 )
-from gitjsonl._turn import BranchTurns, Link
+from gitjsonl._turn import BranchTurns
 
 from .helpers import PATH, REPO, committed_records
 from .redis_support import RedisServer, free_port, redis_server
@@ -485,9 +486,15 @@ class TestNoRecordsOutsideGitHub:
     def test_a_turn_record_keeps_a_bounded_number_of_small_heads(self, tmp_path: Path) -> None:
         """However many logs write a branch, and however big a folder, the turn record stays
         bounded: a few heads are kept, and a head too big to share is not shared."""
-        from gitjsonl._commit import SHARED_HEAD_BYTES, Head, head_to_json
+        from gitjsonl._chain import (
+            CHAIN_LENGTH,
+            SHARED_HEAD_BYTES,
+            SHARED_HEADS,
+            Head,
+            head_to_json,
+        )
         from gitjsonl._github import DirEntry
-        from gitjsonl._turn import CHAIN_LENGTH, SHARED_HEADS, Turn
+        from gitjsonl._turn import Turn
 
         file = tmp_path / "turn.json"
         turn = Turn(file)
@@ -662,7 +669,7 @@ class TestHeadAcrossHosts:
 
     def test_a_forged_head_in_the_record_is_never_built_on(self) -> None:
         """A record's head whose folder does not hash to its link's folder sha is refused."""
-        from gitjsonl._commit import Head, head_from_json, head_to_json
+        from gitjsonl._chain import Head, head_from_json, head_to_json
         from gitjsonl._github import DirEntry, git_blob_sha
         from gitjsonl._gittree import rebuild_path, tree_sha
 

@@ -26,10 +26,11 @@ import pytest
 
 from gitjsonl import _ledger
 from gitjsonl._budget import budget_for, ledger_path
+from gitjsonl._chain import Link, chain_to_json
 from gitjsonl._github import Credentials
 from gitjsonl._pacing import Pacing
 from gitjsonl._redis import Coordinator
-from gitjsonl._turn import Link, Turn, chain_to_json
+from gitjsonl._turn import Turn
 
 from .redis_support import RedisServer, redis_server
 

@@ -20,8 +20,15 @@ from typing import Any
 import pytest
 
 from gitjsonl import Pacing
-from gitjsonl._commit import with_pending
-from gitjsonl._turn import Link, Turn, catch_up, chain_from_json, chain_to_json, pending_from_json
+from gitjsonl._chain import (
+    Link,
+    catch_up,
+    chain_from_json,
+    chain_to_json,
+    pending_from_json,
+    with_pending,
+)
+from gitjsonl._turn import Turn
 from gitjsonl.testing import Fault
 from gitjsonl.testing._writers import run_writers
 

@@ -337,7 +337,7 @@ class TestTreeCheckFallback:
         committer = log._committer
         head = committer.head
         assert head is not None
-        committer._head = dataclasses.replace(head, levels=(None,) * len(head.levels))
+        committer.protocol.head = dataclasses.replace(head, levels=(None,) * len(head.levels))
 
     def test_unknown_levels_cost_one_read_of_a_tree_by_sha(self, localhub: LocalHub) -> None:
         """Without the trees above the folder, the answer's listing is hashed and followed

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from gitjsonl import Log
+from gitjsonl._chain import chain_from_json
 from gitjsonl._cli import main
 from gitjsonl._segments import MANIFEST_NAME
-from gitjsonl._turn import chain_from_json
 from gitjsonl.testing import Fault, LocalHub
 
 from .helpers import REPO, committed_records, history_is_linear

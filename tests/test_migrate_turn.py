@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from gitjsonl._chain import Link
 from gitjsonl._github import DirEntry
 from gitjsonl._gittree import tree_sha
 from gitjsonl._migrate.turn import UNKNOWN_FOLDER, Base, destination_link, migration_base
-from gitjsonl._turn import Link
 
 DEST = "data/interactions"
 SRC = "data/interactions.jsonl"

@@ -26,10 +26,10 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from gitjsonl._chain import Link, catch_up
 from gitjsonl._github import DirEntry
 from gitjsonl._gittree import tree_sha
 from gitjsonl._segments import segment_number
-from gitjsonl._turn import Link, catch_up
 
 __all__ = ["Base", "destination_link", "migration_base"]
 

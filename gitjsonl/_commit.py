@@ -17,7 +17,8 @@ world, sending the answer back in (or throwing the failure in):
 - ``Sleep``/``Now``: the clock; ``Say``/``Ignored``: the log.
 
 The ``Log``'s flusher commits its batches and its adopted spool slots'
-batches through one ``Committer``; ``migrate`` commits through one of its own.
+batches through one ``Committer``; ``migrate`` commits its one prepared
+change through one of its own (``commit_change``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from ._config import Identity
 from ._protocol import (
     Acquire,
     Action,
+    Change,
     CommitProtocol,
     Drop,
     Ignored,
@@ -47,6 +49,7 @@ from ._protocol import (
     ProtocolError,
     Pushing,
     ReadHistory,
+    Replan,
     Request,
     Reserve,
     Restore,
@@ -75,11 +78,13 @@ SEAM_CALLS = frozenset(
         "repository",
         "default_branch",
         "get_head",
+        "get_commit",
         "recent_commits",
         "read_folder",
         "tree_entries",
         "get_blob",
         "create_blob",
+        "create_tree",
         "post_tree",
         "create_commit",
         "update_ref",
@@ -177,6 +182,10 @@ class Committer:
     def commit(self, batch: Batch) -> str:
         """Commit ``batch`` exactly once; the sha of the commit that holds it."""
         return self.run(self.protocol.commit(batch))
+
+    def commit_change(self, change: Change) -> str | Replan:
+        """Commit a change prepared elsewhere (``migrate``): ``CommitProtocol.commit_change``."""
+        return self.run(self.protocol.commit_change(change))
 
     def settle(self, batch: Batch, *, commit: str, base: str) -> str | None:
         """Did ``batch``, last sent as a ref update to ``commit`` on ``base``, land?

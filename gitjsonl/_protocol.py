@@ -63,7 +63,7 @@ import collections
 import logging
 import random
 import sys
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar
 
@@ -76,6 +76,7 @@ from ._batch import (
     Batch,
     commit_message,
     settle_lost_update,
+    trailers,
 )
 from ._chain import CatchUp, Head, Link, catch_up, head_from_json, head_to_json, with_pending
 from ._config import Identity
@@ -109,6 +110,7 @@ __all__ = [
     "TRANSITIONS",
     "Acquire",
     "Action",
+    "Change",
     "CommitProtocol",
     "Drop",
     "Ignored",
@@ -120,6 +122,7 @@ __all__ = [
     "ProtocolError",
     "Pushing",
     "ReadHistory",
+    "Replan",
     "Request",
     "Reserve",
     "Restore",
@@ -210,7 +213,7 @@ class Keep:
     """The link our batch made, what this process keeps of it, and the record's copy."""
 
     link: Link
-    content: Head
+    content: Head | None  # None: writers here read the folder (a migration's commit)
     shared: object
 
 
@@ -362,7 +365,8 @@ TRANSITIONS: Mapping[str, frozenset[str]] = {
     _S.RESTORING: frozenset({_S.SETTLING, _S.TURN}) | _FAILED,
     # A settled update: landed (done), not landed (built again, or a restart's None).
     _S.SETTLING: frozenset({_S.COMMITTED, _S.TURN, _S.IDLE}) | _FAILED,
-    _S.TURN: frozenset({_S.READING, _S.RESERVING}) | _FAILED,
+    # A prepared change (``commit_change``) whose paths moved meanwhile: planned again.
+    _S.TURN: frozenset({_S.READING, _S.RESERVING, _S.IDLE}) | _FAILED,
     _S.READING: frozenset({_S.TURN}) | _FAILED,
     _S.RESERVING: frozenset({_S.SENDING, _S.WAITING}) | _FAILED,
     _S.WAITING: frozenset({_S.TURN}) | _FAILED,
@@ -393,7 +397,15 @@ class _Unresolved:
 
 #: The calls that write (each is counted: the commit's trailer, the budget's settlement).
 WRITE_CALLS = frozenset(
-    {"create_blob", "post_tree", "create_commit", "update_ref", "create_ref", "put_file"}
+    {
+        "create_blob",
+        "create_tree",
+        "post_tree",
+        "create_commit",
+        "update_ref",
+        "create_ref",
+        "put_file",
+    }
 )
 
 
@@ -412,6 +424,33 @@ class Settings:
     committer: Identity | None = None
     allow_public: bool = False
     repo: str = "the repository"  # its full name, for messages
+
+
+@dataclass(frozen=True, slots=True)
+class Replan:
+    """A prepared change's paths moved since it was planned: plan again at ``commit``."""
+
+    commit: str
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One commit prepared elsewhere (``migrate``): its files' blobs already uploaded.
+
+    ``files`` maps each path to the blob sha the tree sets (None: deleted);
+    ``base(chain)`` says where, among the turn's links, the commit goes: a
+    ``Link``-free commit sha and root tree, or a ``Replan`` (``_migrate.turn``,
+    pure); ``link(commit, base, tree)`` the link it leaves (None: none).
+    """
+
+    batch: str
+    planned_at: str  # the commit the change was planned at
+    files: Mapping[str, str | None]
+    title: str
+    lines: int
+    writes_before: int  # writes the change cost before its commit (its blobs)
+    base: Callable[[tuple[Link, ...]], tuple[str, str | None] | Replan]
+    link: Callable[[str, str, str], Link | None]
 
 
 class CommitProtocol:
@@ -508,6 +547,78 @@ class CommitProtocol:
         self._enter(State.IDLE)
         return result
 
+    def commit_change(self, change: Change) -> Steps[str | Replan]:
+        """The commit of a prepared ``change``, in the branch's turn, on the newest commit the
+        turn names (``change.base``): its sha, or ``Replan`` (nothing was written).
+
+        The same sequence as a batch's (turn, reserve, tree, commit, pending link, ref
+        update, link), once: a failure propagates to the caller, whose retry plans the
+        change again from a read (a lost answer that landed is found by its trailer
+        there). The turn is left to wait for the budget, never held across a sleep.
+        """
+        branch = yield from self.resolve_branch()
+        started = self.writes
+        planned = yield Request("get_commit", (change.planned_at,))  # by sha: exact
+        force = False
+        try:
+            while True:
+                self._enter(State.TURN)
+                self._taken = yield TakeTurn(branch)
+                try:
+                    where = change.base(tuple(self._taken.chain))
+                    if isinstance(where, Replan):
+                        self._enter(State.IDLE)
+                        return where
+                    self._enter(State.RESERVING)
+                    token, wait = (None, 0.0)
+                    if self.settings.pacing is not None:
+                        token, wait = yield Reserve(COMMIT_WRITES, force, change.batch)
+                    if wait <= 0:
+                        self._enter(State.SENDING)
+                        parent, tree = where[0], where[1] or planned.tree_sha
+                        sha = yield from self._paid(
+                            token, self._send_change(change, parent, tree, started)
+                        )
+                        self._enter(State.COMMITTED)
+                        self._enter(State.IDLE)
+                        return sha
+                finally:
+                    self._taken = None
+                    yield LeaveTurn()
+                self._enter(State.WAITING)
+                force = yield WaitForBudget(wait)
+        except BaseException:
+            if self.state != State.IDLE:
+                self._enter(State.GAVE_UP)
+                self._enter(State.IDLE)
+            raise
+
+    def _send_change(self, change: Change, parent: str, tree_base: str, started: int) -> Steps[str]:
+        """Tree, commit, ref update of a prepared change; its link pending while the update
+        is out, kept once it landed. A refused update restores the pending link it found
+        (that one may still have landed); a lost answer's stays (ours may have)."""
+        tree: str = yield from self._send(Request("create_tree", (tree_base, dict(change.files))))
+        writes = change.writes_before + self.writes - started + 2
+        message = f"{change.title}\n\n" + trailers(change.batch, change.lines, writes=writes)
+        commit: str = yield from self._send(Request("create_commit", (message, tree, [parent])))
+        link = change.link(commit, parent, tree)
+        before = self._taken.pending  # not built on here, but not forgotten
+        if link is not None:
+            yield Intend(link)
+        self._enter(State.UPDATING)
+        try:
+            yield from self._send(Request("update_ref", (self.branch, commit)))
+        except TransientError as exc:
+            if not exc.ambiguous:
+                yield Intend(before)
+            raise
+        except BaseException:
+            yield Intend(before)
+            raise
+        if link is not None:
+            yield Keep(link, None, None)
+        return commit
+
     def resolve_branch(self) -> Steps[str]:
         """The branch this log writes (the repository's default when none was named)."""
         if self.branch is None:
@@ -580,7 +691,8 @@ class CommitProtocol:
                             reservation, wait = yield Reserve(cost, force, batch.id)
                         if wait <= 0:
                             self._enter(State.SENDING)
-                            return (yield from self._push_paid(batch, head, plan, reservation))
+                            ours = yield from self._paid(reservation, self._push(batch, head, plan))
+                            return ours.commit
                 except (NotFastForward, NotFound, ValidationFailed) as exc:
                     yield from self._contradicted(exc)
                     raise
@@ -840,13 +952,12 @@ class CommitProtocol:
                 (added,),
             )
 
-    def _push_paid(
-        self, batch: Batch, head: Head, plan: BatchPlan, reservation: str | None
-    ) -> Steps[str]:
-        """``_push``, settling its reservation with the writes really sent."""
+    def _paid(self, reservation: str | None, step: Steps[T]) -> Steps[T]:
+        """``step``'s writes, its reservation settled with the writes really sent, and a
+        secondary limit answered learned from."""
         sent = self.writes
         try:
-            ours = yield from self._push(batch, head, plan)
+            return (yield from step)
         except RateLimited as exc:
             if self.settings.pacing is not None:
                 yield Learn(exc)
@@ -854,7 +965,6 @@ class CommitProtocol:
         finally:
             if reservation is not None:
                 yield Settle(reservation, self.writes - sent)
-        return ours.commit
 
     def _spent(self, call: Request) -> Steps[Any]:
         """One write outside a batch (bootstrap, a new branch, a lost answer's re-send): it
@@ -862,13 +972,7 @@ class CommitProtocol:
         if self.settings.pacing is None:
             return (yield from self._send(call))
         token = yield Acquire(1)
-        try:
-            return (yield from self._send(call))
-        except RateLimited as exc:
-            yield Learn(exc)
-            raise
-        finally:
-            yield Settle(token, 1)
+        return (yield from self._paid(token, self._send(call)))
 
     def _send(self, call: Request) -> Steps[Any]:
         """A request, its writes counted."""
@@ -1279,6 +1383,9 @@ def _lagging(branch: str) -> StaleRead:
         f"branch {branch!r} exists but reads as missing (GitHub's reads lag behind writes)"
     )
 
+
+#: A prepared change's commit writes: tree, commit, ref update (its blobs went before).
+COMMIT_WRITES = 3
 
 #: Pages of commits a restore reads at most (the newest 200 commits: GitHub's hour
 #: lets through about 166 batches of 3 writes).

@@ -7,13 +7,14 @@ writes every segment and the manifest in ONE commit: blobs, one tree on the
 head's tree, one commit, a fast-forward ref update. A conflict re-runs the
 attempt from the top (re-read, re-plan); blobs already uploaded are reused.
 
-The three writes of the commit are sent in the branch's turn (``_turn``),
-taken with the ``Log``s of the host (and, with a coordinator, of every host):
-the commit goes on the newest commit they left there, not on the head read
-(reads lag behind writes, so a busy branch would make every read stale), and
-the migration's own commit is left in the turn for them to build on
-(``turn``). The blobs are uploaded before the turn is taken, and the turn is
-left to wait for the budget.
+The commit itself is not made here: the prepared change (its blobs uploaded,
+its files mapped) goes through the write protocol every ``Log`` uses
+(``_protocol.CommitProtocol.commit_change``, driven by a ``Committer``): in
+the branch's turn, taken with the ``Log``s of the host (and, with a
+coordinator, of every host), on the newest commit they left there rather than
+the head read (``turn.migration_base``), its writes reserved from the budget
+(the turn left to wait for it), its link pending while the ref update is out
+and left in the turn for the ``Log``s to build on once it landed.
 
 Every write is paid for from the token's write budget when one is given
 (``budget=``; the CLI shares the host's, like every ``Log`` on the token): a
@@ -39,29 +40,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gitjsonl._batch import new_batch_id, trailers
+from gitjsonl._batch import new_batch_id
 from gitjsonl._budget import Budget
+from gitjsonl._chain import Link
+from gitjsonl._commit import Committer
 from gitjsonl._config import DEFAULT_SEGMENT_BYTES
-from gitjsonl._exceptions import MigrationError, TransientError
+from gitjsonl._exceptions import MigrationError
 from gitjsonl._github import DirEntry, GitHubRepo
+from gitjsonl._protocol import Change, Replan
 from gitjsonl._reader import find_file
 from gitjsonl._retry import RetryPolicy
 from gitjsonl._segments import MANIFEST_NAME, list_log
-from gitjsonl._turn import BranchTurns, Taken, Turn
+from gitjsonl._turn import BranchTurns
 
 from .clone import CloneHistory
 from .history import RecoveredHistory
 from .plan import MigrationPlan, Renumbering, plan_migration, renumber_existing, verify_migration
 from .report import format_result
 from .sources import ApiHistory, Checkpoints, History, PrimaryPacer, walk_history
-from .turn import Base, destination_link, migration_base
+from .turn import destination_link, migration_base
 
 __all__ = ["MANIFEST_FORMAT", "MigrationResult", "migrate"]
 
 MANIFEST_FORMAT = 1
-
-#: The commit's writes: tree, commit, ref update (the blobs are paid for one by one before).
-COMMIT_WRITES = 3
 
 #: Times one attempt plans again at a newer commit the turn names, before it commits as
 #: without turns (a writer of the destination or source keeps moving it meanwhile).
@@ -160,9 +161,17 @@ def migrate(
         from_clone=from_clone,
         progress_dir=progress_dir,
         pacer=pacer or PrimaryPacer(repo.rate_limit, sleep=sleep),
-        budget=budget,
-        sleep=sleep,
-        turn=None if turns is None else turns.get(branch),
+        committer=Committer(
+            repo,
+            path=destination,
+            branch=branch,
+            segment_bytes=segment_bytes,
+            policy=policy,
+            budget=budget,
+            sleep=sleep,
+            writer_id="migrate",
+            turns=turns,
+        ),
     )
     result: MigrationResult = policy.retrying(sleep=sleep)(run.attempt)
     run.forget_progress()
@@ -209,10 +218,8 @@ class _Migration:
         pay: Callable[[Callable[[], Any]], Any],
         from_clone: str | os.PathLike[str] | None = None,
         progress_dir: Path | None = None,
+        committer: Committer,
         pacer: PrimaryPacer | None = None,
-        budget: Budget | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        turn: Turn | None = None,
     ) -> None:
         self.repo = repo
         self.source = source
@@ -228,9 +235,7 @@ class _Migration:
         self.from_clone = from_clone
         self.progress_dir = progress_dir
         self.pacer = pacer or PrimaryPacer(repo.rate_limit)
-        self.budget = budget
-        self.sleep = sleep
-        self.turn = turn or Turn(None)  # without turns: one nobody else takes
+        self.committer = committer  # the write protocol's driver, for the one commit
         self._checkpoints: list[Checkpoints] = []
         self.batch_id = new_batch_id()
         self._writes_from = repo.writes  # what the commit's trailer says it cost counts from here
@@ -302,75 +307,45 @@ class _Migration:
             files[self.source] = None
         return _Ready(plan, recovery, renumbering, files, tuple(listing))
 
-    def _commit(self, ready: _Ready, head: str, *, use_chain: bool) -> str | Base:
-        """Tree, commit and ref update, in the branch's turn, on the newest commit it names
-        (``migration_base``): the commit that landed, or the newer one to plan at again.
-
-        The writes are reserved inside the turn; when the budget has no room the
-        turn is left to wait for it (never held across a sleep), then taken again.
-        """
+    def _commit(self, ready: _Ready, head: str, *, use_chain: bool) -> str | Replan:
+        """The commit of ``ready``, through the write protocol (``commit_change``): in the
+        branch's turn, on the newest commit it names (``migration_base``); the commit that
+        landed, or the newer one to plan at again."""
         self.progress("committing")
-        read_tree = self.repo.get_commit(head).tree_sha  # by sha: exact; before the turn
-        force = False
-        while True:
-            with self.turn.take() as taken:
-                base = Base(head)
-                if use_chain:
-                    base = migration_base(
-                        taken.chain, head, destination=self.destination, source=self.source
-                    )
-                if base.replan:
-                    return base
-                token, wait = (None, 0.0)
-                if self.budget is not None:
-                    token, wait = self.budget.reserve(
-                        COMMIT_WRITES, force=force, batch=self.batch_id
-                    )
-                if wait <= 0:
-                    return self._send(ready, base.commit, base.tree or read_tree, token, taken)
-            assert self.budget is not None
-            force = self.budget.sleep_for(wait, self.sleep)
+        destination, source = self.destination, self.source
 
-    def _send(
-        self, ready: _Ready, parent: str, tree_base: str, token: str | None, taken: Taken
-    ) -> str:
-        """The commit's writes, settled with the budget; its link left in the turn (pending
-        while its ref update is out, for good once it landed)."""
-        sent = self.repo.writes
-        paid = (
-            self.budget.settling(token, lambda: self.repo.writes - sent)
-            if self.budget is not None
-            else contextlib.nullcontext()
-        )
-        with paid:
-            tree = self.repo.create_tree(tree_base, ready.files)
-            commit = self.repo.create_commit(self._message(ready.plan), tree, [parent])
-            link = destination_link(
+        def where(chain: tuple[Link, ...]) -> tuple[str, str | None] | Replan:
+            if not use_chain:
+                return head, None
+            base = migration_base(chain, head, destination=destination, source=source)
+            return Replan(base.commit) if base.replan else (base.commit, base.tree)
+
+        def link(commit: str, base: str, tree: str) -> Link | None:
+            return destination_link(
                 commit=commit,
-                base=parent,
+                base=base,
                 tree=tree,
-                destination=self.destination,
+                destination=destination,
                 folder=ready.folder,
                 files=ready.files,
             )
-            before = taken.pending  # ignored here (``migration_base``), but not forgotten
-            if link is not None:
-                taken.intend(link)
-            try:
-                self.repo.update_ref(self.branch, commit)
-            except TransientError as exc:
-                # An update that may have landed stays pending: the next writer may build
-                # on it, and this run's retry finds its manifest there if it did.
-                if not exc.ambiguous:
-                    taken.intend(before)
-                raise
-            except BaseException:
-                taken.intend(before)  # refused: it never lands; the one before still may have
-                raise
-            # No content: a writer of the destination reads the folder it does not know.
-            if link is not None:
-                taken.add(link, None)
-        return commit
+
+        change = Change(
+            batch=self.batch_id,
+            planned_at=head,
+            files=ready.files,
+            title=(
+                f"gitjsonl: migrate {self.source} into {len(ready.plan.segments)} segment(s) "
+                f"under {self.destination}"
+            ),
+            lines=ready.plan.line_count,
+            # Every write of the migration, its commit's included: what a Log restarting on
+            # an empty disk counts for it (``_budget.Budget.restore``).
+            writes_before=self.repo.writes - self._writes_from,
+            base=where,
+            link=link,
+        )
+        return self.committer.commit_change(change)
 
     # -- reading -------------------------------------------------------------
 
@@ -458,16 +433,6 @@ class _Migration:
                 for o in recovery.overwrites
             ]
         return record
-
-    def _message(self, plan: MigrationPlan) -> str:
-        # Every write of the migration, its commit and ref update to come included: what a
-        # Log restarting on an empty disk counts for it (``_budget.Budget.restore``).
-        writes = self.repo.writes - self._writes_from + 2
-        return (
-            f"gitjsonl: migrate {self.source} into {len(plan.segments)} segment(s) "
-            f"under {self.destination}\n\n"
-            + trailers(self.batch_id, plan.line_count, writes=writes)
-        )
 
     # -- checking ------------------------------------------------------------
 

@@ -30,15 +30,10 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ._batch import Batch, batch_id_of
-from ._budget import Budget
-from ._chain import Head
-from ._config import Identity
-from ._protocol import (
+from ._actions import (
+    SEAM_CALLS,
     Acquire,
     Action,
-    Change,
-    CommitProtocol,
     Drop,
     Ignored,
     Intend,
@@ -46,52 +41,33 @@ from ._protocol import (
     Learn,
     LeaveTurn,
     Now,
-    ProtocolError,
     Pushing,
     ReadHistory,
-    Replan,
     Request,
     Reserve,
     Restore,
     Say,
-    Settings,
     Settle,
     Sleep,
     Steps,
     TakeTurn,
     WaitForBudget,
 )
+from ._batch import Batch, batch_id_of
+from ._budget import Budget
+from ._chain import Head
+from ._config import Identity
+from ._protocol import Change, CommitProtocol, ProtocolError, Replan, Settings
 from ._reader import warn_ignored
 from ._retry import RetryPolicy
 from ._seam import GitHubSeam
 from ._turn import BranchTurns, Taken, Turn
 
-__all__ = ["SEAM_CALLS", "Committer"]
+__all__ = ["Committer"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-#: The seam's calls a ``Request`` may name (nothing else is looked up on the repository).
-SEAM_CALLS = frozenset(
-    {
-        "repository",
-        "default_branch",
-        "get_head",
-        "get_commit",
-        "recent_commits",
-        "read_folder",
-        "tree_entries",
-        "get_blob",
-        "create_blob",
-        "create_tree",
-        "post_tree",
-        "create_commit",
-        "update_ref",
-        "create_ref",
-        "put_file",
-    }
-)
 
 
 class Committer:

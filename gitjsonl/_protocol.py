@@ -64,14 +64,36 @@ import logging
 import random
 import sys
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 import tenacity
 
+from ._actions import (
+    WRITE_CALLS,
+    Acquire,
+    Action,
+    Drop,
+    Ignored,
+    Intend,
+    Keep,
+    Learn,
+    LeaveTurn,
+    Now,
+    Pushing,
+    ReadHistory,
+    Request,
+    Reserve,
+    Restore,
+    Say,
+    Settle,
+    Sleep,
+    Steps,
+    TakeTurn,
+    WaitForBudget,
+)
 from ._batch import (
     LANDED,
-    LANDED_SEARCH_LIMIT,
     UNPROVEN,
     Batch,
     commit_message,
@@ -108,31 +130,11 @@ from ._segments import (
 
 __all__ = [
     "TRANSITIONS",
-    "Acquire",
-    "Action",
     "Change",
     "CommitProtocol",
-    "Drop",
-    "Ignored",
-    "Intend",
-    "Keep",
-    "Learn",
-    "LeaveTurn",
-    "Now",
     "ProtocolError",
-    "Pushing",
-    "ReadHistory",
     "Replan",
-    "Request",
-    "Reserve",
-    "Restore",
-    "Say",
-    "Settle",
-    "Sleep",
     "State",
-    "Steps",
-    "TakeTurn",
-    "WaitForBudget",
 ]
 
 T = TypeVar("T")
@@ -150,176 +152,6 @@ A batch adds new files; now and then a few small files at the end are merged
 into one (named after the first of them), so at every commit the files, sorted
 by name, hold every record exactly once, in order.
 """
-
-# -- actions: what the protocol asks its driver to do ----------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """A GitHub call through the seam (``_seam.GitHubSeam``): answered with its value, or
-    its exception thrown in."""
-
-    call: str
-    args: tuple[Any, ...] = ()
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class ReadHistory:
-    """The commits below ``tip``, newest first, as (sha, message): read until ``base`` or a
-    commit of batch ``batch``, at most ``limit`` (pages are read lazily)."""
-
-    tip: str
-    base: str
-    batch: str
-    limit: int = LANDED_SEARCH_LIMIT
-
-
-@dataclass(frozen=True, slots=True)
-class Sleep:
-    """A retry's wait; ``after`` is the failure retried (told to ``stats()`` first)."""
-
-    seconds: float
-    after: BaseException | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Now:
-    """The wall clock, seconds since the epoch."""
-
-
-@dataclass(frozen=True, slots=True)
-class TakeTurn:
-    """Hold the branch's turn: answered with the ``_turn.Taken`` (the chain as it stands)."""
-
-    branch: str
-
-
-@dataclass(frozen=True, slots=True)
-class LeaveTurn:
-    """Let the turn go (the link kept, if any, is written to the chain)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Intend:
-    """Leave ``link`` pending in the turn at once: its ref update is about to go (None:
-    the one intended was refused or will never be settled)."""
-
-    link: Link | None
-
-
-@dataclass(frozen=True, slots=True)
-class Keep:
-    """The link our batch made, what this process keeps of it, and the record's copy."""
-
-    link: Link
-    content: Head | None  # None: writers here read the folder (a migration's commit)
-    shared: object
-
-
-@dataclass(frozen=True, slots=True)
-class Drop:
-    """The branch contradicts the link to ``commit``: it leaves the turn, with those after."""
-
-    commit: str
-
-
-@dataclass(frozen=True, slots=True)
-class Reserve:
-    """Reserve ``cost`` writes for ``batch``: answered (token or None, seconds to wait)."""
-
-    cost: int
-    force: bool
-    batch: str
-
-
-@dataclass(frozen=True, slots=True)
-class WaitForBudget:
-    """Sleep until the budget has room (out of the turn): answered True when cut short."""
-
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class Acquire:
-    """Wait for room for ``cost`` writes outside a batch, then reserve them: a token."""
-
-    cost: int
-
-
-@dataclass(frozen=True, slots=True)
-class Settle:
-    """The writes reserved under ``token`` cost ``used``."""
-
-    token: str
-    used: int
-
-
-@dataclass(frozen=True, slots=True)
-class Learn:
-    """GitHub answered a secondary limit: the budget learns from it."""
-
-    error: RateLimited
-
-
-@dataclass(frozen=True, slots=True)
-class Restore:
-    """The branch's commits of the last hour (sha, seconds): answered with the writes the
-    budget did not know of (an ``OSError`` when its store failed)."""
-
-    commits: list[tuple[str, float]]
-    server_now: float
-
-
-@dataclass(frozen=True, slots=True)
-class Pushing:
-    """``batch``'s ref update to ``commit`` on ``base`` is about to go (the spool notes it)."""
-
-    batch: Batch
-    commit: str
-    base: str
-
-
-@dataclass(frozen=True, slots=True)
-class Say:
-    """A line for the log: level, message, arguments (``logging`` style)."""
-
-    level: int
-    message: str
-    args: tuple[object, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Ignored:
-    """Entries of log ``path``'s folder that are not segments (warned once a process)."""
-
-    path: str
-    problems: tuple[str, ...]
-
-
-Action = (
-    Request
-    | ReadHistory
-    | Sleep
-    | Now
-    | TakeTurn
-    | LeaveTurn
-    | Intend
-    | Keep
-    | Drop
-    | Reserve
-    | WaitForBudget
-    | Acquire
-    | Settle
-    | Learn
-    | Restore
-    | Pushing
-    | Say
-    | Ignored
-)
-
-#: A step of the protocol: yields actions, is sent their answers, returns its result.
-Steps = Generator[Action, Any, T]
 
 
 # -- states ------------------------------------------------------------------------------------
@@ -393,20 +225,6 @@ class _Unresolved:
     # The update was refused: it did not move the branch, but the commit may be on it all
     # the same (another host built on our pending link while our lease ran out).
     refused: bool = False
-
-
-#: The calls that write (each is counted: the commit's trailer, the budget's settlement).
-WRITE_CALLS = frozenset(
-    {
-        "create_blob",
-        "create_tree",
-        "post_tree",
-        "create_commit",
-        "update_ref",
-        "create_ref",
-        "put_file",
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,40 +47,25 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from ._console import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    PROG,
+    UsageError,
+    error,
+)
 from ._defaults import DEFAULT_API_URL, DEFAULT_LOG_PATH, DEFAULT_SEGMENT_BYTES
 from ._exceptions import AuthenticationError, GitJsonlError, NotFound, RecordError
 from ._redact import redact, server_text
-from ._terminal import fit, printable
+from ._terminal import printable
 from ._version import __version__
 
-__all__ = [
-    "EXIT_FAILED",
-    "EXIT_INTERRUPTED",
-    "EXIT_OK",
-    "EXIT_PROBLEMS",
-    "EXIT_USAGE",
-    "UsageError",
-    "error",
-    "main",
-    "say",
-    "warn",
-]
-
-PROG = "gitjsonl"
-
-#: The exit statuses of the module docstring's table.
-EXIT_OK = 0
-EXIT_PROBLEMS = 1
-EXIT_USAGE = 2
-EXIT_FAILED = 3
-EXIT_INTERRUPTED = 130
+__all__ = ["main"]
 
 #: Where the command line hears every module of the package (loggers are named by module).
 _PACKAGE_LOGGER = logging.getLogger("gitjsonl")
-
-
-class UsageError(Exception):
-    """A command line that cannot run (exit status 2)."""
 
 
 # -- output helpers --------------------------------------------------------------------------
@@ -94,21 +79,6 @@ class _StderrHandler(logging.Handler):
             return  # main() prints the same error once, as its last line
         message = redact(record.getMessage()).removeprefix("gitjsonl: ")
         sys.stderr.write(f"{PROG}: {record.levelname.lower()}: {printable(message)}\n")
-
-
-def error(message: str) -> None:
-    """One ``gitjsonl: error: ...`` line on standard error."""
-    sys.stderr.write(f"{PROG}: error: {printable(message)}\n")
-
-
-def warn(message: str) -> None:
-    """One ``gitjsonl: warning: ...`` line on standard error."""
-    sys.stderr.write(f"{PROG}: warning: {printable(message)}\n")
-
-
-def say(text: str) -> None:
-    """One line of a command's report on standard output, as the terminal can show it."""
-    sys.stdout.write(fit(printable(text), sys.stdout) + "\n")
 
 
 def _silence_stdout() -> None:

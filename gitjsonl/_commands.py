@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from ._budget import MemoryStore, budget_for, host_budget
 from ._checkout import read_checkout
-from ._cli import EXIT_OK, EXIT_PROBLEMS, PROG, UsageError, error, say, warn
 from ._config import (
     DEFAULT,
     DEFAULT_LOG_PATH,
@@ -36,6 +35,7 @@ from ._config import (
     repo_from_env,
     token_from_env,
 )
+from ._console import EXIT_OK, EXIT_PROBLEMS, PROG, UsageError, error, say, warn
 from ._doctor import (
     checks_json,
     coordinator_check,

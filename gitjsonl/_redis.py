@@ -5,7 +5,7 @@ names a Redis (``redis://`` or ``rediss://``, as redis-py takes them: a
 password, a database number, TLS). It is one more store behind the seam
 ``_budget`` and ``_turn`` already decide through: a store only stores.
 
-- ``RedisStore`` keeps a token's budget state (``_budget.state_to_json``) in
+- ``RedisStore`` keeps a token's budget state (``_budget_json.state_to_json``) in
   one Redis hash. A decision is ``_pacing``'s pure function run between two
   Lua scripts: ``LOAD`` answers the state, its version and Redis's clock
   (``TIME``), ``SAVE`` writes the new state only if the version is still the
@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _ledger
+from ._budget_json import state_from_json, state_to_json
 from ._pacing import BudgetState, inherit
 from ._redact import remember_secret, scrub_url, server_text
 
@@ -447,8 +448,6 @@ class RedisStore:
         return self.coordinator.down and not getattr(self._deciding, "on_redis", False)
 
     def _load(self, redis: Coordinator) -> tuple[BudgetState, str]:
-        from ._budget import state_from_json
-
         since, before = self._returning or (0.0, 0)
         sent = time.time()
         answer = redis.script(
@@ -493,8 +492,6 @@ class RedisStore:
         return self._load(redis)[0]
 
     def update(self, change: Callable[[BudgetState], BudgetState]) -> BudgetState:
-        from ._budget import state_to_json
-
         def attempt(redis: Coordinator) -> BudgetState:
             deadline = time.monotonic() + 2 * SOCKET_TIMEOUT  # a decision, however contended
             # Back from the host's store: what its writers spent meanwhile is handed to Redis

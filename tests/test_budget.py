@@ -27,9 +27,8 @@ from gitjsonl._budget import (
     budget_for,
     host_budget,
     ledger_path,
-    state_from_json,
-    state_to_json,
 )
+from gitjsonl._budget_json import state_from_json, state_to_json
 from gitjsonl._chain import Link, catch_up, chain_from_json, chain_to_json
 from gitjsonl._config import budget_dir_from_env
 from gitjsonl._github import Credentials, GitHubRepo, is_secondary_limit

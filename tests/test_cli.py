@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from gitjsonl import NotFound
-from gitjsonl._cli import EXIT_FAILED, EXIT_PROBLEMS, EXIT_USAGE, build_parser, main
+from gitjsonl._cli import build_parser, main
+from gitjsonl._console import EXIT_FAILED, EXIT_PROBLEMS, EXIT_USAGE
 from gitjsonl.testing import LocalHub
 
 REPO = "owner/repo"

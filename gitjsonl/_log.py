@@ -11,7 +11,7 @@ A ``Log`` is a few small parts with one job each, wired together here:
 - the token's ``Budget`` (``_budget``) and the branch's turn (``_turn``),
   shared with every other ``Log`` on the same token and branch in this process
   and, through files in ``budget_dir``, on this host;
-- optionally a ``Spool`` (``_spool``): the records on local disk.
+- optionally a ``SlotSpool`` (``_spool``): the records on disk, and dead slots' to adopt.
 
 Threading: ``append`` encodes the record on the caller's thread, then takes
 the lock only to push it onto the queue. The flusher thread takes the lock
@@ -691,8 +691,9 @@ class Log:
                     self._failed(_wrap(exc))
 
     def _step(self) -> None:
-        """One turn of the flusher: wait out a rate limit, recover, wait for the budget,
-        or commit one batch."""
+        """One turn of the flusher: wait out a rate limit, recover, or commit one batch: a dead
+        process's slot's (``_adopted_batch``) or else ours once the budget has room, both
+        through ``_commit``: the same counters, errors and failure backoff."""
         now = self._clock()
         blocked = self._schedule.blocked_for(now)
         if blocked > 0:
@@ -701,22 +702,26 @@ class Log:
             return
         if self._recovering and not self._recover_landed():
             return
-        if self._spool is not None and self._spool.adopt_step(self._committer, self._github, now):
-            self._wake.set()  # slots of dead processes go one batch a turn; ours go on
-            return
         with self._lock:
             target = self._flush_target
             requested = target > self._queue.committed_seq or self._closing
             self._flush_target = 0
         if not self._schedule.may_attempt(now, requested=requested):
             return
-        if self._wait_for_budget():
-            with self._lock:  # a flush() asked for must not be forgotten by the next turn
-                self._flush_target = max(self._flush_target, target)
-            return
-        batch = self._cut_batch()
-        if batch is not None:
+        adopted = self._adopted_batch(now)
+        if adopted is not None:
+            if self._commit(adopted, own=False):
+                self._ask_again(target)  # dead slots go one batch a turn, then ours
+        elif self._wait_for_budget():
+            self._ask_again(target)
+        elif (batch := self._cut_batch()) is not None:
             self._commit(batch)
+
+    def _ask_again(self, target: int) -> None:
+        """Another turn at once; a ``flush()`` asked for must not be forgotten by it."""
+        with self._lock:
+            self._flush_target = max(self._flush_target, target)
+        self._wake.set()
 
     def _wait_for_budget(self) -> bool:
         """Wait until the token's budget has room for a batch, *before* cutting it (the
@@ -734,7 +739,6 @@ class Log:
             self._closing_now.wait(wait)  # close() ends it: its batch may spend the reserve
         else:
             self._wait_unless_stopped(wait)
-        self._wake.set()
         return True
 
     def _cut_batch(self) -> Batch | None:
@@ -752,7 +756,22 @@ class Log:
             self._spool.batch_formed(batch)  # before its first request
         return batch
 
-    def _commit(self, batch: Batch) -> None:
+    def _adopted_batch(self, now: float) -> Batch | None:
+        """A dead process's slot's next batch (``SlotSpool.next_adopted``), on the flusher's own
+        time: ``flush()`` and ``close()`` ask for ours, so after a failure it waits out the
+        backoff, unless the committer owes its resend (that goes first, whoever formed it)."""
+        owed = self._committer.unresolved_batch_id
+        if self._spool is None or not (owed or self._schedule.may_attempt(now, requested=False)):
+            return None
+        batch = self._spool.next_adopted(self._committer, self._github, now)
+        if batch is not None:
+            with self._lock:  # an attempt as ours are: flush() hears how it ends
+                self._counters.attempts_started += 1
+                self._retries_before_batch = self._committer.retries
+        return batch
+
+    def _commit(self, batch: Batch, *, own: bool = True) -> bool:
+        """Commit ``batch``, ours or an adopted slot's (``own=False``); True when it landed."""
         sent = self._github.writes
         try:
             sha = self._committer.commit(batch)
@@ -763,13 +782,16 @@ class Log:
             self._failed(_wrap(exc))
         else:
             self._batch_writes = max(1, self._github.writes - sent)
-            self._succeeded(batch, sha)
+            self._succeeded(batch, sha, own=own)
+            return True
+        return False
 
-    def _succeeded(self, batch: Batch, sha: str) -> None:
+    def _succeeded(self, batch: Batch, sha: str, *, own: bool = True) -> None:
         if self._spool is not None:
-            self._spool.note_committed(batch, sha)
+            self._spool.note_committed(batch, sha)  # in the file that formed it
         with self._lock:
-            self._queue.drop_committed(batch)
+            if own:
+                self._queue.drop_committed(batch)
             counters = self._counters
             counters.committed += len(batch.lines)
             counters.batches += 1
@@ -839,15 +861,11 @@ class Log:
                 self._counters.attempts_started += 1
             self._failed(exc)
             return False
+        self._recovering = ()
         if found is not None:
-            return self._recovered(*found)
-        self._recovering = ()
-        return True
-
-    def _recovered(self, batch: Batch, sha: str) -> bool:
-        self._recovering = ()
-        logger.info("gitjsonl: batch %s had landed before the restart (%s)", batch.id, sha)
-        self._succeeded(batch, sha)  # drops exactly that batch's records, the queue's first
+            batch, sha = found
+            logger.info("gitjsonl: batch %s had landed before the restart (%s)", batch.id, sha)
+            self._succeeded(batch, sha)  # drops exactly that batch's records, the queue's first
         return True
 
     # -- process lifecycle (called by _lifecycle) ----------------------------------------

@@ -46,10 +46,11 @@ left by a process that is gone, and claiming it recovers what it left. A live
 still hold records (a worker that died and was not replaced, fewer workers
 after a restart) and *adopts* them one at a time: it holds the dead slot's
 lock, settles its batches that may have landed exactly as a restart does, and
-commits the rest through the normal batch path, each batch marked in the
-adopted file itself, so a crash at any point leaves that file as correct as
-before and the next adopter carries on. Nothing is copied between files, so
-nothing can be committed twice.
+supplies the rest to the ``Log``'s one flusher (``SlotSpool.next_adopted``),
+which commits them as its own; each batch is marked in the adopted file itself,
+so a crash at any point leaves that file as correct as before and the next
+adopter carries on. Nothing is copied between files, so nothing can be
+committed twice.
 
 Names: ``<readable prefix>.<32 hex digits of SHA-256 over an unambiguous
 encoding of (server, repository, path, branch)>``, the server being the API
@@ -118,9 +119,6 @@ COMPACT_BYTES = 1024 * 1024
 MAX_SLOTS = 256
 #: Seconds between two looks for slots that dead processes left.
 ADOPT_INTERVAL = 5.0
-#: After an adopted batch failed: the first wait before trying again, and the longest.
-ADOPT_BACKOFF = 5.0
-ADOPT_BACKOFF_MAX = 300.0
 
 #: The one server whose Logs recover spools that name none (written by earlier versions).
 SERVERLESS_SERVER = DEFAULT_API_URL
@@ -673,15 +671,13 @@ class Spool:
 
 
 class _Committer(Protocol):
-    """What adopting needs from ``Committer``."""
+    """What adopting needs from ``Committer`` (the ``Log``'s flusher commits the batches)."""
 
     @property
     def branch(self) -> str: ...
 
     @property
     def unresolved_batch_id(self) -> str | None: ...
-
-    def commit(self, batch: Batch) -> str: ...
 
     def settle(self, batch: Batch, *, commit: str, base: str) -> str | None: ...
 
@@ -740,15 +736,13 @@ class _Adopted:
     queue: PendingQueue
     recovery: Recovery
     settled: bool = False
-    retry_at: float = 0.0
-    backoff: float = ADOPT_BACKOFF
 
 
 class SlotSpool(Spool):
-    """The spool of one ``Log``: the slot it claimed, and the dead slots it adopts.
+    """The spool of one ``Log``: the slot it claimed, and the dead slot it adopts.
 
-    Everything ``Spool`` does is about the claimed slot's file; ``adopt_step``
-    is the flusher's extra work (see the module's docstring).
+    Everything ``Spool`` does is about the claimed slot's file, but the marks of the
+    adopted batch in flight (``next_adopted``) go to the adopted file.
     """
 
     def __init__(
@@ -776,19 +770,32 @@ class SlotSpool(Spool):
         self._api_url = api_url
         self._max_batch_bytes = max_batch_bytes
         self._adopted: _Adopted | None = None
-        self._routes: dict[str, Spool] = {}  # batch id -> the adopted file that formed it
         self._next_look = 0.0
         self._default_branch: str | None = None
 
     # -- the claimed slot, as Log sees it --------------------------------------------
 
+    def _formed_by(self, batch: Batch) -> _Adopted | None:
+        """The adopted slot whose batch in flight ``batch`` is (None: ours)."""
+        adopted = self._adopted
+        inflight = adopted.queue.inflight if adopted is not None else None
+        return adopted if inflight is not None and inflight.id == batch.id else None
+
     def batch_pushing(self, batch: Batch, commit: str, base: str) -> None:
-        """Note a ref update in the file that formed ``batch`` (ours, or an adopted one)."""
-        target = self._routes.get(batch.id)
-        if target is not None:
-            target.batch_pushing(batch, commit, base)
+        """Note a ref update in the file that formed ``batch`` (ours, or the adopted one)."""
+        adopted = self._formed_by(batch)
+        target = adopted.spool.batch_pushing if adopted is not None else super().batch_pushing
+        target(batch, commit, base)
+
+    def note_committed(self, batch: Batch, sha: str) -> None:
+        """Mark ``batch`` committed in the file that formed it; an adopted batch's records are
+        done with, and with the last of them the slot is let go in the same call (a ``Log``
+        closed once it landed finds it gone)."""
+        adopted = self._formed_by(batch)
+        if adopted is None:
+            super().note_committed(batch, sha)
         else:
-            super().batch_pushing(batch, commit, base)
+            self._adopted_landed(adopted, batch, sha)
 
     def close(self) -> None:
         """Release the adopted slot (its file says what is left) and our own."""
@@ -803,71 +810,44 @@ class SlotSpool(Spool):
             adopted.spool.abandon_after_fork()
         super().abandon_after_fork()
 
-    @property
-    def adopting(self) -> int:
-        """Records of a dead process's slot still to commit (0 when none is adopted)."""
-        adopted = self._adopted
-        return len(adopted.queue) if adopted is not None else 0
-
     # -- adopting dead slots -----------------------------------------------------------
 
-    def adopt_step(self, committer: _Committer, history: _History, now: float) -> bool:
-        """One piece of work on a dead slot; True when the flusher's turn is taken by it.
+    def next_adopted(self, committer: _Committer, history: _History, now: float) -> Batch | None:
+        """A dead process's slot's next batch, formed in its file, for the ``Log``'s flusher to
+        commit as its own (and mark through ``note_committed``; a failed one is cut anew).
 
-        Called by the flusher before it cuts a batch of its own. While the
-        committer owes a resend of a batch that is not the adopted one, nothing
-        here runs (that batch must be settled first, by its owner).
+        A slot is looked for every ``ADOPT_INTERVAL`` seconds; its batches that
+        may have landed are settled first (``GitHubError`` while GitHub cannot
+        tell). While the committer owes a resend, only that batch may be given.
         """
         owed = committer.unresolved_batch_id
         adopted = self._adopted
-        inflight = adopted.queue.inflight if adopted is not None else None
-        if owed is not None and (inflight is None or inflight.id != owed):
-            return False
+        if owed is not None:
+            inflight = adopted.queue.inflight if adopted is not None else None
+            return inflight if inflight is not None and inflight.id == owed else None
         if adopted is None:
             if now < self._next_look:
-                return False
+                return None
             self._next_look = now + ADOPT_INTERVAL
             adopted = self._adopted = self._claim_dead_slot(committer, history)
             if adopted is None:
-                return False
-        if now < adopted.retry_at:
-            return owed is not None  # an adopted batch that may have landed goes first
-        try:
-            self._adopted_work(adopted, committer, history)
-        except GitJsonlError:
-            adopted.retry_at = now + adopted.backoff
-            adopted.backoff = min(adopted.backoff * 2, ADOPT_BACKOFF_MAX)
-            raise
-        adopted.backoff = ADOPT_BACKOFF
-        return True
-
-    def _adopted_work(self, adopted: _Adopted, committer: _Committer, history: _History) -> None:
-        spool = adopted.spool
+                return None
         if not adopted.settled:
             landed = settle_candidates(adopted.recovery, committer, history)
             adopted.settled = True
             if landed is not None:
                 done, sha = landed
-                logger.info("gitjsonl: batch %s of %s had landed (%s)", done.id, spool.path, sha)
-                self._adopted_committed(adopted, done, sha)
-            return
-        batch = adopted.queue.cut(
-            self._max_batch_bytes, new_batch_id, resend=committer.unresolved_batch_id
-        )
-        if batch is None:  # pragma: no cover - a slot is let go with its last batch
-            self._let_go(adopted)
-            return
-        if batch.id not in self._routes:
-            spool.batch_formed(batch)
-            self._routes[batch.id] = spool
-        sha = committer.commit(batch)
-        del self._routes[batch.id]
-        self._adopted_committed(adopted, batch, sha)
+                where = adopted.spool.path
+                logger.info("gitjsonl: batch %s of %s had landed (%s)", done.id, where, sha)
+                self._adopted_landed(adopted, done, sha)
+        batch = adopted.queue.cut(self._max_batch_bytes, new_batch_id)
+        if batch is not None:  # None: its last batch had landed, the slot is let go
+            adopted.spool.batch_formed(batch)  # before its first request
+        return batch
 
-    def _adopted_committed(self, adopted: _Adopted, batch: Batch, sha: str) -> None:
+    def _adopted_landed(self, adopted: _Adopted, batch: Batch, sha: str) -> None:
         """An adopted batch landed in ``sha``: done with, as the ``Log`` does with its own
-        (a mark the disk refused does not bring its records back); with the last one, the
-        slot is let go in the same step, so a ``Log`` closed once it landed finds it gone."""
+        (a mark the disk refused does not bring its records back)."""
         adopted.spool.note_committed(batch, sha)
         adopted.queue.drop_committed(batch)
         if not len(adopted.queue):
@@ -998,7 +978,7 @@ def open_slot(
     A spool of the first version under this log's old name is claimed first
     when it is free (by a Log on GitHub's own API only, ``takes_serverless``),
     so an upgrade recovers it like any restart; the slots of the previous
-    version are adopted (``SlotSpool.adopt_step``).
+    version are adopted (``SlotSpool.next_adopted``).
     """
     folder = Path(directory)
     identity = spool_identity(repo, path, branch, api_url)

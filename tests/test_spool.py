@@ -322,6 +322,14 @@ class FakeBranch:
     def lines(self) -> list[bytes]:
         return [line for _sha, b in self.commits for line in b.lines]
 
+    def flush_adopted(self, spool: SlotSpool, now: float) -> bool:
+        """What the Log's flusher does with an adopted batch: commit it, then mark it through
+        the spool; False when there was none."""
+        adopted = spool.next_adopted(self, self, now)
+        if adopted is not None:
+            spool.note_committed(adopted, self.commit(adopted))
+        return adopted is not None
+
 
 def slot(tmp_path: Path, branch: str | None = None) -> SlotSpool:
     return open_slot(tmp_path, "o/r", "data/interactions", branch, max_batch_bytes=100)
@@ -341,7 +349,7 @@ def adopt_all(spool: SlotSpool, branch: FakeBranch, start: float = 0.0) -> float
     now = start
     for _ in range(3):  # a look finds one dead slot: a few looks find them all
         now += ADOPT_INTERVAL
-        while spool.adopt_step(branch, branch, now):
+        while branch.flush_adopted(spool, now):
             pass
     return now
 
@@ -407,12 +415,13 @@ class TestSlots:
         """A failed adopted batch is kept in its file and committed on a later turn, once."""
         from gitjsonl._exceptions import GitHubError
 
-        dead_slot(tmp_path, 1, 1, 3)
+        path = dead_slot(tmp_path, 1, 1, 3)
         branch = FakeBranch()
         branch.fail_next = 1
         with slot(tmp_path) as spool:
             with pytest.raises(GitHubError):
-                spool.adopt_step(branch, branch, ADOPT_INTERVAL)
+                branch.flush_adopted(spool, ADOPT_INTERVAL)
+            assert parse_spool(path.read_bytes()).lines == tuple(line(i) for i in range(1, 4))
             adopt_all(spool, branch, start=1000.0)
         assert branch.lines() == [line(i) for i in range(1, 4)]
 
@@ -447,17 +456,17 @@ class TestSlots:
         path = dead_slot(tmp_path, 1, 1, 3)
         branch = FakeBranch()
         with slot(tmp_path) as spool:
-            assert spool.adopt_step(branch, branch, ADOPT_INTERVAL)
+            assert branch.flush_adopted(spool, ADOPT_INTERVAL)
             assert branch.lines() == [line(i) for i in range(1, 4)]
             assert not path.exists()
-            assert spool.adopting == 0
+            assert spool.next_adopted(branch, branch, 2 * ADOPT_INTERVAL) is None
 
     def test_a_closed_adopter_leaves_the_rest_for_the_next(self, tmp_path: Path) -> None:
         """An adopter closed mid-way releases the slot with what is left; the next one ends it."""
         dead_slot(tmp_path, 1, 1, 30)  # 30 records of 9 bytes: several batches of 100 bytes
         branch = FakeBranch()
         with slot(tmp_path) as spool:
-            spool.adopt_step(branch, branch, ADOPT_INTERVAL)  # claims it and commits one batch
+            branch.flush_adopted(spool, ADOPT_INTERVAL)  # claims it and commits one batch
             assert 0 < len(branch.lines()) < 30
         with slot(tmp_path) as spool:
             adopt_all(spool, branch)
@@ -469,8 +478,21 @@ class TestSlots:
         branch = FakeBranch()
         branch.unresolved_batch_id = "ours"
         with slot(tmp_path) as spool:
-            assert not spool.adopt_step(branch, branch, ADOPT_INTERVAL)
+            assert spool.next_adopted(branch, branch, ADOPT_INTERVAL) is None
         assert branch.lines() == []
+
+    def test_an_adopted_batch_owed_a_resend_is_given_again_unchanged(self, tmp_path: Path) -> None:
+        """An adopted batch whose commit may have landed is given again under its id, nothing
+        else; its ref update was noted in the adopted file."""
+        path = dead_slot(tmp_path, 1, 1, 30)
+        branch = FakeBranch()
+        with slot(tmp_path) as spool:
+            sent = spool.next_adopted(branch, branch, ADOPT_INTERVAL)
+            assert sent is not None
+            spool.batch_pushing(sent, "c0", "base")
+            branch.unresolved_batch_id = sent.id  # the answer to its ref update was lost
+            assert spool.next_adopted(branch, branch, 2 * ADOPT_INTERVAL) is sent
+            assert parse_spool(path.read_bytes()).pushes == {sent.id: ("c0", "base")}
 
     def test_slots_of_the_other_branch_spelling_are_adopted(self, tmp_path: Path) -> None:
         """Records spooled with branch=None are committed by a Log with branch="main", and back."""
@@ -932,3 +954,65 @@ class TestLogOnSlots:
         ) as log:
             log.flush(timeout=30)
         assert [r["id"] for r in committed_records(one)] == [1, 2, 3]
+
+    def test_a_dead_slots_records_count_in_stats_as_the_logs_own(
+        self, localhub_factory: object, tmp_path: Path
+    ) -> None:
+        """stats() counts the records and commits of a slot the Log adopted (committed, batches)."""
+        from gitjsonl.testing import LocalHub
+
+        assert callable(localhub_factory)
+        hub: LocalHub = localhub_factory(initial_commit=True)
+        dead = dead_slot_of(tmp_path, hub.url, 1, 3)
+        with adopter(hub, tmp_path) as log:
+            log.append({"id": 100})
+            log.flush(timeout=30)  # a dead slot's batch goes first, one a turn
+            stats = log.stats()
+        assert [r["id"] for r in committed_records(hub)] == [1, 2, 3, 100]
+        assert not dead.exists()
+        assert (stats.committed, stats.batches, stats.pending) == (4, 2, 0)
+
+    def test_a_failing_dead_slot_does_not_hold_back_the_logs_own_records(
+        self, localhub_factory: object, tmp_path: Path
+    ) -> None:
+        """A dead slot's batch that failed waits out the flusher's backoff while flush() commits
+        the Log's own records; its failure is reported as the Log's own, and it goes after."""
+        from gitjsonl import PermissionDenied
+        from gitjsonl.testing import Fault, LocalHub
+
+        assert callable(localhub_factory)
+        hub: LocalHub = localhub_factory(initial_commit=True)
+        dead = dead_slot_of(tmp_path, hub.url, 1, 3)
+        hub.add_fault(Fault(method="POST", action="error", status=403, times=1))
+        # A clock that stands still: a failure's backoff never ends by itself.
+        with adopter(hub, tmp_path, flush_interval=0.05, clock=lambda: 0.0) as log:
+            log.append({"id": 100})
+            with pytest.raises(PermissionDenied):
+                log.flush(timeout=30)  # the dead slot's batch went first, and failed
+            stats = log.stats()
+            assert (stats.failures, type(stats.last_error)) == (1, PermissionDenied)
+            log.flush(timeout=30)
+            assert [r["id"] for r in committed_records(hub)] == [100]
+            log.append({"id": 101})  # ours landed: the backoff starts afresh, theirs go first
+            log.flush(timeout=30)
+        assert [r["id"] for r in committed_records(hub)] == [100, 1, 2, 3, 101]
+        assert not dead.exists()
+        assert log.stats().last_error is None
+
+
+def dead_slot_of(tmp_path: Path, api_url: str, first: int, last: int) -> Path:
+    """Slot 1 of a Log on localhub that was killed with records first..last unsent (slot 0
+    is free: the next Log claims it and adopts this one)."""
+    name = f"{spool_name('owner/repo', 'data/interactions', None, api_url)}.1"
+    identity = spool_identity("owner/repo", "data/interactions", None, api_url)
+    with Spool(tmp_path, name, identity=identity) as dead:
+        fill(dead, first, last)
+    return tmp_path / f"{name}.spool"
+
+
+def adopter(hub: Any, tmp_path: Path, **options: Any) -> Any:
+    """A Log on localhub's owner/repo spooling in ``tmp_path``, where it adopts dead slots."""
+    from gitjsonl import Log
+
+    where = {"path": "data/interactions", "spool_dir": tmp_path, "pacing": None}
+    return Log("owner/repo", api_url=hub.url, token=hub.token, **where, **options)

@@ -254,9 +254,7 @@ class Log:
         self._close_called = False  # close(): appends are refused
         self._closed = False
         self._spool: SlotSpool | None = None
-        self._recovering: tuple[Batch, ...] = ()  # spooled batches that may have landed
-        self._recovered_pushes: dict[str, tuple[str, str]] = {}
-        self._spool_last_commit: str | None = None
+        self._recovery: Recovery | None = None  # spooled batches that may have landed
         self._fresh_parts(next_seq=1)
         if config.spool_dir is not None:
             self._open_spool(config.spool_dir)
@@ -371,9 +369,7 @@ class Log:
         # What the last process left goes first, as sequence numbers 1..n,
         # exactly as the spool has renumbered it.
         self._queue.extend(recovery.lines, self._clock())
-        self._recovering = recovery.candidates
-        self._recovered_pushes = recovery.pushes
-        self._spool_last_commit = recovery.last_commit
+        self._recovery = recovery if recovery.candidates else None
         if recovery.lines:
             logger.warning(
                 "gitjsonl: %d record(s) recovered from the spool %s (left by a process that is "
@@ -700,7 +696,7 @@ class Log:
             self._wait_unless_stopped(blocked)
             self._wake.set()  # records kept arriving: go on at once
             return
-        if self._recovering and not self._recover_landed():
+        if self._recovery is not None and not self._recover_landed(self._recovery):
             return
         with self._lock:
             target = self._flush_target
@@ -840,7 +836,7 @@ class Log:
         if self._spool is not None:
             self._spool.batch_pushing(batch, commit, base)
 
-    def _recover_landed(self) -> bool:
+    def _recover_landed(self, left: Recovery) -> bool:
         """Drop the recovered batch whose commit landed before the crash; False to retry later.
 
         A batch whose ref update was sent is settled by sending that same
@@ -849,11 +845,6 @@ class Log:
         earlier one that failed. Batches of an older spool, without the
         update's commit, are looked for by id in the branch's history.
         """
-        left = Recovery(
-            candidates=self._recovering,
-            pushes=self._recovered_pushes,
-            last_commit=self._spool_last_commit,
-        )
         try:
             found = settle_candidates(left, self._committer, self._github)
         except GitHubError as exc:
@@ -861,7 +852,7 @@ class Log:
                 self._counters.attempts_started += 1
             self._failed(exc)
             return False
-        self._recovering = ()
+        self._recovery = None
         if found is not None:
             batch, sha = found
             logger.info("gitjsonl: batch %s had landed before the restart (%s)", batch.id, sha)
@@ -904,7 +895,7 @@ class Log:
         """
         self._fresh_parts(next_seq=self._queue.next_seq)
         self._closing = self._close_called  # the parent's SIGTERM is not the child's
-        self._recovering = ()
+        self._recovery = None
         if self._spool is not None:
             # The parent holds the spool (and its lock); the child runs without one.
             self._spool.abandon_after_fork()

@@ -118,7 +118,6 @@ class Committer:
                 author=author,
                 committer=committer,
                 allow_public=allow_public,
-                repo=repo.full_name,
             ),
             rng,
         )
@@ -127,7 +126,12 @@ class Committer:
 
     @property
     def branch(self) -> str:
-        return self.run(self.protocol.resolve_branch())
+        """The branch this log writes. Read by other threads (the ``Log``'s reader) too: it
+        never runs a step (a step may hold the flusher's turn)."""
+        protocol = self.protocol
+        if protocol.branch is None:
+            protocol.branch = self._repo.default_branch()
+        return protocol.branch
 
     @property
     def unresolved_batch_id(self) -> str | None:
@@ -181,6 +185,7 @@ class Committer:
         """Carry ``steps`` out to its end: each action done, its answer (or failure) sent back."""
         answer: Any = None
         failure: BaseException | None = None
+        took = False  # this run took the turn (and leaves it, should the step not)
         try:
             while True:
                 try:
@@ -193,8 +198,10 @@ class Committer:
                     answer = self._do(action)
                 except BaseException as exc:  # the answer is a failure: the protocol decides
                     failure = exc
+                took = took or (isinstance(action, TakeTurn) and failure is None)
         finally:
-            self._leave()  # a turn a failing step still held
+            if took:
+                self._leave()  # a turn a failing step still held
 
     def _do(self, action: Action) -> Any:
         if isinstance(action, Request):
@@ -232,7 +239,14 @@ class Committer:
     def _request(self, action: Request) -> Any:
         if action.call not in SEAM_CALLS:
             raise ProtocolError(f"the protocol asked for an unknown call {action.call!r}")
-        return getattr(self._repo, action.call)(*action.args, **action.kwargs)
+        repo = self._repo
+        before = repo.writes
+        try:
+            return getattr(repo, action.call)(*action.args, **action.kwargs)
+        finally:
+            # The seam's count is the truth: a write sent again after a 307, a blob sent
+            # twice (as text, then as base64) cost more than the one request asked for.
+            self.protocol.sent(repo.writes - before, action, repo.full_name)
 
     def _history(self, action: ReadHistory) -> list[tuple[str, str]]:
         """The commits below ``action.tip``, read lazily until its base or its batch."""

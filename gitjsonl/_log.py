@@ -706,8 +706,8 @@ class Log:
             return
         adopted = self._adopted_batch(now)
         if adopted is not None:
-            if self._commit(adopted, own=False):
-                self._ask_again(target)  # dead slots go one batch a turn, then ours
+            self._commit(adopted, own=False)
+            self._ask_again(target)  # dead slots go one batch a turn, then ours
         elif self._wait_for_budget():
             self._ask_again(target)
         elif (batch := self._cut_batch()) is not None:
@@ -761,8 +761,7 @@ class Log:
             return None
         batch = self._spool.next_adopted(self._committer, self._github, now)
         if batch is not None:
-            with self._lock:  # an attempt as ours are: flush() hears how it ends
-                self._counters.attempts_started += 1
+            with self._lock:  # not an attempt of the caller's: its flush() waits on for ours
                 self._retries_before_batch = self._committer.retries
         return batch
 

@@ -241,7 +241,6 @@ class Settings:
     author: Identity | None = None
     committer: Identity | None = None
     allow_public: bool = False
-    repo: str = "the repository"  # its full name, for messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +290,7 @@ class CommitProtocol:
         self.visited: collections.Counter[tuple[str, str]] = collections.Counter()
         self.trail: collections.deque[str] = collections.deque(maxlen=TRAIL)
         self.writes = 0  # write requests sent (or tried), in all
+        self.repo = "the repository"  # its name, as the driver last said it (messages)
         self._checked = False  # the repository was checked before our first write
         self._restored = settings.pacing is None  # the budget knows what the branch spent
         self.head: Head | None = None
@@ -314,6 +314,13 @@ class CommitProtocol:
         self.conflicts = 0
         self.retries = 0
         self.landed_after_error = 0
+
+    def sent(self, writes: int, request: Request, repo: str) -> None:
+        """The driver's word on a request carried out: the writes it really sent (more than
+        one when the seam sent it again) and the repository's name now (it may have moved)."""
+        if request.call in WRITE_CALLS:
+            self.writes += max(0, writes - 1)
+        self.repo = repo
 
     @property
     def unresolved_batch_id(self) -> str | None:
@@ -470,8 +477,10 @@ class CommitProtocol:
                 state.prepare_for_next_attempt()
                 self._enter(State.BACKOFF)
                 if counted:
+                    # A restart's settle does not count its waits: what it cannot prove
+                    # stays unproven (``_lagging``), never "not landed".
                     self.retries += 1
-                self._waited += float(do)
+                    self._waited += float(do)
                 yield Sleep(float(do), exc if counted else None)
             else:
                 return do
@@ -866,7 +875,7 @@ class CommitProtocol:
             yield from self._send(Request("update_ref", (branch, sha)))
         except ProtectedBranch as exc:
             raise ProtectedBranch(
-                f"branch {branch!r} of {self.settings.repo} is protected and refuses "
+                f"branch {branch!r} of {self.repo} is protected and refuses "
                 f"gitjsonl's commits "
                 f"({exc.message.strip()}). Give the log a branch of its own, e.g. "
                 "branch='gitjsonl-log' (gitjsonl creates it from the default branch)",

@@ -281,3 +281,58 @@ def test_leave_turn_follows_every_take_even_on_failure() -> None:
     assert takes == leaves > 1
     assert not any(isinstance(a, Pushing) for a in driver.actions)
     assert proto.state == State.IDLE
+
+
+class TestDriver:
+    """``Committer``, the protocol's driver, found wanting by review."""
+
+    def committer(self, hub: MemoryGitHub, **options: Any) -> Any:
+        from gitjsonl._commit import Committer
+
+        values: dict[str, Any] = {
+            "path": PATH,
+            "branch": None,
+            "segment_bytes": 64_000,
+            "policy": RetryPolicy(),
+            "budget": None,
+            "sleep": lambda seconds: None,
+            "writer_id": "w",
+            "rng": random.Random(0),
+            **options,
+        }
+        return Committer(hub, **values)
+
+    def test_asking_the_branch_while_a_batch_holds_the_turn_leaves_the_turn_held(self) -> None:
+        """Another thread (the Log's reader) asks the branch just as the flusher's batch is
+        about to update the ref: the turn stays held, and the batch lands once."""
+        hub = MemoryGitHub()
+        asked: list[str] = []
+        holder: list[Any] = []
+        committer = self.committer(
+            hub, before_update=lambda batch, commit, base: asked.append(holder[0].branch)
+        )
+        holder.append(committer)
+        sha = committer.commit(batch(1))
+        assert asked == ["main"]
+        landed = [c for c in hub.iter_commits(hub.get_head("main")) if f"{1:032x}" in c.message]
+        assert [c.sha for c in landed] == [sha]
+        assert committer.retries == 0
+
+    def test_a_restart_never_takes_an_unprovable_history_for_not_landed(self) -> None:
+        """A spooled update whose base lies deeper than the search reaches: settle keeps saying
+        it cannot tell (the batch stays in the spool), never None (which would send it again)."""
+        from gitjsonl._batch import LANDED_SEARCH_LIMIT
+        from gitjsonl._exceptions import StaleRead
+
+        hub = MemoryGitHub()
+        base = hub.get_head("main")
+        tree = hub.post_tree(hub.get_commit(base).tree_sha, texts={"x": b"1"}, blobs={}, deletes=[])
+        message = commit_message(batch(1), PATH, skip_ci=True, writer="w")
+        landed = hub.create_commit(message, tree.sha, [base])
+        hub.update_ref("main", landed)
+        for n in range(LANDED_SEARCH_LIMIT + 1):
+            hub.foreign_commit("main", "other.txt", str(n).encode(), f"other {n}")
+        slow = RetryPolicy(max_attempts=12, conflict_wait=1.0, max_conflict_wait=1.0)
+        committer = self.committer(hub, branch="main", policy=slow)
+        with pytest.raises(StaleRead):
+            committer.settle(batch(1), commit=landed, base=base)

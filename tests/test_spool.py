@@ -976,8 +976,8 @@ class TestLogOnSlots:
         self, localhub_factory: object, tmp_path: Path
     ) -> None:
         """A dead slot's batch that failed waits out the flusher's backoff while flush() commits
-        the Log's own records; its failure is reported as the Log's own, and it goes after."""
-        from gitjsonl import PermissionDenied
+        the Log's own records (a failure the caller's records never met is not raised to its
+        flush(), but stats() tell it), and it goes after them."""
         from gitjsonl.testing import Fault, LocalHub
 
         assert callable(localhub_factory)
@@ -987,11 +987,9 @@ class TestLogOnSlots:
         # A clock that stands still: a failure's backoff never ends by itself.
         with adopter(hub, tmp_path, flush_interval=0.05, clock=lambda: 0.0) as log:
             log.append({"id": 100})
-            with pytest.raises(PermissionDenied):
-                log.flush(timeout=30)  # the dead slot's batch went first, and failed
+            log.flush(timeout=30)  # the dead slot's batch went first, failed; ours went on
             stats = log.stats()
-            assert (stats.failures, type(stats.last_error)) == (1, PermissionDenied)
-            log.flush(timeout=30)
+            assert stats.failures == 1  # told; cleared from last_error once ours landed
             assert [r["id"] for r in committed_records(hub)] == [100]
             log.append({"id": 101})  # ours landed: the backoff starts afresh, theirs go first
             log.flush(timeout=30)

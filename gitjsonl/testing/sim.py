@@ -209,6 +209,8 @@ class Run:
     faults: Counter[str]
     #: The protocol's transitions taken, over every writer's process: (from, to) -> times.
     visited: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: Steps taken while a writer's ``TakeTurn`` went unanswered (another held its turn).
+    turn_waits: int = 0
 
     @property
     def digest(self) -> str:
@@ -243,6 +245,7 @@ class _World:
         self.counted: Counter[str] = Counter()
         self.visited: Counter[tuple[str, str]] = Counter()
         self.steps = 0
+        self.turn_waits = 0
         self.fault: str | None = None  # the fault the call being carried out meets
         self.acked: dict[str, str] = {}  # batch id -> commit sha
         self.acked_records: set[bytes] = set()
@@ -279,6 +282,8 @@ class _World:
                 continue
             if self.steps >= STEP_LIMIT:
                 raise RuntimeError(f"seed {self.seed}: no end after {STEP_LIMIT} steps")
+            if any(w.wake <= self.now and not self._may_go(w) for w in alive):
+                self.turn_waits += 1  # a step taken while a writer waits for its host's turn
             writer = self.rng.choice(ready)
             self.now += self.rng.uniform(0.01, 0.3)  # the call's latency
             self._world_moves()
@@ -557,7 +562,10 @@ class _World:
         writer.lives += 1
         budget = None
         if writer.paced and self.pacing is not None:
-            budget = Budget(self.pacing, self.store, self.clock)
+            pacing = self.pacing
+            if self.sabotage == "budget":  # the pacing property's control: limits too high
+                pacing = Pacing(per_minute=4 * pacing.per_minute, per_hour=4 * pacing.per_hour)
+            budget = Budget(pacing, self.store, self.clock)
             budget.id = f"{writer.name}.{writer.lives}"  # not a random one: seeds replay
         protocol = CommitProtocol(
             Settings(
@@ -644,19 +652,8 @@ class _World:
     def _kill(self, writer: _Writer) -> None:
         """The writer's process dies here: what it still asks is carried out by nobody."""
         self.visited.update(self._process(writer).protocol.visited)  # those really taken
-        steps, writer.steps = writer.steps, None
-        if steps is not None:
-            failure: BaseException | None = _Killed()
-            for _ in range(DRAIN_LIMIT):
-                try:
-                    steps.throw(failure) if failure is not None else steps.send(None)
-                except (_Killed, StopIteration):
-                    break
-                except Exception:  # a failure while dying is no answer to anyone
-                    break
-                failure = None
-            else:
-                self.found.append(f"{writer.name}'s step would not end once killed")
+        if not _drop(writer.steps):
+            self.found.append(f"{writer.name}'s step would not end once killed")
         self._restart(writer, "killed")
 
     def _restart(self, writer: _Writer, how: str) -> None:
@@ -681,6 +678,23 @@ class _World:
     def _take_fault(self, op: str) -> str | None:
         fault, self.fault = self.fault, None
         return fault
+
+
+def _drop(steps: Steps[Any] | None) -> bool:
+    """End a dead process's step: ``_Killed`` thrown in, whatever its ``finally`` blocks
+    still ask answered by nobody (None). False when it would not end."""
+    if steps is None:
+        return True
+    failure: BaseException | None = _Killed()
+    for _ in range(DRAIN_LIMIT):
+        try:
+            steps.throw(failure) if failure is not None else steps.send(None)
+        except (_Killed, StopIteration):
+            return True
+        except Exception:  # a failure while dying is no answer to anyone
+            return True
+        failure = None
+    return False
 
 
 def _budget(process: _Process) -> Budget:
@@ -751,8 +765,9 @@ def run(
     """Run seed ``seed`` to its end, and check it.
 
     ``control``: the GitHub's compare-and-swap is broken. ``sabotage="spool"``: a
-    restarted writer forgets its spool (its batch goes again under a new id). Both
-    exist to prove the checker live: either must make it report violations.
+    restarted writer forgets its spool (its batch goes again under a new id);
+    ``sabotage="budget"``: the paced writers' budget paces for four times the run's
+    limits. Each exists to prove the checker live: it must make it report violations.
     """
     world = _World(seed, control=control, faults=tuple(faults), sabotage=sabotage)
     writers = _writers(world)
@@ -760,13 +775,17 @@ def run(
         world.schedule(writers)
     except RuntimeError as exc:  # a livelock or a deadlock: the checker reports it
         world.found.append(str(exc))
+        for writer in writers:
+            _drop(writer.steps)
     for writer in writers:
         if writer.process is not None:
             world.visited.update(writer.process.protocol.visited)
     violations = check(world, writers)
     head = world.hub.head(BRANCH)
     world.trace.append(f"final {head}")
-    return Run(seed, world.trace, violations, world.steps, world.counted, world.visited)
+    return Run(
+        seed, world.trace, violations, world.steps, world.counted, world.visited, world.turn_waits
+    )
 
 
 def check(world: _World, writers: Sequence[_Writer]) -> list[str]:

@@ -25,10 +25,14 @@ answer did not), dropped requests, 5xx, GitHub's transient 422, 429 and
 secondary limits, spurious ref refusals, read lag on reads naming the branch,
 a writer killed at any call, or as a write of its lands (``crash``), and
 restarted from its spool (the last ref update its batch announced with
-``Pushing``, then ``CommitProtocol.settle``), foreign commits, an operator's
-reset (with ``--faults`` naming ``reset``). A killed writer's step is ended
-with nothing of what it still asks carried out (a dead process writes
-nothing, and its host's turn is free at once).
+``Pushing``, then ``CommitProtocol.settle``), a ``Log`` closing while its
+batch waits for the budget (``close``: ``LogClosed`` thrown in, and the
+process restarted), foreign commits; opt-in with ``--faults``: an operator's
+reset (``reset``), and writers naming no branch (``default``: the repository's
+default, asked of GitHub; they meet a known bug, see ``tests/test_sim.py``).
+A killed writer's step is ended with nothing of what it still asks carried
+out (a dead process writes nothing, and its host's turn is free at once).
+``--coverage`` prints the edges of ``_protocol.TRANSITIONS`` the seeds took.
 
 The checker, after every run: every acknowledged record is on the final
 branch exactly once, no record twice, each writer's records in its order,
@@ -40,12 +44,14 @@ or not, at the virtual time it was sent) never number more than the pacing's
 what ``_pacing`` promises GitHub's secondary limits, whatever the allowance
 a limit shrank them to).
 
-Not explored: Redis's coordinator (a turn and a budget shared by every host),
-the ``Log`` around the protocol (its spool files, flusher, segments of
-several logs on one branch), kills at actions other than GitHub calls, turn
-waits that time out (``TURN_WAIT``: no writer holds a turn across a wait),
-and GitHub's refusals other than those listed (protected branches, a tree
-stored otherwise than sent).
+Not explored: Redis's coordinator (a turn shared by every host, its leases;
+the one budget store stands for a token's budget however it is shared),
+writers of one process sharing its ``Turn`` (each writer here is a process of
+its own), the ``Log`` around the protocol (its spool files, flusher, segments
+of several logs on one branch), bootstrapping an empty repository, kills at
+actions other than GitHub calls, turn waits that time out (``TURN_WAIT``: no
+writer holds a turn across a wait), and GitHub's refusals other than those
+listed (protected branches, a tree stored otherwise than sent).
 
     ./dev sim --seeds 0:500           # N seeds, V violations (exit 1 on any)
     ./dev sim --digest 7              # the sha256 of seed 7's whole trace

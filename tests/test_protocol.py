@@ -336,3 +336,45 @@ class TestDriver:
         committer = self.committer(hub, branch="main", policy=slow)
         with pytest.raises(StaleRead):
             committer.settle(batch(1), commit=landed, base=base)
+
+
+class TestPreparedChange:
+    """``commit_change``: migrate's one commit, through the same turn, budget and ref update."""
+
+    def change(self, hub: MemoryGitHub, base: Any) -> Any:
+        from gitjsonl._protocol import Change
+
+        blob = hub.create_blob(b'{"n":1}\n')
+        return Change(
+            batch="ab" * 16,
+            planned_at=hub.get_head("main"),
+            files={f"{PATH}/00000001.jsonl": blob},
+            title="gitjsonl: migrate",
+            lines=1,
+            writes_before=1,
+            base=base,
+            link=lambda commit, parent, tree: None,
+        )
+
+    def test_a_change_whose_paths_moved_is_planned_again_without_a_write(self) -> None:
+        from gitjsonl._protocol import Replan
+
+        hub, proto = MemoryGitHub(), protocol()
+        head = hub.get_head("main")
+        driver = Driver(hub)
+        moved = driver.run(
+            proto, proto.commit_change(self.change(hub, lambda chain: Replan("c" * 40)))
+        )
+        assert moved == Replan("c" * 40)
+        assert proto.writes == 0
+        assert list(proto.trail)[-2:] == [State.TURN, State.IDLE]
+        assert sum(isinstance(a, TakeTurn) for a in driver.actions) == 1
+        assert sum(isinstance(a, LeaveTurn) for a in driver.actions) == 1
+        sha = driver.run(proto, proto.commit_change(self.change(hub, lambda chain: (head, None))))
+        assert hub.get_head("main") == sha
+        assert [
+            a.call
+            for a in driver.actions
+            if isinstance(a, Request) and a.call in {"create_tree", "create_commit", "update_ref"}
+        ] == ["create_tree", "create_commit", "update_ref"]
+        assert "Gitjsonl-Writes: 4" in hub.get_commit(sha).message

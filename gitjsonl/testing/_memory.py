@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
+from gitjsonl._actions import WRITE_CALLS
 from gitjsonl._config import Identity
 from gitjsonl._exceptions import (
     EmptyRepository,
@@ -53,9 +54,7 @@ __all__ = ["FAULTS", "WRITES", "MemoryGitHub"]
 FAULTS = ("lost", "dropped", "5xx", "422", "429", "secondary", "refused")
 
 #: The calls that write (each counts in ``writes``; a 5xx on one is ambiguous).
-WRITES = frozenset(
-    {"create_blob", "post_tree", "create_commit", "update_ref", "create_ref", "put_file"}
-)
+WRITES = WRITE_CALLS
 
 T = TypeVar("T")
 
@@ -265,6 +264,19 @@ class MemoryGitHub:
             return CreatedTree(sha, self._named(self._store.trees[sha], ""), False)
 
         return self._write("post_tree", create)
+
+    def create_tree(self, base_tree: str | None, files: dict[str, str | None]) -> str:
+        """``base_tree`` (or an empty tree) with each path set to a blob sha (None: deleted)."""
+
+        def create() -> str:
+            base = base_tree if base_tree is not None else self._put_tree(())
+            if base not in self._store.trees:
+                raise ValidationFailed("base_tree is not a valid tree oid", status=422)
+            if any(sha is not None and sha not in self._store.blobs for sha in files.values()):
+                raise ValidationFailed("Object does not exist", status=422)
+            return self._edit(base, dict(files), [])
+
+        return self._write("create_tree", create)
 
     def create_commit(
         self,

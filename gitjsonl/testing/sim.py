@@ -74,6 +74,27 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gitjsonl._actions import (
+    SEAM_CALLS,
+    Acquire,
+    Action,
+    Drop,
+    Intend,
+    Keep,
+    Learn,
+    LeaveTurn,
+    Now,
+    Pushing,
+    ReadHistory,
+    Request,
+    Reserve,
+    Restore,
+    Settle,
+    Sleep,
+    Steps,
+    TakeTurn,
+    WaitForBudget,
+)
 from gitjsonl._batch import Batch, batch_id_of
 from gitjsonl._budget import Budget, MemoryStore
 from gitjsonl._chain import (
@@ -86,33 +107,9 @@ from gitjsonl._chain import (
     heads_from_json,
     pending_from_json,
 )
-from gitjsonl._commit import SEAM_CALLS
 from gitjsonl._exceptions import GitHubError, LogClosed, RateLimited
 from gitjsonl._pacing import Pacing
-from gitjsonl._protocol import (
-    TRANSITIONS,
-    Acquire,
-    Action,
-    CommitProtocol,
-    Drop,
-    Intend,
-    Keep,
-    Learn,
-    LeaveTurn,
-    Now,
-    ProtocolError,
-    Pushing,
-    ReadHistory,
-    Request,
-    Reserve,
-    Restore,
-    Settings,
-    Settle,
-    Sleep,
-    Steps,
-    TakeTurn,
-    WaitForBudget,
-)
+from gitjsonl._protocol import TRANSITIONS, CommitProtocol, ProtocolError, Settings
 from gitjsonl._retry import RetryPolicy
 from gitjsonl._turn import Taken
 
@@ -120,8 +117,8 @@ from ._memory import WRITES, MemoryGitHub
 
 __all__ = ["DEFAULT_FAULTS", "Run", "edges", "main", "run", "search"]
 
-#: Faults a run draws from unless told otherwise; opt-in: ``reset`` (an operator's reset),
-#: ``default`` (writers naming no branch: the repository's default, asked of GitHub).
+#: Faults a run draws from unless told otherwise (``default``: some writers name no branch,
+#: so the repository's default is asked of GitHub); opt-in: ``reset`` (an operator's reset).
 DEFAULT_FAULTS = (
     "lost",
     "dropped",
@@ -135,6 +132,7 @@ DEFAULT_FAULTS = (
     "close",
     "foreign",
     "lag",
+    "default",
 )
 
 BRANCH = "main"

@@ -27,9 +27,9 @@ a writer killed at any call, or as a write of its lands (``crash``), and
 restarted from its spool (the last ref update its batch announced with
 ``Pushing``, then ``CommitProtocol.settle``), a ``Log`` closing while its
 batch waits for the budget (``close``: ``LogClosed`` thrown in, and the
-process restarted), foreign commits; opt-in with ``--faults``: an operator's
-reset (``reset``), and writers naming no branch (``default``: the repository's
-default, asked of GitHub; they meet a known bug, see ``tests/test_sim.py``).
+process restarted), foreign commits, writers naming no branch (``default``:
+the repository's default, asked of GitHub); opt-in with ``--faults``: an
+operator's reset (``reset``).
 A killed writer's step is ended with nothing of what it still asks carried
 out (a dead process writes nothing, and its host's turn is free at once).
 ``--coverage`` prints the edges of ``_protocol.TRANSITIONS`` the seeds took.

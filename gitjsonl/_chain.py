@@ -29,6 +29,7 @@ from ._gittree import rebuild_path, tree_sha
 
 __all__ = [
     "CHAIN_LENGTH",
+    "PENDING_LENGTH",
     "SHARED_HEADS",
     "SHARED_HEAD_BYTES",
     "TURN_FORMAT",
@@ -42,13 +43,20 @@ __all__ = [
     "head_from_json",
     "head_to_json",
     "heads_from_json",
+    "pending_below",
     "pending_from_json",
+    "with_intended",
+    "with_landed",
     "with_pending",
     "without",
 ]
 
 #: Links kept per branch: how far behind a writer may be and still catch up without reading.
 CHAIN_LENGTH = 32
+
+#: Pending links kept in a turn record (each built on the one before, the first on the
+#: chain's tip): ref updates sent and not yet answered, one on another.
+PENDING_LENGTH = 8
 
 #: Heads kept in a turn record (one per log path, the newest written last): the record
 #: stays bounded however many logs share the branch (each head is bounded by
@@ -122,21 +130,51 @@ def without(chain: Sequence[Link], commit: str) -> tuple[Link, ...]:
 
 
 def dropped(
-    chain: Sequence[Link], pending: Link | None, commit: str
-) -> tuple[tuple[Link, ...], Link | None]:
-    """The chain and pending link once the link to ``commit`` is refuted: the links from it
-    on are gone, and a pending link to it or built on what is gone goes too."""
+    chain: Sequence[Link], pending: Sequence[Link], commit: str
+) -> tuple[tuple[Link, ...], tuple[Link, ...]]:
+    """The chain and pending links once the link to ``commit`` is refuted: the links from it
+    on are gone, and so are a pending link to it or built on what is gone, and those above."""
     kept = without(chain, commit)
     gone = {link.commit for link in chain[len(kept) :]} | {commit}
-    if pending is not None and (pending.commit in gone or pending.base in gone):
-        pending = None
-    return kept, pending
+    left: list[Link] = []
+    for link in pending:
+        if link.commit in gone or link.base in gone:
+            break
+        left.append(link)
+    return kept, tuple(left)
 
 
-def chain_to_json(chain: Sequence[Link], pending: Link | None = None) -> dict[str, Any]:
+def pending_below(pending: Sequence[Link], base: str) -> tuple[Link, ...]:
+    """The pending links a commit on ``base`` builds on: those up to the one to ``base``
+    (none when no pending link is to it)."""
+    for index, link in enumerate(pending):
+        if link.commit == base:
+            return tuple(pending[: index + 1])
+    return ()
+
+
+def with_intended(pending: Sequence[Link], link: Link) -> tuple[Link, ...]:
+    """The turn's pending links once ``link``'s ref update is about to go: those it builds on,
+    then it (a rival pending link, on the same base, can no longer land once ours does;
+    should ours be refused, the turn puts back what it had)."""
+    return (*pending_below(pending, link.base), link)[-PENDING_LENGTH:]
+
+
+def with_landed(chain: Sequence[Link], pending: Sequence[Link], link: Link) -> tuple[Link, ...]:
+    """The chain once ``link`` landed: the pending links it was built on (its landing proves
+    them: a fast-forward from their commits) join the chain under it."""
+    joined = [p for p in pending_below(pending, link.base) if p not in chain]
+    return (*chain, *joined, link)[-CHAIN_LENGTH:]
+
+
+def chain_to_json(chain: Sequence[Link], pending: Sequence[Link] = ()) -> dict[str, Any]:
+    """A turn record: the chain, and the pending links (the newest as ``pending``, as
+    records of every version have it; those it was built on as ``pending_under``)."""
     data: dict[str, Any] = {"format": TURN_FORMAT, "chain": [_row(x) for x in chain]}
-    if pending is not None:
-        data["pending"] = _row(pending)
+    if pending:
+        data["pending"] = _row(pending[-1])
+        if len(pending) > 1:
+            data["pending_under"] = [_row(x) for x in pending[:-1]]
     return data
 
 
@@ -144,12 +182,23 @@ def _row(x: Link) -> list[object]:
     return [x.commit, x.base, x.tree, x.path, x.segment, x.segment_sha]
 
 
-def pending_from_json(data: dict[str, Any] | None) -> Link | None:
-    """A turn file's pending link; None for none, or a torn or unknown file."""
+def pending_from_json(data: dict[str, Any] | None) -> tuple[Link, ...]:
+    """A turn record's pending links, oldest first; none for a torn or unknown record (or a
+    ``pending_under`` that does not run up to ``pending``: the newest alone is kept)."""
     if not data or data.get("format") != TURN_FORMAT or data.get("pending") is None:
-        return None
-    links = chain_from_json({"format": TURN_FORMAT, "chain": [data["pending"]]})
-    return links[0] if len(links) == 1 else None
+        return ()
+    newest = chain_from_json({"format": TURN_FORMAT, "chain": [data["pending"]]})
+    if len(newest) != 1:
+        return ()
+    under = data.get("pending_under")
+    rows = under if isinstance(under, list) else []
+    below = chain_from_json({"format": TURN_FORMAT, "chain": rows}) if rows else ()
+    links = (*below, newest[0])
+    if len(below) != len(rows) or any(
+        later.base != earlier.commit for earlier, later in itertools.pairwise(links)
+    ):
+        return newest
+    return links[-PENDING_LENGTH:]
 
 
 def chain_from_json(data: dict[str, Any] | None) -> tuple[Link, ...]:
@@ -251,23 +300,37 @@ def head_from_json(data: object, parts: tuple[str, ...], folder_sha: str) -> Hea
     return Head(commit, tree, folder, levels, {})
 
 
-def with_pending(chain: Sequence[Link], pending: Link | None) -> tuple[Link, ...]:
-    """The chain a writer catches up along: with the turn's pending link at its end when
-    that ref update was sent on the chain's tip (an empty chain: on whatever it names).
+def with_pending(chain: Sequence[Link], pending: Sequence[Link]) -> tuple[Link, ...]:
+    """The chain a writer catches up along: with the turn's pending links at its end, as far
+    as they run on from the chain's tip (an empty chain: from whatever the first names).
 
-    The update may have landed without its writer saying so (its answer lost, or the
+    Each update may have landed without its writer saying so (its answer lost, or the
     writer killed before it left the link): a writer at the tip builds on it. The guess
     is proven like any link (the writer's own head must be its base, or in the chain
     below it), and a wrong one costs one refused update, never a duplicate: a commit on
-    the pending one is a fast-forward only while the branch is at the pending one or at
-    its base, and then it carries the pending batch, once (a writer leaves its update
-    pending only while it, or a restart from its spool, settles that same commit, which
-    finds the batch under ours). A pending link sent on an older commit says nothing:
-    the chain has moved on past it, so it can never land.
+    a pending one is a fast-forward only while the branch is at it or below it, and then
+    it carries the pending batches, once (a writer leaves its update pending only while
+    it, or a restart from its spool, settles that same commit, which finds the batch
+    under ours). A pending link sent on an older commit says nothing: the chain has
+    moved on past it, so it can never land. One sent on a commit the chain does not
+    hold (another host's, read by its writer: newer than the chain, since every link
+    added clears the pending ones) is kept for a writer whose head is that commit
+    (found by ``./dev sim``: two writers of one host, both at a commit another host
+    made, raced). Pending links built on pending links (a
+    writer built on one, and its own answer was lost too) are kept in order, so the
+    next writer still finds its way up (found by ``./dev sim``: the turn forgot the one
+    below, and the next writer raced the one above).
     """
-    links = tuple(chain)
-    if pending is None or any(link.commit == pending.commit for link in links):
-        return links
-    if links and links[-1].commit != pending.base:
-        return links
-    return (*links, pending)
+    links = list(chain)
+    known = {link.commit for link in links}
+    below = known | {link.base for link in links}  # what the chain holds or moved past
+    tip = links[-1].commit if links else None
+    for index, link in enumerate(pending):
+        if link.commit in known:
+            continue
+        if tip is not None and link.base != tip and (index > 0 or link.base in below):
+            break
+        links.append(link)
+        known.add(link.commit)
+        tip = link.commit
+    return tuple(links)

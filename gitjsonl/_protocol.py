@@ -429,25 +429,24 @@ class CommitProtocol:
 
     def _send_change(self, change: Change, parent: str, tree_base: str, started: int) -> Steps[str]:
         """Tree, commit, ref update of a prepared change; its link pending while the update
-        is out, kept once it landed. A refused update restores the pending link it found
-        (that one may still have landed); a lost answer's stays (ours may have)."""
+        is out, kept once it landed. A refused update puts back the pending links it found
+        (they may still have landed); a lost answer's stays (ours may have)."""
         tree: str = yield from self._send(Request("create_tree", (tree_base, dict(change.files))))
         writes = change.writes_before + self.writes - started + 2
         message = f"{change.title}\n\n" + trailers(change.batch, change.lines, writes=writes)
         commit: str = yield from self._send(Request("create_commit", (message, tree, [parent])))
         link = change.link(commit, parent, tree)
-        before = self._taken.pending  # not built on here, but not forgotten
         if link is not None:
             yield Intend(link)
         self._enter(State.UPDATING)
         try:
             yield from self._send(Request("update_ref", (self.branch, commit)))
-        except TransientError as exc:
-            if not exc.ambiguous:
-                yield Intend(before)
-            raise
-        except BaseException:
-            yield Intend(before)
+        except BaseException as exc:
+            # Refused, or failed before it went: it never lands, and the turn puts back the
+            # pending links it found (a lost answer's stays pending: it may have landed).
+            ambiguous = isinstance(exc, TransientError) and exc.ambiguous
+            if link is not None and not ambiguous:
+                yield Intend(None)
             raise
         if link is not None:
             yield Keep(link, None, None)
@@ -1021,7 +1020,9 @@ class CommitProtocol:
             try:
                 yield from self._spent(Request("update_ref", (branch, lost.commit)))
             except NotFastForward:
-                pass
+                # The branch has left the head we built on: sending the update again can
+                # never land it (found by ./dev sim: a write a retry, while reads lagged).
+                lost.refused = True
             else:
                 return (yield from self._landed(lost, lost.commit, lost.head))
         tip = yield from self._read_head()

@@ -40,7 +40,6 @@ from typing import Any, Protocol
 from . import _ledger
 from ._budget import Registry
 from ._chain import (
-    CHAIN_LENGTH,
     SHARED_HEADS,
     Link,
     chain_from_json,
@@ -48,12 +47,14 @@ from ._chain import (
     dropped,
     heads_from_json,
     pending_from_json,
+    with_intended,
+    with_landed,
 )
 from ._exceptions import LogClosed
 from ._github import Credentials
 from ._redis import Coordinator, CoordinatorDown, RedisTurns
 
-__all__ = ["TURN_WAIT", "BranchTurns", "Taken", "Turn"]
+__all__ = ["TURN_WAIT", "BranchTurns", "Held", "SharedTurn", "Taken", "Turn"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +73,9 @@ class Taken:
     _contents: dict[str, tuple[str, object]] = field(repr=False)
     local_tip: Link | None = None  # the newest link a writer of this process left
     added: tuple[Link, object, object] | None = None
-    # A ref update sent on the chain's tip and never answered here: it may have landed.
-    pending: Link | None = None
+    # Ref updates sent on the chain's tip (each on the one before) and never answered
+    # here: they may have landed.
+    pending: tuple[Link, ...] = ()
     _keep: Callable[[Link | None], None] | None = field(default=None, repr=False)
     _drop: Callable[[str], None] | None = field(default=None, repr=False)
     # What the writers of other processes (or hosts) left in the turn record, as JSON.
@@ -94,7 +96,8 @@ class Taken:
 
     def intend(self, link: Link | None) -> None:
         """Kept in the turn at once: the ref update making ``link`` is about to be sent
-        (None: the one intended was refused, it never lands)."""
+        (None: the one intended was refused, it never lands: the pending links it found
+        are put back)."""
         if self._keep is not None:
             self._keep(link)
 
@@ -117,7 +120,7 @@ class _FileHeld:
         _ledger.write_json(self._fd, record)
 
 
-class _Held(Protocol):
+class Held(Protocol):
     """A turn held beyond this process (a host's file, or Redis's lease)."""
 
     @property
@@ -126,17 +129,25 @@ class _Held(Protocol):
     def save(self, record: dict[str, Any]) -> None: ...
 
 
+class SharedTurn(Protocol):
+    """A turn shared beyond this host: Redis's (``_redis.RedisTurns``), or a model of a host's
+    file (``gitjsonl.testing.sim``). ``held`` yields None when it was not had in time, and
+    raises ``CoordinatorDown`` when the store does not answer (the host's file serves)."""
+
+    def held(self, wait: float) -> contextlib.AbstractContextManager[Held | None]: ...
+
+
 class Turn:
     """The turn to commit to one branch, for the writers of this process and (with a file)
     host, or (with Redis, ``_redis.RedisTurns``) every host; the host's file while Redis fails."""
 
-    def __init__(self, file: Path | None, redis: RedisTurns | None = None) -> None:
+    def __init__(self, file: Path | None, redis: SharedTurn | None = None) -> None:
         self._lock = threading.Lock()
         self._file = file
         self._redis = redis
         self._chain: tuple[Link, ...] = ()
         self._local_tip: Link | None = None
-        self._pending: Link | None = None
+        self._pending: tuple[Link, ...] = ()
         # What each path's writers in this process last left: path -> (folder sha, state).
         self._contents: dict[str, tuple[str, object]] = {}
 
@@ -157,10 +168,11 @@ class Turn:
                     chain = chain_from_json(held.record)
                     pending = pending_from_json(held.record)
                     heads = heads_from_json(held.record)
+                found = pending  # what a refused update of ours puts back
                 alone = self._file is None and self._redis is None
                 holds = mine and (held is not None or alone)
 
-                def record_of(links: Sequence[Link], intended: Link | None) -> dict[str, Any]:
+                def record_of(links: Sequence[Link], intended: Sequence[Link]) -> dict[str, Any]:
                     record = chain_to_json(links, intended)
                     newest = list(heads.items())[-SHARED_HEADS:]
                     record["heads"] = {path: list(head) for path, head in newest}
@@ -170,13 +182,15 @@ class Turn:
                     # Written at once, in the host's file or Redis's record: a holder that
                     # dies mid-update leaves the pending link to the next writer.
                     if holds:
-                        self._pending = link
+                        now = found if link is None else with_intended(found, link)
+                        self._pending = now
                         if held is not None:
-                            held.save(record_of(chain, link))
+                            held.save(record_of(chain, now))
 
                 def drop(commit: str) -> None:
-                    nonlocal chain, pending
+                    nonlocal chain, pending, found
                     chain, pending = dropped(chain, pending, commit)
+                    found = pending
                     if holds:
                         self._chain, self._pending = chain, pending
                         if self._local_tip is not None and self._local_tip not in chain:
@@ -196,20 +210,18 @@ class Turn:
                 yield taken
                 if taken.added is not None and holds:
                     link, content, shared = taken.added
-                    if pending is not None and pending not in chain and link.base == pending.commit:
-                        # Built on the pending link, so our update proved it landed: it
-                        # joins the chain (else a writer whose head is its base, or a read
-                        # below it, would find nothing in the chain about its head).
-                        chain = (*chain, pending)
-                    self._chain = (*chain, link)[-CHAIN_LENGTH:]
+                    # Built on pending links, our update proved they landed: they join the
+                    # chain (else a writer whose head is one of them, or a read below it,
+                    # would find nothing in the chain about its head).
+                    self._chain = with_landed(chain, pending, link)
                     self._local_tip = link
-                    self._pending = None
+                    self._pending = ()
                     self._contents = {**self._contents, link.path: (link.segment_sha, content)}
                     if held is not None:
                         heads.pop(link.path, None)
                         if shared is not None:
                             heads[link.path] = (link.segment_sha, shared)
-                        held.save(record_of(self._chain, None))
+                        held.save(record_of(self._chain, ()))
         finally:
             if mine:
                 self._lock.release()
@@ -226,7 +238,7 @@ class Turn:
         return True
 
     @contextlib.contextmanager
-    def _shared_turn(self, wait: float) -> Iterator[_Held | None]:
+    def _shared_turn(self, wait: float) -> Iterator[Held | None]:
         """Redis's turn while it answers, else the host's (None: neither was had)."""
         if self._redis is not None:
             with contextlib.ExitStack() as stack:

@@ -51,7 +51,7 @@ class TestWithPending:
     def test_a_pending_update_on_the_tip_is_caught_up_to(self) -> None:
         """An update sent on the chain's tip and never answered is where a writer there goes."""
         chain = (link("b", "a"), link("c", "b"))
-        known = with_pending(chain, link("d", "c"))
+        known = with_pending(chain, (link("d", "c"),))
         assert known == (*chain, link("d", "c"))
         found = catch_up(known, "c", "log")
         assert found is not None
@@ -60,17 +60,17 @@ class TestWithPending:
     def test_a_pending_update_on_an_older_commit_says_nothing(self) -> None:
         """Sent on a commit the chain has moved past, it never lands: it is left out."""
         chain = (link("b", "a"), link("c", "b"))
-        assert with_pending(chain, link("x", "b")) == chain
-        assert with_pending(chain, None) == chain
+        assert with_pending(chain, (link("x", "b"),)) == chain
+        assert with_pending(chain, ()) == chain
 
     def test_a_pending_update_that_is_already_a_link_is_not_added_twice(self) -> None:
         """Its answer came after all (or a later writer built on it): the chain has it."""
         chain = (link("b", "a"), link("c", "b"))
-        assert with_pending(chain, link("c", "b")) == chain
+        assert with_pending(chain, (link("c", "b"),)) == chain
 
     def test_on_an_empty_chain_only_a_writer_at_its_base_trusts_it(self) -> None:
         """With no chain, the pending link is proven only by a head that is its base."""
-        known = with_pending((), link("b", "a"))
+        known = with_pending((), (link("b", "a"),))
         found = catch_up(known, "a", "log")
         assert found is not None
         assert found.commit == "b"
@@ -81,13 +81,13 @@ class TestPendingInTheTurn:
     def test_pending_round_trips_through_json_and_a_torn_one_reads_as_none(self) -> None:
         """A turn file's pending link reads back the same; none, or a torn one, is None."""
         chain = (link("b", "a"),)
-        data = chain_to_json(chain, link("c", "b"))
-        assert pending_from_json(data) == link("c", "b")
+        data = chain_to_json(chain, (link("c", "b"),))
+        assert pending_from_json(data) == (link("c", "b"),)
         assert chain_from_json(data) == chain
-        assert pending_from_json(chain_to_json(chain)) is None
-        assert pending_from_json({**data, "pending": ["c"]}) is None
-        assert pending_from_json({**data, "format": 1}) is None
-        assert pending_from_json(None) is None
+        assert pending_from_json(chain_to_json(chain)) == ()
+        assert pending_from_json({**data, "pending": ["c"]}) == ()
+        assert pending_from_json({**data, "format": 1}) == ()
+        assert pending_from_json(None) == ()
 
     def test_an_intended_link_outlives_a_turn_that_never_added_it(self, tmp_path: Path) -> None:
         """Intended and left without an answer, the link is the next turn's pending one,
@@ -97,15 +97,15 @@ class TestPendingInTheTurn:
         with mine.take() as taken:
             taken.intend(link("b", "a"))
         with theirs.take() as taken:
-            assert taken.pending == link("b", "a")
+            assert taken.pending == (link("b", "a"),)
             taken.intend(link("c", "b"))
             taken.add(link("c", "b"), None)
         with mine.take() as taken:
-            assert (taken.chain, taken.pending) == ((link("b", "a"), link("c", "b")), None)
+            assert (taken.chain, taken.pending) == ((link("b", "a"), link("c", "b")), ())
             taken.intend(link("d", "c"))
             taken.intend(None)  # refused: it never lands
         with theirs.take() as taken:
-            assert taken.pending is None
+            assert taken.pending == ()
 
     def test_a_dropped_link_leaves_the_turn_with_the_links_after_it(self, tmp_path: Path) -> None:
         """A link the branch contradicts leaves the host's turn file, and those after it,
@@ -118,9 +118,9 @@ class TestPendingInTheTurn:
             taken.intend(link("e", "d"))
         with theirs.take() as taken:
             taken.drop("c")
-            assert (taken.chain, taken.pending) == ((link("b", "a"),), None)
+            assert (taken.chain, taken.pending) == ((link("b", "a"),), ())
         with mine.take() as taken:
-            assert (taken.chain, taken.pending) == ((link("b", "a"),), None)
+            assert (taken.chain, taken.pending) == ((link("b", "a"),), ())
 
     def test_a_turn_of_one_process_keeps_its_pending_link_in_memory(self) -> None:
         """Without a turn file, the writers of one process see each other's pending link."""
@@ -128,7 +128,59 @@ class TestPendingInTheTurn:
         with turn.take() as taken:
             taken.intend(link("b", "a"))
         with turn.take() as taken:
-            assert taken.pending == link("b", "a")
+            assert taken.pending == (link("b", "a"),)
+
+    def test_a_pending_link_built_on_a_pending_link_keeps_the_one_below(
+        self, tmp_path: Path
+    ) -> None:
+        """Found by ./dev sim (seed 46, a lost answer on a lost answer): a writer builds on
+        another's pending link and its own answer is lost too. The turn keeps both, in
+        order, so the next writer goes up through both; before, the one below was
+        forgotten, the one above no longer ran on from the chain's tip, and the next writer
+        built beside it: a lost race."""
+        first, second, third = (Turn(tmp_path / "turn.json") for _ in range(3))
+        with first.take() as taken:
+            taken.add(link("b", "a"), None)
+        with first.take() as taken:
+            taken.intend(link("c", "b"))  # its answer is lost
+        with second.take() as taken:
+            assert with_pending(taken.chain, taken.pending)[-1] == link("c", "b")
+            taken.intend(link("d", "c"))  # built on the pending one; lost too
+        with third.take() as taken:
+            assert taken.pending == (link("c", "b"), link("d", "c"))
+            known = with_pending(taken.chain, taken.pending)
+            found = catch_up(known, "b", "log")
+            assert found is not None
+            assert (found.commit, found.exact) == ("d", True)
+            taken.intend(link("e", "d"))
+            taken.add(link("e", "d"), None)  # ours landed: both below it did
+        with first.take() as taken:
+            assert [x.commit for x in taken.chain] == ["b", "c", "d", "e"]
+            assert taken.pending == ()
+
+    def test_a_refused_update_puts_back_the_pending_links_it_found(self, tmp_path: Path) -> None:
+        """An update refused never lands; the pending link it replaced still may have."""
+        turn = Turn(tmp_path / "turn.json")
+        with turn.take() as taken:
+            taken.add(link("b", "a"), None)
+        with turn.take() as taken:
+            taken.intend(link("c", "b"))
+        with turn.take() as taken:
+            taken.intend(link("x", "b"))  # a rival on the tip: the pending one gives way
+            taken.intend(None)  # refused
+        with turn.take() as taken:
+            assert taken.pending == (link("c", "b"),)
+
+    def test_pending_links_round_trip_and_a_broken_sequence_keeps_the_newest(self) -> None:
+        """``pending_under`` holds those below the newest; one that does not run up to it
+        (torn, or forged) is dropped, the newest kept as every version reads it."""
+        pending = (link("c", "b"), link("d", "c"))
+        data = chain_to_json((link("b", "a"),), pending)
+        assert data["pending"] == list(data["pending"])
+        assert pending_from_json(data) == pending
+        assert pending_from_json({**data, "pending_under": [["x", "y", "t", "log", 1, "f"]]}) == (
+            link("d", "c"),
+        )
 
 
 def refused_updates(hub: Any, since: int = 0) -> int:

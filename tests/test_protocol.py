@@ -4,6 +4,7 @@ clock, no server: what a batch does is read off the actions it asks for."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from gitjsonl._exceptions import NotFastForward, PublicRepository, TransientErro
 from gitjsonl._github import RepoInfo
 from gitjsonl._protocol import TRANSITIONS, CommitProtocol, ProtocolError, Settings, State
 from gitjsonl._retry import RetryPolicy
-from gitjsonl._turn import Taken
+from gitjsonl._turn import Taken, Turn
 from gitjsonl.testing import MemoryGitHub
 
 PATH = "logs/chat"
@@ -53,25 +54,34 @@ def batch(n: int, *, bid: str | None = None) -> Batch:
 
 @dataclass
 class Driver:
-    """Carries a step's actions out: GitHub calls on ``hub``, a turn nobody else takes; each
-    action is recorded, and ``fault(action)`` may answer one with an exception instead."""
+    """Carries a step's actions out: GitHub calls on ``hub``, the real ``_turn.Turn`` of a
+    process nobody else shares; each action is recorded, and ``fault(action)`` may answer
+    one with an exception instead."""
 
     hub: MemoryGitHub
     fault: Callable[[Any], BaseException | None] = lambda action: None
     actions: list[Any] = field(default_factory=list)
-    chain: tuple[Link, ...] = ()
-    pending: Link | None = None
+    turn: Turn = field(default_factory=lambda: Turn(None))
     states: list[str] = field(default_factory=list)
+
+    @property
+    def chain(self) -> tuple[Link, ...]:
+        return self.turn._chain
 
     def run(self, proto: CommitProtocol, steps: Steps[Any]) -> Any:
         answer: Any = None
         failure: BaseException | None = None
+        held = contextlib.ExitStack()
         taken: Taken | None = None
         while True:
             try:
                 action = steps.throw(failure) if failure else steps.send(answer)
             except StopIteration as stop:
+                held.close()
                 return stop.value
+            except BaseException:
+                held.close()
+                raise
             self.states.append(proto.state)
             self.actions.append(action)
             answer, failure = None, self.fault(action)
@@ -85,14 +95,16 @@ class Driver:
             elif isinstance(action, ReadHistory):
                 answer = [(c.sha, c.message) for c in self.hub.iter_commits(action.tip)]
             elif isinstance(action, TakeTurn):
-                taken = answer = Taken(self.chain, {}, pending=self.pending)
+                taken = answer = held.enter_context(self.turn.take())
+            elif isinstance(action, LeaveTurn):
+                held.close()
+                taken = None
             elif isinstance(action, Keep) and taken is not None:
-                self.chain = (*self.chain, action.link)
-            elif isinstance(action, Intend):
-                self.pending = action.link
+                taken.add(action.link, action.content, action.shared)
+            elif isinstance(action, Intend) and taken is not None:
+                taken.intend(action.link)
             elif isinstance(action, Drop) and taken is not None:
                 taken.drop(action.commit)
-                self.chain, self.pending = taken.chain, taken.pending
 
     def calls(self, name: str) -> list[Request]:
         return [a for a in self.actions if isinstance(a, Request) and a.call == name]
@@ -218,7 +230,7 @@ class TestTrust:
         driver.run(proto, proto.commit(batch(1)))
         head = hub.get_head("main")
         planted = Link("f" * 40, head, "e" * 40, "elsewhere", 1, "d" * 40)
-        driver.chain = (*driver.chain, planted)
+        driver.turn._chain = (*driver.turn._chain, planted)
         driver.run(proto, proto.commit(batch(2)))
         assert Drop("f" * 40) in driver.actions
         assert planted not in driver.chain

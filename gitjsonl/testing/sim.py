@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import contextlib
 import hashlib
 import json
 import logging
@@ -70,7 +71,7 @@ import random
 import re
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,21 +98,11 @@ from gitjsonl._actions import (
 )
 from gitjsonl._batch import Batch, batch_id_of
 from gitjsonl._budget import Budget, MemoryStore
-from gitjsonl._chain import (
-    CHAIN_LENGTH,
-    SHARED_HEADS,
-    Link,
-    chain_from_json,
-    chain_to_json,
-    dropped,
-    heads_from_json,
-    pending_from_json,
-)
 from gitjsonl._exceptions import GitHubError, LogClosed, RateLimited
 from gitjsonl._pacing import Pacing
 from gitjsonl._protocol import TRANSITIONS, CommitProtocol, ProtocolError, Settings
 from gitjsonl._retry import RetryPolicy
-from gitjsonl._turn import Taken
+from gitjsonl._turn import Held, Taken, Turn
 
 from ._memory import WRITES, MemoryGitHub
 
@@ -167,16 +158,39 @@ class _Host:
     holder: _Writer | None = None
 
 
+class _HostRecord:
+    """A host's turn file, as ``Turn`` holds it (``_turn.SharedTurn``): its record, read and
+    written whole; who holds it is the scheduler's (a ``TakeTurn`` waits its turn)."""
+
+    def __init__(self, host: _Host) -> None:
+        self._host = host
+
+    @contextlib.contextmanager
+    def held(self, wait: float) -> Iterator[Held | None]:
+        yield _HostLease(self._host)
+
+
+class _HostLease:
+    def __init__(self, host: _Host) -> None:
+        self._host = host
+
+    @property
+    def record(self) -> dict[str, Any] | None:
+        return self._host.record
+
+    def save(self, record: dict[str, Any]) -> None:
+        self._host.record = record
+
+
 @dataclass(slots=True, eq=False)
 class _Process:
     """What a writer's process holds, lost when it is killed."""
 
     protocol: CommitProtocol
     budget: Budget | None
-    local_tip: Link | None = None
-    contents: dict[str, tuple[str, object]] = field(default_factory=dict)
+    turn: Turn  # the real ``_turn.Turn``: its chain, local tip and heads live and die here
     taken: Taken | None = None
-    leave: Callable[[], None] | None = None  # applies the turn's changes as it is left
+    leave: Callable[[], None] | None = None  # leaves the turn (its record written)
 
 
 @dataclass(slots=True, eq=False)
@@ -500,55 +514,12 @@ class _World:
     # -- the host's turn (``_turn.Turn.take`` over a host file) ------------------------------
 
     def _take(self, writer: _Writer, process: _Process) -> Taken:
-        host = writer.host
-        host.holder = writer
-        record = host.record
-        chain, pending = chain_from_json(record), pending_from_json(record)
-        heads = heads_from_json(record)
-
-        def record_of(links: Sequence[Link], intended: Link | None) -> dict[str, Any]:
-            saved = chain_to_json(links, intended)
-            saved["heads"] = {
-                path: list(head) for path, head in list(heads.items())[-SHARED_HEADS:]
-            }
-            return saved
-
-        def keep(link: Link | None) -> None:
-            host.record = record_of(chain, link)
-
-        def drop(commit: str) -> None:
-            nonlocal chain, pending
-            chain, pending = dropped(chain, pending, commit)
-            if process.local_tip is not None and process.local_tip not in chain:
-                process.local_tip = None
-            host.record = record_of(chain, pending)
-
-        taken = Taken(
-            chain,
-            process.contents,
-            process.local_tip,
-            pending=pending,
-            _keep=keep,
-            _drop=drop,
-            _shared=heads,
-        )
-
-        def leave() -> None:
-            if taken.added is None:
-                return
-            link, content, shared = taken.added
-            links = chain
-            if pending is not None and pending not in links and link.base == pending.commit:
-                links = (*links, pending)  # built on the pending link: it landed
-            links = (*links, link)[-CHAIN_LENGTH:]
-            process.local_tip = link
-            process.contents = {**process.contents, link.path: (link.segment_sha, content)}
-            heads.pop(link.path, None)
-            if shared is not None:
-                heads[link.path] = (link.segment_sha, shared)
-            host.record = record_of(links, None)
-
-        process.taken, process.leave = taken, leave
+        """The writer's process takes its host's turn: ``_turn.Turn.take`` itself, over the
+        host's record (a file's, kept across kills) or its own (``Turn(None)``, alone)."""
+        writer.host.holder = writer
+        stack = contextlib.ExitStack()
+        taken = stack.enter_context(process.turn.take())
+        process.taken, process.leave = taken, stack.close
         return taken
 
     def _leave(self, writer: _Writer) -> None:
@@ -582,7 +553,8 @@ class _World:
             ),
             random.Random(self.rng.random()),
         )
-        writer.process = _Process(protocol, budget)
+        shared = _HostRecord(writer.host) if writer.host.file else None
+        writer.process = _Process(protocol, budget, Turn(None, shared))
 
     def _process(self, writer: _Writer) -> _Process:
         assert writer.process is not None
@@ -667,8 +639,6 @@ class _World:
         writer.steps = None
         if writer.host.holder is writer:
             writer.host.holder = None  # the OS lets a dead process's lock go
-        if not writer.host.file:
-            writer.host.record = None  # a turn kept in the process died with it
         self.log(f"{writer.name} {how}; restarts from its spool")
         writer.process = None
         self._spawn(writer)

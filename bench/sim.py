@@ -29,11 +29,12 @@ MAX_SEEDS = 100_000
 def _search(seconds: float, first: int, **kwargs: Any) -> dict[str, Any]:
     """Seeds from ``first`` on, until ``seconds`` or ``MAX_SEEDS``: what they explored."""
     started = time.perf_counter()
-    seed, steps, faults, violating = first, 0, Counter[str](), []
+    seed, steps, faults, violating, home_races = first, 0, Counter[str](), [], 0
     visited: set[tuple[str, str]] = set()
     while seed - first < MAX_SEEDS and time.perf_counter() - started < seconds:
         result = sim.run(seed, **kwargs)
         steps += result.steps
+        home_races += result.home_races
         faults.update(result.faults)
         visited.update(result.visited)
         if result.violations:
@@ -48,6 +49,7 @@ def _search(seconds: float, first: int, **kwargs: Any) -> dict[str, Any]:
         "steps": steps,
         "faults": dict(sorted(faults.items())),
         "transitions": f"{len(visited & sim.edges())}/{len(sim.edges())}",
+        "home_races": home_races,
         "violations": len(violating),
         "violating_seeds": violating[:20],
     }
@@ -77,6 +79,7 @@ def summary(result: dict[str, Any]) -> str:
     return "\n".join(
         f"   {label:<36} {r['runs']:,} seeds ({r['seeds_per_second']}/s), {r['steps']:,} steps, "
         f"{sum(r['faults'].values()):,} faults, {r['transitions']} transitions, "
+        f"{r['home_races']} races at home, "
         f"{r['violations']} violating seeds "
         f"{r['violating_seeds'][:5] if key != 'control' else ''}"
         for key, label in _ROWS
@@ -92,17 +95,20 @@ def markdown(result: dict[str, Any]) -> str:
         "`MemoryGitHub` on a virtual clock and a seeded scheduler (`./dev sim`), checked "
         "after every run: every acknowledged record exactly once, each writer's order, "
         "removed commits never back, no wait past its bound, no paced window past its "
-        "limit. Target: no violation without a reset, and "
+        "limit. Races at home: first ref updates refused for commits of their own host's "
+        "writers only (taking turns makes them rare; kills and restarts still cost one). "
+        "Target: no violation without a reset, and "
         f"the control caught: {'met' if result['met'] else 'not met'}.\n",
-        "| search | seeds | seeds/s | steps | faults injected | transitions | violating seeds |",
-        "|---|---:|---:|---:|---|---:|---:|",
+        "| search | seeds | seeds/s | steps | faults injected | transitions | races at home "
+        "| violating seeds |",
+        "|---|---:|---:|---:|---|---:|---:|---:|",
     ]
     for key, label in _ROWS:
         r = result[key]
         faults = ", ".join(f"{k} {v:,}" for k, v in r["faults"].items())
         out.append(
             f"| {label} | {r['runs']:,} | {r['seeds_per_second']} | {r['steps']:,} | "
-            f"{faults} | {r['transitions']} | {r['violations']} |"
+            f"{faults} | {r['transitions']} | {r['home_races']} | {r['violations']} |"
         )
     for key, label in _ROWS[:2]:
         if result[key]["violating_seeds"]:

@@ -98,7 +98,7 @@ from gitjsonl._actions import (
 )
 from gitjsonl._batch import Batch, batch_id_of
 from gitjsonl._budget import Budget, MemoryStore
-from gitjsonl._exceptions import GitHubError, LogClosed, RateLimited
+from gitjsonl._exceptions import GitHubError, LogClosed, NotFastForward, RateLimited
 from gitjsonl._pacing import Pacing
 from gitjsonl._protocol import TRANSITIONS, CommitProtocol, ProtocolError, Settings
 from gitjsonl._retry import RetryPolicy
@@ -229,6 +229,10 @@ class Run:
     visited: Counter[tuple[str, str]] = field(default_factory=Counter)
     #: Steps taken while a writer's ``TakeTurn`` went unanswered (another held its turn).
     turn_waits: int = 0
+    #: Ref updates, sent for the first time, that lost a race to writers of their own host
+    #: (every commit between the writer's base and the branch made by a writer there):
+    #: what taking turns should make rare (kills and restarts still cost one now and then).
+    home_races: int = 0
 
     @property
     def digest(self) -> str:
@@ -264,6 +268,9 @@ class _World:
         self.visited: Counter[tuple[str, str]] = Counter()
         self.steps = 0
         self.turn_waits = 0
+        self.home_races = 0
+        self.made: dict[str, str] = {}  # commit -> the host whose writer made it
+        self.sent: set[str] = set()  # commits a ref update was sent to
         self.fault: str | None = None  # the fault the call being carried out meets
         self.acked: dict[str, str] = {}  # batch id -> commit sha
         self.acked_records: set[bytes] = set()
@@ -401,8 +408,14 @@ class _World:
             self.fault = None if decision == "crash" else decision
             try:
                 return self._request(process, action)
+            except NotFastForward:
+                if decision is None:
+                    self._lost_race(writer, action)
+                raise
             finally:
                 self.fault = None
+                if isinstance(action, Request) and action.call == "update_ref":
+                    self.sent.add(action.args[1])
         if isinstance(action, TakeTurn):
             return self._take(writer, process)
         if decision == "close":
@@ -429,6 +442,23 @@ class _World:
         if action.call not in SEAM_CALLS:
             raise ProtocolError(f"the protocol asked for an unknown call {action.call!r}")
         return getattr(client, action.call)(*action.args, **action.kwargs)
+
+    def _lost_race(self, writer: _Writer, action: Request | ReadHistory) -> None:
+        """Count a first ref update refused for commits of its own host's writers only."""
+        if not isinstance(action, Request) or action.call != "update_ref":
+            return
+        commit = action.args[1]
+        if commit in self.sent or not writer.host.file:
+            return  # a lost answer's re-send, or a host whose writers share no turn
+        base = self.hub.get_commit(commit).parents[0]
+        above: list[str] = []
+        for sha in self.hub.ancestors(self.hub.head(BRANCH) or base):
+            if sha == base:
+                break
+            above.append(sha)
+        if above and all(self.made.get(sha) == writer.host.name for sha in above):
+            self.home_races += 1
+            self.log(f"{writer.name} lost a race to its own host")
 
     def _advance(self, writer: _Writer, answer: Any, failure: BaseException | None) -> None:
         """Run the writer's step on, its own actions carried out at once, until it waits for
@@ -490,6 +520,7 @@ class _World:
             return None
         if isinstance(action, Pushing):
             writer.spool[action.batch.id] = (action.commit, action.base)
+            self.made[action.commit] = writer.host.name
             self.log(
                 f"{writer.name} sends {action.batch.id[:8]} as {action.commit[:12]} "
                 f"on {action.base[:12]}"
@@ -758,7 +789,14 @@ def run(
     head = world.hub.head(BRANCH)
     world.trace.append(f"final {head}")
     return Run(
-        seed, world.trace, violations, world.steps, world.counted, world.visited, world.turn_waits
+        seed,
+        world.trace,
+        violations,
+        world.steps,
+        world.counted,
+        world.visited,
+        world.turn_waits,
+        world.home_races,
     )
 
 

@@ -234,6 +234,7 @@ class _Unresolved:
     # The update was refused: it did not move the branch, but the commit may be on it all
     # the same (another host built on our pending link while our lease ran out).
     refused: bool = False
+    resend: bool = True  # sending the same update again may still land it
 
 
 @dataclass(frozen=True, slots=True)
@@ -583,7 +584,7 @@ class CommitProtocol:
         if head is None:
             return None
         self.head = head
-        found = catch_up(self._links(), head.commit, self._path)
+        found = catch_up(self._links(head.commit), head.commit, self._path)
         if found is None:
             return head
         if self._read_at == head.commit:
@@ -600,11 +601,17 @@ class CommitProtocol:
         self.head = moved
         return moved
 
-    def _links(self) -> tuple[Link, ...]:
-        """The turn's chain, with its pending link, cut before any link to or on a commit
-        the branch refuted."""
+    def _links(self, head: str) -> tuple[Link, ...]:
+        """The turn's chain as a writer at ``head`` may follow it: with its pending links,
+        cut before any link to or on a commit the branch refuted. Pending links sent on a
+        commit the chain does not hold are for a writer at that very commit only (another
+        writer's read may have lagged: from the chain's tip they would be a guess)."""
         taken = self._taken
-        links = with_pending(taken.chain, taken.pending)
+        pending = taken.pending
+        chain_tip = taken.chain[-1].commit if taken.chain else None
+        if pending and chain_tip not in (None, pending[0].base) and pending[0].base != head:
+            pending = ()
+        links = with_pending(taken.chain, pending)
         refuted = set(self._refuted)
         for index, link in enumerate(links):
             if link.commit in refuted or link.base in refuted:
@@ -626,7 +633,7 @@ class CommitProtocol:
             # A commit nobody here made: built on as read, unless links go on above it.
             head = self.head = yield from self._load_head_at(tip, head)
             self._read_at = tip
-            again = catch_up(self._links(), tip, self._path)
+            again = catch_up(self._links(tip), tip, self._path)
             if again is None:
                 return None
             found = again
@@ -1016,13 +1023,15 @@ class CommitProtocol:
         link, an operator's reset): the batch is built again on what was read.
         """
         branch = yield from self.resolve_branch()
-        if not lost.refused:
+        if not lost.refused and lost.resend:
             try:
                 yield from self._spent(Request("update_ref", (branch, lost.commit)))
             except NotFastForward:
                 # The branch has left the head we built on: sending the update again can
                 # never land it (found by ./dev sim: a write a retry, while reads lagged).
-                lost.refused = True
+                # Only the re-send stops: it was not refused when sent, so it may have
+                # landed, and nothing but history says whether it did.
+                lost.resend = False
             else:
                 return (yield from self._landed(lost, lost.commit, lost.head))
         tip = yield from self._read_head()

@@ -375,7 +375,7 @@ class TestTurns:
             taken.intend(link)  # ... and the ref update is sent; no answer, ever
             time.sleep(0.3)
             with next_host.get("main").take(wait=5.0) as after:
-                assert after.pending == link
+                assert after.pending == (link,)
 
     def test_a_lease_that_ran_out_cannot_overwrite_the_record(
         self, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch

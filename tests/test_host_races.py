@@ -63,6 +63,20 @@ class TestWithPending:
         assert with_pending(chain, (link("x", "b"),)) == chain
         assert with_pending(chain, ()) == chain
 
+    def test_a_pending_update_on_a_commit_the_chain_does_not_hold_is_kept(self) -> None:
+        """Found by ./dev sim (two writers of one host at a commit another host made): an
+        update sent on a commit newer than the chain is where a writer at that commit goes;
+        a writer at the chain's tip learns nothing exact from it."""
+        chain = (link("b", "a"), link("c", "b"))
+        known = with_pending(chain, (link("y", "q"),))
+        assert known == (*chain, link("y", "q"))
+        found = catch_up(known, "q", "log")
+        assert found is not None
+        assert (found.commit, found.exact) == ("y", True)
+        tip = catch_up(known, "c", "log")
+        assert tip is not None
+        assert not tip.exact  # a read, never a guess built on
+
     def test_a_pending_update_that_is_already_a_link_is_not_added_twice(self) -> None:
         """Its answer came after all (or a later writer built on it): the chain has it."""
         chain = (link("b", "a"), link("c", "b"))

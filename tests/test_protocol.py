@@ -390,3 +390,24 @@ class TestPreparedChange:
             if isinstance(a, Request) and a.call in {"create_tree", "create_commit", "update_ref"}
         ] == ["create_tree", "create_commit", "update_ref"]
         assert "Gitjsonl-Writes: 4" in hub.get_commit(sha).message
+
+    def test_a_restart_never_settles_a_landed_batch_as_not_landed_while_reads_lag(self) -> None:
+        """A dead process's batch never sent, landed under a commit another writer built on
+        its pending link; the restart's re-send is refused and the branch still reads as the
+        base: settle keeps saying it cannot tell (never None, which would send it again)."""
+        from gitjsonl._exceptions import StaleRead
+
+        now = [1_000.0]
+        hub = MemoryGitHub(clock=lambda: now[0], read_lag=5.0)
+        base = hub.get_head("main")
+        message = commit_message(batch(1), PATH, skip_ci=True, writer="dead")
+        tree = hub.post_tree(hub.get_commit(base).tree_sha, texts={"x": b"1"}, blobs={}, deletes=[])
+        dead = hub.create_commit(message, tree.sha, [base])  # its update was never sent
+        above = hub.create_commit("another writer, on the pending link", tree.sha, [dead])
+        hub.update_ref("main", above)  # the branch moved; reads still show ``base``
+        slow = RetryPolicy(max_attempts=12, conflict_wait=1.0, max_conflict_wait=1.0)
+        committer = TestDriver().committer(hub, branch="main", policy=slow)
+        with pytest.raises(StaleRead):
+            committer.settle(batch(1), commit=dead, base=base)
+        now[0] += 10  # the reads catch up: it landed
+        assert committer.settle(batch(1), commit=dead, base=base) == dead

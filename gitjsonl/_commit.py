@@ -63,7 +63,7 @@ from ._retry import RetryPolicy
 from ._seam import GitHubSeam
 from ._turn import BranchTurns, Taken, Turn
 
-__all__ = ["Committer"]
+__all__ = ["Committer", "call_seam", "change_turn", "use_budget"]
 
 logger = logging.getLogger(__name__)
 
@@ -204,10 +204,8 @@ class Committer:
                 self._leave()  # a turn a failing step still held
 
     def _do(self, action: Action) -> Any:
-        if isinstance(action, Request):
+        if isinstance(action, (Request, ReadHistory)):
             return self._request(action)
-        if isinstance(action, ReadHistory):
-            return self._history(action)
         if isinstance(action, Sleep):
             if action.after is not None:
                 logger.debug("gitjsonl: retrying batch after %r", action.after)
@@ -223,7 +221,8 @@ class Committer:
             self._leave()
             return None
         if isinstance(action, (Intend, Keep, Drop)):
-            return self._turn_change(action)
+            change_turn(self._taken, action)
+            return None
         if isinstance(action, Pushing):
             if self._before_update is not None:
                 self._before_update(action.batch, action.commit, action.base)
@@ -236,48 +235,26 @@ class Committer:
             return None
         return self._budgeted(action)
 
-    def _request(self, action: Request) -> Any:
-        if action.call not in SEAM_CALLS:
-            raise ProtocolError(f"the protocol asked for an unknown call {action.call!r}")
+    def _request(self, action: Request | ReadHistory) -> Any:
+        if isinstance(action, ReadHistory):
+            return call_seam(self._repo, action)
         repo = self._repo
         before = repo.writes
         try:
-            return getattr(repo, action.call)(*action.args, **action.kwargs)
+            return call_seam(repo, action)
         finally:
             # The seam's count is the truth: a write sent again after a 307, a blob sent
             # twice (as text, then as base64) cost more than the one request asked for.
             self.protocol.sent(repo.writes - before, action, repo.full_name)
 
-    def _history(self, action: ReadHistory) -> list[tuple[str, str]]:
-        """The commits below ``action.tip``, read lazily until its base or its batch."""
-        read: list[tuple[str, str]] = []
-        for info in self._repo.iter_commits(action.tip):
-            read.append((info.sha, info.message))
-            if info.sha == action.base or batch_id_of(info.message) == action.batch:
-                break
-            if len(read) >= action.limit:
-                break
-        return read
-
     def _budgeted(self, action: Action) -> Any:
+        """A budget action: the waits sleep on this driver's sleep, the rest are the store's."""
         budget = self._budget
-        if budget is None:
-            raise ProtocolError(f"{type(action).__name__} without a budget")
-        if isinstance(action, Reserve):
-            return budget.reserve(action.cost, force=action.force, batch=action.batch)
-        if isinstance(action, WaitForBudget):
+        if isinstance(action, WaitForBudget) and budget is not None:
             return budget.sleep_for(action.seconds, self._sleep)
-        if isinstance(action, Acquire):
+        if isinstance(action, Acquire) and budget is not None:
             return budget.acquire(action.cost, self._sleep)
-        if isinstance(action, Settle):
-            budget.settle(action.token, action.used)
-            return None
-        if isinstance(action, Learn):
-            budget.learn(action.error)
-            return None
-        if isinstance(action, Restore):
-            return budget.restore(action.commits, action.server_now)
-        raise ProtocolError(f"an action no driver knows: {action!r}")
+        return use_budget(budget, action)
 
     # -- the turn --------------------------------------------------------------------------
 
@@ -293,13 +270,51 @@ class Committer:
         if held is not None:
             held.close()
 
-    def _turn_change(self, action: Intend | Keep | Drop) -> None:
-        taken = self._taken
-        if taken is None:
-            raise ProtocolError(f"{type(action).__name__} outside the turn")
-        if isinstance(action, Intend):
-            taken.intend(action.link)
-        elif isinstance(action, Keep):
-            taken.add(action.link, action.content, action.shared)
-        else:
-            taken.drop(action.commit)
+
+# -- what every driver does the same way (this one, the simulator's, the tests') ----------------
+
+
+def call_seam(repo: GitHubSeam, action: Request | ReadHistory) -> Any:
+    """A GitHub call as the protocol asked for it, on ``repo``; ``ReadHistory``: the commits
+    below its tip, (sha, message), read lazily until its base or its batch."""
+    if isinstance(action, ReadHistory):
+        read: list[tuple[str, str]] = []
+        for info in repo.iter_commits(action.tip):
+            read.append((info.sha, info.message))
+            if info.sha == action.base or batch_id_of(info.message) == action.batch:
+                break
+            if len(read) >= action.limit:
+                break
+        return read
+    if action.call not in SEAM_CALLS:
+        raise ProtocolError(f"the protocol asked for an unknown call {action.call!r}")
+    return getattr(repo, action.call)(*action.args, **action.kwargs)
+
+
+def change_turn(taken: Taken | None, action: Intend | Keep | Drop) -> None:
+    """A change to the turn held (``taken``): a link intended, kept, or dropped."""
+    if taken is None:
+        raise ProtocolError(f"{type(action).__name__} outside the turn")
+    if isinstance(action, Intend):
+        taken.intend(action.link)
+    elif isinstance(action, Keep):
+        taken.add(action.link, action.content, action.shared)
+    else:
+        taken.drop(action.commit)
+
+
+def use_budget(budget: Budget | None, action: Action) -> Any:
+    """A budget action that does not wait (``Reserve``, ``Settle``, ``Learn``, ``Restore``)."""
+    if budget is None:
+        raise ProtocolError(f"{type(action).__name__} without a budget")
+    if isinstance(action, Reserve):
+        return budget.reserve(action.cost, force=action.force, batch=action.batch)
+    if isinstance(action, Settle):
+        budget.settle(action.token, action.used)
+        return None
+    if isinstance(action, Learn):
+        budget.learn(action.error)
+        return None
+    if isinstance(action, Restore):
+        return budget.restore(action.commits, action.server_now)
+    raise ProtocolError(f"an action no driver knows: {action!r}")

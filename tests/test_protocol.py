@@ -26,6 +26,7 @@ from gitjsonl._actions import (
 )
 from gitjsonl._batch import Batch, commit_message
 from gitjsonl._chain import Link
+from gitjsonl._commit import call_seam, change_turn
 from gitjsonl._exceptions import NotFastForward, PublicRepository, TransientError
 from gitjsonl._github import RepoInfo
 from gitjsonl._protocol import TRANSITIONS, CommitProtocol, ProtocolError, Settings, State
@@ -87,24 +88,18 @@ class Driver:
             answer, failure = None, self.fault(action)
             if failure is not None:
                 continue
-            if isinstance(action, Request):
+            if isinstance(action, (Request, ReadHistory)):
                 try:
-                    answer = getattr(self.hub, action.call)(*action.args, **action.kwargs)
+                    answer = call_seam(self.hub, action)
                 except Exception as exc:
                     failure = exc
-            elif isinstance(action, ReadHistory):
-                answer = [(c.sha, c.message) for c in self.hub.iter_commits(action.tip)]
             elif isinstance(action, TakeTurn):
                 taken = answer = held.enter_context(self.turn.take())
             elif isinstance(action, LeaveTurn):
                 held.close()
                 taken = None
-            elif isinstance(action, Keep) and taken is not None:
-                taken.add(action.link, action.content, action.shared)
-            elif isinstance(action, Intend) and taken is not None:
-                taken.intend(action.link)
-            elif isinstance(action, Drop) and taken is not None:
-                taken.drop(action.commit)
+            elif isinstance(action, (Keep, Intend, Drop)):
+                change_turn(taken, action)
 
     def calls(self, name: str) -> list[Request]:
         return [a for a in self.actions if isinstance(a, Request) and a.call == name]

@@ -76,7 +76,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitjsonl._actions import (
-    SEAM_CALLS,
     Acquire,
     Action,
     Drop,
@@ -96,8 +95,9 @@ from gitjsonl._actions import (
     TakeTurn,
     WaitForBudget,
 )
-from gitjsonl._batch import Batch, batch_id_of
+from gitjsonl._batch import Batch
 from gitjsonl._budget import Budget, MemoryStore
+from gitjsonl._commit import call_seam, change_turn, use_budget
 from gitjsonl._exceptions import GitHubError, LogClosed, NotFastForward, RateLimited
 from gitjsonl._pacing import Pacing
 from gitjsonl._protocol import TRANSITIONS, CommitProtocol, ProtocolError, Settings
@@ -429,19 +429,7 @@ class _World:
         return False if isinstance(action, WaitForBudget) else None  # the time did pass
 
     def _request(self, process: _Process, action: Request | ReadHistory) -> Any:
-        client = self.client
-        if isinstance(action, ReadHistory):  # as ``Committer._history`` reads it
-            read: list[tuple[str, str]] = []
-            for info in client.iter_commits(action.tip):
-                read.append((info.sha, info.message))
-                if info.sha == action.base or batch_id_of(info.message) == action.batch:
-                    break
-                if len(read) >= action.limit:
-                    break
-            return read
-        if action.call not in SEAM_CALLS:
-            raise ProtocolError(f"the protocol asked for an unknown call {action.call!r}")
-        return getattr(client, action.call)(*action.args, **action.kwargs)
+        return call_seam(self.client, action)
 
     def _lost_race(self, writer: _Writer, action: Request | ReadHistory) -> None:
         """Count a first ref update refused for commits of its own host's writers only."""
@@ -508,15 +496,7 @@ class _World:
             self._leave(writer)
             return None
         if isinstance(action, (Intend, Keep, Drop)):
-            taken = process.taken
-            if taken is None:
-                raise ProtocolError(f"{type(action).__name__} outside the turn")
-            if isinstance(action, Intend):
-                taken.intend(action.link)
-            elif isinstance(action, Keep):
-                taken.add(action.link, action.content, action.shared)
-            else:
-                taken.drop(action.commit)
+            change_turn(process.taken, action)
             return None
         if isinstance(action, Pushing):
             writer.spool[action.batch.id] = (action.commit, action.base)
@@ -526,16 +506,8 @@ class _World:
                 f"on {action.base[:12]}"
             )
             return None
-        if isinstance(action, Reserve):
-            return _budget(process).reserve(action.cost, force=action.force, batch=action.batch)
-        if isinstance(action, Settle):
-            _budget(process).settle(action.token, action.used)
-            return None
-        if isinstance(action, Learn):
-            _budget(process).learn(action.error)
-            return None
-        if isinstance(action, Restore):
-            return _budget(process).restore(action.commits, action.server_now)
+        if isinstance(action, (Reserve, Settle, Learn, Restore)):
+            return use_budget(process.budget, action)
         return None  # Say, Ignored: the log's
 
     def _wait(self, writer: _Writer, seconds: float, action: Action) -> None:
